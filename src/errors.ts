@@ -31,29 +31,46 @@ export interface FsErrorDetail {
   cause?: unknown;
 }
 
+/**
+ * An errno-carrying error. The message reads like Node's, plus where on disk the problem
+ * is: `EFSCORRUPTED: Bad extent node: magic is 0x0000, expected 0xf30a (inode 12, block 345), open '/a'`.
+ */
 export class FsError extends Error {
   override readonly name = "FsError";
   readonly errno: number;
   readonly code: Errno;
   readonly detail: FsErrorDetail;
+  /** The message without code, location or syscall. */
+  readonly reason: string;
 
-  constructor(code: Errno, message: string, detail: FsErrorDetail = {}) {
-    super(`${code}: ${message}`, detail.cause === undefined ? undefined : { cause: detail.cause });
+  constructor(code: Errno, reason: string, detail: FsErrorDetail = {}) {
+    super(formatMessage(code, reason, detail), detail.cause === undefined ? undefined : { cause: detail.cause });
     this.code = code;
+    this.reason = reason;
     this.detail = detail;
     this.errno = ERRNO_NUMBERS[code];
   }
 
-  /** Same error, with the syscall and path the API layer knows about. */
-  withContext(syscall: string, path?: string): FsError {
-    const detail: FsErrorDetail = { ...this.detail, syscall };
-    if (path !== undefined) detail.path = path;
-    const bare = this.message.startsWith(`${this.code}: `) ? this.message.slice(this.code.length + 2) : this.message;
-    const where = path === undefined ? syscall : `${syscall} '${path}'`;
-    const e = new FsError(this.code, `${bare}, ${where}`, detail);
+  /** Same error with more detail (location or the syscall and path the API layer knows). */
+  with(more: FsErrorDetail): FsError {
+    const detail: FsErrorDetail = { ...this.detail };
+    for (const [k, v] of Object.entries(more) as [keyof FsErrorDetail, unknown][]) {
+      if (v !== undefined && detail[k] === undefined) (detail as Record<string, unknown>)[k] = v;
+    }
+    const e = new FsError(this.code, this.reason, detail);
     if (this.stack !== undefined) e.stack = this.stack;
     return e;
   }
+}
+
+function formatMessage(code: Errno, reason: string, d: FsErrorDetail): string {
+  const loc: string[] = [];
+  if (d.ino !== undefined) loc.push(`inode ${d.ino}`);
+  if (d.block !== undefined) loc.push(`block ${d.block}`);
+  let m = `${code}: ${reason}`;
+  if (loc.length > 0) m += ` (${loc.join(", ")})`;
+  if (d.syscall !== undefined) m += d.path === undefined ? `, ${d.syscall}` : `, ${d.syscall} '${d.path}'`;
+  return m;
 }
 
 export function isFsError(e: unknown, code?: Errno): e is FsError {

@@ -1,0 +1,141 @@
+/**
+ * Every metadata checksum rule of ext4, one function per structure. Nothing else in the
+ * project computes a checksum. Each function takes the encoded bytes (with whatever is
+ * currently in the checksum field) and returns the value that belongs there; a verifier
+ * compares. metadata_csum uses crc32c; the older gdt_csum (uninit_bg) feature uses crc16
+ * for group descriptors only.
+ *
+ * Kernel counterparts: ext4_superblock_csum, ext4_group_desc_csum, ext4_inode_csum,
+ * ext4_extent_block_csum, ext4_dirblock_csum, ext4_dx_csum, ext4_xattr_block_csum,
+ * ext4_inode_bitmap_csum / ext4_block_bitmap_csum (fs/ext4/*.c).
+ */
+
+import { crc16, crc32c, crc32cLe32, crc32cLe64 } from "./crc.js";
+import { dxTail } from "./htree.js";
+import { EXT4_GOOD_OLD_INODE_SIZE, inodeLimit, inodeStruct } from "./inode.js";
+
+const SB_CHECKSUM_OFFSET = 0x3fc;
+const GD_CHECKSUM_OFFSET = 0x1e; // bg_checksum
+const XATTR_CHECKSUM_OFFSET = 0x10; // h_checksum
+const ZERO4 = new Uint8Array(4);
+
+/** The seed all per-object checksums start from. @kernel ext4 s_csum_seed (ext4_fill_super) */
+export function fsChecksumSeed(uuid: Uint8Array, csumSeedFeature: boolean, sChecksumSeed: number): number {
+  return csumSeedFeature ? sChecksumSeed >>> 0 : crc32c(0xffffffff, uuid);
+}
+
+/** crc32c over the first 1020 bytes of the superblock. @kernel ext4_superblock_csum */
+export function superblockChecksum(sb: Uint8Array): number {
+  return crc32c(0xffffffff, sb, 0, SB_CHECKSUM_OFFSET);
+}
+
+/**
+ * Group descriptor checksum (16 bits), metadata_csum or gdt_csum flavour; 0 when the
+ * volume has neither. `desc` is `descSize` bytes.
+ * @kernel ext4_group_desc_csum
+ */
+export function groupDescChecksum(
+  desc: Uint8Array,
+  group: number,
+  o: { csumSeed: number; uuid: Uint8Array; metadataCsum: boolean; gdtCsum: boolean; descSize: number; is64bit: boolean },
+): number {
+  const after = GD_CHECKSUM_OFFSET + 2;
+  if (o.metadataCsum) {
+    let c = crc32cLe32(o.csumSeed, group);
+    c = crc32c(c, desc, 0, GD_CHECKSUM_OFFSET);
+    c = crc32c(c, ZERO4, 0, 2);
+    if (after < o.descSize) c = crc32c(c, desc, after, o.descSize);
+    return c & 0xffff;
+  }
+  if (!o.gdtCsum) return 0;
+  const le = new Uint8Array([group & 0xff, (group >>> 8) & 0xff, (group >>> 16) & 0xff, group >>> 24]);
+  let c = crc16(0xffff, o.uuid);
+  c = crc16(c, le);
+  c = crc16(c, desc, 0, GD_CHECKSUM_OFFSET);
+  if (o.is64bit && after < o.descSize) c = crc16(c, desc, after, o.descSize);
+  return c;
+}
+
+/** Per-inode seed: fs seed, then inode number and generation. @kernel ext4_iget (i_csum_seed) */
+export function inodeChecksumSeed(fsSeed: number, ino: number, generation: number): number {
+  return crc32cLe32(crc32cLe32(fsSeed, ino), generation);
+}
+
+/**
+ * Full 32-bit inode checksum over `inodeSize` bytes, both checksum halves read as zero.
+ * Only the low 16 bits are stored unless the inode has room for i_checksum_hi.
+ * @kernel ext4_inode_csum
+ */
+export function inodeChecksum(raw: Uint8Array, offset: number, inodeSize: number, inodeSeed: number): number {
+  const lo = inodeStruct.offsetOf("l_i_checksum_lo");
+  const hi = inodeStruct.offsetOf("i_checksum_hi");
+  let c = crc32c(inodeSeed, raw, offset, offset + lo);
+  c = crc32c(c, ZERO4, 0, 2);
+  c = crc32c(c, raw, offset + lo + 2, offset + EXT4_GOOD_OLD_INODE_SIZE);
+  if (inodeSize > EXT4_GOOD_OLD_INODE_SIZE) {
+    const extra = raw[offset + 0x80]! | (raw[offset + 0x81]! << 8);
+    c = crc32c(c, raw, offset + EXT4_GOOD_OLD_INODE_SIZE, offset + hi);
+    let next = hi;
+    if (hi + 2 <= inodeLimit(inodeSize, extra)) {
+      c = crc32c(c, ZERO4, 0, 2);
+      next = hi + 2;
+    }
+    c = crc32c(c, raw, offset + next, offset + inodeSize);
+  }
+  return c >>> 0;
+}
+
+/** Does the inode store the high checksum half? */
+export function inodeHasChecksumHi(raw: Uint8Array, offset: number, inodeSize: number): boolean {
+  if (inodeSize <= EXT4_GOOD_OLD_INODE_SIZE) return false;
+  const extra = raw[offset + 0x80]! | (raw[offset + 0x81]! << 8);
+  return inodeStruct.endOf("i_checksum_hi") <= inodeLimit(inodeSize, extra);
+}
+
+/** The checksum stored in an inode (16 or 32 bits). */
+export function storedInodeChecksum(raw: Uint8Array, offset: number, inodeSize: number): number {
+  const at = (o: number): number => raw[offset + o]! | (raw[offset + o + 1]! << 8);
+  const lo = at(inodeStruct.offsetOf("l_i_checksum_lo"));
+  if (!inodeHasChecksumHi(raw, offset, inodeSize)) return lo;
+  return (lo | (at(inodeStruct.offsetOf("i_checksum_hi")) << 16)) >>> 0;
+}
+
+/** Verify an inode's checksum as the kernel does. @kernel ext4_inode_csum_verify */
+export function verifyInodeChecksum(raw: Uint8Array, offset: number, inodeSize: number, inodeSeed: number): boolean {
+  const want = inodeChecksum(raw, offset, inodeSize, inodeSeed);
+  const stored = storedInodeChecksum(raw, offset, inodeSize);
+  return inodeHasChecksumHi(raw, offset, inodeSize) ? stored === want : stored === (want & 0xffff);
+}
+
+/** Extent block checksum over header and eh_max slots. @kernel ext4_extent_block_csum */
+export function extentBlockChecksum(block: Uint8Array, tailOffset: number, inodeSeed: number): number {
+  return crc32c(inodeSeed, block, 0, tailOffset);
+}
+
+/** Linear directory leaf checksum, over everything before the 12-byte tail. @kernel ext4_dirblock_csum */
+export function dirBlockChecksum(block: Uint8Array, blockSize: number, inodeSeed: number): number {
+  return crc32c(inodeSeed, block, 0, blockSize - 12);
+}
+
+/**
+ * htree index block checksum: the used entries, then the dx_tail with its checksum
+ * read as zero. @kernel ext4_dx_csum
+ */
+export function dxBlockChecksum(block: Uint8Array, entriesOffset: number, count: number, tailOffset: number, inodeSeed: number): number {
+  let c = crc32c(inodeSeed, block, 0, entriesOffset + count * 8);
+  c = crc32c(c, block, tailOffset, tailOffset + dxTail.offsetOf("dt_checksum"));
+  return crc32c(c, ZERO4, 0, 4);
+}
+
+/** External xattr block checksum, seeded with its block number (shared blocks have no single owner). @kernel ext4_xattr_block_csum */
+export function xattrBlockChecksum(block: Uint8Array, blockNr: number, blockSize: number, fsSeed: number): number {
+  let c = crc32cLe64(fsSeed, blockNr);
+  c = crc32c(c, block, 0, XATTR_CHECKSUM_OFFSET);
+  c = crc32c(c, ZERO4, 0, 4);
+  return crc32c(c, block, XATTR_CHECKSUM_OFFSET + 4, blockSize);
+}
+
+/** Block or inode bitmap checksum over `sizeBytes` (clusters or inodes per group / 8). @kernel ext4_block_bitmap_csum_set */
+export function bitmapChecksum(bitmap: Uint8Array, sizeBytes: number, fsSeed: number): number {
+  return crc32c(fsSeed, bitmap, 0, sizeBytes);
+}

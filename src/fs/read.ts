@@ -1,0 +1,59 @@
+/**
+ * Reading file data: map logical blocks, read mapped runs in one device request each,
+ * and give zeros for holes, unwritten extents and the tail past i_size
+ * (@kernel ext4_map_blocks lookup + ext4_mpage_readpages, fs/ext4/inode.c, readpage.c).
+ */
+
+import { extMapBlocks, type BlockRun } from "./extents.js";
+import { indMapBlocks } from "./indirect.js";
+import { inlineBytes } from "./inline.js";
+import { hasInlineData, usesExtents, type Inode } from "./inode.js";
+import type { Ext4Fs } from "./super.js";
+
+/**
+ * Map up to `maxLen` blocks from `lblk`, extent or block-mapped.
+ * @kernel ext4_map_blocks (lookup only; the writing engine adds `create`)
+ */
+export function mapBlocks(fs: Ext4Fs, inode: Inode, lblk: number, maxLen: number): Promise<BlockRun> {
+  return usesExtents(inode) ? extMapBlocks(fs, inode, lblk, maxLen) : indMapBlocks(fs, inode, lblk, maxLen);
+}
+
+/** Largest single device read for file data; bounds memory per request. */
+const MAX_RUN_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Read `length` bytes at `pos` (cut at i_size). Holes and unwritten extents read as
+ * zeros. Data reads bypass the metadata cache so a large file cannot evict it.
+ */
+export async function readRange(fs: Ext4Fs, inode: Inode, pos: number, length: number): Promise<Uint8Array> {
+  const end = Math.min(inode.size, pos + length);
+  if (end <= pos) return new Uint8Array(0);
+  const out = new Uint8Array(end - pos);
+  if (hasInlineData(inode)) {
+    const data = inlineBytes(fs, inode);
+    out.set(data.subarray(Math.min(pos, data.length), Math.min(end, data.length)));
+    return out;
+  }
+  const bs = fs.blockSize;
+  let at = pos;
+  while (at < end) {
+    const lblk = Math.floor(at / bs);
+    const lastLblk = Math.floor((end - 1) / bs);
+    const maxBlocks = Math.min(lastLblk - lblk + 1, MAX_RUN_BYTES / bs);
+    const run = await mapBlocks(fs, inode, lblk, maxBlocks);
+    const runEnd = Math.min(end, (lblk + run.len) * bs);
+    if (run.pblk !== 0 && !run.unwritten) {
+      const data = await fs.cache.readUncached(run.pblk, run.len);
+      const skip = at - lblk * bs;
+      out.set(data.subarray(skip, skip + (runEnd - at)), at - pos);
+    }
+    at = runEnd;
+  }
+  return out;
+}
+
+/** Stream the whole file in chunks of about `chunkBytes`, bounded memory for any size. */
+export async function* readChunks(fs: Ext4Fs, inode: Inode, chunkBytes = 4 * 1024 * 1024): AsyncGenerator<Uint8Array> {
+  const step = Math.max(fs.blockSize, Math.floor(chunkBytes / fs.blockSize) * fs.blockSize);
+  for (let pos = 0; pos < inode.size; pos += step) yield await readRange(fs, inode, pos, step);
+}

@@ -1,0 +1,278 @@
+/**
+ * The mounted volume: superblock, group descriptors and the geometry every other engine
+ * file derives from (@kernel struct ext4_sb_info, fs/ext4/super.c ext4_fill_super).
+ *
+ * Mounting validates what the kernel validates before it trusts a volume: superblock
+ * magic, geometry and checksum, the feature policy (unknown INCOMPAT features refuse to
+ * mount; unknown RO_COMPAT features force read-only), and every group descriptor's
+ * table locations and checksum. All corruption found later is reported through
+ * `fsCorrupted`, this project's __ext4_error.
+ */
+
+import { BufferCache } from "../cache/buffer_cache.js";
+import type { BlockDevice } from "../device/block_device.js";
+import { FsError, type FsErrorDetail } from "../errors.js";
+import { fsChecksumSeed, groupDescChecksum, superblockChecksum } from "../format/checksum.js";
+import {
+  blockBitmap,
+  groupDesc,
+  groupDescLocation,
+  inodeBitmap,
+  inodeTable,
+  type GroupDesc,
+} from "../format/group_desc.js";
+import {
+  EXT2_FLAGS_UNSIGNED_HASH,
+  EXT4_FEATURE_COMPAT_DIR_INDEX,
+  EXT4_FEATURE_INCOMPAT_64BIT,
+  EXT4_FEATURE_INCOMPAT_CSUM_SEED,
+  EXT4_FEATURE_INCOMPAT_EXTENTS,
+  EXT4_FEATURE_INCOMPAT_FILETYPE,
+  EXT4_FEATURE_INCOMPAT_FLEX_BG,
+  EXT4_FEATURE_INCOMPAT_INLINE_DATA,
+  EXT4_FEATURE_INCOMPAT_LARGEDIR,
+  EXT4_FEATURE_INCOMPAT_META_BG,
+  EXT4_FEATURE_INCOMPAT_RECOVER,
+  EXT4_FEATURE_RO_COMPAT_DIR_NLINK,
+  EXT4_FEATURE_RO_COMPAT_GDT_CSUM,
+  EXT4_FEATURE_RO_COMPAT_HUGE_FILE,
+  EXT4_FEATURE_RO_COMPAT_METADATA_CSUM,
+  SUPERBLOCK_OFFSET,
+  blockSize as sbBlockSize,
+  blocksCount,
+  checkFeatures,
+  descSize as sbDescSize,
+  groupCount as sbGroupCount,
+  hasCompat,
+  hasIncompat,
+  hasRoCompat,
+  inodeSize as sbInodeSize,
+  superblock,
+  validateSuperblock,
+  type Superblock,
+} from "../format/superblock.js";
+
+export interface MountOptions {
+  /** Open read-only (the default for now: this engine does not write yet). */
+  readOnly?: boolean;
+  /** Buffer cache bound in bytes (default 32 MiB). */
+  cacheBytes?: number;
+  /**
+   * Mount a volume whose journal needs recovery without replaying it, like the kernel's
+   * `-o ro,noload`: reads may see a state older than the last transactions.
+   */
+  noload?: boolean;
+}
+
+/** Volume features the engine branches on, decoded once at mount. */
+export interface Features {
+  readonly metadataCsum: boolean;
+  readonly gdtCsum: boolean;
+  readonly is64bit: boolean;
+  readonly hugeFile: boolean;
+  readonly largedir: boolean;
+  readonly filetype: boolean;
+  readonly extents: boolean;
+  readonly inlineData: boolean;
+  readonly dirIndex: boolean;
+  readonly dirNlink: boolean;
+  readonly metaBg: boolean;
+  readonly flexBg: boolean;
+}
+
+export class Ext4Fs {
+  readonly dev: BlockDevice;
+  readonly cache: BufferCache;
+  readonly sb: Superblock;
+  readonly features: Features;
+  readonly readOnly: boolean;
+  readonly blockSize: number;
+  readonly inodeSize: number;
+  readonly inodesPerGroup: number;
+  readonly blocksPerGroup: number;
+  readonly inodesCount: number;
+  readonly blocksCount: number;
+  readonly groupCount: number;
+  readonly descSize: number;
+  /** s_csum_seed: the start of every metadata_csum checksum. */
+  readonly csumSeed: number;
+  /** Directory hash version for new htrees, after applying s_hash_unsigned. */
+  readonly hashUnsignedDelta: 0 | 3;
+  readonly hashSeed: readonly number[];
+  /** Non-fatal findings at mount (e.g. group descriptor checksums tolerated read-only). */
+  readonly warnings: string[] = [];
+  /** Corruption reports since mount (s_error_count in a later, writing engine). */
+  errorCount = 0;
+  readonly #groups: GroupDesc[];
+
+  private constructor(dev: BlockDevice, sb: Superblock, groups: GroupDesc[], cache: BufferCache, readOnly: boolean, warnings: string[]) {
+    this.dev = dev;
+    this.sb = sb;
+    this.#groups = groups;
+    this.cache = cache;
+    this.readOnly = readOnly;
+    this.warnings.push(...warnings);
+    this.features = featuresOf(sb);
+    this.blockSize = sbBlockSize(sb);
+    this.inodeSize = sbInodeSize(sb);
+    this.inodesPerGroup = sb.s_inodes_per_group;
+    this.blocksPerGroup = sb.s_blocks_per_group;
+    this.inodesCount = sb.s_inodes_count;
+    this.blocksCount = blocksCount(sb);
+    this.groupCount = sbGroupCount(sb);
+    this.descSize = sbDescSize(sb);
+    this.csumSeed = fsChecksumSeed(sb.s_uuid, hasIncompat(sb, EXT4_FEATURE_INCOMPAT_CSUM_SEED), sb.s_checksum_seed);
+    this.hashUnsignedDelta = sb.s_flags & EXT2_FLAGS_UNSIGNED_HASH ? 3 : 0;
+    this.hashSeed = sb.s_hash_seed;
+  }
+
+  /**
+   * Read and validate the superblock and group descriptors of `dev`.
+   * Throws EFSCORRUPTED/EFSBADCRC for a bad volume, EOPNOTSUPP for features this engine
+   * cannot read, EINVAL when the device is not ext2/3/4 at all.
+   * @kernel ext4_fill_super
+   */
+  static async mount(dev: BlockDevice, opts: MountOptions = {}): Promise<Ext4Fs> {
+    if (dev.size < SUPERBLOCK_OFFSET + superblock.size) {
+      throw new FsError("EINVAL", `Cannot mount ${dev.description}: ${dev.size} bytes is too small for an ext2/3/4 volume`);
+    }
+    const sbRaw = await dev.read(SUPERBLOCK_OFFSET, superblock.size);
+    const sb = superblock.decode(sbRaw);
+    if (sb.s_magic !== 0xef53) {
+      throw new FsError("EINVAL", `Cannot mount ${dev.description}: not an ext2/3/4 volume (magic 0x${sb.s_magic.toString(16).padStart(4, "0")}, expected 0xef53)`);
+    }
+    const problems = validateSuperblock(sb, dev.size);
+    if (problems.length > 0) throw new FsError("EFSCORRUPTED", `Bad superblock: ${problems.join("; ")}`, { block: SUPERBLOCK_OFFSET / 1024 });
+
+    const f = checkFeatures(sb);
+    if (f.unknownIncompat.length > 0 || f.unsupportedIncompat.length > 0) {
+      const list = [...f.unsupportedIncompat, ...f.unknownIncompat].join(", ");
+      throw new FsError("EOPNOTSUPP", `Cannot mount ${dev.description}: unsupported INCOMPAT features: ${list}`);
+    }
+    const warnings: string[] = [];
+    let readOnly = opts.readOnly ?? true;
+    if (f.unknownRoCompat.length > 0 && !readOnly) {
+      readOnly = true;
+      warnings.push(`Unknown RO_COMPAT features ${f.unknownRoCompat.join(", ")}: mounted read-only`);
+    }
+    if (hasRoCompat(sb, EXT4_FEATURE_RO_COMPAT_METADATA_CSUM)) {
+      if (sb.s_checksum_type !== 1) {
+        throw new FsError("EFSCORRUPTED", `Bad superblock: unknown checksum type ${sb.s_checksum_type}`, { block: 1 });
+      }
+      const want = superblockChecksum(sbRaw);
+      if (want !== sb.s_checksum) {
+        throw new FsError("EFSBADCRC", `Superblock checksum is 0x${hex32(sb.s_checksum)}, expected 0x${hex32(want)}`, { block: 1 });
+      }
+    }
+    if (hasIncompat(sb, EXT4_FEATURE_INCOMPAT_RECOVER) && opts.noload !== true) {
+      throw new FsError(
+        "EOPNOTSUPP",
+        `Cannot mount ${dev.description}: the journal needs recovery, which ext4ts cannot replay yet; run e2fsck, or mount with noload to read the pre-journal state`,
+      );
+    }
+
+    const bs = sbBlockSize(sb);
+    const cache = new BufferCache(dev, bs, { maxBytes: opts.cacheBytes ?? 32 * 1024 * 1024 });
+    const groups = await loadGroupDescs(sb, cache, readOnly, warnings);
+    return new Ext4Fs(dev, sb, groups, cache, readOnly, warnings);
+  }
+
+  group(g: number): GroupDesc {
+    const gd = this.#groups[g];
+    if (gd === undefined) throw new FsError("EFSCORRUPTED", `Group ${g} out of range (${this.groupCount} groups)`);
+    return gd;
+  }
+
+  /** Is [pblk, pblk+len) a plausible data or metadata location (inside the volume, past the boot area)? */
+  blockRangeValid(pblk: number, len: number): boolean {
+    return pblk >= this.sb.s_first_data_block + 1 && len >= 0 && pblk + len <= this.blocksCount;
+  }
+
+  async unmount(): Promise<void> {
+    await this.cache.flush();
+    await this.dev.close();
+  }
+}
+
+function featuresOf(sb: Superblock): Features {
+  return {
+    metadataCsum: hasRoCompat(sb, EXT4_FEATURE_RO_COMPAT_METADATA_CSUM),
+    gdtCsum: hasRoCompat(sb, EXT4_FEATURE_RO_COMPAT_GDT_CSUM),
+    is64bit: hasIncompat(sb, EXT4_FEATURE_INCOMPAT_64BIT),
+    hugeFile: hasRoCompat(sb, EXT4_FEATURE_RO_COMPAT_HUGE_FILE),
+    largedir: hasIncompat(sb, EXT4_FEATURE_INCOMPAT_LARGEDIR),
+    filetype: hasIncompat(sb, EXT4_FEATURE_INCOMPAT_FILETYPE),
+    extents: hasIncompat(sb, EXT4_FEATURE_INCOMPAT_EXTENTS),
+    inlineData: hasIncompat(sb, EXT4_FEATURE_INCOMPAT_INLINE_DATA),
+    dirIndex: hasCompat(sb, EXT4_FEATURE_COMPAT_DIR_INDEX),
+    dirNlink: hasRoCompat(sb, EXT4_FEATURE_RO_COMPAT_DIR_NLINK),
+    metaBg: hasIncompat(sb, EXT4_FEATURE_INCOMPAT_META_BG),
+    flexBg: hasIncompat(sb, EXT4_FEATURE_INCOMPAT_FLEX_BG),
+  };
+}
+
+/**
+ * Read every group descriptor and check it as the kernel does: bitmaps and inode table
+ * inside the volume (and inside their group without flex_bg), checksum right. A bad
+ * checksum is tolerated on a read-only mount, as the kernel tolerates it.
+ * @kernel ext4_check_descriptors
+ */
+async function loadGroupDescs(sb: Superblock, cache: BufferCache, readOnly: boolean, warnings: string[]): Promise<GroupDesc[]> {
+  const n = sbGroupCount(sb);
+  const ds = sbDescSize(sb);
+  const bs = sbBlockSize(sb);
+  const total = blocksCount(sb);
+  const flex = hasIncompat(sb, EXT4_FEATURE_INCOMPAT_FLEX_BG);
+  const metadataCsum = hasRoCompat(sb, EXT4_FEATURE_RO_COMPAT_METADATA_CSUM);
+  const gdtCsum = hasRoCompat(sb, EXT4_FEATURE_RO_COMPAT_GDT_CSUM);
+  const is64bit = hasIncompat(sb, EXT4_FEATURE_INCOMPAT_64BIT);
+  const seed = fsChecksumSeed(sb.s_uuid, hasIncompat(sb, EXT4_FEATURE_INCOMPAT_CSUM_SEED), sb.s_checksum_seed);
+  const itableBlocks = Math.ceil((sb.s_inodes_per_group * sbInodeSize(sb)) / bs);
+  const out: GroupDesc[] = [];
+  for (let g = 0; g < n; g++) {
+    const { block, offset } = groupDescLocation(sb, g);
+    if (block >= total) throw new FsError("EFSCORRUPTED", `Group descriptor ${g} lies at block ${block}, past the end of the volume`, { block });
+    const buf = await cache.get(block);
+    const raw = buf.subarray(offset, offset + ds);
+    const gd = groupDesc.decode(raw, 0, ds);
+    const bad = (what: string, at: number): FsError => new FsError("EFSCORRUPTED", `Group descriptor ${g}: ${what}`, { block: at });
+    const first = sb.s_first_data_block + g * sb.s_blocks_per_group;
+    const last = g === n - 1 ? total - 1 : first + sb.s_blocks_per_group - 1;
+    const inGroup = (b: number, len: number): boolean => (flex ? b > sb.s_first_data_block && b + len <= total : b >= first && b + len - 1 <= last);
+    if (!inGroup(blockBitmap(gd, ds), 1)) throw bad(`block bitmap at ${blockBitmap(gd, ds)} not in group`, block);
+    if (!inGroup(inodeBitmap(gd, ds), 1)) throw bad(`inode bitmap at ${inodeBitmap(gd, ds)} not in group`, block);
+    if (!inGroup(inodeTable(gd, ds), itableBlocks)) throw bad(`inode table at ${inodeTable(gd, ds)} not in group`, block);
+    if (metadataCsum || gdtCsum) {
+      const want = groupDescChecksum(raw, g, { csumSeed: seed, uuid: sb.s_uuid, metadataCsum, gdtCsum, descSize: ds, is64bit });
+      if (want !== gd.bg_checksum) {
+        const msg = `Group descriptor ${g} checksum is 0x${gd.bg_checksum.toString(16).padStart(4, "0")}, expected 0x${want.toString(16).padStart(4, "0")}`;
+        if (!readOnly) throw new FsError("EFSBADCRC", msg, { block });
+        warnings.push(msg);
+      }
+    }
+    out.push(gd);
+  }
+  return out;
+}
+
+function hex32(n: number): string {
+  return (n >>> 0).toString(16).padStart(8, "0");
+}
+
+export interface CorruptionReport extends FsErrorDetail {
+  what: string;
+  /** EFSBADCRC for a checksum mismatch; EFSCORRUPTED (default) for anything else. */
+  crc?: boolean;
+}
+
+/**
+ * The single place corruption is reported (this project's __ext4_error). A read-only
+ * engine records nothing on disk; later issues add s_last_error_* and the errors= policy.
+ * Returns the error to throw.
+ */
+export function fsCorrupted(fs: Ext4Fs, r: CorruptionReport): FsError {
+  const { what, crc, ...detail } = r;
+  fs.errorCount++;
+  return new FsError(crc === true ? "EFSBADCRC" : "EFSCORRUPTED", what, detail);
+}
+

@@ -1,0 +1,39 @@
+/**
+ * Reading extended attributes: the in-inode area after i_extra_isize, then the one
+ * external block at i_file_acl (@kernel ext4_xattr_get / ext4_listxattr, fs/ext4/xattr.c).
+ *
+ * Entries come back as stored: ACLs in ext4's on-disk ACL format and system.data (inline
+ * data) included. The API layer turns that into what Linux listxattr/getxattr show.
+ */
+
+import { xattrBlockChecksum } from "../format/checksum.js";
+import { EXT4_GOOD_OLD_INODE_SIZE } from "../format/inode.js";
+import { decodeIbodyXattrs, decodeXattrBlock, xattrHeader, type XattrEntry } from "../format/xattr.js";
+import type { Inode } from "./inode.js";
+import { fsCorrupted, type Ext4Fs } from "./super.js";
+
+/** Entries stored in the inode body. @kernel ext4_xattr_ibody_get */
+export function ibodyXattrs(fs: Ext4Fs, inode: Inode): XattrEntry[] {
+  if (fs.inodeSize <= EXT4_GOOD_OLD_INODE_SIZE) return [];
+  const start = EXT4_GOOD_OLD_INODE_SIZE + inode.raw.i_extra_isize;
+  return decodeIbodyXattrs(inode.bytes.subarray(start, fs.inodeSize), { ino: inode.ino });
+}
+
+/** Entries in the external block, checked (magic, h_blocks, checksum, entries). @kernel ext4_xattr_block_get */
+export async function blockXattrs(fs: Ext4Fs, inode: Inode): Promise<XattrEntry[]> {
+  if (inode.fileAcl === 0) return [];
+  const pblk = inode.fileAcl;
+  const block = await fs.cache.get(pblk);
+  const decoded = decodeXattrBlock(block, { ino: inode.ino, block: pblk });
+  if (fs.features.metadataCsum) {
+    const want = xattrBlockChecksum(block, pblk, fs.blockSize, fs.csumSeed);
+    const stored = xattrHeader.decode(block).h_checksum;
+    if (stored !== want) throw fsCorrupted(fs, { ino: inode.ino, block: pblk, what: "Xattr block checksum does not match", crc: true });
+  }
+  return decoded.entries;
+}
+
+/** In-inode entries first, then the block's, as ext4_listxattr orders them. */
+export async function allXattrs(fs: Ext4Fs, inode: Inode): Promise<XattrEntry[]> {
+  return [...ibodyXattrs(fs, inode), ...(await blockXattrs(fs, inode))];
+}
