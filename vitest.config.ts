@@ -8,5 +8,6 @@ export default defineConfig({
     // Oracle tests mount loop devices and spawn e2fsprogs; keep files in parallel but bounded.
     maxWorkers: 2,
     reporters: ["default"],
+    globalSetup: ["test/global_setup.ts"],
   },
 });
