@@ -4,12 +4,11 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
-const nodeImports = {
-  patterns: [{ group: ["node:*", "fs", "path", "os", "child_process", "crypto"], message: "Core code must stay browser-safe; Node-only code lives in src/device/file.ts, src/node.ts or tools/." }],
-};
+const browserSafe = "Core code must stay browser-safe; Node-only code lives in src/device/file.ts, src/node.ts or tools/.";
 const upward = (forbidden) => ({
+  paths: ["fs", "fs/promises", "path", "os", "child_process", "crypto", "zlib", "buffer"].map((name) => ({ name, message: browserSafe })),
   patterns: [
-    ...nodeImports.patterns,
+    { group: ["node:*"], message: browserSafe },
     { group: forbidden, message: "Layers import only downward (see DEVELOPERS.md)." },
   ],
 });

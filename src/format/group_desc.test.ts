@@ -351,7 +351,9 @@ describe.skipIf(typeof oracles === "string" && !requireOracles)("group descripto
             ours.blockBitmapCsum = blockBitmapCsum(gd, ds);
             ours.inodeBitmapCsum = inodeBitmapCsum(gd, ds);
           }
-          const { superblock: _sb, gdt: _gdt, ...theirs } = d;
+          const theirs = { ...d }; // layout lines are checked below
+          delete theirs.superblock;
+          delete theirs.gdt;
           expect(ours).toEqual(theirs);
         }
       });

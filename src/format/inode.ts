@@ -132,7 +132,7 @@ export function decodeInode(buf: Uint8Array, offset: number, inodeSize: number):
 }
 
 /** Does `field` lie inside the inode's valid bytes? @kernel EXT4_FITS_IN_INODE */
-export function fitsInInode(raw: RawInode, inodeSize: number, field: keyof RawInode & string): boolean {
+export function fitsInInode(raw: RawInode, inodeSize: number, field: keyof RawInode): boolean {
   return inodeStruct.endOf(field) <= inodeLimit(inodeSize, raw.i_extra_isize);
 }
 

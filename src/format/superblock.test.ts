@@ -217,7 +217,7 @@ describe("validateSuperblock()", () => {
       const sb = baseSuperblock();
       mutate(sb);
       const problems = validateSuperblock(sb, 8 << 20);
-      expect(problems.some((p) => message.test(p)), `${problems.join("\n")}`).toBe(true);
+      expect(problems.some((p) => message.test(p)), problems.join("\n")).toBe(true);
       for (const p of problems) expect(p).toMatch(/^[A-Z][^\n]*[^.]$/); // sentence case, no final period
     });
   }

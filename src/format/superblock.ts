@@ -22,6 +22,8 @@ import {
   array, bytes, cString, defineStruct, join64, split64, u16le, u32le, u64le, u8, uuidToString, type FieldsOf,
 } from "./struct.js";
 
+import { EXT2_FLAGS_SIGNED_HASH, EXT2_FLAGS_UNSIGNED_HASH } from "./dirhash.js";
+import { EXT4_GOOD_OLD_FIRST_INO, EXT4_GOOD_OLD_INODE_SIZE } from "./inode.js";
 export * from "./features.js";
 
 export const SUPERBLOCK_OFFSET = 1024;
@@ -162,21 +164,8 @@ export const EXT4_OS_LITES = 4;
 export const EXT4_GOOD_OLD_REV = 0; // fixed 128-byte inodes, first inode 11, no features
 export const EXT4_DYNAMIC_REV = 1;
 export const EXT4_MAX_SUPP_REV = EXT4_DYNAMIC_REV;
-export const EXT4_GOOD_OLD_FIRST_INO = 11;
-export const EXT4_GOOD_OLD_INODE_SIZE = 128;
-
-// s_def_hash_version (and dx_root hash_version); the _UNSIGNED ones are in-core only
-export const DX_HASH_LEGACY = 0;
-export const DX_HASH_HALF_MD4 = 1;
-export const DX_HASH_TEA = 2;
-export const DX_HASH_LEGACY_UNSIGNED = 3;
-export const DX_HASH_HALF_MD4_UNSIGNED = 4;
-export const DX_HASH_TEA_UNSIGNED = 5;
-export const DX_HASH_SIPHASH = 6;
-
-// s_flags: which char signedness directory hashes were computed with
-export const EXT2_FLAGS_SIGNED_HASH = 0x0001;
-export const EXT2_FLAGS_UNSIGNED_HASH = 0x0002;
+// s_def_hash_version values (DX_HASH_*) and the s_flags hash signedness bits live with
+// the hash in dirhash.ts; the first-inode and inode-size defaults with the inode in inode.ts.
 export const EXT2_FLAGS_TEST_FILESYS = 0x0004; // ext4dev testing; no longer checked
 
 // s_default_mount_opts

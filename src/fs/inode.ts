@@ -9,7 +9,7 @@
  * bounded cache per volume keeps hot ones (directories on a path walk).
  */
 
-import { FsError } from "../errors.js";
+import type { FsError } from "../errors.js";
 import { inodeChecksumSeed, verifyInodeChecksum } from "../format/checksum.js";
 import { decodeExtentNode } from "../format/extent.js";
 import {

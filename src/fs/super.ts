@@ -21,8 +21,8 @@ import {
   inodeTable,
   type GroupDesc,
 } from "../format/group_desc.js";
+import { EXT2_FLAGS_UNSIGNED_HASH } from "../format/dirhash.js";
 import {
-  EXT2_FLAGS_UNSIGNED_HASH,
   EXT4_FEATURE_COMPAT_DIR_INDEX,
   EXT4_FEATURE_INCOMPAT_64BIT,
   EXT4_FEATURE_INCOMPAT_CSUM_SEED,
