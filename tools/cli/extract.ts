@@ -11,6 +11,7 @@ import { constants, promises as fsp } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Volume, WalkEntry } from "../../src/node.js";
+import type { Timespec } from "../../src/format/inode.js";
 
 export interface ExtractOptions {
   /** Apply owners (default: when running as root). */
@@ -36,8 +37,8 @@ interface Meta {
   mode: number;
   uid: number;
   gid: number;
-  atimeSec: number;
-  mtimeSec: number;
+  atime: Timespec;
+  mtime: Timespec;
   isLink: boolean;
 }
 
@@ -101,8 +102,9 @@ export async function extract(vol: Volume, dest: string, opts: ExtractOptions = 
     if (wantXattrs) {
       const xs = await vol.xattrsOf(e.inode);
       if (xs.length > 0) {
-        xattrDump.push(`# file: ${host}`);
-        for (const [name, value] of xs) xattrDump.push(`${name}=0s${Buffer.from(value).toString("base64")}`);
+        xattrDump.push(`# file: ${dumpQuote(host)}`);
+        // An empty value must be written as "" (setfattr rejects an empty 0s encoding).
+        for (const [name, value] of xs) xattrDump.push(`${dumpQuote(name)}=${value.length === 0 ? '""' : `0s${Buffer.from(value).toString("base64")}`}`);
         xattrDump.push("");
       }
     }
@@ -111,8 +113,8 @@ export async function extract(vol: Volume, dest: string, opts: ExtractOptions = 
       mode: s.mode & 0o7777,
       uid: s.uid,
       gid: s.gid,
-      atimeSec: s.atime.sec + s.atime.nsec / 1e9,
-      mtimeSec: s.mtime.sec + s.mtime.nsec / 1e9,
+      atime: s.atime,
+      mtime: s.mtime,
       isLink: s.type === "symlink",
     });
   }
@@ -123,9 +125,28 @@ export async function extract(vol: Volume, dest: string, opts: ExtractOptions = 
     const m = metas[i]!;
     if (owners) await fsp.lchown(m.path, m.uid, m.gid).catch((err: unknown) => { warn(`chown '${m.path}': ${String(err)}`); });
     if (!m.isLink) await fsp.chmod(m.path, m.mode);
-    await fsp.lutimes(m.path, m.atimeSec, m.mtimeSec);
+    await setTimes(m, warn);
   }
   return sum;
+}
+
+/**
+ * Node's lutimes takes seconds as a double (about 100 ns precision near 2026) and turns a
+ * negative time into "now", so times before 1970 go through touch(1) instead.
+ */
+async function setTimes(m: Meta, warn: (msg: string) => void): Promise<void> {
+  if (m.atime.sec >= 0 && m.mtime.sec >= 0) {
+    await fsp.lutimes(m.path, m.atime.sec + m.atime.nsec / 1e9, m.mtime.sec + m.mtime.nsec / 1e9);
+    return;
+  }
+  for (const [flag, t] of [["-a", m.atime], ["-m", m.mtime]] as const) {
+    // ext4 stores floor seconds plus non-negative nanoseconds; touch wants a signed decimal.
+    const total = BigInt(t.sec) * 1_000_000_000n + BigInt(t.nsec);
+    const abs = total < 0n ? -total : total;
+    const when = `@${total < 0n ? "-" : ""}${abs / 1_000_000_000n}.${(abs % 1_000_000_000n).toString().padStart(9, "0")}`;
+    const r = spawnSync("touch", ["-h", flag, "-d", when, m.path], { stdio: ["ignore", "ignore", "pipe"] });
+    if (r.status !== 0) warn(`cannot set time of '${m.path}': ${r.stderr.toString().trim() || r.error?.message || "touch failed"}`);
+  }
 }
 
 async function copyFile(vol: Volume, e: WalkEntry, host: string): Promise<number> {
@@ -153,6 +174,18 @@ function isZero(b: Uint8Array): boolean {
   for (let i = 0; i < v.length; i++) if (v[i] !== 0) return false;
   for (let i = v.length * 4; i < b.length; i++) if (b[i] !== 0) return false;
   return true;
+}
+
+/**
+ * Quote a path or name for a getfattr dump as attr's quote() does: octal escapes for
+ * bytes that are not printable ASCII, whitespace, backslash and "=" (setfattr unquotes).
+ */
+function dumpQuote(s: string): string {
+  let out = "";
+  for (const c of Buffer.from(s)) {
+    out += c > 0x20 && c < 0x7f && c !== 0x5c && c !== 0x3d ? String.fromCharCode(c) : `\\${c.toString(8).padStart(3, "0")}`;
+  }
+  return out;
 }
 
 async function restoreXattrs(dump: string, warn: (m: string) => void): Promise<void> {
