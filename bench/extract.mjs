@@ -158,6 +158,16 @@ const failed = (r) => r.code !== 0 || r.signal !== null;
 const exitText = (r) => (r.signal !== null ? `signal ${r.signal}` : `exit ${String(r.code)}`);
 /** @param {string} s @param {number} [n] */
 const firstLines = (s, n = 5) => s.split('\n').filter((l) => l.trim() !== '').slice(0, n).join('\n    ');
+/**
+ * The one stderr line worth quoting: the CLI's last `ext4ts: ...` line, else the first line
+ * naming an error, else the first line; fit for a Markdown table cell.
+ * @param {string} s
+ */
+function brief(s) {
+  const lines = s.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const line = lines.filter((l) => l.startsWith('ext4ts: ')).at(-1) ?? lines.find((l) => /Error\b|ERROR/.test(l)) ?? lines[0] ?? '(no stderr)';
+  return (line.length > 200 ? `${line.slice(0, 200)}...` : line).replaceAll('|', '\\|');
+}
 
 /** sync, then drop the page cache; returns why it failed, or undefined when done. */
 function dropCaches() {
@@ -450,7 +460,7 @@ async function main() {
   fs.mkdirSync(mnt, { recursive: true });
   let kernelWhy;
   const probe = await run('mount', ['-o', 'ro,loop', img, mnt]);
-  if (failed(probe)) kernelWhy = `loop mount failed: ${firstLines(probe.stderr, 1)}`;
+  if (failed(probe)) kernelWhy = `loop mount failed: ${brief(probe.stderr)}`;
   else await run('umount', [mnt]);
 
   /** @type {Tool[]} */
@@ -465,7 +475,7 @@ async function main() {
       exec: (o) => run(debugfs ?? 'debugfs', ['-R', `rdump / ${o}`, img], { rss: true }),
     },
     {
-      id: 'kernel', label: 'kernel ro loop mount + `tar cf - . | cat >/dev/null`', extracts: false, cold: [], warm: [], rss: [],
+      id: 'kernel', label: 'kernel ro loop mount + `tar cf - . \\| cat >/dev/null`', extracts: false, cold: [], warm: [], rss: [],
       broken: kernelWhy, fidelity: undefined,
       exec: () => run('bash', ['-c', 'set -o pipefail; mount -o ro,loop "$1" "$2" || exit 99; (cd "$2" && tar cf - . | cat > /dev/null); rc=$?; umount "$2" || exit 98; exit $rc', 'bash', img, mnt]),
     },
@@ -486,8 +496,8 @@ async function main() {
       root = mnt;
     }
     if (failed(r)) {
-      t.broken = `${t.id} ${t.id === 'ext4ts' ? 'extract' : 'run'} failed (${exitText(r)}): ${firstLines(r.stderr)}`;
-      log(t.broken);
+      t.broken = `${t.id} ${t.id === 'ext4ts' ? 'extract' : 'run'} failed (${exitText(r)}): ${brief(r.stderr)}`;
+      log(`${t.broken}\n    ${firstLines(r.stderr)}`);
       continue;
     }
     try {
@@ -527,8 +537,8 @@ async function main() {
         else spawnSync('sync');
         const r = await t.exec(out);
         if (failed(r)) {
-          t.broken = `${t.id} failed during timing (${exitText(r)}): ${firstLines(r.stderr)}`;
-          log(t.broken);
+          t.broken = `${t.id} failed during timing (${exitText(r)}): ${brief(r.stderr)}`;
+          log(`${t.broken}\n    ${firstLines(r.stderr)}`);
           continue;
         }
         t[mode].push(r.ms);

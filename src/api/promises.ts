@@ -144,6 +144,16 @@ export class Volume {
     return new FileHandle(this.fs, inode, path);
   }
 
+  /** Open an inode already in hand (from `walk`), without resolving its path again. */
+  openEntry(e: WalkEntry): FileHandle {
+    return new FileHandle(this.fs, e.inode, e.path);
+  }
+
+  /** The target of a symlink already in hand (from `walk`). */
+  readlinkEntry(e: WalkEntry): Promise<string> {
+    return this.#call("readlink", e.path, async () => utf8.decode(await readLink(this.fs, e.inode)));
+  }
+
   /** Names as Linux listxattr shows them (system.data and unlisted namespaces omitted). */
   listxattr(path: string, opts: XattrOptions = {}): Promise<string[]> {
     return this.#call(opts.follow === true ? "listxattr" : "llistxattr", path, async () => {
@@ -200,7 +210,7 @@ export class Volume {
     if (isDir(start)) yield* this.#walkDir(base, start, new Set([start.ino]));
   }
 
-  async *#walkDir(path: string, dir: Inode, ancestors: Set<number>): AsyncGenerator<WalkEntry> {
+  async *#walkDir(path: string, dir: Inode, visited: Set<number>): AsyncGenerator<WalkEntry> {
     // A directory's own line sorts at "name", its subtree at "name/": sorting siblings by
     // those keys emits paths in global string order ("/a" < "/a-b" < "/a/c").
     type Item = { key: string; ino: number; name: string; fileType: number; subtree: boolean };
@@ -226,10 +236,11 @@ export class Volume {
         }
         yield { path: p, inode, stats: new Stats(this.fs, inode) };
       } else if (isDir(inode)) {
-        if (ancestors.has(inode.ino)) throw new FsError("EFSCORRUPTED", `Directory loop: inode ${inode.ino} contains itself`, { ino: inode.ino, path: p });
-        ancestors.add(inode.ino);
-        yield* this.#walkDir(p, inode, ancestors);
-        ancestors.delete(inode.ino);
+        // A directory has one parent; a second one (a loop, or a hard-linked directory that
+        // could make the walk exponential) is corruption, as Linux's dcache also refuses it.
+        if (visited.has(inode.ino)) throw new FsError("EFSCORRUPTED", `Directory inode ${inode.ino} is reachable by more than one path`, { ino: inode.ino, path: p });
+        visited.add(inode.ino);
+        yield* this.#walkDir(p, inode, visited);
       }
     }
   }

@@ -78,7 +78,7 @@ export async function extract(vol: Volume, dest: string, opts: ExtractOptions = 
         opts.onProgress?.(sum.files, sum.bytes);
         break;
       case "symlink":
-        await fsp.symlink(await vol.readlink(e.path), host);
+        await fsp.symlink(await vol.readlinkEntry(e), host);
         sum.symlinks++;
         break;
       case "chr":
@@ -150,7 +150,7 @@ async function setTimes(m: Meta, warn: (msg: string) => void): Promise<void> {
 }
 
 async function copyFile(vol: Volume, e: WalkEntry, host: string): Promise<number> {
-  const fh = await vol.open(e.path);
+  const fh = vol.openEntry(e);
   const out = await fsp.open(host, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   let bytes = 0;
   try {
