@@ -7,7 +7,7 @@
  */
 
 import { spawnSync } from "node:child_process";
-import { constants, promises as fsp } from "node:fs";
+import { chmodSync, closeSync, constants, ftruncateSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, promises as fsp, rmSync, symlinkSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Volume, WalkEntry } from "../../src/node.js";
@@ -60,8 +60,8 @@ export async function extract(vol: Volume, dest: string, opts: ExtractOptions = 
     if (s.type !== "dir" && s.nlink > 1) {
       const first = linked.get(s.ino);
       if (first !== undefined) {
-        await fsp.rm(host, { force: true });
-        await fsp.link(first, host);
+        rmSync(host, { force: true });
+        linkSync(first, host);
         sum.hardlinks++;
         continue;
       }
@@ -69,7 +69,7 @@ export async function extract(vol: Volume, dest: string, opts: ExtractOptions = 
     }
     switch (s.type) {
       case "dir":
-        if (e.path !== "/") await fsp.mkdir(host, { mode: 0o700 });
+        if (e.path !== "/") mkdirSync(host, { mode: 0o700 });
         sum.dirs++;
         break;
       case "file":
@@ -78,7 +78,7 @@ export async function extract(vol: Volume, dest: string, opts: ExtractOptions = 
         opts.onProgress?.(sum.files, sum.bytes);
         break;
       case "symlink":
-        await fsp.symlink(await vol.readlinkEntry(e), host);
+        symlinkSync(await vol.readlinkEntry(e), host);
         sum.symlinks++;
         break;
       case "chr":
@@ -123,9 +123,15 @@ export async function extract(vol: Volume, dest: string, opts: ExtractOptions = 
   // Deepest first: setting a child's attributes would otherwise bump its parent's mtime.
   for (let i = metas.length - 1; i >= 0; i--) {
     const m = metas[i]!;
-    if (owners) await fsp.lchown(m.path, m.uid, m.gid).catch((err: unknown) => { warn(`chown '${m.path}': ${String(err)}`); });
-    if (!m.isLink) await fsp.chmod(m.path, m.mode);
-    await setTimes(m, warn);
+    if (owners) {
+      try {
+        lchownSync(m.path, m.uid, m.gid);
+      } catch (err) {
+        warn(`chown '${m.path}': ${String(err)}`);
+      }
+    }
+    if (!m.isLink) chmodSync(m.path, m.mode);
+    setTimes(m, warn);
   }
   return sum;
 }
@@ -134,9 +140,9 @@ export async function extract(vol: Volume, dest: string, opts: ExtractOptions = 
  * Node's lutimes takes seconds as a double (about 100 ns precision near 2026) and turns a
  * negative time into "now", so times before 1970 go through touch(1) instead.
  */
-async function setTimes(m: Meta, warn: (msg: string) => void): Promise<void> {
+function setTimes(m: Meta, warn: (msg: string) => void): void {
   if (m.atime.sec >= 0 && m.mtime.sec >= 0) {
-    await fsp.lutimes(m.path, m.atime.sec + m.atime.nsec / 1e9, m.mtime.sec + m.mtime.nsec / 1e9);
+    lutimesSync(m.path, m.atime.sec + m.atime.nsec / 1e9, m.mtime.sec + m.mtime.nsec / 1e9);
     return;
   }
   for (const [flag, t] of [["-a", m.atime], ["-m", m.mtime]] as const) {
@@ -151,20 +157,26 @@ async function setTimes(m: Meta, warn: (msg: string) => void): Promise<void> {
 
 async function copyFile(vol: Volume, e: WalkEntry, host: string): Promise<number> {
   const fh = vol.openEntry(e);
-  const out = await fsp.open(host, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  // Host writes are synchronous on purpose: a CLI gains nothing from a thread-pool round
+  // trip per write, and debugfs-level speed needs them cheap.
+  const fd = openSync(host, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   let bytes = 0;
   try {
     for await (const chunk of fh.chunks(CHUNK)) {
       // Keep holes: skip all-zero chunks and set the size at the end (sparse output).
-      if (!isZero(chunk)) await out.write(chunk, 0, chunk.length, bytes);
+      if (!isZero(chunk)) writeAll(fd, chunk, bytes);
       bytes += chunk.length;
     }
-    await out.truncate(bytes);
+    ftruncateSync(fd, bytes);
   } finally {
-    await out.close();
+    closeSync(fd);
     await fh.close();
   }
   return bytes;
+}
+
+function writeAll(fd: number, data: Uint8Array, position: number): void {
+  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, position + done);
 }
 
 function isZero(b: Uint8Array): boolean {
