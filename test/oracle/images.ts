@@ -357,9 +357,9 @@ export const MKE2FS_PRESETS: Readonly<Record<Mke2fsPresetName, Mke2fsPreset>> = 
   "m-ext4-inline": { options: { fsType: "ext4", blockSize: 4096, features: "inline_data", sizeMiB: 96, tree: STD_TREE }, large: false, description: "ext4 + inline_data: small files and dirs inside the inode" },
   "m-ext4-128": { options: { fsType: "ext4", blockSize: 4096, inodeSize: 128, sizeMiB: 96, tree: STD_TREE }, large: false, description: "ext4 with 128-byte inodes: no extra times, no in-inode xattrs" },
   "m-ext4-4k-large": {
-    options: { fsType: "ext4", blockSize: 4096, sizeMiB: 1024, tree: { ...STD_TREE, seed: 2, files: 20_000, maxSize: 8 << 20 } },
+    options: { fsType: "ext4", blockSize: 4096, sizeMiB: 2048, tree: { ...STD_TREE, seed: 2, files: 20_000, maxSize: 4 << 20 } },
     large: true,
-    description: "ext4, 20,000 files up to 8 MiB (W-size)",
+    description: "ext4, 20,000 files up to 4 MiB, about 1.2 GB of data (W-size)",
   },
 };
 

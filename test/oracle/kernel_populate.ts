@@ -29,7 +29,7 @@
  *   /times/*           mtimes -2^31, -1.5, 0.000000001, 2^31 + 0.5, 2100, 2446 (ext4's maximum)
  * Every other inode gets a deterministic nanosecond mtime at the end, children before parents.
  */
-import { chmodSync, closeSync, ftruncateSync, linkSync, lchownSync, mkdirSync, openSync, readdirSync, lstatSync, rmSync, symlinkSync, writeFileSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, ftruncateSync, linkSync, lchownSync, mkdirSync, openSync, readdirSync, lstatSync, rmSync, symlinkSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
 import { run, tool } from "./oracle_env.js";
 import { Rng, addTo, makeSocket, touchGroups } from "./trees.js";
@@ -128,13 +128,21 @@ export async function populateKernelImage(root: string, opts: PopulateOptions): 
   setfattr(p("xattr/dir"), "user.on-dir", rng.bytes(50));
   symlinkSync("in-inode", p("xattr/symlink"));
   setfattr(p("xattr/symlink"), "trusted.on-symlink", rng.bytes(12), true);
+  // Sharing goes through the kernel's mbcache, which is best effort, so check with
+  // FIEMAP_FLAG_XATTR (filefrag -x; it reports the block only while the inode body holds no
+  // xattrs, hence a single big value) and recreate the set a few times if needed.
   const shared = rng.bytes(sharedSize);
-  const shared2 = rng.bytes(16);
-  for (let i = 1; i <= SHARED_XATTR_FILES; i++) {
-    const f = p(`xattr/shared-${i}`);
-    writeFileSync(f, `shared ${i}\n`);
-    setfattr(f, "user.shared", shared);
-    setfattr(f, "user.shared2", shared2);
+  const sharedFiles = Array.from({ length: SHARED_XATTR_FILES }, (_, i) => p(`xattr/shared-${i + 1}`));
+  for (let attempt = 0; ; attempt++) {
+    for (const [i, f] of sharedFiles.entries()) {
+      rmSync(f, { force: true });
+      writeFileSync(f, `shared ${i + 1}\n`);
+      setfattr(f, "user.shared", shared);
+    }
+    const blocks = new Set(sharedFiles.map(xattrPhysicalBlock));
+    if (blocks.size === 1 && !blocks.has(undefined)) break;
+    console.warn(`kernel_populate: xattr blocks not shared on attempt ${attempt + 1} (${[...blocks].join(", ")}); recreating`);
+    if (attempt === 4) throw new Error(`The kernel did not share one xattr block among ${sharedFiles.join(", ")}: ${[...blocks].join(", ")}`);
   }
 
   // /acl
@@ -229,9 +237,17 @@ export async function populateKernelImage(root: string, opts: PopulateOptions): 
   touchGroups(new Map([["1700000000.123456789", [p("times")]]]));
 }
 
-/** Writes pieces [offset, bytes] into a new file, then sets its size when given. */
+/** Physical block of a file's external xattr block (`filefrag -x`), or undefined when in-inode or none. */
+export function xattrPhysicalBlock(file: string): number | undefined {
+  const out = run(tool("filefrag"), ["-x", "-v", file]).stdout;
+  const m = /^\s*0:\s+\d+\.\.\s*\d+:\s+(\d+)\.\.\s*\d+:\s+\d+:(.*)$/m.exec(out);
+  if (m === null || /inline/.test(m[2] ?? "")) return undefined;
+  return Number(m[1]);
+}
+
+/** Writes pieces [offset, bytes] into a file (created, or kept when it exists), then sets its size when given. */
 function writeAt(file: string, pieces: readonly (readonly [number, Uint8Array])[], size?: number): void {
-  const fd = openSync(file, "w");
+  const fd = openSync(file, existsSync(file) ? "r+" : "w");
   try {
     for (const [off, data] of pieces) writeSync(fd, data, 0, data.length, off);
     if (size !== undefined) ftruncateSync(fd, size);

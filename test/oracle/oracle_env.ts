@@ -130,11 +130,12 @@ export function oracleAvailability(tools: readonly string[], opts: { loop?: bool
 }
 
 /**
- * Reacts to a missing oracle from inside a test: under EXT4TS_REQUIRE_ORACLES=1 throws (the test
- * fails); otherwise prints "ORACLE SKIPPED: <reason>" and returns, and the caller skips.
+ * Reacts to a missing oracle from inside a test: under EXT4TS_REQUIRE_ORACLES=1 (or `required`)
+ * throws (the test fails); otherwise prints "ORACLE SKIPPED: <reason>" and returns, and the caller
+ * skips.
  */
-export function requireOrSkip(reason: string): void {
-  if (REQUIRE_ORACLES) throw new Error(`Oracle required (EXT4TS_REQUIRE_ORACLES=1) but unavailable: ${reason}`);
+export function requireOrSkip(reason: string, required: boolean = REQUIRE_ORACLES): void {
+  if (required) throw new Error(`Oracle required (EXT4TS_REQUIRE_ORACLES=1) but unavailable: ${reason}`);
   console.warn(`ORACLE SKIPPED: ${reason}`);
 }
 
@@ -145,7 +146,7 @@ export function requireOrSkip(reason: string): void {
 export function oracleGate(oracle: OracleAvailability, what = "oracle prerequisites are available"): void {
   it(what, (ctx) => {
     if (oracle.ok) return;
-    requireOrSkip(oracle.reason);
+    requireOrSkip(oracle.reason, oracle.required);
     ctx.skip();
   });
 }
