@@ -215,17 +215,15 @@ export class Volume {
     // those keys emits paths in global string order ("/a" < "/a-b" < "/a/c").
     type Item = { key: string; ino: number; name: string; fileType: number; subtree: boolean };
     const items: Item[] = [];
-    const entries = await this.#call("scandir", path === "" ? "/" : path, async () => {
-      const out: DirRecord[] = [];
-      for await (const e of readDirEntries(this.fs, dir)) if (!isDot(e)) out.push(e);
-      return out;
+    await this.#call("scandir", path === "" ? "/" : path, async () => {
+      for await (const e of readDirEntries(this.fs, dir)) {
+        if (isDot(e)) continue;
+        const name = utf8.decode(e.name);
+        items.push({ key: name, ino: e.ino, name, fileType: e.fileType, subtree: false });
+        // Only directory entries typed as directories (or untyped) can have a subtree.
+        if (e.fileType === EXT4_FT_DIR || e.fileType === EXT4_FT_UNKNOWN) items.push({ key: `${name}/`, ino: e.ino, name, fileType: e.fileType, subtree: true });
+      }
     });
-    for (const e of entries) {
-      const name = utf8.decode(e.name);
-      items.push({ key: name, ino: e.ino, name, fileType: e.fileType, subtree: false });
-      // Only directory entries typed as directories (or untyped) can have a subtree.
-      if (e.fileType === EXT4_FT_DIR || e.fileType === EXT4_FT_UNKNOWN) items.push({ key: `${name}/`, ino: e.ino, name, fileType: e.fileType, subtree: true });
-    }
     items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     for (const it of items) {
       const p = `${path}/${it.name}`;

@@ -24,7 +24,7 @@ interface ImageOpts {
 }
 
 async function withImage<T>(image: string, opts: ImageOpts, fn: (vol: Volume) => Promise<T>): Promise<T> {
-  const vol = await openImage(image, { readOnly: true, noload: opts.noload === true });
+  const vol = await openImage(image, { readOnly: true, noload: opts.noload === true, syncIO: true });
   try {
     return await fn(vol);
   } finally {
