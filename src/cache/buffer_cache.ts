@@ -5,20 +5,24 @@
  * e2fsprogs': the unix_io block cache.
  *
  * Design note.
- * - Entries live in a Map in LRU order (oldest first; a hit moves the entry to the end).
- *   Each entry owns a fresh Uint8Array that is never reused, so a buffer handed out and
- *   later evicted still holds the block's contents as of its last use.
- * - Buffers are shared. `get` returns the cached buffer for reading; it stays valid
- *   until the caller's next await. To modify a block, or keep it across awaits, pin it
- *   (`pin`/`unpin`, or `withBlock`); `markDirty` requires a pin, as mark_buffer_dirty
- *   requires a reference.
- * - Eviction keeps bytesCached <= maxBytes, oldest first, never touching pinned blocks
- *   or blocks being written. Clean blocks go first; when only dirty ones remain, all
- *   unpinned dirty blocks are written back in one coalesced pass and then evicted as
- *   needed. If pinned or failing blocks keep the cache over the limit, it overshoots
- *   and `stats.overshoots` counts it. A failed write-back during eviction keeps its
- *   blocks dirty and cached; the error is reported by the next `flush`, and eviction
- *   stops writing until a flush succeeds.
+ * - Entries live in a Map by block number and on an intrusive LRU list (a hit moves
+ *   the entry to the most recent end; eviction scans from the other). Each entry owns a fresh Uint8Array that is never reused, so a buffer handed out and
+ *   later evicted still holds the block's contents as of its last use. Blocks of a
+ *   multi-block read are copied out rather than kept as views of one buffer, so one
+ *   hot block cannot keep a whole run's memory alive unaccounted.
+ * - Buffers are shared. `get` returns the cached buffer for reading; it is current
+ *   until the caller's next await. To modify a block, or keep it current across
+ *   awaits, pin it (`pin`/`unpin`, or `withBlock`); `markDirty` requires a pin, as
+ *   mark_buffer_dirty requires a reference. Pinned blocks are never evicted.
+ * - Eviction keeps bytesCached <= maxBytes in LRU order, skipping pinned blocks and
+ *   blocks being written. Clean blocks at the LRU end are dropped at once (before an
+ *   insert, so a clean workload never exceeds the limit). A dirty block there is
+ *   written back first: the dirty blocks among the oldest down to a low watermark
+ *   (maxBytes less an eighth) go out in one coalesced pass, then are dropped. If pinned
+ *   blocks keep the cache over the limit it overshoots, counted in `stats.overshoots`.
+ *   A failed write-back keeps its blocks dirty and cached, and the error is reported
+ *   by the next `flush`; until a flush succeeds, eviction skips dirty blocks instead of
+ *   retrying them.
  * - One device read per missing block: concurrent requests share the in-flight read
  *   (`#loading`); `getMany` fetches all its missing blocks with one read.
  * - Writes (write-back, flush, writeUncached) run one at a time through `#serialize`,
@@ -55,12 +59,17 @@ export interface BufferCacheStats {
   writeErrors: number;
 }
 
-interface Entry {
-  readonly blockNo: number;
-  readonly data: Uint8Array;
-  pins: number;
+class Entry {
+  pins = 0;
   /** Part of a write-back in progress: not evictable. */
-  writeback: boolean;
+  writeback = false;
+  /** LRU list links; an entry not on the list links to itself. */
+  older: Entry = this;
+  newer: Entry = this;
+  constructor(
+    readonly blockNo: number,
+    readonly data: Uint8Array,
+  ) {}
 }
 
 interface BlockRange {
@@ -76,8 +85,13 @@ export class BufferCache {
   readonly blockSize: number;
   readonly maxBytes: number;
   readonly #maxIoBlocks: number;
-  /** LRU order: first = least recently used. */
   readonly #entries = new Map<number, Entry>();
+  /**
+   * Sentinel of the circular LRU list of cached entries: `.newer` is the least
+   * recently used. (A Map's insertion order would do, but V8 leaves deleted slots in
+   * place until a rehash, making each scan from the oldest end O(capacity).)
+   */
+  readonly #lru: Entry = new Entry(-1, new Uint8Array(0));
   readonly #dirty = new Set<Entry>();
   readonly #loading = new Map<number, Promise<Entry>>();
   /** Block ranges with a write queued or running. */
@@ -108,9 +122,11 @@ export class BufferCache {
   }
 
   /**
-   * The cached buffer of block `blockNo`, read from the device on a miss. Valid for
-   * reading until the caller's next await; pin to modify or to keep it longer.
-   * Throws the device's FsError (EIO past its end). @kernel __bread
+   * The cached buffer of block `blockNo`, read from the device on a miss. It is the
+   * shared copy: read it, never write it (pin for that). It is the block's current
+   * contents until the caller's next await; across awaits it may be changed by a
+   * pinned writer, or stop being the cached copy. Throws the device's FsError (EIO
+   * past its end). @kernel __bread
    */
   async get(blockNo: number): Promise<Uint8Array> {
     return (await this.#acquire(blockNo, false)).data;
@@ -198,6 +214,11 @@ export class BufferCache {
     this.#dirty.add(e);
   }
 
+  /** Whether block `blockNo` is cached (or being read); no LRU effect. For readahead decisions. */
+  has(blockNo: number): boolean {
+    return this.#entries.has(blockNo) || this.#loading.has(blockNo);
+  }
+
   /** Whether block `blockNo` is cached and dirty. */
   isDirty(blockNo: number): boolean {
     const e = this.#entries.get(blockNo);
@@ -226,7 +247,7 @@ export class BufferCache {
    */
   flush(): Promise<void> {
     return this.#serialize(async () => {
-      await this.#writeDirty(false);
+      await this.#writeBack(this.#dirty);
       this.#writebackFailed = false;
       await this.device.flush();
     });
@@ -235,26 +256,36 @@ export class BufferCache {
   /**
    * `count` blocks from `first` straight from the device in one read, without
    * caching them (streaming file data must not push metadata out). Cached copies,
-   * being newer, are laid over the result.
+   * being newer, are laid over the result. Costs a map lookup per block (or a scan of
+   * the cache, whichever is smaller) besides the read.
    */
   async readUncached(first: number, count: number): Promise<Uint8Array> {
     checkBlock(first);
     assert(Number.isSafeInteger(count) && count >= 0, () => `Invalid block count ${count}`);
     const bs = this.blockSize;
     if (this.#overlapsPendingWrite(first, count)) await this.#writeTail;
+    // Blocks cached now may be written back and evicted before the read returns, and
+    // the read may predate that write: lay over the copies cached at either moment.
+    const before = this.#cachedIn(first, count);
     this.#stats.deviceReads++;
     const buf = await this.device.read(first * bs, count * bs);
+    for (const [n, e] of before) buf.set(e.data, (n - first) * bs);
+    for (const [n, e] of this.#cachedIn(first, count)) buf.set(e.data, (n - first) * bs);
+    return buf;
+  }
+
+  /** Cached entries of blocks first..first+count-1. */
+  #cachedIn(first: number, count: number): Map<number, Entry> {
+    const out = new Map<number, Entry>();
     if (count <= this.#entries.size) {
-      for (let i = 0; i < count; i++) {
-        const e = this.#entries.get(first + i);
-        if (e !== undefined) buf.set(e.data, i * bs);
+      for (let n = first; n < first + count; n++) {
+        const e = this.#entries.get(n);
+        if (e !== undefined) out.set(n, e);
       }
     } else {
-      for (const e of this.#entries.values()) {
-        if (e.blockNo >= first && e.blockNo < first + count) buf.set(e.data, (e.blockNo - first) * bs);
-      }
+      for (const e of this.#entries.values()) if (e.blockNo >= first && e.blockNo < first + count) out.set(e.blockNo, e);
     }
-    return buf;
+    return out;
   }
 
   /**
@@ -329,8 +360,8 @@ export class BufferCache {
     const e = this.#entries.get(blockNo);
     if (e === undefined) return undefined;
     this.#stats.hits++;
-    this.#entries.delete(blockNo);
-    this.#entries.set(blockNo, e);
+    unlink(e);
+    this.#append(e);
     return e;
   }
 
@@ -353,8 +384,8 @@ export class BufferCache {
       registered++;
       const p: Promise<Entry> = span.then(
         (buf) => {
-          const data = buf.slice(i * bs, (i + 1) * bs);
-          if (this.#loading.get(n) !== p) return { blockNo: n, data, pins: 0, writeback: false }; // detached
+          const data = count === 1 ? buf : buf.slice(i * bs, (i + 1) * bs); // own copy: see the header
+          if (this.#loading.get(n) !== p) return new Entry(n, data); // detached
           this.#loading.delete(n);
           return this.#insert(n, data);
         },
@@ -368,12 +399,23 @@ export class BufferCache {
     assert(registered > 0, "#startLoad found nothing to read");
   }
 
+  /** Makes `e` the most recently used. */
+  #append(e: Entry): void {
+    const last = this.#lru.older;
+    e.older = last;
+    e.newer = this.#lru;
+    last.newer = e;
+    this.#lru.older = e;
+  }
+
   /** Adds block `blockNo` unless cached; returns the cached entry. */
   #insert(blockNo: number, data: Uint8Array): Entry {
     const cur = this.#entries.get(blockNo);
     if (cur !== undefined) return cur;
-    const e: Entry = { blockNo, data, pins: 0, writeback: false };
+    this.#evictHead(this.maxBytes - this.blockSize); // make room now if that needs no write
+    const e = new Entry(blockNo, data);
     this.#entries.set(blockNo, e);
+    this.#append(e);
     this.#bytes += this.blockSize;
     this.#stats.peakBytesCached = Math.max(this.#stats.peakBytesCached, this.#bytes);
     return e;
@@ -381,71 +423,98 @@ export class BufferCache {
 
   #remove(e: Entry): void {
     this.#entries.delete(e.blockNo);
+    unlink(e);
     this.#dirty.delete(e);
     this.#bytes -= this.blockSize;
   }
 
-  /** Evicts clean, unpinned, idle blocks, oldest first, until under maxBytes. */
-  #evictClean(): void {
-    for (const e of this.#entries.values()) {
-      if (this.#bytes <= this.maxBytes) return;
-      if (e.pins > 0 || e.writeback || this.#dirty.has(e)) continue;
+  /**
+   * Evicts from the LRU end until bytesCached <= target, skipping pinned blocks and
+   * blocks being written. At a dirty block it stops (LRU order: it must be written
+   * first), or, after a failed write-back, skips it.
+   */
+  #evictHead(target: number): void {
+    for (let e = this.#lru.newer, next = e.newer; e !== this.#lru; e = next, next = e.newer) {
+      if (this.#bytes <= target) return;
+      if (e.pins > 0 || e.writeback) continue;
+      if (this.#dirty.has(e)) {
+        if (this.#writebackFailed) continue;
+        return;
+      }
       this.#remove(e);
       this.#stats.evictions++;
     }
   }
 
+  /**
+   * Brings the cache back to maxBytes. When the LRU end holds dirty blocks, writes
+   * back the dirty ones among the oldest evictable blocks down to a low watermark
+   * (maxBytes less an eighth), so pressure writes in batches, then evicts them.
+   */
   async #shrink(): Promise<void> {
     if (this.#bytes <= this.maxBytes) return;
-    this.#evictClean();
-    if (this.#bytes > this.maxBytes && !this.#writebackFailed && [...this.#dirty].some((e) => e.pins === 0)) {
+    this.#evictHead(this.maxBytes);
+    if (this.#bytes > this.maxBytes && !this.#writebackFailed) {
+      const bs = this.blockSize;
+      const low = this.maxBytes - Math.floor(this.maxBytes / 8 / bs) * bs;
+      const victims: Entry[] = [];
+      let bytes = this.#bytes;
+      for (let e = this.#lru.newer; e !== this.#lru; e = e.newer) {
+        if (bytes <= low) break;
+        if (e.pins > 0 || e.writeback) continue;
+        if (this.#dirty.has(e)) victims.push(e);
+        bytes -= bs;
+      }
       try {
-        await this.#serialize(() => this.#writeDirty(true));
+        await this.#serialize(() => this.#writeBack(victims));
       } catch {
         this.#writebackFailed = true; // reported by the next flush, which retries
       }
-      this.#evictClean();
+      this.#evictHead(low);
     }
     if (this.#bytes > this.maxBytes) this.#stats.overshoots++;
   }
 
   /**
-   * Writes dirty blocks (only unpinned ones if asked) in ascending order, adjacent
+   * Writes those of `entries` still cached and dirty, in ascending order, adjacent
    * ones coalesced. Contents are captured before the first write; a block modified
-   * and re-dirtied meanwhile stays dirty. Runs inside #serialize.
+   * and re-dirtied meanwhile stays dirty. If writes fail, their blocks stay dirty, the
+   * rest are still written, and the first error is thrown. Runs inside #serialize.
    */
-  async #writeDirty(unpinnedOnly: boolean): Promise<void> {
+  async #writeBack(entries: Iterable<Entry>): Promise<void> {
     const bs = this.blockSize;
-    const todo = [...this.#dirty].filter((e) => !unpinnedOnly || e.pins === 0).sort((a, b) => a.blockNo - b.blockNo);
+    const todo = [...entries]
+      .filter((e) => this.#dirty.has(e) && this.#entries.get(e.blockNo) === e)
+      .sort((a, b) => a.blockNo - b.blockNo);
     const runs: { range: BlockRange; entries: Entry[]; buf: Uint8Array }[] = [];
     for (let i = 0; i < todo.length; ) {
       let j = i + 1;
       while (j < todo.length && j - i < this.#maxIoBlocks && todo[j]!.blockNo === todo[j - 1]!.blockNo + 1) j++;
-      const entries = todo.slice(i, j);
-      const buf = new Uint8Array(entries.length * bs);
-      entries.forEach((e, k) => {
+      const run = todo.slice(i, j);
+      const buf = new Uint8Array(run.length * bs);
+      run.forEach((e, k) => {
         buf.set(e.data, k * bs);
         this.#dirty.delete(e);
         e.writeback = true;
       });
-      const first = entries[0]!.blockNo; // j > i
-      const range: BlockRange = { first, end: first + entries.length };
+      const first = run[0]!.blockNo; // j > i
+      const range: BlockRange = { first, end: first + run.length };
       this.#pendingWrites.add(range);
-      runs.push({ range, entries, buf });
+      runs.push({ range, entries: run, buf });
       i = j;
     }
     let firstError: Error | undefined;
-    for (const { range, entries, buf } of runs) {
+    for (const { range, entries: run, buf } of runs) {
       try {
         this.#stats.deviceWrites++;
         await this.device.write(range.first * bs, buf);
-        this.#stats.blocksWritten += entries.length;
+        this.#stats.blocksWritten += run.length;
       } catch (err) {
         this.#stats.writeErrors++;
         firstError ??= err instanceof Error ? err : new FsError("EIO", `Cannot write back ${this.device.description}`, { cause: err });
-        for (const e of entries) if (this.#entries.get(e.blockNo) === e) this.#dirty.add(e);
+        for (const e of run) if (this.#entries.get(e.blockNo) === e) this.#dirty.add(e);
       } finally {
-        for (const e of entries) e.writeback = false;
+        for (const e of run) e.writeback = false;
         this.#pendingWrites.delete(range);
       }
     }
@@ -472,6 +541,13 @@ export class BufferCache {
       throw new FsError("EROFS", `Cannot modify block ${blockNo} of ${this.device.description}: device is read-only`, { block: blockNo });
     }
   }
+}
+
+function unlink(e: Entry): void {
+  e.older.newer = e.newer;
+  e.newer.older = e.older;
+  e.older = e;
+  e.newer = e;
 }
 
 function checkBlock(blockNo: number): void {

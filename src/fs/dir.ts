@@ -18,6 +18,8 @@ import { hasInlineData, isDir, type Inode } from "./inode.js";
 import { mapBlocks } from "./read.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
 
+const DIR_READAHEAD_BLKS = 16;
+
 export interface DirRecord {
   name: Uint8Array;
   ino: number;
@@ -102,9 +104,12 @@ export async function* readDirEntries(fs: Ext4Fs, dir: Inode): AsyncGenerator<Di
       lblk += run.len; // the kernel's readdir skips holes in linear directories
       continue;
     }
+    // One device request per run of up to DIR_READAHEAD_BLKS blocks (@kernel ext4_bread_batch).
+    let batch: Uint8Array[] = [];
     for (let i = 0; i < run.len; i++, lblk++) {
       const pblk = run.pblk + i;
-      const block = await fs.cache.get(pblk);
+      if (i % DIR_READAHEAD_BLKS === 0) batch = await fs.cache.getMany(pblk, Math.min(DIR_READAHEAD_BLKS, run.len - i));
+      const block = batch[i % DIR_READAHEAD_BLKS]!; // filled for this index just above
       if (indexed && (lblk === 0 || looksLikeDxNode(block, fs.blockSize))) {
         const node = tryDecodeIndex(fs, dir, block, lblk, pblk);
         if (node !== null) verifyDxBlock(fs, dir, block, pblk, node);

@@ -104,6 +104,7 @@ export async function iget(fs: Ext4Fs, ino: number): Promise<Inode> {
     throw fsCorrupted(fs, { ino, what: `Inode number ${ino} out of range 1..${fs.inodesCount}` });
   }
   const loc = inodeLocation(fs, ino);
+  if (!fs.cache.has(loc.block)) await readaheadInodeTable(fs, ino, loc.block);
   const blk = await fs.cache.get(loc.block);
   const bytes = blk.slice(loc.offset, loc.offset + fs.inodeSize);
   const inode = checkInode(fs, ino, bytes, loc.block);
@@ -113,6 +114,20 @@ export async function iget(fs: Ext4Fs, ino: number): Promise<Inode> {
     if (oldest !== undefined) cache.delete(oldest);
   }
   return inode;
+}
+
+/** Inode table blocks read at once on a miss. @kernel inode_readahead_blks (default 32) */
+const INODE_READAHEAD_BLKS = 32;
+
+/**
+ * Read the inode table from `block` on, up to the end of the group's table, in one
+ * request: neighbouring inodes are usually wanted next (a directory's files).
+ * @kernel __ext4_get_inode_loc (readahead part)
+ */
+async function readaheadInodeTable(fs: Ext4Fs, ino: number, block: number): Promise<void> {
+  const group = Math.floor((ino - 1) / fs.inodesPerGroup);
+  const tableEnd = inodeTable(fs.group(group), fs.descSize) + Math.ceil((fs.inodesPerGroup * fs.inodeSize) / fs.blockSize);
+  await fs.cache.getMany(block, Math.max(1, Math.min(INODE_READAHEAD_BLKS, tableEnd - block)));
 }
 
 function checkInode(fs: Ext4Fs, ino: number, bytes: Uint8Array, block: number): Inode {
