@@ -25,7 +25,7 @@ import { EXT4_FT_DIR, EXT4_FT_UNKNOWN } from "../format/dirent.js";
 import { readDirEntries, type DirRecord } from "../fs/dir.js";
 import { iget, isDir, type Inode } from "../fs/inode.js";
 import { resolvePath } from "../fs/namei.js";
-import { readChunks, readRange } from "../fs/read.js";
+import { readChunks, readInto, readRange } from "../fs/read.js";
 import { Ext4Fs, type MountOptions } from "../fs/super.js";
 import { freeBlocksCount, rBlocksCount } from "../format/superblock.js";
 import { readLink } from "../fs/symlink.js";
@@ -268,9 +268,8 @@ export class FileHandle {
   async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number; buffer: Uint8Array }> {
     this.#check();
     if (isDir(this.#inode)) throw new FsError("EISDIR", "Illegal operation on a directory", { syscall: "read", path: this.path });
-    const data = await readRange(this.#fs, this.#inode, position, Math.min(length, buffer.length - offset));
-    buffer.set(data, offset);
-    return { bytesRead: data.length, buffer };
+    const n = await readInto(this.#fs, this.#inode, position, buffer.subarray(offset, offset + Math.min(length, buffer.length - offset)));
+    return { bytesRead: n, buffer };
   }
 
   /** The whole file as a stream of chunks. */

@@ -260,18 +260,25 @@ export class BufferCache {
    * the cache, whichever is smaller) besides the read.
    */
   async readUncached(first: number, count: number): Promise<Uint8Array> {
+    const buf = new Uint8Array(count * this.blockSize);
+    await this.readUncachedInto(first, buf);
+    return buf;
+  }
+
+  /** readUncached into `dest` (a whole number of blocks), so streaming callers can reuse one buffer. */
+  async readUncachedInto(first: number, dest: Uint8Array): Promise<void> {
     checkBlock(first);
-    assert(Number.isSafeInteger(count) && count >= 0, () => `Invalid block count ${count}`);
     const bs = this.blockSize;
+    assert(dest.length % bs === 0, () => `Buffer of ${dest.length} bytes is not a whole number of ${bs}-byte blocks`);
+    const count = dest.length / bs;
     if (this.#overlapsPendingWrite(first, count)) await this.#writeTail;
     // Blocks cached now may be written back and evicted before the read returns, and
     // the read may predate that write: lay over the copies cached at either moment.
     const before = this.#cachedIn(first, count);
     this.#stats.deviceReads++;
-    const buf = await this.device.read(first * bs, count * bs);
-    for (const [n, e] of before) buf.set(e.data, (n - first) * bs);
-    for (const [n, e] of this.#cachedIn(first, count)) buf.set(e.data, (n - first) * bs);
-    return buf;
+    await this.device.readInto(first * bs, dest);
+    for (const [n, e] of before) dest.set(e.data, (n - first) * bs);
+    for (const [n, e] of this.#cachedIn(first, count)) dest.set(e.data, (n - first) * bs);
   }
 
   /** Cached entries of blocks first..first+count-1. */

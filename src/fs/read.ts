@@ -26,13 +26,24 @@ const MAX_RUN_BYTES = 8 * 1024 * 1024;
  * zeros. Data reads bypass the metadata cache so a large file cannot evict it.
  */
 export async function readRange(fs: Ext4Fs, inode: Inode, pos: number, length: number): Promise<Uint8Array> {
-  const end = Math.min(inode.size, pos + length);
-  if (end <= pos) return new Uint8Array(0);
-  const out = new Uint8Array(end - pos);
+  const out = new Uint8Array(Math.max(0, Math.min(inode.size, pos + length) - pos));
+  await readInto(fs, inode, pos, out);
+  return out;
+}
+
+/**
+ * Fill `dest` from file offset `pos`; returns the bytes read (fewer at EOF). Mapped
+ * whole blocks are read straight into `dest`; only a partial first or last block goes
+ * through a bounce buffer.
+ */
+export async function readInto(fs: Ext4Fs, inode: Inode, pos: number, dest: Uint8Array): Promise<number> {
+  const end = Math.min(inode.size, pos + dest.length);
+  if (end <= pos) return 0;
   if (hasInlineData(inode)) {
     const data = inlineBytes(fs, inode);
-    out.set(data.subarray(Math.min(pos, data.length), Math.min(end, data.length)));
-    return out;
+    dest.fill(0, 0, end - pos);
+    dest.set(data.subarray(Math.min(pos, data.length), Math.min(end, data.length)));
+    return end - pos;
   }
   const bs = fs.blockSize;
   let at = pos;
@@ -42,14 +53,19 @@ export async function readRange(fs: Ext4Fs, inode: Inode, pos: number, length: n
     const maxBlocks = Math.min(lastLblk - lblk + 1, MAX_RUN_BYTES / bs);
     const run = await mapBlocks(fs, inode, lblk, maxBlocks);
     const runEnd = Math.min(end, (lblk + run.len) * bs);
-    if (run.pblk !== 0 && !run.unwritten) {
+    const o = at - pos;
+    if (run.pblk === 0 || run.unwritten) {
+      dest.fill(0, o, o + (runEnd - at));
+    } else if (at === lblk * bs && runEnd === (lblk + run.len) * bs && o + run.len * bs <= dest.length) {
+      await fs.cache.readUncachedInto(run.pblk, dest.subarray(o, o + run.len * bs));
+    } else {
       const data = await fs.cache.readUncached(run.pblk, run.len);
       const skip = at - lblk * bs;
-      out.set(data.subarray(skip, skip + (runEnd - at)), at - pos);
+      dest.set(data.subarray(skip, skip + (runEnd - at)), o);
     }
     at = runEnd;
   }
-  return out;
+  return end - pos;
 }
 
 /** Stream the whole file in chunks of about `chunkBytes`, bounded memory for any size. */

@@ -50,8 +50,19 @@ export async function extract(vol: Volume, dest: string, opts: ExtractOptions = 
   const wantXattrs = opts.xattrs ?? true;
   const sum: ExtractSummary = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, special: 0, skipped: 0, bytes: 0 };
   const linked = new Map<number, string>(); // ino -> first host path, for nlink > 1
-  const metas: Meta[] = []; // applied after all content, deepest first, so parent times stick
-  const xattrDump: string[] = [];
+  // Directories get their mode, owner and times last, deepest first, so that creating
+  // their contents cannot change them. Other entries get them as soon as their xattrs are
+  // on (xattrs first: without root, a read-only mode would forbid setting them), in
+  // batches of XATTR_BATCH so memory stays bounded on any tree.
+  const dirMetas: Meta[] = [];
+  let xattrDump: string[] = [];
+  let xattrMetas: Meta[] = [];
+  const flushXattrs = async (): Promise<void> => {
+    if (xattrDump.length > 0) await restoreXattrs(xattrDump.join("\n"), warn);
+    for (const m of xattrMetas) applyMeta(m, owners, warn);
+    xattrDump = [];
+    xattrMetas = [];
+  };
   await fsp.mkdir(dest, { recursive: true });
 
   for await (const e of vol.walk("/")) {
@@ -99,16 +110,7 @@ export async function extract(vol: Volume, dest: string, opts: ExtractOptions = 
         sum.skipped++;
         continue;
     }
-    if (wantXattrs) {
-      const xs = await vol.xattrsOf(e.inode);
-      if (xs.length > 0) {
-        xattrDump.push(`# file: ${dumpQuote(host)}`);
-        // An empty value must be written as "" (setfattr rejects an empty 0s encoding).
-        for (const [name, value] of xs) xattrDump.push(`${dumpQuote(name)}=${value.length === 0 ? '""' : `0s${Buffer.from(value).toString("base64")}`}`);
-        xattrDump.push("");
-      }
-    }
-    metas.push({
+    const meta: Meta = {
       path: host,
       mode: s.mode & 0o7777,
       uid: s.uid,
@@ -116,24 +118,37 @@ export async function extract(vol: Volume, dest: string, opts: ExtractOptions = 
       atime: s.atime,
       mtime: s.mtime,
       isLink: s.type === "symlink",
-    });
+    };
+    const xs = wantXattrs ? await vol.xattrsOf(e.inode) : [];
+    if (xs.length > 0) {
+      xattrDump.push(`# file: ${dumpQuote(host)}`);
+      // An empty value must be written as "" (setfattr rejects an empty 0s encoding).
+      for (const [name, value] of xs) xattrDump.push(`${dumpQuote(name)}=${value.length === 0 ? '""' : `0s${Buffer.from(value).toString("base64")}`}`);
+      xattrDump.push("");
+    }
+    if (s.type === "dir") dirMetas.push(meta);
+    else if (xs.length > 0) xattrMetas.push(meta);
+    else applyMeta(meta, owners, warn);
+    if (xattrDump.length > XATTR_BATCH) await flushXattrs();
   }
 
-  if (xattrDump.length > 0) await restoreXattrs(xattrDump.join("\n"), warn);
-  // Deepest first: setting a child's attributes would otherwise bump its parent's mtime.
-  for (let i = metas.length - 1; i >= 0; i--) {
-    const m = metas[i]!;
-    if (owners) {
-      try {
-        lchownSync(m.path, m.uid, m.gid);
-      } catch (err) {
-        warn(`chown '${m.path}': ${String(err)}`);
-      }
-    }
-    if (!m.isLink) chmodSync(m.path, m.mode);
-    setTimes(m, warn);
-  }
+  await flushXattrs();
+  for (let i = dirMetas.length - 1; i >= 0; i--) applyMeta(dirMetas[i]!, owners, warn);
   return sum;
+}
+
+const XATTR_BATCH = 4096; // dump lines per setfattr run
+
+function applyMeta(m: Meta, owners: boolean, warn: (msg: string) => void): void {
+  if (owners) {
+    try {
+      lchownSync(m.path, m.uid, m.gid);
+    } catch (err) {
+      warn(`chown '${m.path}': ${String(err)}`);
+    }
+  }
+  if (!m.isLink) chmodSync(m.path, m.mode);
+  setTimes(m, warn);
 }
 
 /**
@@ -155,24 +170,30 @@ function setTimes(m: Meta, warn: (msg: string) => void): void {
   }
 }
 
+/** One read buffer for every file copied: extract allocates nothing per file. */
+const copyBuffer = new Uint8Array(CHUNK);
+
 async function copyFile(vol: Volume, e: WalkEntry, host: string): Promise<number> {
   const fh = vol.openEntry(e);
   // Host writes are synchronous on purpose: a CLI gains nothing from a thread-pool round
   // trip per write, and debugfs-level speed needs them cheap.
   const fd = openSync(host, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-  let bytes = 0;
+  let pos = 0;
   try {
-    for await (const chunk of fh.chunks(CHUNK)) {
+    for (;;) {
+      const { bytesRead } = await fh.read(copyBuffer, 0, CHUNK, pos);
+      if (bytesRead === 0) break;
+      const chunk = copyBuffer.subarray(0, bytesRead);
       // Keep holes: skip all-zero chunks and set the size at the end (sparse output).
-      if (!isZero(chunk)) writeAll(fd, chunk, bytes);
-      bytes += chunk.length;
+      if (!isZero(chunk)) writeAll(fd, chunk, pos);
+      pos += bytesRead;
     }
-    ftruncateSync(fd, bytes);
+    ftruncateSync(fd, pos);
   } finally {
     closeSync(fd);
     await fh.close();
   }
-  return bytes;
+  return pos;
 }
 
 function writeAll(fd: number, data: Uint8Array, position: number): void {
