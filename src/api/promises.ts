@@ -24,7 +24,7 @@ import {
 import { EXT4_FT_DIR, EXT4_FT_UNKNOWN } from "../format/dirent.js";
 import { readDirEntries, type DirRecord } from "../fs/dir.js";
 import { iget, isDir, type Inode } from "../fs/inode.js";
-import { resolvePath } from "../fs/namei.js";
+import { checkEntryIno, resolvePath } from "../fs/namei.js";
 import { readChunks, readInto, readRange } from "../fs/read.js";
 import { Ext4Fs, type MountOptions } from "../fs/super.js";
 import { freeBlocksCount, rBlocksCount } from "../format/superblock.js";
@@ -227,7 +227,10 @@ export class Volume {
     items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     for (const it of items) {
       const p = `${path}/${it.name}`;
-      const inode = await this.#call("lstat", p, () => iget(this.fs, it.ino));
+      const inode = await this.#call("lstat", p, () => {
+        checkEntryIno(this.fs, dir, it.ino, new TextEncoder().encode(it.name)); // what a lookup of this name checks
+        return iget(this.fs, it.ino);
+      });
       if (!it.subtree) {
         if (isDir(inode) && it.fileType !== EXT4_FT_DIR && it.fileType !== EXT4_FT_UNKNOWN) {
           throw new FsError("EFSCORRUPTED", `Directory entry has file type ${it.fileType} but inode ${inode.ino} is a directory`, { ino: dir.ino, path: p });

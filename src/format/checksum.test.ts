@@ -229,7 +229,7 @@ class Img {
     const nodes: number[] = [];
     const leaves: { lblk: number; len: number; pblk: number; unwritten: boolean }[] = [];
     const visit = (b: Uint8Array, size: number, pblk: number | null, depth: number | undefined): void => {
-      const n = decodeExtentNode(b, size, { isRoot: pblk === null, blocksCount: this.total, ...(depth === undefined ? {} : { expectedDepth: depth }) });
+      const n = decodeExtentNode(b, size, { isRoot: pblk === null, blocksCount: this.total, firstDataBlock: 0, ...(depth === undefined ? {} : { expectedDepth: depth }) });
       if (pblk !== null) nodes.push(pblk);
       if ("extents" in n) leaves.push(...n.extents);
       else for (const x of n.indexes) visit(this.block(x.pblk), this.bs, x.pblk, n.depth - 1);
@@ -290,7 +290,7 @@ function checksOf(img: Img): Check[] {
     const { nodes, leaves } = img.extentTree(raw);
     for (const n of nodes) {
       add(`extent block ${n} of inode ${ino}`, [n * bs, (n + 1) * bs], (b) => {
-        const h = decodeExtentNode(blk(b, n), bs, { isRoot: false, blocksCount: img.total });
+        const h = decodeExtentNode(blk(b, n), bs, { isRoot: false, blocksCount: img.total, firstDataBlock: 0 });
         const t = extentTailOffset(h.header);
         return extentTail.decode(blk(b, n), t).et_checksum === extentBlockChecksum(blk(b, n), t, seed);
       });

@@ -69,8 +69,8 @@ function makeNode(size: number, h: { magic?: number; entries?: number; max: numb
   return b;
 }
 
-const ROOT = { isRoot: true, blocksCount: 1_000_000 } as const;
-const BLOCK = { isRoot: false, blocksCount: 1_000_000 } as const;
+const ROOT = { isRoot: true, blocksCount: 1_000_000, firstDataBlock: 0 } as const;
+const BLOCK = { isRoot: false, blocksCount: 1_000_000, firstDataBlock: 0 } as const;
 
 function corrupt(fn: () => unknown): FsError {
   try {
@@ -137,19 +137,19 @@ describe("decodeExtentNode() rejects what __ext4_ext_check rejects", () => {
     expect(e.message).toBe("EFSCORRUPTED: Bad extent node: magic is 0x0000, expected 0xf30a (inode 12, block 345)");
   });
 
-  // BUG: src/format/extent.ts:88-91. fs/ext4/extents.c __ext4_ext_check rejects "eh_entries is
+  // Regression test (the engine got this wrong before; references are to the code of that time): src/format/extent.ts:88-91. fs/ext4/extents.c __ext4_ext_check rejects "eh_entries is
   // 0 but eh_depth is > 0"; decodeExtentNode accepts an empty index node and extMapBlocks then
   // reports a hole for the whole file instead of EFSCORRUPTED.
-  it.fails("rejects an index node with no entries (eh_entries 0, eh_depth > 0)", () => {
+  it("rejects an index node with no entries (eh_entries 0, eh_depth > 0)", () => {
     const e = corrupt(() => decodeExtentNode(makeNode(60, { max: 4, depth: 1 }, []), 60, ROOT));
     expect(e.code).toBe("EFSCORRUPTED");
   });
 
-  // BUG: src/format/extent.ts:104. ext4_valid_extent rejects `lblock + len <= lblock` in 32-bit
+  // Regression test (the engine got this wrong before; references are to the code of that time): src/format/extent.ts:104. ext4_valid_extent rejects `lblock + len <= lblock` in 32-bit
   // arithmetic, so an extent ending exactly at 2^32 (its last block would be EXT_MAX_BLOCKS =
   // 0xffffffff) is invalid; decodeExtentNode tests `ee_block + len > 2 ** 32` and accepts it.
   // Fix: `>= 2 ** 32`.
-  it.fails("rejects an extent whose end wraps the 32-bit logical block space", () => {
+  it("rejects an extent whose end wraps the 32-bit logical block space", () => {
     const e = corrupt(() => decodeExtentNode(makeNode(60, { max: 4, depth: 0 }, [[2 ** 32 - 8, 8, 100]]), 60, ROOT));
     expect(e.code).toBe("EFSCORRUPTED");
   });
@@ -174,7 +174,7 @@ function walkTree(img: Uint8Array, iblock: Uint8Array, onNode: (bytes: Uint8Arra
   const total = blocksCount(sb);
   const leaves: Leaf[] = [];
   const visit = (bytes: Uint8Array, size: number, pblk: number | null, depth: number | undefined): void => {
-    const node = decodeExtentNode(bytes, size, { isRoot: pblk === null, blocksCount: total, ...(depth === undefined ? {} : { expectedDepth: depth }) });
+    const node = decodeExtentNode(bytes, size, { isRoot: pblk === null, blocksCount: total, firstDataBlock: 0, ...(depth === undefined ? {} : { expectedDepth: depth }) });
     onNode(bytes, node, pblk);
     if ("extents" in node) leaves.push(...node.extents);
     else for (const x of node.indexes) visit(img.subarray(x.pblk * bs, (x.pblk + 1) * bs), bs, x.pblk, node.depth - 1);

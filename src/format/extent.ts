@@ -76,7 +76,16 @@ export function extentTailOffset(h: ExtentHeader): number {
 export function decodeExtentNode(
   buf: Uint8Array,
   size: number,
-  opts: { expectedDepth?: number; blocksCount: number; isRoot: boolean; ctx?: FsErrorDetail },
+  opts: {
+    expectedDepth?: number;
+    blocksCount: number;
+    /** s_first_data_block: nothing may map it or anything before it (the superblock). */
+    firstDataBlock: number;
+    isRoot: boolean;
+    /** The key of the index entry that led here: the node's first entry must carry it. */
+    firstKey?: number;
+    ctx?: FsErrorDetail;
+  },
 ): ExtentNode {
   const bad = (what: string): FsError => new FsError("EFSCORRUPTED", `Bad extent ${opts.isRoot ? "root" : "node"}: ${what}`, opts.ctx ?? {});
   const h = extentHeader.decode(buf, 0);
@@ -90,7 +99,10 @@ export function decodeExtentNode(
   if (opts.expectedDepth !== undefined && h.eh_depth !== opts.expectedDepth) {
     throw bad(`depth ${h.eh_depth}, expected ${opts.expectedDepth}`);
   }
-  const inRange = (pblk: number, len: number): boolean => pblk !== 0 && pblk + len <= opts.blocksCount;
+  if (h.eh_depth > 0 && h.eh_entries === 0) throw bad("eh_entries is 0 but eh_depth is > 0");
+  // @kernel ext4_sb_block_valid: past s_first_data_block, inside the volume.
+  const inRange = (pblk: number, len: number): boolean => pblk > opts.firstDataBlock && pblk + len <= opts.blocksCount;
+  const firstKeyOk = (key: number): boolean => opts.firstKey === undefined || key === opts.firstKey;
   if (h.eh_depth === 0) {
     const extents: Extent[] = [];
     let nextFree = 0;
@@ -101,7 +113,8 @@ export function decodeExtentNode(
       const pblk = join64(e.ee_start_lo, e.ee_start_hi);
       if (len === 0) throw bad(`extent ${i} has length 0`);
       if (e.ee_block < nextFree) throw bad(`extent ${i} at logical block ${e.ee_block} overlaps the previous one`);
-      if (e.ee_block + len > 2 ** 32) throw bad(`extent ${i} runs past logical block 2^32`);
+      if (e.ee_block + len >= 2 ** 32) throw bad(`extent ${i} runs past logical block 2^32 - 1`);
+      if (i === 0 && !firstKeyOk(e.ee_block)) throw bad(`first extent starts at ${e.ee_block}, but the index says ${opts.firstKey}`);
       if (!inRange(pblk, len)) throw bad(`extent ${i} maps blocks ${pblk}..${pblk + len - 1}, outside the volume`);
       nextFree = e.ee_block + len;
       extents.push({ lblk: e.ee_block, len, pblk, unwritten });
@@ -114,6 +127,7 @@ export function decodeExtentNode(
     const x = extentIdx.decode(buf, extentHeader.size + i * extentIdx.size);
     const pblk = join64(x.ei_leaf_lo, x.ei_leaf_hi);
     if (x.ei_block <= prev) throw bad(`index ${i} at logical block ${x.ei_block} is out of order`);
+    if (i === 0 && !firstKeyOk(x.ei_block)) throw bad(`first index starts at ${x.ei_block}, but the parent index says ${opts.firstKey}`);
     if (!inRange(pblk, 1)) throw bad(`index ${i} points at block ${pblk}, outside the volume`);
     prev = x.ei_block;
     indexes.push({ lblk: x.ei_block, pblk });

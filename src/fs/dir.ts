@@ -10,7 +10,7 @@
 
 import { dxBlockChecksum, dirBlockChecksum } from "../format/checksum.js";
 import { dirEntryTail, hasDirTail, iterateDirEntries } from "../format/dirent.js";
-import { decodeDxNode, decodeDxRoot, dxTail, dxTailOffset, looksLikeDxNode, type DxNode } from "../format/htree.js";
+import { DX_NODE_ENTRIES_OFFSET, DX_ROOT_ENTRIES_OFFSET, dxCountLimit, dxTail, dxTailOffset, looksLikeDxNode } from "../format/htree.js";
 import { EXT4_INDEX_FL } from "../format/inode.js";
 import { FsError } from "../errors.js";
 import { inlineBytes } from "./inline.js";
@@ -61,27 +61,22 @@ export function verifyDirLeaf(fs: Ext4Fs, dir: Inode, block: Uint8Array, pblk: n
   }
 }
 
-/** Check an index block's dx_tail checksum. @kernel ext4_dx_csum_verify */
-export function verifyDxBlock(fs: Ext4Fs, dir: Inode, block: Uint8Array, pblk: number, node: DxNode): void {
+/**
+ * Check an index block's dx_tail checksum using the count/limit as stored, before any
+ * structural check, as the kernel does when it reads an index block.
+ * @kernel ext4_dx_csum_verify / get_dx_countlimit
+ */
+export function verifyDxBlock(fs: Ext4Fs, dir: Inode, block: Uint8Array, pblk: number, isRoot: boolean): void {
   if (!fs.features.metadataCsum) return;
-  const at = dxTailOffset(node);
-  if (at + dxTail.size > fs.blockSize) throw fsCorrupted(fs, { ino: dir.ino, block: pblk, what: "Directory index has no room for its checksum", crc: true });
+  const bad = (what: string): FsError => fsCorrupted(fs, { ino: dir.ino, block: pblk, what, crc: true });
+  const entriesOffset = isRoot ? DX_ROOT_ENTRIES_OFFSET + (block[0x1d] ?? 0) : DX_NODE_ENTRIES_OFFSET;
+  if (isRoot ? block[0x1d] !== 8 : !looksLikeDxNode(block, fs.blockSize)) throw bad("Directory index block is not recognisable; run e2fsck -D");
+  const { limit, count } = dxCountLimit.decode(block, entriesOffset);
+  const at = dxTailOffset({ entriesOffset, limit });
+  if (at + dxTail.size > fs.blockSize) throw bad("Directory index has no room for its checksum");
   const stored = dxTail.decode(block, at).dt_checksum;
-  if (stored !== dxBlockChecksum(block, node.entriesOffset, node.count, at, dir.csumSeed)) {
-    throw fsCorrupted(fs, { ino: dir.ino, block: pblk, what: "Directory index block checksum does not match", crc: true });
-  }
-}
-
-/** Decode an index block if its structure allows; null means "not usable as an index". */
-function tryDecodeIndex(fs: Ext4Fs, dir: Inode, block: Uint8Array, lblk: number, pblk: number): DxNode | null {
-  const csum = fs.features.metadataCsum;
-  try {
-    return lblk === 0
-      ? decodeDxRoot(block, fs.blockSize, csum, { ino: dir.ino, block: pblk })
-      : decodeDxNode(block, fs.blockSize, csum, { ino: dir.ino, block: pblk });
-  } catch (e) {
-    if (e instanceof FsError && e.code === "EFSCORRUPTED") return null;
-    throw e;
+  if (stored !== dxBlockChecksum(block, entriesOffset, Math.min(count, limit), at, dir.csumSeed)) {
+    throw bad("Directory index block checksum does not match");
   }
 }
 
@@ -111,8 +106,7 @@ export async function* readDirEntries(fs: Ext4Fs, dir: Inode): AsyncGenerator<Di
       if (i % DIR_READAHEAD_BLKS === 0) batch = await fs.cache.getMany(pblk, Math.min(DIR_READAHEAD_BLKS, run.len - i));
       const block = batch[i % DIR_READAHEAD_BLKS]!; // filled for this index just above
       if (indexed && (lblk === 0 || looksLikeDxNode(block, fs.blockSize))) {
-        const node = tryDecodeIndex(fs, dir, block, lblk, pblk);
-        if (node !== null) verifyDxBlock(fs, dir, block, pblk, node);
+        verifyDxBlock(fs, dir, block, pblk, lblk === 0);
         // The root still holds "." and ".." as real entries; interior nodes hold none.
         if (lblk === 0) yield* rootDots(fs, dir, block, pblk);
         continue;

@@ -52,13 +52,13 @@ export async function dxFindEntry(fs: Ext4Fs, dir: Inode, name: Uint8Array): Pro
   const csum = fs.features.metadataCsum;
   const bs = fs.blockSize;
   const rootBlk = await readDirBlock(fs, dir, 0);
+  verifyDxBlock(fs, dir, rootBlk.block, rootBlk.pblk, true);
   const root = structural(() => decodeDxRoot(rootBlk.block, bs, csum, { ino: dir.ino, block: rootBlk.pblk }));
   if (root === BAD_DX_DIR) return BAD_DX_DIR;
   const v = root.hashVersion;
   if (v !== DX_HASH_LEGACY && v !== DX_HASH_HALF_MD4 && v !== DX_HASH_TEA) return BAD_DX_DIR; // SIPHASH needs casefold+encrypt
   if (root.unusedFlags & EXT4_DX_UNUSED_FLAG_UNIMPLEMENTED) return BAD_DX_DIR;
   if (root.indirectLevels >= (fs.features.largedir ? 3 : 2)) return BAD_DX_DIR;
-  verifyDxBlock(fs, dir, rootBlk.block, rootBlk.pblk, root);
 
   const version = v + fs.hashUnsignedDelta;
   if (!isDxHashVersion(version)) return BAD_DX_DIR;
@@ -84,9 +84,8 @@ export async function dxFindEntry(fs: Ext4Fs, dir: Inode, name: Uint8Array): Pro
 
 async function readIndexNode(fs: Ext4Fs, dir: Inode, lblk: number): Promise<DxNode | typeof BAD_DX_DIR> {
   const { block, pblk } = await readDirBlock(fs, dir, lblk);
-  const node = structural(() => decodeDxNode(block, fs.blockSize, fs.features.metadataCsum, { ino: dir.ino, block: pblk }));
-  if (node !== BAD_DX_DIR) verifyDxBlock(fs, dir, block, pblk, node);
-  return node;
+  verifyDxBlock(fs, dir, block, pblk, false);
+  return structural(() => decodeDxNode(block, fs.blockSize, fs.features.metadataCsum, { ino: dir.ino, block: pblk }));
 }
 
 async function searchLeaf(fs: Ext4Fs, dir: Inode, lblk: number, name: Uint8Array): Promise<number | null> {

@@ -117,7 +117,7 @@ async function fixtureMap(): Promise<FixtureMap> {
       inodeAt.set(i, loc.block * fs.blockSize + loc.offset);
     }
     const sparse = await iget(fs, ino.get("/sparse")!);
-    const root = decodeExtentNode(sparse.raw.i_block, 60, { isRoot: true, blocksCount: fs.blocksCount });
+    const root = decodeExtentNode(sparse.raw.i_block, 60, { isRoot: true, blocksCount: fs.blocksCount, firstDataBlock: fs.sb.s_first_data_block });
     if (!("indexes" in root)) throw new Error("fixture: /sparse should have a depth-1 extent tree");
     const first = async (p: string): Promise<number> => (await mapBlocks(fs, await iget(fs, ino.get(p)!), 0, 1)).pblk;
     const gd = groupDescLocation(fs.sb, 0);
@@ -325,13 +325,13 @@ describe("corrupt metadata gives a typed FsError naming the inode or block", { t
     expect(got).toBe(want);
   });
 
-  // BUG: src/fs/dir_index.ts:55-61 (dxFindEntry) and src/fs/dir.ts:113-115 (readDirEntries) decode
+  // Regression test (the engine got this wrong before; references are to the code of that time): src/fs/dir_index.ts:55-61 (dxFindEntry) and src/fs/dir.ts:113-115 (readDirEntries) decode
   // the dx root before verifying its checksum, and treat any decode failure as "not an index"
   // (BAD_DX_DIR / skipped), so a root whose checksum is wrong is never checked at all. The kernel
   // reads block 0 with ext4_read_dirblock(dir, 0, INDEX), whose ext4_dx_csum_verify uses the
   // on-disk limit to find the tail and fails with EFSBADCRC ("Directory index failed checksum")
   // before dx_probe looks at the limit (fs/ext4/namei.c __ext4_read_dirblock, get_dx_countlimit).
-  it.fails("dx root limit wrong: lookup fails with EFSBADCRC as the kernel's ext4_dx_csum_verify reports", async () => {
+  it("dx root limit wrong: lookup fails with EFSBADCRC as the kernel's ext4_dx_csum_verify reports", async () => {
     const m = await fixtureMap();
     const e = await withCorrupted(
       (img) => {
@@ -472,12 +472,12 @@ describe("corrupt metadata gives a typed FsError naming the inode or block", { t
 
   // --- Known bugs, demonstrated on the fixture ---------------------------------------------
 
-  // BUG: src/fs/inode.ts:155-156 (checkInode) calls inodeSize64 -> join64 (format/struct.ts:194),
+  // Regression test (the engine got this wrong before; references are to the code of that time): src/fs/inode.ts:155-156 (checkInode) calls inodeSize64 -> join64 (format/struct.ts:194),
   // which throws AssertionError when i_size_high makes the size exceed 2^53; the
   // `size > Number.MAX_SAFE_INTEGER` check after it is dead code. The kernel reports a negative
   // loff_t as "iget: bad i_size value" (EFSCORRUPTED) in __ext4_iget; sizes beyond 2^53 need an
   // EFSCORRUPTED (or EFBIG) FsError here, not an AssertionError.
-  it.fails("an i_size_high of 0xffffffff is EFSCORRUPTED, not an AssertionError", async () => {
+  it("an i_size_high of 0xffffffff is EFSCORRUPTED, not an AssertionError", async () => {
     const m = await fixtureMap();
     const ino = m.ino.get("/hello.txt")!;
     const e = await withCorrupted(
@@ -490,12 +490,12 @@ describe("corrupt metadata gives a typed FsError naming the inode or block", { t
     expectCorruption(e, "EFSCORRUPTED", new RegExp(`inode ${ino}`));
   });
 
-  // BUG: src/fs/read.ts:29 (readRange) allocates `new Uint8Array(end - pos)` for the whole
+  // Regression test (the engine got this wrong before; references are to the code of that time): src/fs/read.ts:29 (readRange) allocates `new Uint8Array(end - pos)` for the whole
   // request, so readFile() of a (sparse or corrupt) file of 1 TiB throws RangeError "Invalid typed
   // array length". The kernel reads such a file fine (holes are zeros); an API that returns one
   // buffer should refuse with an FsError (e.g. EFBIG, as Node's ERR_FS_FILE_TOO_LARGE refuses
   // > 2 GiB) before allocating.
-  it.fails("readFile() of a 1 TiB file fails with an FsError, not a RangeError", async () => {
+  it("readFile() of a 1 TiB file fails with an FsError, not a RangeError", async () => {
     const m = await fixtureMap();
     const ino = m.ino.get("/hello.txt")!;
     const e = await withCorrupted(
@@ -508,11 +508,11 @@ describe("corrupt metadata gives a typed FsError naming the inode or block", { t
     expect(e.code).toMatch(/^(EFBIG|EFSCORRUPTED|ERANGE|ENOMEM)$/);
   });
 
-  // BUG: src/fs/namei.ts:65-67 (resolvePath) follows a directory entry to any inode in
+  // Regression test (the engine got this wrong before; references are to the code of that time): src/fs/namei.ts:65-67 (resolvePath) follows a directory entry to any inode in
   // 1..s_inodes_count. ext4_lookup (fs/ext4/namei.c) first checks ext4_valid_inum(): only
   // EXT4_ROOT_INO or >= s_first_ino; an entry naming a reserved inode (here 7, the resize inode)
   // is "bad inode number" EFSCORRUPTED. Fix: reject ino < s_first_ino && ino != 2 in lookup().
-  it.fails("a directory entry naming a reserved inode (7) is EFSCORRUPTED (ext4_valid_inum)", async () => {
+  it("a directory entry naming a reserved inode (7) is EFSCORRUPTED (ext4_valid_inum)", async () => {
     const m = await fixtureMap();
     const ino = m.ino.get("/dir")!;
     const e = await withCorrupted(
@@ -532,9 +532,9 @@ describe("corrupt metadata gives a typed FsError naming the inode or block", { t
     expect(e.code).toBe("EFSCORRUPTED");
   });
 
-  // BUG: same place: ext4_lookup also rejects an entry naming the directory itself
+  // Regression test (the engine got this wrong before; references are to the code of that time): same place: ext4_lookup also rejects an entry naming the directory itself
   // ("'%pd' linked to parent dir", EFSCORRUPTED); resolvePath returns the directory.
-  it.fails("a directory entry naming its own directory is EFSCORRUPTED", async () => {
+  it("a directory entry naming its own directory is EFSCORRUPTED", async () => {
     const m = await fixtureMap();
     const ino = m.ino.get("/dir")!;
     const e = await withCorrupted(
@@ -551,10 +551,10 @@ describe("corrupt metadata gives a typed FsError naming the inode or block", { t
     expect(e.code).toBe("EFSCORRUPTED");
   });
 
-  // BUG: src/format/extent.ts:88-91 (decodeExtentNode) / src/fs/extents.ts:58: an extent root with depth > 0 and
+  // Regression test (the engine got this wrong before; references are to the code of that time): src/format/extent.ts:88-91 (decodeExtentNode) / src/fs/extents.ts:58: an extent root with depth > 0 and
   // eh_entries 0 is accepted and the file reads as one big hole. __ext4_ext_check rejects it
   // ("eh_entries is 0 but eh_depth is > 0"), so __ext4_iget fails with EFSCORRUPTED.
-  it.fails("an extent index root with no entries is EFSCORRUPTED", async () => {
+  it("an extent index root with no entries is EFSCORRUPTED", async () => {
     const m = await fixtureMap();
     const ino = m.ino.get("/sparse")!;
     const e = await withCorrupted(
@@ -567,11 +567,11 @@ describe("corrupt metadata gives a typed FsError naming the inode or block", { t
     expect(e.code).toBe("EFSCORRUPTED");
   });
 
-  // BUG: src/fs/symlink.ts:23-31 (readLink) accepts a fast symlink whose i_block[i_size] is not
+  // Regression test (the engine got this wrong before; references are to the code of that time): src/fs/symlink.ts:23-31 (readLink) accepts a fast symlink whose i_block[i_size] is not
   // NUL. __ext4_iget checks strnlen(i_data, i_size + 1) == i_size ("invalid fast symlink length",
   // EFSCORRUPTED), i.e. the terminator must be there too; the check also belongs in iget (stat
   // of such a link fails in the kernel), not only in readlink.
-  it.fails("a fast symlink without its NUL terminator is EFSCORRUPTED", async () => {
+  it("a fast symlink without its NUL terminator is EFSCORRUPTED", async () => {
     const m = await fixtureMap();
     const ino = m.ino.get("/links/fast")!;
     const e = await withCorrupted(
@@ -584,10 +584,10 @@ describe("corrupt metadata gives a typed FsError naming the inode or block", { t
     expect(e.code).toBe("EFSCORRUPTED");
   });
 
-  // BUG: src/fs/symlink.ts:33-38 (readLink): a slow symlink whose block 0 is a hole reads as the empty
+  // Regression test (the engine got this wrong before; references are to the code of that time): src/fs/symlink.ts:33-38 (readLink): a slow symlink whose block 0 is a hole reads as the empty
   // target "" (readRange gives zeros, then the NUL cut). ext4_get_link reads block 0 with
   // ext4_bread and reports a missing block as "bad symlink." (EFSCORRUPTED).
-  it.fails("a slow symlink whose block is a hole is EFSCORRUPTED", async () => {
+  it("a slow symlink whose block is a hole is EFSCORRUPTED", async () => {
     const m = await fixtureMap();
     const ino = m.ino.get("/links/slow")!;
     const e = await withCorrupted(
@@ -600,13 +600,13 @@ describe("corrupt metadata gives a typed FsError naming the inode or block", { t
     expect(e.code).toBe("EFSCORRUPTED");
   });
 
-  // BUG: src/format/extent.ts:93 (decodeExtentNode, inRange) accepts any pblk > 0, so on a
+  // Regression test (the engine got this wrong before; references are to the code of that time): src/format/extent.ts:93 (decodeExtentNode, inRange) accepts any pblk > 0, so on a
   // 1 KiB-block volume an extent may map block 1, the superblock, and the file reads it as data.
   // ext4_valid_extent -> ext4_inode_block_valid -> ext4_sb_block_valid (fs/ext4/block_validity.c)
   // rejects start_blk <= s_first_data_block (and, with the system zone, any overlap with group
   // metadata). Fix: pass s_first_data_block and test pblk > s_first_data_block, like
   // Ext4Fs.blockRangeValid already does.
-  it.fails("an extent mapping block 1 (the superblock, s_first_data_block) is EFSCORRUPTED", async () => {
+  it("an extent mapping block 1 (the superblock, s_first_data_block) is EFSCORRUPTED", async () => {
     const m = await fixtureMap();
     const e = await withCorrupted(
       (img) => {
@@ -621,13 +621,13 @@ describe("corrupt metadata gives a typed FsError naming the inode or block", { t
     expect(e.code).toBe("EFSCORRUPTED");
   });
 
-  // BUG: src/fs/extents.ts:26-33 (readExtentNode) / src/format/extent.ts:111-121 never compare a
+  // Regression test (the engine got this wrong before; references are to the code of that time): src/fs/extents.ts:26-33 (readExtentNode) / src/format/extent.ts:111-121 never compare a
   // child node's first key with the index entry that led to it. ext4_valid_extent_entries
   // (fs/ext4/extents.c) requires "the logical block in the first entry should equal to the
   // number in the index block" (depth != ext_depth(inode) && lblk != first key -> EFSCORRUPTED),
   // so a stale or corrupt index is caught; here the lookup just proceeds. Fix: pass the index's
   // ei_block down as the expected first key of the child.
-  it.fails("an index entry whose key differs from its child's first extent is EFSCORRUPTED", async () => {
+  it("an index entry whose key differs from its child's first extent is EFSCORRUPTED", async () => {
     const m = await fixtureMap();
     const ino = m.ino.get("/sparse")!;
     const e = await withCorrupted(
@@ -640,12 +640,12 @@ describe("corrupt metadata gives a typed FsError naming the inode or block", { t
     expect(e.code).toBe("EFSCORRUPTED");
   });
 
-  // BUG: src/fs/xattr.ts:27-33 (blockXattrs) decodes and checks the entries before the
+  // Regression test (the engine got this wrong before; references are to the code of that time): src/fs/xattr.ts:27-33 (blockXattrs) decodes and checks the entries before the
   // checksum, so a block whose checksum is wrong and whose entries are broken is reported as
   // EFSCORRUPTED. __ext4_xattr_check_block (fs/ext4/xattr.c) checks magic and h_blocks, then the
   // checksum (EFSBADCRC), and only then ext4_xattr_check_entries. Fix: verify h_checksum right
   // after magic/h_blocks.
-  it.fails("an xattr block with a bad checksum is EFSBADCRC even when its entries are broken too", async () => {
+  it("an xattr block with a bad checksum is EFSBADCRC even when its entries are broken too", async () => {
     const m = await fixtureMap();
     const e = await withCorrupted(
       (img) => {
@@ -656,21 +656,21 @@ describe("corrupt metadata gives a typed FsError naming the inode or block", { t
     expectCorruption(e, "EFSBADCRC", new RegExp(`block ${m.xattrBlock}\\)`));
   });
 
-  // BUG: src/fs/super.ts:144 and 158-166 (Ext4Fs.mount) runs validateSuperblock before the superblock
+  // Regression test (the engine got this wrong before; references are to the code of that time): src/fs/super.ts:144 and 158-166 (Ext4Fs.mount) runs validateSuperblock before the superblock
   // checksum, so a corrupt checksummed superblock is reported as EFSCORRUPTED "Bad superblock".
   // The kernel verifies the checksum in ext4_init_metadata_csum right after ext4_load_super
   // (magic, block size) and before the geometry checks: EFSBADCRC. Fix: check the checksum
   // (and s_checksum_type) before validateSuperblock.
-  it.fails("a superblock with a bad checksum and a bad s_inodes_per_group is EFSBADCRC", async () => {
+  it("a superblock with a bad checksum and a bad s_inodes_per_group is EFSBADCRC", async () => {
     const img = new Uint8Array(FIXTURE);
     new DataView(img.buffer).setUint32(SUPERBLOCK_OFFSET + 0x28, 0, true); // s_inodes_per_group
     const e = await fsError(() => Volume.mount(MemoryDevice.from(img)));
     expect(e.code).toBe("EFSBADCRC");
   });
 
-  // BUG: src/fs/namei.ts:47 (resolvePath) has no PATH_MAX: Linux's getname() refuses a path of
+  // Regression test (the engine got this wrong before; references are to the code of that time): src/fs/namei.ts:47 (resolvePath) has no PATH_MAX: Linux's getname() refuses a path of
   // 4096 bytes or more with ENAMETOOLONG before any lookup (fs/namei.c, strncpy_from_user).
-  it.fails("a path of 4096 bytes or more is ENAMETOOLONG", async () => {
+  it("a path of 4096 bytes or more is ENAMETOOLONG", async () => {
     await withCorrupted(
       () => undefined,
       async (v) => {
@@ -680,10 +680,10 @@ describe("corrupt metadata gives a typed FsError naming the inode or block", { t
     );
   });
 
-  // BUG: src/fs/namei.ts:80-82 (splitPath) drops empty components, so "/hello.txt/" resolves to
+  // Regression test (the engine got this wrong before; references are to the code of that time): src/fs/namei.ts:80-82 (splitPath) drops empty components, so "/hello.txt/" resolves to
   // the file. In Linux a trailing slash makes the last component a directory lookup
   // (LOOKUP_DIRECTORY): stat("/hello.txt/") is ENOTDIR (checked against the host below).
-  it.fails("stat of a regular file with a trailing slash is ENOTDIR", async () => {
+  it("stat of a regular file with a trailing slash is ENOTDIR", async () => {
     await withCorrupted(
       () => undefined,
       async (v) => {
@@ -716,7 +716,7 @@ async function fixtureMetaBlocks(): Promise<MetaBlock[]> {
       out.set(inodeLocation(fs, ino.ino).block, { pblk: inodeLocation(fs, ino.ino).block, kind: "itable" });
       if (ino.fileAcl !== 0) out.set(ino.fileAcl, { pblk: ino.fileAcl, kind: "xattr", ino: ino.ino });
       if (ino.flags & EXT4_EXTENTS_FL && !((ino.mode & S_IFMT) === S_IFLNK && ino.blocks === 0)) {
-        const root = decodeExtentNode(ino.raw.i_block, 60, { isRoot: true, blocksCount: fs.blocksCount });
+        const root = decodeExtentNode(ino.raw.i_block, 60, { isRoot: true, blocksCount: fs.blocksCount, firstDataBlock: fs.sb.s_first_data_block });
         if ("indexes" in root) for (const x of root.indexes) out.set(x.pblk, { pblk: x.pblk, kind: "extent", ino: ino.ino });
       }
       if (e.stats.isDirectory() && ino.size > 0 && !(ino.flags & EXT4_INLINE_DATA_FL)) {
@@ -1318,9 +1318,9 @@ describe.skipIf(!oracle.ok && !oracle.required)("mke2fs -d images against debugf
     }
   });
 
-  // BUG: src/fs/namei.ts:80-82, see "stat of a regular file with a trailing slash" above: a
+  // Regression test (the engine got this wrong before; references are to the code of that time): src/fs/namei.ts:80-82, see "stat of a regular file with a trailing slash" above: a
   // trailing slash must require a directory (after following a final symlink).
-  it.fails("fails like the host kernel on paths with a trailing slash", async () => {
+  it("fails like the host kernel on paths with a trailing slash", async () => {
     const vol = await mount(images[0]!.path);
     try {
       for (const p of ["/hello.txt/", "/links/fast/", "/links/todir/", "/dir/"]) {

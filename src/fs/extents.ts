@@ -23,12 +23,15 @@ export interface BlockRun {
 const LBLK_LIMIT = 2 ** 32;
 
 /** Read and check a non-root node at `pblk`. @kernel read_extent_tree_block */
-async function readExtentNode(fs: Ext4Fs, inode: Inode, pblk: number, depth: number): Promise<ExtentNode> {
+async function readExtentNode(fs: Ext4Fs, inode: Inode, pblk: number, depth: number, firstKey: number): Promise<ExtentNode> {
   const block = await fs.cache.get(pblk);
+  // __ext4_ext_check order: structure first, the checksum last.
   const node = decodeExtentNode(block, fs.blockSize, {
     expectedDepth: depth,
     blocksCount: fs.blocksCount,
+    firstDataBlock: fs.sb.s_first_data_block,
     isRoot: false,
+    firstKey,
     ctx: { ino: inode.ino, block: pblk },
   });
   if (fs.features.metadataCsum) {
@@ -50,7 +53,7 @@ async function readExtentNode(fs: Ext4Fs, inode: Inode, pblk: number, depth: num
  * @kernel ext4_ext_map_blocks (without EXT4_GET_BLOCKS_CREATE)
  */
 export async function extMapBlocks(fs: Ext4Fs, inode: Inode, lblk: number, maxLen: number): Promise<BlockRun> {
-  let node = decodeExtentNode(inode.raw.i_block, 60, { isRoot: true, blocksCount: fs.blocksCount, ctx: { ino: inode.ino } });
+  let node = rootNode(fs, inode);
   let nextStart = LBLK_LIMIT; // first mapped block after lblk seen at upper levels
   while (node.depth > 0) {
     if (!("indexes" in node)) break;
@@ -67,7 +70,7 @@ export async function extMapBlocks(fs: Ext4Fs, inode: Inode, lblk: number, maxLe
     const at = lo - 1;
     const next = idx[at + 1];
     if (next !== undefined) nextStart = Math.min(nextStart, next.lblk);
-    node = await readExtentNode(fs, inode, idx[at]!.pblk, node.depth - 1);
+    node = await readExtentNode(fs, inode, idx[at]!.pblk, node.depth - 1, idx[at]!.lblk);
   }
   if (!("extents" in node)) throw fsCorrupted(fs, { ino: inode.ino, what: "Extent tree leaf missing" });
   for (const e of node.extents) {
@@ -78,6 +81,16 @@ export async function extMapBlocks(fs: Ext4Fs, inode: Inode, lblk: number, maxLe
     }
   }
   return hole(lblk, nextStart, maxLen);
+}
+
+/** The tree root in i_block[]. */
+export function rootNode(fs: Ext4Fs, inode: Inode): ExtentNode {
+  return decodeExtentNode(inode.raw.i_block, 60, {
+    isRoot: true,
+    blocksCount: fs.blocksCount,
+    firstDataBlock: fs.sb.s_first_data_block,
+    ctx: { ino: inode.ino },
+  });
 }
 
 function hole(lblk: number, next: number, maxLen: number): BlockRun {

@@ -13,9 +13,11 @@ import type { FsError } from "../errors.js";
 import { inodeChecksumSeed, verifyInodeChecksum } from "../format/checksum.js";
 import { decodeExtentNode } from "../format/extent.js";
 import {
+  EXT4_EA_INODE_FL,
   EXT4_EXTENTS_FL,
   EXT4_GOOD_OLD_INODE_SIZE,
   EXT4_INLINE_DATA_FL,
+  EXT4_N_BLOCKS,
   S_IFBLK,
   S_IFCHR,
   S_IFDIR,
@@ -116,6 +118,20 @@ export async function iget(fs: Ext4Fs, ino: number): Promise<Inode> {
   return inode;
 }
 
+/**
+ * A symlink whose target lives in i_block: no blocks but (maybe) its xattr block.
+ * @kernel ext4_inode_is_fast_symlink
+ */
+export function isFastSymlinkRaw(flags: number, size: number, blocks: number, fileAcl: number, clusterSize: number): boolean {
+  if (flags & EXT4_EA_INODE_FL) return size > 0 && size < EXT4_N_BLOCKS * 4;
+  if (flags & EXT4_INLINE_DATA_FL) return false;
+  return blocks - (fileAcl !== 0 ? clusterSize >> 9 : 0) === 0;
+}
+
+export function isFastSymlink(fs: Ext4Fs, inode: Inode): boolean {
+  return isSymlink(inode) && isFastSymlinkRaw(inode.flags, inode.size, inode.blocks, inode.fileAcl, fs.blockSize);
+}
+
 /** Inode table blocks read at once on a miss. @kernel inode_readahead_blks (default 32) */
 const INODE_READAHEAD_BLKS = 32;
 
@@ -152,22 +168,24 @@ function checkInode(fs: Ext4Fs, ino: number, bytes: Uint8Array, block: number): 
   }
   const type = raw.i_mode & S_IFMT;
   if (!KNOWN_TYPES.has(type)) throw bad(`Bogus i_mode 0${raw.i_mode.toString(8)}`);
+  // i_size_high is checked before joining: sizes past 2^53 cannot be files ext4 made
+  // (s_maxbytes is below 2^44), and the kernel rejects negative ones ("bad i_size value").
+  const sizeHigh = type === S_IFREG || fs.features.largedir ? raw.i_size_high : 0;
+  if (sizeHigh >= 2 ** 21) throw bad(`Bad i_size value: i_size_high is 0x${sizeHigh.toString(16)}`);
   const size = inodeSize64(raw, fs.features.largedir);
-  if (size > Number.MAX_SAFE_INTEGER) throw bad(`Bad i_size ${size}`);
   const fileAcl = inodeFileAcl(raw, fs.features.is64bit);
   if (fileAcl !== 0 && !fs.blockRangeValid(fileAcl, 1)) throw bad(`Bad extended attribute block ${fileAcl}`);
   const flags = raw.i_flags;
-  if (flags & EXT4_INLINE_DATA_FL && !fs.features.inlineData) throw bad("Inline data flag set but inline_data feature is off");
-  // Special files and fast symlinks keep non-pointers in i_block; only check real maps.
-  const hasMap = type === S_IFREG || type === S_IFDIR || (type === S_IFLNK && !(flags & EXT4_INLINE_DATA_FL));
-  if (hasMap && !(flags & EXT4_INLINE_DATA_FL) && flags & EXT4_EXTENTS_FL) {
-    try {
-      decodeExtentNode(raw.i_block, 60, { isRoot: true, blocksCount: fs.blocksCount, ctx: { ino } });
-    } catch (e) {
-      // A fast symlink may carry the flag with no tree if its target is text; the kernel
-      // checks the root for symlinks only when they are not fast.
-      if (!(type === S_IFLNK && raw.i_blocks_lo === 0)) throw e;
-    }
+  const inline = (flags & EXT4_INLINE_DATA_FL) !== 0;
+  if (inline && !fs.features.inlineData) throw bad("Inline data flag set but inline_data feature is off");
+  const blocks = inodeBlocks(raw, fs.features.hugeFile, fs.blockSize);
+  const fast = type === S_IFLNK && isFastSymlinkRaw(flags, size, blocks, fileAcl, fs.blockSize);
+  if (fast) {
+    // @kernel __ext4_iget: the target must fill exactly i_size bytes of i_block, NUL-terminated.
+    const nul = raw.i_block.indexOf(0);
+    if (size === 0 || size >= raw.i_block.length || nul !== size) throw bad(`Invalid fast symlink length ${size}`);
+  } else if ((type === S_IFREG || type === S_IFDIR || type === S_IFLNK) && !inline && flags & EXT4_EXTENTS_FL) {
+    decodeExtentNode(raw.i_block, 60, { isRoot: true, blocksCount: fs.blocksCount, firstDataBlock: fs.sb.s_first_data_block, ctx: { ino } });
   }
   return {
     ino,
@@ -176,7 +194,7 @@ function checkInode(fs: Ext4Fs, ino: number, bytes: Uint8Array, block: number): 
     mode: raw.i_mode,
     size,
     flags,
-    blocks: inodeBlocks(raw, fs.features.hugeFile, fs.blockSize),
+    blocks,
     fileAcl,
     csumSeed,
   };

@@ -13,9 +13,12 @@ import { readDirEntries, isIndexed } from "./dir.js";
 import { BAD_DX_DIR, dxFindEntry } from "./dir_index.js";
 import { iget, isDir, isSymlink, type Inode } from "./inode.js";
 import { readLink } from "./symlink.js";
-import type { Ext4Fs } from "./super.js";
+import { fsCorrupted, type Ext4Fs } from "./super.js";
+import { firstIno } from "../format/superblock.js";
 
 const MAXSYMLINKS = 40;
+/** Linux PATH_MAX, counting the terminating NUL. */
+const PATH_MAX = 4096;
 const utf8 = new TextEncoder();
 
 /**
@@ -25,14 +28,35 @@ const utf8 = new TextEncoder();
 export async function lookup(fs: Ext4Fs, dir: Inode, name: Uint8Array): Promise<number | null> {
   if (!isDir(dir)) throw new FsError("ENOTDIR", "Not a directory", { ino: dir.ino });
   if (name.length > EXT4_NAME_LEN) throw new FsError("ENAMETOOLONG", `Name of ${name.length} bytes exceeds ${EXT4_NAME_LEN}`);
-  if (isIndexed(fs, dir)) {
-    const r = await dxFindEntry(fs, dir, name);
-    if (r !== BAD_DX_DIR) return r;
+  let ino: number | null = null;
+  const dx = isIndexed(fs, dir) ? await dxFindEntry(fs, dir, name) : BAD_DX_DIR;
+  if (dx !== BAD_DX_DIR) ino = dx;
+  else {
+    for await (const e of readDirEntries(fs, dir)) {
+      if (e.name.length === name.length && e.name.every((c, i) => c === name[i])) {
+        ino = e.ino;
+        break;
+      }
+    }
   }
-  for await (const e of readDirEntries(fs, dir)) {
-    if (e.name.length === name.length && e.name.every((c, i) => c === name[i])) return e.ino;
+  if (ino !== null) checkEntryIno(fs, dir, ino, name);
+  return ino;
+}
+
+/**
+ * What ext4_lookup checks of the inode number an entry names before using it: a valid,
+ * non-reserved inode, and not the directory itself.
+ * @kernel ext4_lookup (ext4_valid_inum, "linked to parent dir")
+ */
+export function checkEntryIno(fs: Ext4Fs, dir: Inode, ino: number, name: Uint8Array): void {
+  const isDotDot = name.length === 2 && name[0] === 0x2e && name[1] === 0x2e;
+  const isDot = name.length === 1 && name[0] === 0x2e;
+  if (!(ino === EXT4_ROOT_INO || (ino >= firstIno(fs.sb) && ino <= fs.inodesCount))) {
+    throw fsCorrupted(fs, { ino: dir.ino, what: `Bad inode number ${ino} in directory entry '${new TextDecoder().decode(name)}'` });
   }
-  return null;
+  if (ino === dir.ino && !isDot && !(isDotDot && ino === EXT4_ROOT_INO)) {
+    throw fsCorrupted(fs, { ino: dir.ino, what: `Directory entry '${new TextDecoder().decode(name)}' is linked to its own directory` });
+  }
 }
 
 export interface ResolveOptions {
@@ -45,6 +69,10 @@ export interface ResolveOptions {
  * with the path in the detail.
  */
 export async function resolvePath(fs: Ext4Fs, path: string, opts: ResolveOptions): Promise<Inode> {
+  if (utf8.encode(path).length >= PATH_MAX) throw new FsError("ENAMETOOLONG", "File name too long", { path });
+  // A trailing slash makes the last component a directory, following a symlink to one.
+  const mustBeDir = /\/$/.test(path) && path.replace(/\/+$/, "") !== "";
+  const followLast = opts.followLast || mustBeDir;
   let links = 0;
   let pending = splitPath(path);
   const stack: Inode[] = [await iget(fs, EXT4_ROOT_INO)]; // ancestors, for ".." of the root
@@ -65,7 +93,7 @@ export async function resolvePath(fs: Ext4Fs, path: string, opts: ResolveOptions
     const ino = await lookup(fs, cur, utf8.encode(comp));
     if (ino === null) throw new FsError("ENOENT", "No such file or directory", { path });
     const next = await iget(fs, ino);
-    if (isSymlink(next) && (pending.length > 0 || opts.followLast)) {
+    if (isSymlink(next) && (pending.length > 0 || followLast)) {
       if (++links > MAXSYMLINKS) throw new FsError("ELOOP", "Too many levels of symbolic links", { path });
       const target = new TextDecoder().decode(await readLink(fs, next));
       if (target.startsWith("/")) stack.splice(1);
@@ -74,7 +102,9 @@ export async function resolvePath(fs: Ext4Fs, path: string, opts: ResolveOptions
     }
     stack.push(next);
   }
-  return stack[stack.length - 1]!;
+  const last = stack[stack.length - 1]!;
+  if (mustBeDir && !isDir(last)) throw new FsError("ENOTDIR", "Not a directory", { path });
+  return last;
 }
 
 function splitPath(path: string): string[] {

@@ -4,6 +4,7 @@
  * (@kernel ext4_map_blocks lookup + ext4_mpage_readpages, fs/ext4/inode.c, readpage.c).
  */
 
+import { FsError } from "../errors.js";
 import { extMapBlocks, type BlockRun } from "./extents.js";
 import { indMapBlocks } from "./indirect.js";
 import { inlineBytes } from "./inline.js";
@@ -18,6 +19,8 @@ export function mapBlocks(fs: Ext4Fs, inode: Inode, lblk: number, maxLen: number
   return usesExtents(inode) ? extMapBlocks(fs, inode, lblk, maxLen) : indMapBlocks(fs, inode, lblk, maxLen);
 }
 
+const MAX_BUFFER_BYTES = 2 ** 31 - 1;
+
 /** Largest single device read for file data; bounds memory per request. */
 const MAX_RUN_BYTES = 8 * 1024 * 1024;
 
@@ -26,7 +29,10 @@ const MAX_RUN_BYTES = 8 * 1024 * 1024;
  * zeros. Data reads bypass the metadata cache so a large file cannot evict it.
  */
 export async function readRange(fs: Ext4Fs, inode: Inode, pos: number, length: number): Promise<Uint8Array> {
-  const out = new Uint8Array(Math.max(0, Math.min(inode.size, pos + length) - pos));
+  const n = Math.max(0, Math.min(inode.size, pos + length) - pos);
+  // Node refuses readFile past 2 GiB too; larger files are read in chunks (readInto, readChunks).
+  if (n > MAX_BUFFER_BYTES) throw new FsError("EFBIG", `File of ${inode.size} bytes is too large to read into one buffer; read it in chunks`, { ino: inode.ino });
+  const out = new Uint8Array(n);
   await readInto(fs, inode, pos, out);
   return out;
 }

@@ -141,8 +141,6 @@ export class Ext4Fs {
     if (sb.s_magic !== 0xef53) {
       throw new FsError("EINVAL", `Cannot mount ${dev.description}: not an ext2/3/4 volume (magic 0x${sb.s_magic.toString(16).padStart(4, "0")}, expected 0xef53)`);
     }
-    const problems = validateSuperblock(sb, dev.size);
-    if (problems.length > 0) throw new FsError("EFSCORRUPTED", `Bad superblock: ${problems.join("; ")}`, { block: SUPERBLOCK_OFFSET / 1024 });
 
     const f = checkFeatures(sb);
     if (f.unknownIncompat.length > 0 || f.unsupportedIncompat.length > 0) {
@@ -164,6 +162,10 @@ export class Ext4Fs {
         throw new FsError("EFSBADCRC", `Superblock checksum is 0x${hex32(sb.s_checksum)}, expected 0x${hex32(want)}`, { block: 1 });
       }
     }
+    // Geometry after the checksum, as ext4_fill_super orders it: a mangled checksummed
+    // superblock is a checksum error first.
+    const problems = validateSuperblock(sb, dev.size);
+    if (problems.length > 0) throw new FsError("EFSCORRUPTED", `Bad superblock: ${problems.join("; ")}`, { block: SUPERBLOCK_OFFSET / 1024 });
     if (hasIncompat(sb, EXT4_FEATURE_INCOMPAT_RECOVER) && opts.noload !== true) {
       throw new FsError(
         "EOPNOTSUPP",

@@ -3,35 +3,22 @@
  * inline data (@kernel ext4_iget symlink branch, ext4_inode_is_fast_symlink, ext4_get_link).
  */
 
-import { EXT4_EA_INODE_FL, EXT4_N_BLOCKS } from "../format/inode.js";
-import { hasInlineData, isSymlink, type Inode } from "./inode.js";
+import { hasInlineData, isFastSymlink, isSymlink, type Inode } from "./inode.js";
 import { FsError } from "../errors.js";
-import { readRange } from "./read.js";
+import { mapBlocks, readRange } from "./read.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
 
-/** @kernel ext4_inode_is_fast_symlink */
-export function isFastSymlink(fs: Ext4Fs, inode: Inode): boolean {
-  if (inode.flags & EXT4_EA_INODE_FL) return inode.size > 0 && inode.size < EXT4_N_BLOCKS * 4;
-  if (hasInlineData(inode)) return false;
-  const eaSectors = inode.fileAcl !== 0 ? fs.blockSize >> 9 : 0; // one cluster; no bigalloc yet
-  return inode.blocks - eaSectors === 0;
-}
-
-/** The target's bytes. Throws EINVAL for a non-symlink, EFSCORRUPTED for a bad length. */
+/** The target's bytes. Throws EINVAL for a non-symlink, EFSCORRUPTED for a bad length or a hole. @kernel ext4_get_link */
 export async function readLink(fs: Ext4Fs, inode: Inode): Promise<Uint8Array> {
   if (!isSymlink(inode)) throw new FsError("EINVAL", "Not a symbolic link", { ino: inode.ino });
-  if (isFastSymlink(fs, inode)) {
-    const data = inode.raw.i_block;
-    const len = inode.size;
-    // The kernel insists the target is NUL-free and fits i_block with its terminator.
-    const nul = data.indexOf(0);
-    if (len === 0 || len >= data.length || (nul >= 0 && nul < len)) {
-      throw fsCorrupted(fs, { ino: inode.ino, what: `Invalid fast symlink length ${len}` });
-    }
-    return data.slice(0, len);
-  }
+  // iget already checked a fast symlink's length and terminator.
+  if (isFastSymlink(fs, inode)) return inode.raw.i_block.slice(0, inode.size);
   if (inode.size === 0 || inode.size >= fs.blockSize) {
     throw fsCorrupted(fs, { ino: inode.ino, what: `Invalid symlink length ${inode.size}` });
+  }
+  if (!hasInlineData(inode)) {
+    const run = await mapBlocks(fs, inode, 0, 1);
+    if (run.pblk === 0 || run.unwritten) throw fsCorrupted(fs, { ino: inode.ino, what: "Bad symlink: its block is a hole" });
   }
   const data = await readRange(fs, inode, 0, inode.size);
   const nul = data.indexOf(0);

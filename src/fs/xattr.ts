@@ -8,7 +8,7 @@
 
 import { xattrBlockChecksum } from "../format/checksum.js";
 import { EXT4_GOOD_OLD_INODE_SIZE } from "../format/inode.js";
-import { decodeIbodyXattrs, decodeXattrBlock, xattrHeader, type XattrEntry } from "../format/xattr.js";
+import { EXT4_XATTR_MAGIC, decodeIbodyXattrs, decodeXattrBlock, xattrHeader, type XattrEntry } from "../format/xattr.js";
 import type { Inode } from "./inode.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
 
@@ -24,12 +24,16 @@ export async function blockXattrs(fs: Ext4Fs, inode: Inode): Promise<XattrEntry[
   if (inode.fileAcl === 0) return [];
   const pblk = inode.fileAcl;
   const block = await fs.cache.get(pblk);
-  const decoded = decodeXattrBlock(block, { ino: inode.ino, block: pblk });
-  if (fs.features.metadataCsum) {
-    const want = xattrBlockChecksum(block, pblk, fs.blockSize, fs.csumSeed);
-    const stored = xattrHeader.decode(block).h_checksum;
-    if (stored !== want) throw fsCorrupted(fs, { ino: inode.ino, block: pblk, what: "Xattr block checksum does not match", crc: true });
+  // Order as __ext4_xattr_check_block: header, then checksum (EFSBADCRC), then entries.
+  const h = xattrHeader.decode(block);
+  if (h.h_magic !== EXT4_XATTR_MAGIC) {
+    throw fsCorrupted(fs, { ino: inode.ino, block: pblk, what: `Bad xattr block: h_magic is 0x${h.h_magic.toString(16).padStart(8, "0")}, expected 0xea020000` });
   }
+  if (h.h_blocks !== 1) throw fsCorrupted(fs, { ino: inode.ino, block: pblk, what: `Bad xattr block: h_blocks is ${h.h_blocks}, expected 1` });
+  if (fs.features.metadataCsum && h.h_checksum !== xattrBlockChecksum(block, pblk, fs.blockSize, fs.csumSeed)) {
+    throw fsCorrupted(fs, { ino: inode.ino, block: pblk, what: "Xattr block checksum does not match", crc: true });
+  }
+  const decoded = decodeXattrBlock(block, { ino: inode.ino, block: pblk });
   return decoded.entries;
 }
 
