@@ -37,6 +37,7 @@ import {
   EXT4_FEATURE_RO_COMPAT_GDT_CSUM,
   EXT4_FEATURE_RO_COMPAT_HUGE_FILE,
   EXT4_FEATURE_RO_COMPAT_METADATA_CSUM,
+  EXT4_VALID_FS,
   SUPERBLOCK_OFFSET,
   blockSize as sbBlockSize,
   blocksCount,
@@ -53,8 +54,13 @@ import {
 } from "../format/superblock.js";
 
 export interface MountOptions {
-  /** Open read-only (the default for now: this engine does not write yet). */
+  /** Open read-only (the default). A writable mount needs a writable device. */
   readOnly?: boolean;
+  /**
+   * Mount read-write even though mount found problems it tolerates read-only (bad group
+   * descriptor checksums). Without it such a volume is refused for writing (EROFS).
+   */
+  force?: boolean;
   /** Buffer cache bound in bytes (default 32 MiB). */
   cacheBytes?: number;
   /**
@@ -105,9 +111,13 @@ export class Ext4Fs {
   errorCount = 0;
   readonly #groups: GroupDesc[];
 
-  private constructor(dev: BlockDevice, sb: Superblock, groups: GroupDesc[], cache: BufferCache, readOnly: boolean, warnings: string[]) {
+  /** The superblock's on-disk bytes; fields we do not name survive write-back. */
+  readonly #sbRaw: Uint8Array;
+
+  private constructor(dev: BlockDevice, sb: Superblock, sbRaw: Uint8Array, groups: GroupDesc[], cache: BufferCache, readOnly: boolean, warnings: string[]) {
     this.dev = dev;
     this.sb = sb;
+    this.#sbRaw = sbRaw;
     this.#groups = groups;
     this.cache = cache;
     this.readOnly = readOnly;
@@ -176,7 +186,51 @@ export class Ext4Fs {
     const bs = sbBlockSize(sb);
     const cache = new BufferCache(dev, bs, { maxBytes: opts.cacheBytes ?? 32 * 1024 * 1024 });
     const groups = await loadGroupDescs(sb, cache, readOnly, warnings);
-    return new Ext4Fs(dev, sb, groups, cache, readOnly, warnings);
+    if (!readOnly) {
+      if (dev.readOnly) throw new FsError("EROFS", `Cannot mount ${dev.description} read-write: the device is read-only`);
+      if (warnings.length > 0 && opts.force !== true) {
+        throw new FsError("EROFS", `Cannot mount ${dev.description} read-write: ${warnings[0]!}; run e2fsck, or force`);
+      }
+    }
+    const fs = new Ext4Fs(dev, sb, sbRaw, groups, cache, readOnly, warnings);
+    if (!readOnly) await fs.#markMounted();
+    return fs;
+  }
+
+  /**
+   * A writable mount clears EXT4_VALID_FS until a clean unmount sets it again, so a
+   * crash leaves a volume e2fsck will check in full. @kernel ext4_setup_super
+   */
+  async #markMounted(): Promise<void> {
+    this.sb.s_state &= ~EXT4_VALID_FS;
+    this.sb.s_mnt_count = (this.sb.s_mnt_count + 1) & 0xffff;
+    this.sb.s_mtime = Math.floor(Date.now() / 1000) >>> 0;
+    await this.commitSuper();
+  }
+
+  /**
+   * Encode the in-core superblock (and its checksum) into its block and write it through.
+   * @kernel ext4_commit_super
+   */
+  async commitSuper(): Promise<void> {
+    superblock.encode(this.sb, this.#sbRaw);
+    if (this.features.metadataCsum) {
+      this.sb.s_checksum = superblockChecksum(this.#sbRaw);
+      superblock.encode({ s_checksum: this.sb.s_checksum }, this.#sbRaw);
+    }
+    const block = Math.floor(SUPERBLOCK_OFFSET / this.blockSize);
+    const data = await this.cache.pin(block);
+    try {
+      data.set(this.#sbRaw, SUPERBLOCK_OFFSET % this.blockSize);
+      this.cache.markDirty(block);
+    } finally {
+      this.cache.unpin(block);
+    }
+  }
+
+  /** Where group `g`'s descriptor lives and how to checksum it: for fs/group.ts. */
+  groupDescPlace(g: number): { block: number; offset: number } {
+    return groupDescLocation(this.sb, g);
   }
 
   group(g: number): GroupDesc {
@@ -190,8 +244,18 @@ export class Ext4Fs {
     return pblk >= this.sb.s_first_data_block + 1 && len >= 0 && pblk + len <= this.blocksCount;
   }
 
-  async unmount(): Promise<void> {
+  /** Write every dirty block and the superblock. @kernel ext4_sync_fs */
+  async sync(): Promise<void> {
+    if (!this.readOnly) await this.commitSuper();
     await this.cache.flush();
+  }
+
+  /** Sync, mark the volume clean (writable mounts) and close the device. @kernel ext4_put_super */
+  async unmount(): Promise<void> {
+    if (!this.readOnly) {
+      this.sb.s_state |= EXT4_VALID_FS;
+      await this.sync();
+    }
     await this.dev.close();
   }
 }
