@@ -73,6 +73,11 @@ export function usesExtents(i: Inode): boolean {
 
 const KNOWN_TYPES = new Set([S_IFSOCK, S_IFLNK, S_IFREG, S_IFBLK, S_IFDIR, S_IFCHR, S_IFIFO]);
 
+/** Drop a cached snapshot after the inode was written (inode_write.ts). */
+export function forgetInode(fs: Ext4Fs, ino: number): void {
+  inodeCaches.get(fs)?.delete(ino);
+}
+
 /** Where inode `ino` lives: block and byte offset within it. @kernel __ext4_get_inode_loc */
 export function inodeLocation(fs: Ext4Fs, ino: number): { block: number; offset: number } {
   const group = Math.floor((ino - 1) / fs.inodesPerGroup);
