@@ -156,6 +156,24 @@ export function decodeTime(base: number, extra: number, hasExtra: boolean): Time
 
 export type TimeField = "i_atime" | "i_mtime" | "i_ctime" | "i_crtime";
 
+/**
+ * Encode a timestamp into (base, extra): low 32 bits of the seconds, and the epoch
+ * bits plus nanoseconds. @kernel ext4_encode_extra_time / EXT4_INODE_SET_XTIME
+ */
+export function encodeTime(t: Timespec): { base: number; extra: number } {
+  const base = t.sec | 0; // low 32 bits, as signed
+  const epoch = ((t.sec - base) / 2 ** 32) & EXT4_EPOCH_MASK;
+  return { base: base >>> 0, extra: ((t.nsec << 2) | epoch) >>> 0 };
+}
+
+/** Set one of the inode's times (the _extra word only where the inode has it). */
+export function setInodeTime(raw: RawInode, inodeSize: number, which: TimeField, t: Timespec): void {
+  const { base, extra } = encodeTime(t);
+  raw[which] = base;
+  const extraField = `${which}_extra` as const;
+  if (fitsInInode(raw, inodeSize, extraField)) raw[extraField] = extra;
+}
+
 export function inodeTime(raw: RawInode, inodeSize: number, which: TimeField): Timespec {
   const extraField = `${which}_extra` as const;
   return decodeTime(raw[which], raw[extraField], fitsInInode(raw, inodeSize, extraField));

@@ -13,6 +13,7 @@
  */
 
 import { assert } from "../debug/assert.js";
+import type { Handle } from "./handle.js";
 
 /** How an allocation is paid for. A discriminated union, not a bitmask: flags alias (2014's EXT4_EX_NOCACHE). */
 export type Funding =
@@ -61,4 +62,11 @@ export function childFunding(parent: AllocRequest): Funding {
     case "chargeNow":
       return parent.funding;
   }
+}
+
+/** The allocator as the mapping code sees it (balloc.ts implements it; tests may fake it). */
+export interface BlockAllocator {
+  /** At least req.minLen, at most req.len blocks, contiguous. ENOSPC (or EDQUOT later) when impossible. */
+  alloc(h: Handle, req: AllocRequest): Promise<{ pblk: number; len: number }>;
+  free(h: Handle, ino: number, pblk: number, count: number): Promise<void>;
 }

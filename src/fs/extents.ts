@@ -9,7 +9,7 @@
 
 import { decodeExtentNode, extentTail, extentTailOffset, type ExtentNode } from "../format/extent.js";
 import { extentBlockChecksum } from "../format/checksum.js";
-import type { Inode } from "./inode.js";
+import type { MappedInode } from "./inode.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
 
 /** A mapped or unmapped run of logical blocks. pblk 0 means a hole. */
@@ -23,7 +23,7 @@ export interface BlockRun {
 const LBLK_LIMIT = 2 ** 32;
 
 /** Read and check a non-root node at `pblk`. @kernel read_extent_tree_block */
-async function readExtentNode(fs: Ext4Fs, inode: Inode, pblk: number, depth: number, firstKey: number): Promise<ExtentNode> {
+async function readExtentNode(fs: Ext4Fs, inode: MappedInode, pblk: number, depth: number, firstKey: number): Promise<ExtentNode> {
   const block = await fs.cache.get(pblk);
   // __ext4_ext_check order: structure first, the checksum last.
   const node = decodeExtentNode(block, fs.blockSize, {
@@ -52,7 +52,7 @@ async function readExtentNode(fs: Ext4Fs, inode: Inode, pblk: number, depth: num
  * starts there: mapped (possibly unwritten), or a hole reaching the next mapped block.
  * @kernel ext4_ext_map_blocks (without EXT4_GET_BLOCKS_CREATE)
  */
-export async function extMapBlocks(fs: Ext4Fs, inode: Inode, lblk: number, maxLen: number): Promise<BlockRun> {
+export async function extMapBlocks(fs: Ext4Fs, inode: MappedInode, lblk: number, maxLen: number): Promise<BlockRun> {
   let node = rootNode(fs, inode);
   let nextStart = LBLK_LIMIT; // first mapped block after lblk seen at upper levels
   while (node.depth > 0) {
@@ -84,7 +84,7 @@ export async function extMapBlocks(fs: Ext4Fs, inode: Inode, lblk: number, maxLe
 }
 
 /** The tree root in i_block[]. */
-export function rootNode(fs: Ext4Fs, inode: Inode): ExtentNode {
+export function rootNode(fs: Ext4Fs, inode: MappedInode): ExtentNode {
   return decodeExtentNode(inode.raw.i_block, 60, {
     isRoot: true,
     blocksCount: fs.blocksCount,

@@ -9,7 +9,7 @@
 
 import { iBlockWord } from "../format/inode.js";
 import type { BlockRun } from "./extents.js";
-import type { Inode } from "./inode.js";
+import type { MappedInode } from "./inode.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
 
 const EXT4_NDIR_BLOCKS = 12;
@@ -32,7 +32,7 @@ function span(apb: number, levelsBelow: number): number {
 }
 
 /** @kernel ext4_ind_map_blocks (lookup only) */
-export async function indMapBlocks(fs: Ext4Fs, inode: Inode, lblk: number, maxLen: number): Promise<BlockRun> {
+export async function indMapBlocks(fs: Ext4Fs, inode: MappedInode, lblk: number, maxLen: number): Promise<BlockRun> {
   const apb = fs.blockSize / 4;
   const path = blockToPath(lblk, apb);
   if (path === null) return { lblk, len: Math.max(1, maxLen), pblk: 0, unwritten: false };

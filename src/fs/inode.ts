@@ -35,6 +35,13 @@ import {
 import { inodeTable } from "../format/group_desc.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
 
+/** What block mapping needs of an inode: read snapshots and writable InodeInfo both qualify. */
+export interface MappedInode {
+  readonly ino: number;
+  readonly raw: RawInode;
+  readonly csumSeed: number;
+}
+
 export interface Inode {
   readonly ino: number;
   readonly raw: RawInode;

@@ -10,7 +10,7 @@
 
 import { FsError } from "../errors.js";
 import { inodeChecksum, inodeChecksumSeed, inodeHasChecksumHi } from "../format/checksum.js";
-import { EXT4_GOOD_OLD_INODE_SIZE, EXT4_HUGE_FILE_FL, decodeInode, inodeLimit, inodeStruct, type RawInode } from "../format/inode.js";
+import { EXT4_GOOD_OLD_INODE_SIZE, EXT4_HUGE_FILE_FL, decodeInode, inodeLimit, inodeSize64, inodeStruct, type RawInode } from "../format/inode.js";
 import { split64 } from "../format/struct.js";
 import type { Handle } from "./handle.js";
 import { forgetInode, iget, inodeLocation } from "./inode.js";
@@ -43,6 +43,18 @@ export function newInodeInfo(fs: Ext4Fs, ino: number, generation: number): Inode
   }
   const csumSeed = fs.features.metadataCsum ? inodeChecksumSeed(fs.csumSeed, ino, raw.i_generation) : 0;
   return { ino, raw, bytes, csumSeed };
+}
+
+/** i_size of a writable inode (64-bit for regular files and, with largedir, directories). */
+export function getSize(fs: Ext4Fs, inode: InodeInfo): number {
+  return inodeSize64(inode.raw, fs.features.largedir);
+}
+
+/** Set i_size, both halves. @kernel ext4_isize_set */
+export function setSize(inode: InodeInfo, size: number): void {
+  const { lo, hi } = split64(size);
+  inode.raw.i_size_lo = lo;
+  inode.raw.i_size_high = hi;
 }
 
 /** Set i_blocks from a count of 512-byte sectors. @kernel ext4_inode_blocks_set */

@@ -8,15 +8,16 @@ import { FsError } from "../errors.js";
 import { extMapBlocks, type BlockRun } from "./extents.js";
 import { indMapBlocks } from "./indirect.js";
 import { inlineBytes } from "./inline.js";
-import { hasInlineData, usesExtents, type Inode } from "./inode.js";
+import { hasInlineData, type Inode, type MappedInode } from "./inode.js";
+import { EXT4_EXTENTS_FL } from "../format/inode.js";
 import type { Ext4Fs } from "./super.js";
 
 /**
  * Map up to `maxLen` blocks from `lblk`, extent or block-mapped.
  * @kernel ext4_map_blocks (lookup only; the writing engine adds `create`)
  */
-export function mapBlocks(fs: Ext4Fs, inode: Inode, lblk: number, maxLen: number): Promise<BlockRun> {
-  return usesExtents(inode) ? extMapBlocks(fs, inode, lblk, maxLen) : indMapBlocks(fs, inode, lblk, maxLen);
+export function mapBlocks(fs: Ext4Fs, inode: MappedInode, lblk: number, maxLen: number): Promise<BlockRun> {
+  return inode.raw.i_flags & EXT4_EXTENTS_FL ? extMapBlocks(fs, inode, lblk, maxLen) : indMapBlocks(fs, inode, lblk, maxLen);
 }
 
 const MAX_BUFFER_BYTES = 2 ** 31 - 1;

@@ -1,0 +1,144 @@
+/**
+ * Writing file data and changing file size, for extent-mapped inodes
+ * (@kernel ext4_map_blocks with EXT4_GET_BLOCKS_CREATE, ext4_ext_find_goal,
+ * ext4_truncate / ext4_ext_truncate; fs/ext4/inode.c, extents.c).
+ *
+ * No delayed allocation yet: blocks are allocated when written (a later milestone adds
+ * the page cache and writeback). Data goes straight to the device, around the metadata
+ * cache; metadata changes ride the caller's handle.
+ */
+
+import { FsError } from "../errors.js";
+import { EXT4_EXTENTS_FL } from "../format/inode.js";
+import { groupFirstBlock } from "../format/superblock.js";
+import { allocRequest, type AllocPurpose, type AllocRequest, type BlockAllocator } from "./alloc_request.js";
+import { extMapBlocks } from "./extents.js";
+import type { Handle } from "./handle.js";
+import { getSize, setInodeBlocks, setSize, type InodeInfo } from "./inode_write.js";
+import { inodeBlocks } from "../format/inode.js";
+import type { Ext4Fs } from "./super.js";
+
+/** The extent-tree operations this file needs (extents_write.ts provides them). */
+export interface ExtentWriter {
+  insert(h: Handle, alloc: BlockAllocator, inode: InodeInfo, ext: { lblk: number; len: number; pblk: number; unwritten: boolean }, parent: AllocRequest): Promise<void>;
+  /** Unmap [from, to] (inclusive), freeing data and emptied tree blocks; returns data blocks freed. */
+  removeSpace(h: Handle, alloc: BlockAllocator, inode: InodeInfo, from: number, to: number): Promise<number>;
+}
+
+export interface WriteDeps {
+  alloc: BlockAllocator;
+  extents: ExtentWriter;
+}
+
+/** Largest file in blocks an extent tree can map: logical blocks are 32-bit. */
+const EXT4_MAX_LOGICAL_BLOCK = 2 ** 32 - 1;
+
+/** i_blocks in 512-byte sectors. */
+export function sectorsOf(fs: Ext4Fs, inode: InodeInfo): number {
+  return inodeBlocks(inode.raw, fs.features.hugeFile, fs.blockSize);
+}
+
+/** Add (or remove, negative) `blocks` data blocks to i_blocks. */
+export function chargeBlocks(fs: Ext4Fs, inode: InodeInfo, blocks: number): void {
+  setInodeBlocks(fs, inode, sectorsOf(fs, inode) + blocks * (fs.blockSize / 512));
+}
+
+/**
+ * Where to look for blocks for logical block `lblk`: right after the block mapped just
+ * before it, else the start of the inode's group. @kernel ext4_ext_find_goal / ext4_inode_to_goal_block
+ */
+export async function findGoal(fs: Ext4Fs, inode: InodeInfo, lblk: number): Promise<number> {
+  if (lblk > 0) {
+    const prev = await extMapBlocks(fs, inode, lblk - 1, 1);
+    if (prev.pblk !== 0) return prev.pblk + 1;
+  }
+  const group = Math.floor((inode.ino - 1) / fs.inodesPerGroup);
+  return groupFirstBlock(fs.sb, group);
+}
+
+/**
+ * Map [lblk, lblk+len), allocating the holes as written extents (contiguous where the
+ * allocator can). Returns the mapped runs in order. Writing into an unwritten extent
+ * (fallocated space) is not supported yet: EOPNOTSUPP.
+ */
+export async function mapForWrite(h: Handle, deps: WriteDeps, inode: InodeInfo, lblk: number, len: number, purpose: AllocPurpose = "data"): Promise<{ lblk: number; pblk: number; len: number }[]> {
+  const fs = h.fs;
+  if (!(inode.raw.i_flags & EXT4_EXTENTS_FL)) throw new FsError("EOPNOTSUPP", "Writing block-mapped (ext2/ext3-style) files is not supported yet", { ino: inode.ino });
+  if (lblk + len - 1 > EXT4_MAX_LOGICAL_BLOCK) throw new FsError("EFBIG", "File too large", { ino: inode.ino });
+  const runs: { lblk: number; pblk: number; len: number }[] = [];
+  let at = lblk;
+  const end = lblk + len;
+  while (at < end) {
+    const run = await extMapBlocks(fs, inode, at, end - at);
+    const n = Math.min(run.len, end - at);
+    if (run.pblk !== 0) {
+      if (run.unwritten) throw new FsError("EOPNOTSUPP", "Writing into unwritten (fallocated) extents is not supported yet", { ino: inode.ino });
+      runs.push({ lblk: at, pblk: run.pblk, len: n });
+      at += n;
+      continue;
+    }
+    // A hole of n blocks: allocate it, possibly in several pieces.
+    const req = allocRequest({ ino: inode.ino, purpose, goal: await findGoal(fs, inode, at), len: n, funding: { kind: "chargeNow", quota: "enforce" } });
+    const got = await deps.alloc.alloc(h, req);
+    await deps.extents.insert(h, deps.alloc, inode, { lblk: at, len: got.len, pblk: got.pblk, unwritten: false }, req);
+    chargeBlocks(fs, inode, got.len);
+    runs.push({ lblk: at, pblk: got.pblk, len: got.len });
+    at += got.len;
+  }
+  return runs;
+}
+
+/**
+ * Write `data` at byte `pos`: allocate what is missing, read-modify-write partial
+ * blocks, raise i_size. The caller writes the inode back (markInodeDirty).
+ */
+export async function writeData(h: Handle, deps: WriteDeps, inode: InodeInfo, pos: number, data: Uint8Array): Promise<void> {
+  const fs = h.fs;
+  const bs = fs.blockSize;
+  if (data.length === 0) return;
+  const first = Math.floor(pos / bs);
+  const last = Math.floor((pos + data.length - 1) / bs);
+  const runs = await mapForWrite(h, deps, inode, first, last - first + 1);
+  for (const r of runs) {
+    const runStart = r.lblk * bs;
+    const runEnd = (r.lblk + r.len) * bs;
+    const from = Math.max(pos, runStart);
+    const to = Math.min(pos + data.length, runEnd);
+    const headPartial = from % bs !== 0;
+    const tailPartial = to % bs !== 0;
+    if (!headPartial && !tailPartial) {
+      await fs.cache.writeUncached(r.pblk + (from - runStart) / bs, data.subarray(from - pos, to - pos));
+      continue;
+    }
+    // Read the touched blocks, patch, write back: only the first and last can be partial.
+    const b0 = Math.floor((from - runStart) / bs);
+    const b1 = Math.floor((to - 1 - runStart) / bs);
+    const buf = await fs.cache.readUncached(r.pblk + b0, b1 - b0 + 1);
+    buf.set(data.subarray(from - pos, to - pos), from - runStart - b0 * bs);
+    await fs.cache.writeUncached(r.pblk + b0, buf);
+  }
+  if (pos + data.length > getSize(fs, inode)) setSize(inode, pos + data.length);
+}
+
+/**
+ * Cut or extend the file to `newSize`: blocks past the new end are freed (tree blocks
+ * too), the tail of the new last block is zeroed so a later extension reads zeros.
+ * @kernel ext4_truncate / ext4_ext_truncate
+ */
+export async function truncateData(h: Handle, deps: WriteDeps, inode: InodeInfo, oldSize: number, newSize: number): Promise<void> {
+  const fs = h.fs;
+  const bs = fs.blockSize;
+  if (newSize >= oldSize) return; // growing leaves a hole; nothing to free or zero
+  if (!(inode.raw.i_flags & EXT4_EXTENTS_FL)) throw new FsError("EOPNOTSUPP", "Truncating block-mapped (ext2/ext3-style) files is not supported yet", { ino: inode.ino });
+  const firstGone = Math.ceil(newSize / bs);
+  const freed = await deps.extents.removeSpace(h, deps.alloc, inode, firstGone, EXT4_MAX_LOGICAL_BLOCK);
+  chargeBlocks(fs, inode, -freed);
+  if (newSize % bs !== 0) {
+    const run = await extMapBlocks(fs, inode, Math.floor(newSize / bs), 1);
+    if (run.pblk !== 0 && !run.unwritten) {
+      const blk = await fs.cache.readUncached(run.pblk, 1);
+      blk.fill(0, newSize % bs);
+      await fs.cache.writeUncached(run.pblk, blk);
+    }
+  }
+}
