@@ -31,6 +31,9 @@ import { freeBlocksCount, rBlocksCount } from "../format/superblock.js";
 import { readLink } from "../fs/symlink.js";
 import { allXattrs } from "../fs/xattr.js";
 import { Stats, fileTypeOf, type FileType } from "./stats.js";
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, type Timespec } from "../format/inode.js";
+import { engineDeps } from "../fs/engine_deps.js";
+import { Mutex, createAt, evictIfUnlinked, linkAt, renameAt, rmdirAt, setAttr, truncateAt, unlinkAt, writeAt, type Writer } from "./mutate.js";
 
 export { Stats, type FileType, type MountOptions };
 
@@ -79,16 +82,158 @@ export interface WalkEntry {
   stats: Stats;
 }
 
+export interface VolumeOptions extends MountOptions {
+  /** Owner of files this volume creates (the caller's fsuid/fsgid); root by default. */
+  uid?: number;
+  gid?: number;
+  /** Permission bits cleared from new files' modes, like a process umask; 0o022 by default. */
+  umask?: number;
+  /** Clock for timestamps (reproducible images); the system clock by default. */
+  now?: () => Timespec;
+}
+
 export class Volume {
   readonly fs: Ext4Fs;
+  readonly #writer: Writer | null;
+  readonly #umask: number;
+  /** Open handles per inode: an unlinked inode is freed at its last close. */
+  readonly #open = new Map<number, number>();
 
-  private constructor(fs: Ext4Fs) {
+  private constructor(fs: Ext4Fs, opts: VolumeOptions) {
     this.fs = fs;
+    this.#umask = opts.umask ?? 0o022;
+    this.#writer = fs.readOnly
+      ? null
+      : { fs, deps: engineDeps(fs, opts.now ?? systemNow), lock: new Mutex(), uid: opts.uid ?? 0, gid: opts.gid ?? 0 };
   }
 
-  /** Mount the ext2/3/4 volume on `dev` (read-only for now). */
-  static async mount(dev: BlockDevice, opts: MountOptions = {}): Promise<Volume> {
-    return new Volume(await Ext4Fs.mount(dev, opts));
+  /** Mount the ext2/3/4 volume on `dev`: read-only unless `readOnly: false`. */
+  static async mount(dev: BlockDevice, opts: VolumeOptions = {}): Promise<Volume> {
+    return new Volume(await Ext4Fs.mount(dev, opts), opts);
+  }
+
+  #w(syscall: string, path: string): Writer {
+    if (this.#writer === null) throw new FsError("EROFS", "Read-only file system", { syscall, path });
+    return this.#writer;
+  }
+
+  // ----- writing (fs.promises-like) -----
+
+  /** Create a directory; `recursive` creates missing parents and ignores an existing directory. */
+  async mkdir(path: string, opts: { mode?: number; recursive?: boolean } = {}): Promise<void> {
+    const mode = S_IFDIR | ((opts.mode ?? 0o777) & ~this.#umask & 0o7777);
+    if (opts.recursive !== true) {
+      await createAt(this.#w("mkdir", path), "mkdir", path, { mode });
+      return;
+    }
+    const parts = path.split("/").filter((p) => p.length > 0);
+    for (let i = 1; i <= parts.length; i++) {
+      const sub = `/${parts.slice(0, i).join("/")}`;
+      try {
+        await createAt(this.#w("mkdir", sub), "mkdir", sub, { mode });
+      } catch (e) {
+        if (!(e instanceof FsError && e.code === "EEXIST")) throw e;
+        if (!(await this.stat(sub)).isDirectory()) throw new FsError("ENOTDIR", "Not a directory", { syscall: "mkdir", path: sub });
+      }
+    }
+  }
+
+  /** Open a file; flags as Node's ("r", "r+", "w", "wx", "w+", "a", "a+", ...). */
+  async open(path: string, flags: OpenFlags = "r", mode = 0o666): Promise<FileHandle> {
+    const f = parseFlags(flags);
+    let ino: number;
+    try {
+      const inode = await resolvePath(this.fs, path, { followLast: true });
+      if (f.create && f.excl) throw new FsError("EEXIST", "File exists", { syscall: "open", path });
+      if (isDir(inode) && f.write) throw new FsError("EISDIR", "Is a directory", { syscall: "open", path });
+      ino = inode.ino;
+    } catch (e) {
+      if (!(e instanceof FsError && e.code === "ENOENT" && f.create)) throw e instanceof FsError ? e.with({ syscall: "open", path }) : e;
+      ino = await createAt(this.#w("open", path), "open", path, { mode: S_IFREG | (mode & ~this.#umask & 0o7777) });
+    }
+    if (f.trunc) await truncateAt(this.#w("open", path), path, ino, 0);
+    this.#open.set(ino, (this.#open.get(ino) ?? 0) + 1);
+    return new FileHandle(this.fs, await iget(this.fs, ino), path, { volume: this, writer: f.write ? this.#w("open", path) : null, append: f.append });
+  }
+
+  /** Replace a file's contents (created with `mode` if missing). */
+  async writeFile(path: string, data: Uint8Array | string, opts: { mode?: number } = {}): Promise<void> {
+    const fh = await this.open(path, "w", opts.mode ?? 0o666);
+    try {
+      await fh.write(typeof data === "string" ? new TextEncoder().encode(data) : data, 0, undefined, 0);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async truncate(path: string, len = 0): Promise<void> {
+    const inode = await this.inode(path, { follow: true });
+    await truncateAt(this.#w("truncate", path), path, inode.ino, len);
+  }
+
+  unlink(path: string): Promise<void> {
+    return unlinkAt(this.#w("unlink", path), path, (ino) => (this.#open.get(ino) ?? 0) === 0);
+  }
+
+  rmdir(path: string): Promise<void> {
+    return rmdirAt(this.#w("rmdir", path), path);
+  }
+
+  rename(from: string, to: string): Promise<void> {
+    return renameAt(this.#w("rename", from), from, to);
+  }
+
+  link(existing: string, path: string): Promise<void> {
+    return linkAt(this.#w("link", path), existing, path);
+  }
+
+  async symlink(target: string, path: string): Promise<void> {
+    await createAt(this.#w("symlink", path), "symlink", path, { mode: S_IFLNK | 0o777, target: new TextEncoder().encode(target) });
+  }
+
+  /** Create a device, fifo or socket node (`mode` includes the S_IF* type). */
+  async mknod(path: string, mode: number, rdev: { major: number; minor: number } = { major: 0, minor: 0 }): Promise<void> {
+    const type = mode & S_IFMT;
+    if (![S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, S_IFREG].includes(type)) throw new FsError("EINVAL", "Invalid argument", { syscall: "mknod", path });
+    await createAt(this.#w("mknod", path), "mknod", path, { mode: type | (mode & ~this.#umask & 0o7777), rdev });
+  }
+
+  chmod(path: string, mode: number): Promise<void> {
+    return setAttr(this.#w("chmod", path), "chmod", path, true, { kind: "mode", mode });
+  }
+
+  chown(path: string, uid: number, gid: number): Promise<void> {
+    return setAttr(this.#w("chown", path), "chown", path, true, { kind: "owner", uid, gid });
+  }
+
+  lchown(path: string, uid: number, gid: number): Promise<void> {
+    return setAttr(this.#w("lchown", path), "lchown", path, false, { kind: "owner", uid, gid });
+  }
+
+  /** Set access and modification times (nanoseconds kept). */
+  utimes(path: string, atime: Timespec, mtime: Timespec): Promise<void> {
+    return setAttr(this.#w("utimes", path), "utimes", path, true, { kind: "times", atime, mtime });
+  }
+
+  lutimes(path: string, atime: Timespec, mtime: Timespec): Promise<void> {
+    return setAttr(this.#w("lutimes", path), "lutimes", path, false, { kind: "times", atime, mtime });
+  }
+
+  /** Write every dirty block and the superblock. */
+  async sync(): Promise<void> {
+    await this.fs.sync();
+  }
+
+  /** @internal FileHandle's close: the last close of an unlinked inode frees it. */
+  async _release(ino: number, writer: Writer | null): Promise<void> {
+    const n = (this.#open.get(ino) ?? 1) - 1;
+    if (n > 0) {
+      this.#open.set(ino, n);
+      return;
+    }
+    this.#open.delete(ino);
+    const w = writer ?? this.#writer;
+    if (w !== null) await evictIfUnlinked(w, ino);
   }
 
   async #call<T>(syscall: string, path: string | undefined, fn: () => Promise<T>): Promise<T> {
@@ -139,10 +284,6 @@ export class Volume {
     return this.#call("readlink", path, async () => utf8.decode(await readLink(this.fs, await resolvePath(this.fs, path, { followLast: false }))));
   }
 
-  async open(path: string): Promise<FileHandle> {
-    const inode = await this.#call("open", path, () => resolvePath(this.fs, path, { followLast: true }));
-    return new FileHandle(this.fs, inode, path);
-  }
 
   /** Open an inode already in hand (from `walk`), without resolving its path again. */
   openEntry(e: WalkEntry): FileHandle {
@@ -280,26 +421,60 @@ export class Volume {
 
 export class FileHandle {
   readonly #fs: Ext4Fs;
-  readonly #inode: Inode;
+  #inode: Inode;
   readonly path: string;
+  readonly #volume: Volume | null;
+  readonly #writer: Writer | null;
+  readonly #append: boolean;
+  #pos = 0;
   #closed = false;
 
-  constructor(fs: Ext4Fs, inode: Inode, path: string) {
+  constructor(fs: Ext4Fs, inode: Inode, path: string, opts: { volume?: Volume; writer?: Writer | null; append?: boolean } = {}) {
     this.#fs = fs;
     this.#inode = inode;
     this.path = path;
+    this.#volume = opts.volume ?? null;
+    this.#writer = opts.writer ?? null;
+    this.#append = opts.append ?? false;
   }
 
   #check(): void {
     if (this.#closed) throw new FsError("EBADF", "Bad file descriptor", { path: this.path });
   }
 
+  /** The current snapshot (refreshed after this volume's writes). */
+  async #current(): Promise<Inode> {
+    if (this.#writer !== null) this.#inode = await iget(this.#fs, this.#inode.ino);
+    return this.#inode;
+  }
+
   /** Read into `buffer` at `offset`, `length` bytes from file `position`. */
   async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number; buffer: Uint8Array }> {
     this.#check();
-    if (isDir(this.#inode)) throw new FsError("EISDIR", "Illegal operation on a directory", { syscall: "read", path: this.path });
-    const n = await readInto(this.#fs, this.#inode, position, buffer.subarray(offset, offset + Math.min(length, buffer.length - offset)));
+    const inode = await this.#current();
+    if (isDir(inode)) throw new FsError("EISDIR", "Illegal operation on a directory", { syscall: "read", path: this.path });
+    const n = await readInto(this.#fs, inode, position, buffer.subarray(offset, offset + Math.min(length, buffer.length - offset)));
     return { bytesRead: n, buffer };
+  }
+
+  /**
+   * Write `length` bytes of `buffer` from `offset` at file `position` (or at the
+   * handle's position; at the end for "a" flags). EBADF on a read-only handle.
+   */
+  async write(buffer: Uint8Array, offset = 0, length?: number, position?: number | null): Promise<{ bytesWritten: number; buffer: Uint8Array }> {
+    this.#check();
+    if (this.#writer === null) throw new FsError("EBADF", "Bad file descriptor", { syscall: "write", path: this.path });
+    const data = buffer.subarray(offset, offset + (length ?? buffer.length - offset));
+    const pos = this.#append ? (await this.#current()).size : position ?? this.#pos;
+    await writeAt(this.#writer, this.path, this.#inode.ino, pos, data);
+    if (position === undefined || position === null || this.#append) this.#pos = pos + data.length;
+    return { bytesWritten: data.length, buffer };
+  }
+
+  async truncate(len = 0): Promise<void> {
+    this.#check();
+    if (this.#writer === null) throw new FsError("EBADF", "Bad file descriptor", { syscall: "ftruncate", path: this.path });
+    await truncateAt(this.#writer, this.path, this.#inode.ino, len);
   }
 
   /** The whole file as a stream of chunks. */
@@ -308,16 +483,35 @@ export class FileHandle {
     return readChunks(this.#fs, this.#inode, chunkBytes);
   }
 
-  stat(): Promise<Stats> {
+  async stat(): Promise<Stats> {
     this.#check();
-    return Promise.resolve(new Stats(this.#fs, this.#inode));
+    return new Stats(this.#fs, await this.#current());
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
-    return Promise.resolve();
+    if (this.#volume !== null) await this.#volume._release(this.#inode.ino, this.#writer);
   }
 }
+
+export type OpenFlags = "r" | "r+" | "rs+" | "w" | "wx" | "w+" | "wx+" | "a" | "ax" | "a+" | "ax+";
+
+function parseFlags(f: OpenFlags): { write: boolean; create: boolean; excl: boolean; trunc: boolean; append: boolean } {
+  const base = f.replace("s", "");
+  return {
+    write: base !== "r",
+    create: base.startsWith("w") || base.startsWith("a"),
+    excl: base.includes("x"),
+    trunc: base.startsWith("w"),
+    append: base.startsWith("a"),
+  };
+}
+
+const systemNow = (): Timespec => {
+  const ms = Date.now();
+  return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1_000_000 };
+};
 
 function isDot(e: DirRecord): boolean {
   return (e.name.length === 1 && e.name[0] === 0x2e) || (e.name.length === 2 && e.name[0] === 0x2e && e.name[1] === 0x2e);

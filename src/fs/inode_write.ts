@@ -9,7 +9,7 @@
  */
 
 import { FsError } from "../errors.js";
-import { inodeChecksum, inodeChecksumSeed, inodeHasChecksumHi } from "../format/checksum.js";
+import { inodeChecksum, inodeChecksumSeed, inodeHasChecksumHi, verifyInodeChecksum } from "../format/checksum.js";
 import { EXT4_GOOD_OLD_INODE_SIZE, EXT4_HUGE_FILE_FL, decodeInode, inodeLimit, inodeSize64, inodeStruct, type RawInode } from "../format/inode.js";
 import { split64 } from "../format/struct.js";
 import type { Handle } from "./handle.js";
@@ -30,6 +30,22 @@ export async function igetWritable(fs: Ext4Fs, ino: number): Promise<InodeInfo> 
   const snap = await iget(fs, ino);
   const bytes = snap.bytes.slice();
   return { ino, raw: decodeInode(bytes, 0, fs.inodeSize), bytes, csumSeed: snap.csumSeed };
+}
+
+/**
+ * A writable copy read straight from the inode table, without iget's "is it in use"
+ * checks (for an unlinked inode being freed at last close). Checksum still verified.
+ */
+export async function igetWritableRaw(fs: Ext4Fs, ino: number): Promise<InodeInfo> {
+  const loc = inodeLocation(fs, ino);
+  const block = await fs.cache.get(loc.block);
+  const bytes = block.slice(loc.offset, loc.offset + fs.inodeSize);
+  const raw = decodeInode(bytes, 0, fs.inodeSize);
+  const csumSeed = fs.features.metadataCsum ? inodeChecksumSeed(fs.csumSeed, ino, raw.i_generation) : 0;
+  if (fs.features.metadataCsum && !verifyInodeChecksum(bytes, 0, fs.inodeSize, csumSeed)) {
+    throw new FsError("EFSBADCRC", "Inode checksum does not match", { ino, block: loc.block });
+  }
+  return { ino, raw, bytes, csumSeed };
 }
 
 /** A writable inode for a freshly allocated number: all zero but i_extra_isize and generation. */

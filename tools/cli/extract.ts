@@ -14,6 +14,8 @@ import type { Volume, WalkEntry } from "../../src/node.js";
 import type { Timespec } from "../../src/format/inode.js";
 
 export interface ExtractOptions {
+  /** Subtree of the image to extract (default "/"); its contents land directly in `dest`. */
+  root?: string;
   /** Apply owners (default: when running as root). */
   owners?: boolean;
   /** Restore xattrs (default true; needs `setfattr`). */
@@ -66,8 +68,10 @@ export async function extract(vol: Volume, dest: string, opts: ExtractOptions = 
   await fsp.mkdir(dest, { recursive: true });
 
   // Disk order: reads the image roughly sequentially, as debugfs rdump does.
-  for await (const e of vol.walk("/", { order: "disk" })) {
-    const host = e.path === "/" ? dest : join(dest, e.path);
+  const root = (opts.root ?? "/").replace(/\/+$/, "");
+  for await (const e of vol.walk(root === "" ? "/" : root, { order: "disk" })) {
+    const rel = e.path.slice(root.length);
+    const host = rel === "" || rel === "/" ? dest : join(dest, rel);
     const s = e.stats;
     if (s.type !== "dir" && s.nlink > 1) {
       const first = linked.get(s.ino);
@@ -81,7 +85,7 @@ export async function extract(vol: Volume, dest: string, opts: ExtractOptions = 
     }
     switch (s.type) {
       case "dir":
-        if (e.path !== "/") mkdirSync(host, { mode: 0o700 });
+        if (host !== dest) mkdirSync(host, { mode: 0o700 });
         sum.dirs++;
         break;
       case "file":

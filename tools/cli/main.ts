@@ -12,6 +12,7 @@ import { describeInodeFlags } from "../../src/format/inode.js";
 import { DEMO_IMAGE_GZ_BASE64 } from "./demo_image.js";
 import { extract } from "./extract.js";
 import { formatNs, manifestLine, writeManifest } from "./manifest.js";
+import { CommandFailure, registerWriteCommands } from "./write_cmds.js";
 
 class UsageError extends Error {}
 
@@ -225,6 +226,7 @@ export function buildProgram(): Command {
       await writeManifest(vol, write);
       if (stream !== process.stdout) await new Promise<void>((r, j) => stream.end((e?: Error | null) => { if (e) j(e); else r(); }));
     }));
+  registerWriteCommands(program);
   return program;
 }
 
@@ -242,6 +244,10 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) {
       return e.exitCode === 0 || e.code === "commander.helpDisplayed" || e.code === "commander.version" ? 0 : 2;
+    }
+    if (e instanceof CommandFailure) {
+      if (e.message !== "") process.stderr.write(`ext4ts: ${e.message}\n`);
+      return 1;
     }
     if (e instanceof UsageError) {
       process.stderr.write(`ext4ts: ${cmd}: ${e.message}\n`);

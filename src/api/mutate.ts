@@ -1,0 +1,269 @@
+/**
+ * Path-level write operations behind Volume's fs.promises-like methods: resolve parents,
+ * check names and types as Linux does, and run the engine operation in one handle.
+ *
+ * Concurrency: every mutating operation runs under one volume-wide lock, so operations
+ * are serializable and no engine state is observed half-changed. Fine-grained locks
+ * (i_rwsem, i_data_sem, xattr_sem) come with delayed allocation; until then this lock is
+ * the whole concurrency story for writers. Readers do not take it.
+ */
+
+import { FsError } from "../errors.js";
+import { EXT4_NAME_LEN } from "../format/dirent.js";
+import { S_IFDIR, S_IFMT, S_IFREG, setInodeTime, type Timespec } from "../format/inode.js";
+import { withHandle } from "../fs/handle.js";
+import { iget, isDir } from "../fs/inode.js";
+import { getSize, igetWritable, igetWritableRaw, markInodeDirty, setSize } from "../fs/inode_write.js";
+import { lookup, resolvePath } from "../fs/namei.js";
+import { createNode, evictInode, linkNode, renameNode, rmdirNode, unlinkNode, type NameiDeps, type NewInodeAttrs } from "../fs/namei_write.js";
+import { truncateData, writeData } from "../fs/file_write.js";
+import type { Ext4Fs } from "../fs/super.js";
+
+const utf8 = new TextEncoder();
+
+/** A FIFO mutex: one writer at a time. */
+export class Mutex {
+  #tail: Promise<void> = Promise.resolve();
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    const prev = this.#tail;
+    let release!: () => void; // assigned synchronously by the Promise constructor
+    this.#tail = new Promise<void>((r) => {
+      release = r;
+    });
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}
+
+/** Split "/a/b/c" into ("/a/b", "c"); trailing slashes allowed only for directories (checked by callers). */
+export function splitParent(path: string): { parent: string; name: string; trailingSlash: boolean } {
+  const trailingSlash = /[^/]\/+$/.test(path);
+  const clean = path.replace(/\/+$/, "");
+  const at = clean.lastIndexOf("/");
+  const name = clean.slice(at + 1);
+  const parent = at <= 0 ? "/" : clean.slice(0, at);
+  if (name === "") throw new FsError("EEXIST", "File exists", { path }); // "/" itself
+  return { parent, name, trailingSlash };
+}
+
+function checkName(name: string, path: string): Uint8Array {
+  const b = utf8.encode(name);
+  if (b.length > EXT4_NAME_LEN) throw new FsError("ENAMETOOLONG", "File name too long", { path });
+  return b;
+}
+
+export interface Writer {
+  fs: Ext4Fs;
+  deps: NameiDeps;
+  lock: Mutex;
+  /** Owner of new inodes (the caller's fsuid/fsgid; root by default). */
+  uid: number;
+  gid: number;
+}
+
+function requireWritable(fs: Ext4Fs, syscall: string, path: string): void {
+  if (fs.readOnly) throw new FsError("EROFS", "Read-only file system", { syscall, path });
+}
+
+async function parentDir(w: Writer, path: string): Promise<{ dirIno: number; name: Uint8Array; existing: number | null; trailingSlash: boolean }> {
+  const { parent, name, trailingSlash } = splitParent(path);
+  if (name === "." || name === "..") throw new FsError(name === "." ? "EINVAL" : "ENOTEMPTY", "Invalid argument", { path });
+  const dir = await resolvePath(w.fs, parent, { followLast: true });
+  if (!isDir(dir)) throw new FsError("ENOTDIR", "Not a directory", { path });
+  const nb = checkName(name, path);
+  return { dirIno: dir.ino, name: nb, existing: await lookup(w.fs, dir, nb), trailingSlash };
+}
+
+/** Run `fn` as one locked, handled operation with errors carrying syscall and path. */
+async function op<T>(w: Writer, syscall: string, path: string, fn: () => Promise<T>): Promise<T> {
+  requireWritable(w.fs, syscall, path);
+  try {
+    return await w.lock.run(fn);
+  } catch (e) {
+    if (e instanceof FsError) throw e.with({ syscall, path });
+    throw e;
+  }
+}
+
+/** mknod/mkdir/symlink/create: a new inode at `path`. EEXIST if the name is taken. */
+export function createAt(w: Writer, syscall: string, path: string, attrs: Omit<NewInodeAttrs, "uid" | "gid">): Promise<number> {
+  return op(w, syscall, path, async () => {
+    const p = await parentDir(w, path);
+    if (p.existing !== null) throw new FsError("EEXIST", "File exists");
+    if (p.trailingSlash && (attrs.mode & S_IFMT) !== S_IFDIR) throw new FsError("ENOENT", "No such file or directory");
+    return withHandle(w.fs, async (h) => {
+      const dir = await igetWritable(w.fs, p.dirIno);
+      const inode = await createNode(h, w.deps, dir, p.name, { ...attrs, uid: w.uid, gid: w.gid });
+      return inode.ino;
+    });
+  });
+}
+
+/** Write `data` at `pos` of the regular file at `path` (it must exist). */
+export function writeAt(w: Writer, path: string, ino: number, pos: number, data: Uint8Array): Promise<void> {
+  return op(w, "write", path, () =>
+    withHandle(w.fs, async (h) => {
+      const inode = await igetWritable(w.fs, ino);
+      if ((inode.raw.i_mode & S_IFMT) !== S_IFREG) throw new FsError("EISDIR", "Is a directory");
+      await writeData(h, w.deps, inode, pos, data);
+      const now = w.deps.now();
+      setInodeTime(inode.raw, w.fs.inodeSize, "i_mtime", now);
+      setInodeTime(inode.raw, w.fs.inodeSize, "i_ctime", now);
+      await markInodeDirty(h, inode);
+    }),
+  );
+}
+
+/** Set the size of a regular file (shrinking frees blocks; growing leaves a hole). */
+export function truncateAt(w: Writer, path: string, ino: number, size: number): Promise<void> {
+  return op(w, "truncate", path, () =>
+    withHandle(w.fs, async (h) => {
+      if (!Number.isSafeInteger(size) || size < 0) throw new FsError("EINVAL", "Invalid argument");
+      const inode = await igetWritable(w.fs, ino);
+      if ((inode.raw.i_mode & S_IFMT) === S_IFDIR) throw new FsError("EISDIR", "Is a directory");
+      if ((inode.raw.i_mode & S_IFMT) !== S_IFREG) throw new FsError("EINVAL", "Invalid argument");
+      if (size > maxFileSize(w.fs)) throw new FsError("EFBIG", "File too large");
+      await truncateData(h, w.deps, inode, getSize(w.fs, inode), size);
+      setSize(inode, size);
+      const now = w.deps.now();
+      setInodeTime(inode.raw, w.fs.inodeSize, "i_mtime", now);
+      setInodeTime(inode.raw, w.fs.inodeSize, "i_ctime", now);
+      await markInodeDirty(h, inode);
+    }),
+  );
+}
+
+/** Largest file an extent-mapped inode can have: 2^32 blocks. @kernel ext4_max_size */
+export function maxFileSize(fs: Ext4Fs): number {
+  return 2 ** 32 * fs.blockSize - 1;
+}
+
+export function unlinkAt(w: Writer, path: string, freeIfUnused: (ino: number) => boolean): Promise<void> {
+  return op(w, "unlink", path, async () => {
+    const p = await parentDir(w, path);
+    if (p.existing === null) throw new FsError("ENOENT", "No such file or directory");
+    await withHandle(w.fs, async (h) => {
+      const dir = await igetWritable(w.fs, p.dirIno);
+      const victim = await igetWritable(w.fs, p.existing!); // checked just above
+      await unlinkNode(h, w.deps, dir, p.name, victim, { freeIfUnused: freeIfUnused(victim.ino) });
+    });
+  });
+}
+
+/** At the last close: free an inode whose links are all gone. @kernel ext4_evict_inode (via iput) */
+export function evictIfUnlinked(w: Writer, ino: number): Promise<void> {
+  return w.lock.run(async () => {
+    const snap = await igetOrNull(w.fs, ino);
+    if (snap === null) return;
+    await withHandle(w.fs, async (h) => {
+      await evictInode(h, w.deps, await igetWritableRaw(w.fs, ino));
+    });
+  });
+}
+
+async function igetOrNull(fs: Ext4Fs, ino: number): Promise<{ ino: number } | null> {
+  // iget refuses inodes with no links, exactly the ones to free: read the raw count instead.
+  const writable = await igetWritableRaw(fs, ino);
+  return writable.raw.i_links_count === 0 && writable.raw.i_mode !== 0 && writable.raw.i_dtime === 0 ? { ino } : null;
+}
+
+export function rmdirAt(w: Writer, path: string): Promise<void> {
+  return op(w, "rmdir", path, async () => {
+    if (path.replace(/\/+$/, "") === "") throw new FsError("EBUSY", "Device or resource busy");
+    const p = await parentDir(w, path);
+    if (p.existing === null) throw new FsError("ENOENT", "No such file or directory");
+    await withHandle(w.fs, async (h) => {
+      const dir = await igetWritable(w.fs, p.dirIno);
+      const victim = await igetWritable(w.fs, p.existing!); // checked just above
+      await rmdirNode(h, w.deps, dir, p.name, victim);
+    });
+  });
+}
+
+export function linkAt(w: Writer, existing: string, path: string): Promise<void> {
+  return op(w, "link", path, async () => {
+    const target = await resolvePath(w.fs, existing, { followLast: false });
+    const p = await parentDir(w, path);
+    if (p.existing !== null) throw new FsError("EEXIST", "File exists");
+    await withHandle(w.fs, async (h) => {
+      const dir = await igetWritable(w.fs, p.dirIno);
+      await linkNode(h, w.deps, dir, p.name, await igetWritable(w.fs, target.ino));
+    });
+  });
+}
+
+/** Is directory `ancestor` on the path from the root to `ino`? (rename's EINVAL check) */
+async function isAncestor(w: Writer, ancestor: number, dirIno: number): Promise<boolean> {
+  const dotdot = utf8.encode("..");
+  let cur = dirIno;
+  for (let depth = 0; depth < 4096; depth++) {
+    if (cur === ancestor) return true;
+    if (cur === 2) return false;
+    const parent = await lookup(w.fs, await iget(w.fs, cur), dotdot);
+    if (parent === null || parent === cur) return false;
+    cur = parent;
+  }
+  throw new FsError("EFSCORRUPTED", "Directory tree too deep or looped while checking rename");
+}
+
+export function renameAt(w: Writer, from: string, to: string): Promise<void> {
+  return op(w, "rename", from, async () => {
+    const a = await parentDir(w, from);
+    if (a.existing === null) throw new FsError("ENOENT", "No such file or directory");
+    const b = await parentDir(w, to);
+    if (a.dirIno === b.dirIno && a.name.every((c, i) => c === b.name[i]) && a.name.length === b.name.length) return; // same entry
+    if (b.existing === a.existing) return; // two names of one inode: POSIX says do nothing
+    await withHandle(w.fs, async (h) => {
+      const source = await igetWritable(w.fs, a.existing!); // checked above
+      if ((source.raw.i_mode & S_IFMT) === S_IFDIR && (await isAncestor(w, source.ino, b.dirIno))) {
+        throw new FsError("EINVAL", "Invalid argument");
+      }
+      const oldDir = await igetWritable(w.fs, a.dirIno);
+      const newDir = a.dirIno === b.dirIno ? oldDir : await igetWritable(w.fs, b.dirIno);
+      const target = b.existing === null ? null : await igetWritable(w.fs, b.existing);
+      await renameNode(h, w.deps, oldDir, a.name, source, newDir, b.name, target);
+    });
+  });
+}
+
+export type AttrChange =
+  | { kind: "mode"; mode: number }
+  | { kind: "owner"; uid: number; gid: number }
+  | { kind: "times"; atime: Timespec; mtime: Timespec };
+
+/** chmod / chown / utimes on an inode. @kernel ext4_setattr (attribute part) */
+export function setAttr(w: Writer, syscall: string, path: string, follow: boolean, change: AttrChange): Promise<void> {
+  return op(w, syscall, path, async () => {
+    const snap = await resolvePath(w.fs, path, { followLast: follow });
+    await withHandle(w.fs, async (h) => {
+      const inode = await igetWritable(w.fs, snap.ino);
+      const r = inode.raw;
+      switch (change.kind) {
+        case "mode":
+          r.i_mode = (r.i_mode & S_IFMT) | (change.mode & 0o7777);
+          break;
+        case "owner":
+          if (change.uid !== -1) {
+            r.i_uid = change.uid & 0xffff;
+            r.l_i_uid_high = change.uid >>> 16;
+          }
+          if (change.gid !== -1) {
+            r.i_gid = change.gid & 0xffff;
+            r.l_i_gid_high = change.gid >>> 16;
+          }
+          break;
+        case "times":
+          setInodeTime(r, w.fs.inodeSize, "i_atime", change.atime);
+          setInodeTime(r, w.fs.inodeSize, "i_mtime", change.mtime);
+          break;
+      }
+      setInodeTime(r, w.fs.inodeSize, "i_ctime", w.deps.now());
+      await markInodeDirty(h, inode);
+    });
+  });
+}
+

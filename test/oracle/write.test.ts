@@ -1,0 +1,154 @@
+/**
+ * The write engine against the real oracles: operations through the Volume API on an
+ * image made by mke2fs, then `e2fsck -fn` must be clean and a kernel mount must see
+ * exactly what we meant (manifest of the kernel mount == our manifest == the script's
+ * expectations).
+ */
+
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { FileDevice } from "../../src/device/file.js";
+import { Volume } from "../../src/api/promises.js";
+import { S_IFCHR, S_IFIFO } from "../../src/format/inode.js";
+import { runCli } from "../cli.js";
+import { cleanupImages, kernelManifestOfImage, runDir, withLoopMount } from "./images.js";
+import { oracleAvailability, oracleGate, run, runUnchecked, tool } from "./oracle_env.js";
+
+const oracle = oracleAvailability(["mke2fs", "e2fsck", "getfattr"], { loop: true, root: true });
+
+const FIXED = { sec: 1_700_000_000, nsec: 123_456_789 };
+
+function fresh(name: string, mkfsArgs: string[], sizeMiB: number): string {
+  const dir = mkdtempSync(path.join(runDir(), `w-${name}-`));
+  const img = path.join(dir, `${name}.img`);
+  run(tool("mke2fs"), ["-q", "-F", ...mkfsArgs, img, `${sizeMiB}M`]);
+  return img;
+}
+
+async function writable(img: string): Promise<Volume> {
+  return Volume.mount(await FileDevice.open(img), { readOnly: false, now: () => FIXED });
+}
+
+function e2fsck(img: string): { status: number; out: string } {
+  const r = runUnchecked(tool("e2fsck"), ["-fn", img]);
+  return { status: r.status, out: r.stdout + r.stderr };
+}
+
+function bytes(n: number, seed: number): Uint8Array {
+  const b = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
+
+const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
+
+async function script(vol: Volume): Promise<Map<string, string>> {
+  const want = new Map<string, string>(); // path -> sha256 of contents
+  await vol.mkdir("/d");
+  await vol.mkdir("/d/e/f", { recursive: true });
+  const small = bytes(100, 1);
+  await vol.writeFile("/d/small", small);
+  want.set("/d/small", sha(small));
+  const big = bytes(5 * 1024 * 1024 + 123, 2); // many blocks, partial tail
+  await vol.writeFile("/big", big);
+  want.set("/big", sha(big));
+  const sparse = await vol.open("/sparse", "w");
+  await sparse.write(bytes(10, 3), 0, 10, 1 << 20); // a hole before the data
+  await sparse.close();
+  const sp = new Uint8Array((1 << 20) + 10);
+  sp.set(bytes(10, 3), 1 << 20);
+  want.set("/sparse", sha(sp));
+  await vol.symlink("small", "/d/fast-link");
+  await vol.symlink("x".repeat(300), "/d/slow-link");
+  await vol.mknod("/d/null", S_IFCHR | 0o666, { major: 1, minor: 3 });
+  await vol.mknod("/d/fifo", S_IFIFO | 0o644);
+  await vol.link("/d/small", "/d/e/hard");
+  want.set("/d/e/hard", sha(small));
+  // A directory big enough to become an htree, then shrunk again.
+  await vol.mkdir("/many");
+  for (let i = 0; i < 600; i++) await vol.writeFile(`/many/file-with-a-longish-name-${i}`, bytes(i % 7, i));
+  for (let i = 0; i < 600; i += 3) await vol.unlink(`/many/file-with-a-longish-name-${i}`);
+  for (let i = 1; i < 600; i++) if (i % 3 !== 0) want.set(`/many/file-with-a-longish-name-${i}`, sha(bytes(i % 7, i)));
+  // Renames: within a dir, across dirs, over a file, a directory across parents.
+  await vol.writeFile("/d/e/f/victim", bytes(50, 4));
+  await vol.rename("/d/small", "/d/renamed");
+  want.delete("/d/small");
+  want.set("/d/renamed", sha(small));
+  await vol.rename("/d/renamed", "/d/e/f/victim"); // replaces victim
+  want.delete("/d/renamed");
+  want.set("/d/e/f/victim", sha(small));
+  await vol.rename("/d/e/f", "/moved");
+  want.set("/moved/victim", want.get("/d/e/f/victim")!);
+  want.delete("/d/e/f/victim");
+  // Truncate down and up.
+  await vol.truncate("/big", 4096 * 3 + 7);
+  want.set("/big", sha(big.subarray(0, 4096 * 3 + 7)));
+  await vol.truncate("/big", 4096 * 5);
+  const grown = new Uint8Array(4096 * 5);
+  grown.set(big.subarray(0, 4096 * 3 + 7));
+  want.set("/big", sha(grown));
+  await vol.chmod("/d", 0o750);
+  await vol.chown("/big", 1000, 100);
+  await expect(vol.rmdir("/d/e")).rejects.toMatchObject({ code: "ENOTEMPTY" }); // still holds "hard"
+  await vol.mkdir("/gone");
+  await vol.rmdir("/gone");
+  await expect(vol.mkdir("/d")).rejects.toMatchObject({ code: "EEXIST" });
+  await expect(vol.rename("/", "/d/x")).rejects.toMatchObject({ code: "EEXIST" });
+  await expect(vol.rename("/d", "/d/e/inside")).rejects.toMatchObject({ code: "EINVAL" });
+  await expect(vol.writeFile(`/${"n".repeat(256)}`, "x")).rejects.toMatchObject({ code: "ENAMETOOLONG" });
+  return want;
+}
+
+describe("write engine: operations through the API leave an image e2fsck and the kernel agree with", () => {
+  oracleGate(oracle);
+  afterAll(() => {
+    cleanupImages();
+  });
+  const configs: [string, string[]][] = [
+    ["ext4-4k", ["-t", "ext4", "-b", "4096"]],
+    ["ext4-1k", ["-t", "ext4", "-b", "1024"]],
+    ["ext4-nocsum", ["-t", "ext4", "-O", "^metadata_csum,^64bit"]],
+  ];
+  for (const [name, args] of configs) {
+    it.skipIf(!oracle.ok)(`on ${name}`, async () => {
+      const img = fresh(name, args, 64);
+      const vol = await writable(img);
+      const want = await script(vol);
+      await vol.unmount();
+      const fsck = e2fsck(img);
+      expect(fsck.out).not.toMatch(/Fix\?|Clear\?|Salvage\?|Relocate\?/);
+      expect(fsck.status, fsck.out).toBe(0);
+      const kernel = await kernelManifestOfImage(img);
+      const ours = await runCli(["manifest", img]);
+      expect(ours.code, ours.stderr).toBe(0);
+      expect(ours.stdout).toBe(kernel);
+      const lines = new Map(kernel.trim().split("\n").map((l) => { const o = JSON.parse(l) as { path: string; sha256?: string }; return [o.path, o]; }));
+      for (const [p, h] of want) expect(lines.get(p)?.sha256, p).toBe(h);
+      expect(lines.has("/d/e/f")).toBe(false);
+      expect(lines.get("/d/null")).toMatchObject({ type: "chr", rdev: "1:3" });
+      expect(lines.get("/d/slow-link")).toMatchObject({ type: "symlink", target: "x".repeat(300) });
+      expect(lines.get("/moved")).toMatchObject({ type: "dir", nlink: 2 });
+      expect(lines.get("/d")).toMatchObject({ mode: "0750", nlink: 3 });
+      expect(lines.get("/big")).toMatchObject({ uid: 1000, gid: 100, size: 4096 * 5, mtime: "1700000000.123456789" });
+      // Round trip: the kernel writes to what we wrote, e2fsck stays clean, we read the kernel's change.
+      await withLoopMount(img, { readOnly: false }, (mnt) => {
+        writeFileSync(path.join(mnt, "moved", "from-kernel"), "kernel was here\n");
+        rmSync(path.join(mnt, "sparse"));
+        return Promise.resolve();
+      });
+      expect(e2fsck(img).status).toBe(0);
+      const again = await Volume.mount(await FileDevice.open(img, { readOnly: true }));
+      expect(new TextDecoder().decode(await again.readFile("/moved/from-kernel"))).toBe("kernel was here\n");
+      await expect(again.stat("/sparse")).rejects.toMatchObject({ code: "ENOENT" });
+      await again.unmount();
+    }, 300_000);
+  }
+});
