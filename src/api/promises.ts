@@ -414,7 +414,17 @@ export class Volume {
     }
   }
 
+  /**
+   * Unmount: handles still open are closed first, so an unlinked file that was still
+   * open is freed now (there is no on-disk orphan list yet to finish that after a crash).
+   */
   async unmount(): Promise<void> {
+    if (this.#writer !== null) {
+      for (const ino of [...this.#open.keys()]) {
+        this.#open.set(ino, 1);
+        await this._release(ino, this.#writer);
+      }
+    }
     await this.fs.unmount();
   }
 }

@@ -152,3 +152,35 @@ describe("write engine: operations through the API leave an image e2fsck and the
     }, 300_000);
   }
 });
+
+describe("unlink of an open file", () => {
+  it.skipIf(!oracle.ok)("keeps the data readable until the last close, then frees the inode (e2fsck clean)", async () => {
+    const img = fresh("openunlink", ["-t", "ext4"], 32);
+    const vol = await writable(img);
+    await vol.writeFile("/f", bytes(70_000, 9));
+    const free0 = (await vol.statfs()).ffree;
+    const fh = await vol.open("/f", "r");
+    await vol.unlink("/f");
+    await expect(vol.stat("/f")).rejects.toMatchObject({ code: "ENOENT" });
+    const buf = new Uint8Array(70_000);
+    expect((await fh.read(buf, 0, buf.length, 0)).bytesRead).toBe(70_000);
+    expect(sha(buf)).toBe(sha(bytes(70_000, 9)));
+    await fh.close();
+    await vol.unmount();
+    expect(e2fsck(img).status).toBe(0);
+    const again = await Volume.mount(await FileDevice.open(img, { readOnly: true }));
+    expect((await again.statfs()).ffree).toBe(free0 + 1);
+    await again.unmount();
+  }, 60_000);
+
+  it.skipIf(!oracle.ok)("is freed at unmount when the handle is never closed", async () => {
+    const img = fresh("openunlink2", ["-t", "ext4"], 32);
+    const vol = await writable(img);
+    await vol.writeFile("/f", bytes(10_000, 5));
+    await vol.open("/f", "r");
+    await vol.unlink("/f");
+    await vol.unmount();
+    const fsck = e2fsck(img);
+    expect(fsck.status, fsck.out).toBe(0);
+  }, 60_000);
+});
