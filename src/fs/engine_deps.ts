@@ -19,7 +19,7 @@ export function engineDeps(_fs: Ext4Fs, now: () => Timespec): NameiDeps {
   return {
     alloc,
     extents: { insert: extInsertExtent, removeSpace: extRemoveSpace },
-    inodes: { newInode: (h, dirIno, mode) => ext4NewInode(h, dirIno, mode), freeInode: ext4FreeInode },
+    inodes: { newInode: (h, dirIno, mode, name) => ext4NewInode(h, dirIno, mode, { name }), freeInode: ext4FreeInode },
     now,
   };
 }

@@ -39,7 +39,8 @@ import type { Ext4Fs } from "./super.js";
 
 /** The inode allocator as namespace code sees it (ialloc.ts implements it). */
 export interface InodeAllocator {
-  newInode(h: Handle, dirIno: number, mode: number): Promise<number>;
+  /** `name` lets top-level directories spread by name hash (Orlov). */
+  newInode(h: Handle, dirIno: number, mode: number, name: Uint8Array): Promise<number>;
   freeInode(h: Handle, ino: number, isDir: boolean): Promise<void>;
 }
 
@@ -141,7 +142,7 @@ export async function createNode(h: Handle, deps: NameiDeps, dir: InodeInfo, nam
   if (type === S_IFLNK && (attrs.target === undefined || attrs.target.length === 0 || attrs.target.length >= fs.blockSize)) {
     throw new FsError(attrs.target !== undefined && attrs.target.length >= fs.blockSize ? "ENAMETOOLONG" : "ENOENT", "Bad symlink target length");
   }
-  const ino = await deps.inodes.newInode(h, dir.ino, attrs.mode);
+  const ino = await deps.inodes.newInode(h, dir.ino, attrs.mode, name);
   const inode = newInodeInfo(fs, ino, nextGeneration(fs));
   const r = inode.raw;
   r.i_mode = attrs.mode;
