@@ -17,7 +17,9 @@
  * Checks after each scenario: walkExtentTree finds no problem and i_blocks = data + tree
  * blocks; the read path (extMapBlocks on a fresh iget) maps every logical block as a plain
  * sorted-interval model says; at oracle points, e2fsck -fn exits 0 and `debugfs -R "ex f"`
- * lists the model's mappings (both sides coalesced, since merge policy may differ).
+ * lists the model's mappings (both sides coalesced, since merge policy may differ). e2fsck's
+ * offers to make a tree narrower or shorter (exit status 0) are allowed: the kernel does not
+ * rebalance on removal either.
  */
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 import path from "node:path";
@@ -308,7 +310,10 @@ async function oracleCheck(v: Vol, tag: string): Promise<void> {
   await saveImage(v.dev, file);
   const fsck = runUnchecked(tool("e2fsck"), ["-fn", file]);
   expect(fsck.status, `e2fsck -fn ${file}:\n${fsck.stdout}${fsck.stderr}`).toBe(0);
-  expect(fsck.stdout).not.toMatch(/extent|i_blocks|bitmap|count wrong|Inode \d+/i);
+  // e2fsck may offer to rebalance (PR_1E_CAN_NARROW/COLLAPSE_EXTENT_TREE, exit status 0): the
+  // kernel never rebalances either, so those optimisation offers are not errors. Anything else is.
+  const problems = fsck.stdout.split("\n").filter((l) => !/^Inode \d+ extent tree \(at level \d+\) could be (narrower|shorter)\.\s+Optimize\? no$/.test(l));
+  expect(problems.join("\n")).not.toMatch(/extent|i_blocks|bitmap|count wrong|Inode \d+/i);
   const ex = run(tool("debugfs"), ["-R", "ex f", file], { env: DEBUGFS_ENV }).stdout;
   expect(coalesce(debugfsExtents(ex))).toEqual(coalesce(v.model.runs));
 }
@@ -464,6 +469,49 @@ describe("extent tree writes (extents_write.ts)", () => {
       await oracleCheck(v, "rollback");
     }, 120_000);
 
+    it("a tree block freed and handed straight back in the same handle is reused (merge-up, then grow)", async () => {
+      const v = await openVol(base4k);
+      for (let i = 0; i < 5; i++) await mapNew(v, 10 * i, 2);
+      await unmap(v, 30, EXT_MAX_BLOCKS); // depth 1, one leaf of three extents
+      const before = await verify(v);
+      expect(before.depth).toBe(1);
+      const leafBlock = before.treeBlocks[0]!;
+      // An allocator that hands out the last freed block first (balloc may do the same).
+      let lastFreed: number | undefined;
+      const lifo: BlockAllocator = {
+        alloc: (h, req) => {
+          const goal = req.purpose === "extentNode" ? lastFreed : undefined;
+          lastFreed = undefined;
+          return v.alloc.alloc(h, goal === undefined ? req : allocRequest({ ...req, goal }));
+        },
+        free: async (h, ino, pblk, count) => {
+          await v.alloc.free(h, ino, pblk, count);
+          lastFreed = pblk;
+        },
+      };
+      await withHandle(v.fs, async (h) => {
+        const put = async (lblk: number, len: number, goal: number): Promise<void> => {
+          const req = allocRequest({ ino: v.inode.ino, purpose: "data", goal, len, minLen: len, funding: ENFORCE });
+          const got = await v.alloc.alloc(h, req);
+          const run = { lblk, len: got.len, pblk: got.pblk, unwritten: false };
+          await extInsertExtent(h, lifo, v.inode, run, req);
+          v.model.insert(run);
+          accountData(v, got.len);
+        };
+        const last = v.model.runs[2]!;
+        await put(22, 1, last.pblk + last.len); // merges, and the 3-extent leaf moves back into the root
+        expect(extentHeader.decode(v.inode.raw.i_block, 0).eh_depth).toBe(0);
+        await put(100, 1, 0);
+        await put(200, 1, 0); // root full again, next insert grows and gets the old leaf back
+        await put(300, 1, 0);
+        await markInodeDirty(h, v.inode);
+      });
+      const after = await verify(v);
+      expect(after.depth).toBe(1);
+      expect(after.treeBlocks).toEqual([leafBlock]);
+      await oracleCheck(v, "reuse");
+    });
+
     it("extRemoveSpace() trims heads and tails, punches inside one extent, and resets an emptied tree to depth 0", async () => {
       const v = await openVol(base4k);
       const { run } = await mapNew(v, 0, 100);
@@ -475,7 +523,7 @@ describe("extent tree writes (extents_write.ts)", () => {
       expect(await unmap(v, 200, 300)).toBe(0); // a hole
       expect((await verify(v)).extents.map((e) => [e.lblk, e.len])).toEqual([[5, 5], [20, 70]]);
       await oracleCheck(v, "trim");
-      expect(await unmap(v, 7, EXT_MAX_BLOCKS)).toBe(2 + 70);
+      expect(await unmap(v, 7, EXT_MAX_BLOCKS)).toBe(3 + 70);
       expect(await unmap(v, 0, EXT_MAX_BLOCKS)).toBe(2);
       const r = await verify(v);
       expect(r.extents).toEqual([]);
@@ -530,7 +578,7 @@ describe("extent tree writes (extents_write.ts)", () => {
             }
             await verify(v);
           }),
-          { numRuns: 20 },
+          { numRuns: 40 },
         );
       } finally {
         setDebugLevel(level === 2 ? 2 : level === 0 ? 0 : 1);

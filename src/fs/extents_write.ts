@@ -36,8 +36,9 @@
  * i_blocks, as ext4_ext_dirty does for the root; callers that change more fields mark it again.
  *
  * Locking: the caller holds the inode's i_data_sem for write (nothing else reads or changes the
- * tree while an operation awaits) and runs in handle `h`. The allocator must not hand out a
- * block that was freed in the same handle (the kernel keeps freed metadata until commit).
+ * tree while an operation awaits) and runs in handle `h`. A tree block this module freed may
+ * come back from the allocator in the same handle (balloc reuses at once; the kernel waits for
+ * the commit): it is re-zeroed through write access, since getCreateAccess refuses held blocks.
  * Not supported: bigalloc partial clusters, the extent status tree, unwritten-extent
  * conversion (ext4_ext_convert_to_initialized) — separate milestones.
  */
@@ -50,17 +51,13 @@ import {
 } from "../format/extent.js";
 import { EXT4_EXTENTS_FL, inodeBlocks, inodeFileAcl } from "../format/inode.js";
 import { join64, split64 } from "../format/struct.js";
-import { allocRequest, childFunding, type AllocRequest, type Funding } from "./alloc_request.js";
+import { allocRequest, childFunding, type AllocRequest, type BlockAllocator, type Funding } from "./alloc_request.js";
 import type { Handle } from "./handle.js";
 import { markInodeDirty, setInodeBlocks, type InodeInfo } from "./inode_write.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
 
-/** Where tree and data blocks come from; the lead wires ext4NewBlocks / ext4FreeBlocks into it. */
-export interface BlockAllocator {
-  /** Blocks for `req`: at least req.minLen, at most req.len, contiguous from pblk. */
-  alloc(h: Handle, req: AllocRequest): Promise<{ pblk: number; len: number }>;
-  free(h: Handle, ino: number, pblk: number, count: number): Promise<void>;
-}
+/** Where tree blocks come from and go back to (alloc_request.ts; balloc implements it). */
+export type { BlockAllocator };
 
 /** A mapping to add: `len` blocks from logical `lblk` at physical `pblk`. */
 export interface NewExtent {
@@ -192,6 +189,20 @@ function newCtx(h: Handle, alloc: BlockAllocator, inode: InodeInfo): Ctx {
  */
 const verified = new WeakSet<Uint8Array>();
 
+/**
+ * Tree blocks each handle holds through this module. A tree block freed earlier in the same
+ * handle may come straight back from the allocator (balloc reuses freed blocks at once until
+ * the journal lands); the handle already holds it, so it is re-zeroed through write access
+ * instead of getCreateAccess, which refuses held blocks.
+ */
+const heldByHandle = new WeakMap<Handle, Set<number>>();
+
+function noteHeld(h: Handle, pblk: number): void {
+  let set = heldByHandle.get(h);
+  if (set === undefined) heldByHandle.set(h, (set = new Set()));
+  set.add(pblk);
+}
+
 function rootOf(ctx: Ctx): Node {
   const buf = ctx.inode.raw.i_block;
   const hd = extentHeader.decode(buf, 0);
@@ -212,6 +223,7 @@ function rootSlots(inode: ExtentInode): number {
 async function readNode(ctx: Ctx, pblk: number, depth: number, firstKey: number): Promise<Node> {
   const { fs, inode } = ctx;
   const buf = await ctx.h.getWriteAccess(pblk);
+  noteHeld(ctx.h, pblk);
   if (!verified.has(buf)) {
     decodeExtentNode(buf, fs.blockSize, {
       expectedDepth: depth, blocksCount: fs.blocksCount, firstDataBlock: fs.sb.s_first_data_block, isRoot: false, firstKey,
@@ -305,7 +317,8 @@ async function allocNodes(ctx: Ctx, depths: readonly number[], goal: number, fun
       const r = await ctx.alloc.alloc(ctx.h, req);
       assert(r.len === 1 && ctx.fs.blockRangeValid(r.pblk, 1), () => `Allocator returned ${r.len} blocks at ${r.pblk} for one tree block`);
       got.push(r.pblk);
-      const buf = await ctx.h.getCreateAccess(r.pblk);
+      const buf = heldByHandle.get(ctx.h)?.has(r.pblk) === true ? (await ctx.h.getWriteAccess(r.pblk)).fill(0) : await ctx.h.getCreateAccess(r.pblk);
+      noteHeld(ctx.h, r.pblk);
       const max = blockSlots(ctx.fs);
       extentHeader.encode({ eh_magic: EXT4_EXT_MAGIC, eh_entries: 0, eh_max: max, eh_depth: depth, eh_generation: 0 }, buf, 0);
       verified.add(buf);

@@ -34,10 +34,18 @@ export class Handle {
     return data;
   }
 
-  /** A block whose old contents do not matter (fresh allocation): zeroed, no read. @kernel sb_getblk + ext4_journal_get_create_access */
+  /**
+   * A block whose old contents do not matter (fresh allocation): zeroed, no read. A block
+   * this handle already holds (freed and allocated again within the operation) is simply
+   * zeroed, as sb_getblk returns the same buffer. @kernel sb_getblk + ext4_journal_get_create_access
+   */
   async getCreateAccess(block: number): Promise<Uint8Array> {
     assert(!this.#stopped, "Handle used after stop");
-    assert(!this.#pinned.has(block), () => `getCreateAccess(${block}) on a block this handle already holds`);
+    const held = this.#pinned.get(block);
+    if (held !== undefined) {
+      held.fill(0);
+      return held;
+    }
     const data = await this.fs.cache.pinNew(block);
     data.fill(0);
     this.#pinned.set(block, data);
