@@ -13,6 +13,7 @@
 import { crc16, crc32c, crc32cLe32, crc32cLe64 } from "./crc.js";
 import { dxTail } from "./htree.js";
 import { EXT4_GOOD_OLD_INODE_SIZE, inodeLimit, inodeStruct } from "./inode.js";
+import { journalSuperblock } from "./jbd2.js";
 
 const SB_CHECKSUM_OFFSET = 0x3fc;
 const GD_CHECKSUM_OFFSET = 0x1e; // bg_checksum
@@ -139,3 +140,22 @@ export function xattrBlockChecksum(block: Uint8Array, blockNr: number, blockSize
 export function bitmapChecksum(bitmap: Uint8Array, sizeBytes: number, fsSeed: number): number {
   return crc32c(fsSeed, bitmap, 0, sizeBytes);
 }
+
+/**
+ * Journal superblock checksum (csum v2/v3): crc32c from ~0 over the 1024-byte
+ * journal_superblock_t with s_checksum (offset 0xfc) read as zero. Stored big-endian.
+ * @kernel jbd2_superblock_csum (fs/jbd2/journal.c)
+ */
+export function journalSuperblockChecksum(jsb: Uint8Array): number {
+  let c = crc32c(0xffffffff, jsb, 0, JBD2_SB_CHECKSUM_OFFSET);
+  c = crc32c(c, ZERO4, 0, 4);
+  return crc32c(c, jsb, JBD2_SB_CHECKSUM_OFFSET + 4, JBD2_SB_SIZE);
+}
+
+/** Seed of every journal block checksum: crc32c(~0, s_uuid). @kernel j_csum_seed (jbd2_journal_load) */
+export function journalChecksumSeed(journalUuid: Uint8Array): number {
+  return crc32c(0xffffffff, journalUuid);
+}
+
+const JBD2_SB_CHECKSUM_OFFSET = journalSuperblock.offsetOf("s_checksum");
+const JBD2_SB_SIZE = journalSuperblock.size;

@@ -13,6 +13,7 @@ import { DEMO_IMAGE_GZ_BASE64 } from "./demo_image.js";
 import { extract } from "./extract.js";
 import { formatNs, manifestLine, writeManifest } from "./manifest.js";
 import { CommandFailure, registerWriteCommands } from "./write_cmds.js";
+import { registerMkfs } from "./mkfs_cmd.js";
 
 class UsageError extends Error {}
 
@@ -226,6 +227,7 @@ export function buildProgram(): Command {
       await writeManifest(vol, write);
       if (stream !== process.stdout) await new Promise<void>((r, j) => stream.end((e?: Error | null) => { if (e) j(e); else r(); }));
     }));
+  registerMkfs(program);
   registerWriteCommands(program);
   return program;
 }
