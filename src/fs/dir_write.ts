@@ -153,50 +153,110 @@ export async function addDirEntry(fs: Ext4Fs, h: Handle, blocks: DirBlocks, dir:
  */
 export async function removeDirEntry(fs: Ext4Fs, h: Handle, blocks: DirBlocks, dir: InodeInfo, name: Uint8Array): Promise<number> {
   const c: Ctx = { fs, h, dir, blocks };
+  // Indexed: only the leaves the name's hash leads to (ext4_find_entry -> ext4_dx_find_entry).
+  const candidates = isIndexedForWrite(fs, dir) ? await dxCandidateLeaves(c, name) : null;
   const n = blocks.count(dir);
-  const end = fs.blockSize - csumSize(fs);
-  for (let lblk = 0; lblk < n; lblk++) {
+  for (const lblk of candidates ?? Array.from({ length: n }, (_, i) => i)) {
     const { pblk, data } = await blocks.get(h, dir, lblk);
-    if (isIndexedForWrite(fs, dir) && isIndexBlock(fs, data, lblk)) continue;
-    let prev = -1;
-    for (let off = 0; off < end; ) {
-      const e = dirEntry.decode(data, off);
-      const recLen = recLenFromDisk(e.rec_len, fs.blockSize);
-      if (recLen < dirRecLen(1) || off + recLen > end) throw new FsError("EFSCORRUPTED", `Bad directory entry at offset ${off} while removing`);
-      if (e.inode !== 0 && sameName(data, off, e.name_len, name)) {
-        if (prev >= 0) {
-          const p = dirEntry.decode(data, prev);
-          dirEntry.encode({ rec_len: recLenToDisk(recLenFromDisk(p.rec_len, fs.blockSize) + recLen, fs.blockSize) }, data, prev);
-        } else {
-          dirEntry.encode({ inode: 0 }, data, off);
-        }
-        dirtyLeaf(c, pblk, data);
-        return e.inode;
-      }
-      prev = off;
-      off += recLen;
+    if (candidates === null && isIndexedForWrite(fs, dir) && isIndexBlock(fs, data, lblk)) continue;
+    const ino = deleteFromLeaf(fs, data, name);
+    if (ino !== null) {
+      dirtyLeaf(c, pblk, data);
+      return ino;
     }
   }
   throw new FsError("ENOENT", "No such file or directory");
 }
 
+/**
+ * Remove `name` from one leaf: the freed space joins the previous entry, or the entry is
+ * marked unused when it is first in the block. Returns its inode, or null if absent.
+ */
+function deleteFromLeaf(fs: Ext4Fs, data: Uint8Array, name: Uint8Array): number | null {
+  const end = fs.blockSize - csumSize(fs);
+  let prev = -1;
+  for (let off = 0; off < end; ) {
+    const e = dirEntry.decode(data, off);
+    const recLen = recLenFromDisk(e.rec_len, fs.blockSize);
+    if (recLen < dirRecLen(1) || off + recLen > end) throw new FsError("EFSCORRUPTED", `Bad directory entry at offset ${off} while removing`);
+    if (e.inode !== 0 && sameName(data, off, e.name_len, name)) {
+      if (prev >= 0) {
+        const p = dirEntry.decode(data, prev);
+        dirEntry.encode({ rec_len: recLenToDisk(recLenFromDisk(p.rec_len, fs.blockSize) + recLen, fs.blockSize) }, data, prev);
+      } else {
+        dirEntry.encode({ inode: 0 }, data, off);
+      }
+      return e.inode;
+    }
+    prev = off;
+    off += recLen;
+  }
+  return null;
+}
+
+/**
+ * The leaves that may hold `name` in an indexed directory: the one its hash probes to,
+ * then following ones while they continue the same hash (collisions).
+ * @kernel dx_probe + ext4_htree_next_block
+ */
+async function dxCandidateLeaves(c: Ctx, name: Uint8Array): Promise<number[]> {
+  const { fs, h, dir, blocks } = c;
+  const root = await blocks.get(h, dir, 0);
+  const info = dxRoot.decode(root.data, 0);
+  const { hash } = hashOf(fs, info.hash_version, name);
+  const levels: DxLevel[] = [{ pblk: root.pblk, data: root.data, off: DX_ROOT_ENTRIES_OFFSET + info.info_length, at: 0 }];
+  levels[0]!.at = probeAt(root.data, levels[0]!.off, hash);
+  for (let l = 0; l < info.indirect_levels; l++) {
+    const p = levels[l]!;
+    const node = await blocks.get(h, dir, entryBlock(p.data, p.off, p.at));
+    levels.push({ pblk: node.pblk, data: node.data, off: dxNodeHeader.size, at: probeAt(node.data, dxNodeHeader.size, hash) });
+  }
+  const out: number[] = [];
+  for (;;) {
+    const bottom = levels[levels.length - 1]!;
+    out.push(entryBlock(bottom.data, bottom.off, bottom.at));
+    // Next leaf only if it starts with our hash (continuation): walk up to find a next entry.
+    let l = levels.length - 1;
+    while (l >= 0 && levels[l]!.at + 1 >= cl(levels[l]!.data, levels[l]!.off).count) l--;
+    if (l < 0) return out;
+    const nextHash = entryHash(levels[l]!.data, levels[l]!.off, levels[l]!.at + 1);
+    if ((nextHash & ~1) >>> 0 !== hash) return out;
+    levels[l]!.at++;
+    for (let k = l + 1; k < levels.length; k++) {
+      const p = levels[k - 1]!;
+      const node = await blocks.get(h, dir, entryBlock(p.data, p.off, p.at));
+      levels[k] = { pblk: node.pblk, data: node.data, off: dxNodeHeader.size, at: 0 };
+    }
+  }
+}
+
 /** Point an existing entry at another inode (rename over a target, ".." of a moved dir). @kernel ext4_setent */
 export async function setDirEntry(fs: Ext4Fs, h: Handle, blocks: DirBlocks, dir: InodeInfo, name: Uint8Array, ino: number, fileType: number): Promise<number> {
   const c: Ctx = { fs, h, dir, blocks };
+  const isDotDot = name.length === 2 && name[0] === 0x2e && name[1] === 0x2e;
+  const indexed = isIndexedForWrite(fs, dir);
+  if (isDotDot) {
+    // ".." is the second entry of block 0, in a linear block and in a dx root alike.
+    const { pblk, data } = await blocks.get(h, dir, 0);
+    const dotLen = recLenFromDisk(dirEntry.decode(data, 0).rec_len, fs.blockSize);
+    const dd = dirEntry.decode(data, dotLen);
+    if (dd.name_len !== 2 || !sameName(data, dotLen, 2, name)) throw new FsError("EFSCORRUPTED", "Directory has no '..' entry", { ino: dir.ino });
+    dirEntry.encode({ inode: ino, file_type: fs.features.filetype ? fileType : 0 }, data, dotLen);
+    if (indexed) dirtyDx(c, pblk, data, DX_ROOT_ENTRIES_OFFSET + (data[0x1d] ?? 8));
+    else dirtyLeaf(c, pblk, data);
+    return dd.inode;
+  }
   const end = fs.blockSize - csumSize(fs);
-  for (let lblk = 0; lblk < blocks.count(dir); lblk++) {
+  const candidates = indexed ? await dxCandidateLeaves(c, name) : Array.from({ length: blocks.count(dir) }, (_, i) => i);
+  for (const lblk of candidates) {
     const { pblk, data } = await blocks.get(h, dir, lblk);
-    const isDx = isIndexedForWrite(fs, dir) && isIndexBlock(fs, data, lblk);
-    // The dx root keeps "." and ".." as real entries; skip only interior index nodes.
-    if (isDx && lblk !== 0) continue;
-    for (let off = 0; off < (isDx ? dirRecLen(1) + dirRecLen(2) : end); ) {
+    for (let off = 0; off < end; ) {
       const e = dirEntry.decode(data, off);
-      const recLen = isDx && off > 0 ? dirRecLen(2) : recLenFromDisk(e.rec_len, fs.blockSize);
-      if (recLen < dirRecLen(1) || off + recLen > fs.blockSize) throw new FsError("EFSCORRUPTED", `Bad directory entry at offset ${off}`);
+      const recLen = recLenFromDisk(e.rec_len, fs.blockSize);
+      if (recLen < dirRecLen(1) || off + recLen > end) throw new FsError("EFSCORRUPTED", `Bad directory entry at offset ${off}`);
       if (e.inode !== 0 && sameName(data, off, e.name_len, name)) {
         dirEntry.encode({ inode: ino, file_type: fs.features.filetype ? fileType : 0 }, data, off);
-        if (isDx) dirtyDx(c, pblk, data, DX_ROOT_ENTRIES_OFFSET + (data[0x1d] ?? 8));
-        else dirtyLeaf(c, pblk, data);
+        dirtyLeaf(c, pblk, data);
         return e.inode;
       }
       off += recLen;
