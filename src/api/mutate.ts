@@ -109,11 +109,16 @@ export function writeAt(w: Writer, path: string, ino: number, pos: number, data:
     withHandle(w.fs, async (h) => {
       const inode = await igetWritable(w.fs, ino);
       if ((inode.raw.i_mode & S_IFMT) !== S_IFREG) throw new FsError("EISDIR", "Is a directory");
-      await writeData(h, w.deps, inode, pos, data);
-      const now = w.deps.now();
-      setInodeTime(inode.raw, w.fs.inodeSize, "i_mtime", now);
-      setInodeTime(inode.raw, w.fs.inodeSize, "i_ctime", now);
-      await markInodeDirty(h, inode);
+      if (pos + data.length > maxFileSize(w.fs)) throw new FsError("EFBIG", "File too large");
+      try {
+        await writeData(h, w.deps, inode, pos, data);
+      } finally {
+        // Whatever was mapped and written (all of it, or up to an ENOSPC) is recorded.
+        const now = w.deps.now();
+        setInodeTime(inode.raw, w.fs.inodeSize, "i_mtime", now);
+        setInodeTime(inode.raw, w.fs.inodeSize, "i_ctime", now);
+        await markInodeDirty(h, inode);
+      }
     }),
   );
 }

@@ -61,14 +61,22 @@ export async function findGoal(fs: Ext4Fs, inode: InodeInfo, lblk: number): Prom
  * allocator can). Returns the mapped runs in order. Writing into an unwritten extent
  * (fallocated space) is not supported yet: EOPNOTSUPP.
  */
-export async function mapForWrite(h: Handle, deps: WriteDeps, inode: InodeInfo, lblk: number, len: number, purpose: AllocPurpose = "data"): Promise<{ lblk: number; pblk: number; len: number }[]> {
+export async function mapForWrite(
+  h: Handle,
+  deps: WriteDeps,
+  inode: InodeInfo,
+  lblk: number,
+  len: number,
+  purpose: AllocPurpose = "data",
+  opts: { maxRuns?: number } = {},
+): Promise<{ lblk: number; pblk: number; len: number }[]> {
   const fs = h.fs;
   if (!(inode.raw.i_flags & EXT4_EXTENTS_FL)) throw new FsError("EOPNOTSUPP", "Writing block-mapped (ext2/ext3-style) files is not supported yet", { ino: inode.ino });
   if (lblk + len - 1 > EXT4_MAX_LOGICAL_BLOCK) throw new FsError("EFBIG", "File too large", { ino: inode.ino });
   const runs: { lblk: number; pblk: number; len: number }[] = [];
   let at = lblk;
   const end = lblk + len;
-  while (at < end) {
+  while (at < end && runs.length < (opts.maxRuns ?? Infinity)) {
     const run = await extMapBlocks(fs, inode, at, end - at);
     const n = Math.min(run.len, end - at);
     if (run.pblk !== 0) {
@@ -90,34 +98,42 @@ export async function mapForWrite(h: Handle, deps: WriteDeps, inode: InodeInfo, 
 
 /**
  * Write `data` at byte `pos`: allocate what is missing, read-modify-write partial
- * blocks, raise i_size. The caller writes the inode back (markInodeDirty).
+ * blocks, raise i_size. Works run by run, so when allocation fails part-way (ENOSPC)
+ * every block already mapped holds written data and i_size covers it: the caller writes
+ * the inode back and reports the error (a short write, as on Linux). The caller writes
+ * the inode back in either case (markInodeDirty).
  */
 export async function writeData(h: Handle, deps: WriteDeps, inode: InodeInfo, pos: number, data: Uint8Array): Promise<void> {
   const fs = h.fs;
   const bs = fs.blockSize;
   if (data.length === 0) return;
-  const first = Math.floor(pos / bs);
   const last = Math.floor((pos + data.length - 1) / bs);
-  const runs = await mapForWrite(h, deps, inode, first, last - first + 1);
-  for (const r of runs) {
-    const runStart = r.lblk * bs;
-    const runEnd = (r.lblk + r.len) * bs;
-    const from = Math.max(pos, runStart);
-    const to = Math.min(pos + data.length, runEnd);
-    const headPartial = from % bs !== 0;
-    const tailPartial = to % bs !== 0;
-    if (!headPartial && !tailPartial) {
-      await fs.cache.writeUncached(r.pblk + (from - runStart) / bs, data.subarray(from - pos, to - pos));
-      continue;
-    }
-    // Read the touched blocks, patch, write back: only the first and last can be partial.
-    const b0 = Math.floor((from - runStart) / bs);
-    const b1 = Math.floor((to - 1 - runStart) / bs);
-    const buf = await fs.cache.readUncached(r.pblk + b0, b1 - b0 + 1);
-    buf.set(data.subarray(from - pos, to - pos), from - runStart - b0 * bs);
-    await fs.cache.writeUncached(r.pblk + b0, buf);
+  let lblk = Math.floor(pos / bs);
+  while (lblk <= last) {
+    const [r] = await mapForWrite(h, deps, inode, lblk, last - lblk + 1, "data", { maxRuns: 1 });
+    if (r === undefined) break;
+    await writeRun(fs, r, pos, data);
+    const written = Math.min(pos + data.length, (r.lblk + r.len) * bs);
+    if (written > getSize(fs, inode)) setSize(inode, written);
+    lblk = r.lblk + r.len;
   }
-  if (pos + data.length > getSize(fs, inode)) setSize(inode, pos + data.length);
+}
+
+async function writeRun(fs: Ext4Fs, r: { lblk: number; pblk: number; len: number }, pos: number, data: Uint8Array): Promise<void> {
+  const bs = fs.blockSize;
+  const runStart = r.lblk * bs;
+  const from = Math.max(pos, runStart);
+  const to = Math.min(pos + data.length, (r.lblk + r.len) * bs);
+  if (from % bs === 0 && to % bs === 0) {
+    await fs.cache.writeUncached(r.pblk + (from - runStart) / bs, data.subarray(from - pos, to - pos));
+    return;
+  }
+  // Only the first and last blocks can be partial: read them, patch, write back.
+  const b0 = Math.floor((from - runStart) / bs);
+  const b1 = Math.floor((to - 1 - runStart) / bs);
+  const buf = await fs.cache.readUncached(r.pblk + b0, b1 - b0 + 1);
+  buf.set(data.subarray(from - pos, to - pos), from - runStart - b0 * bs);
+  await fs.cache.writeUncached(r.pblk + b0, buf);
 }
 
 /**

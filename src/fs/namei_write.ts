@@ -144,6 +144,27 @@ export async function createNode(h: Handle, deps: NameiDeps, dir: InodeInfo, nam
   }
   const ino = await deps.inodes.newInode(h, dir.ino, attrs.mode, name);
   const inode = newInodeInfo(fs, ino, nextGeneration(fs));
+  try {
+    await initNewInode(h, deps, dir, inode, attrs, name, ft);
+  } catch (e) {
+    // No entry, no inode: give back what was allocated (e.g. ENOSPC for the directory's
+    // first block, or growing the parent directory).
+    inode.raw.i_links_count = 0;
+    await evictInode(h, deps, inode);
+    await markInodeDirty(h, dir); // the parent may have grown before the failure
+    throw e;
+  }
+  if (type === S_IFDIR) incLinks(fs, dir);
+  touch(fs, dir, deps.now(), ["i_mtime", "i_ctime"]);
+  await markInodeDirty(h, dir);
+  return inode;
+}
+
+/** Everything createNode does between allocating the inode number and linking it in. */
+async function initNewInode(h: Handle, deps: NameiDeps, dir: InodeInfo, inode: InodeInfo, attrs: NewInodeAttrs, name: Uint8Array, ft: number): Promise<void> {
+  const fs = h.fs;
+  const ino = inode.ino;
+  const type = attrs.mode & S_IFMT;
   const r = inode.raw;
   r.i_mode = attrs.mode;
   r.i_uid = attrs.uid & 0xffff;
@@ -182,10 +203,6 @@ export async function createNode(h: Handle, deps: NameiDeps, dir: InodeInfo, nam
   }
   await markInodeDirty(h, inode);
   await addDirEntry(fs, h, dirBlocksOf(fs, deps), dir, name, ino, ft);
-  if (type === S_IFDIR) incLinks(fs, dir);
-  touch(fs, dir, now, ["i_mtime", "i_ctime"]);
-  await markInodeDirty(h, dir);
-  return inode;
 }
 
 function encodeRdev(d: { major: number; minor: number }): Uint8Array {

@@ -184,3 +184,50 @@ describe("unlink of an open file", () => {
     expect(fsck.status, fsck.out).toBe(0);
   }, 60_000);
 });
+
+describe("running out of space leaves a consistent image", () => {
+  it.skipIf(!oracle.ok)("ENOSPC for data: a short write keeps what fit, later writes fail, e2fsck stays clean", async () => {
+    const img = fresh("enospc", ["-t", "ext4", "-b", "1024", "-m", "0"], 8);
+    const vol = await writable(img);
+    const chunk = bytes(256 * 1024, 7);
+    let written = 0;
+    let err: unknown = null;
+    for (let i = 0; i < 100 && err === null; i++) {
+      try {
+        await vol.writeFile(`/fill-${i}`, chunk);
+        written++;
+      } catch (e) {
+        err = e;
+      }
+    }
+    expect(err).toMatchObject({ code: "ENOSPC" });
+    expect(written).toBeGreaterThan(5);
+    // Directory entries can still fail too, and must not leak inodes.
+    await expect(vol.mkdir("/one-more-dir")).rejects.toMatchObject({ code: "ENOSPC" });
+    await vol.unmount();
+    const fsck = e2fsck(img);
+    expect(fsck.status, fsck.out).toBe(0);
+    const again = await Volume.mount(await FileDevice.open(img, { readOnly: true }));
+    expect(sha(await again.readFile("/fill-0"))).toBe(sha(chunk));
+    await again.unmount();
+  }, 120_000);
+
+  it.skipIf(!oracle.ok)("ENOSPC for inodes: creation fails cleanly when every inode is used", async () => {
+    const img = fresh("enospc-ino", ["-t", "ext4", "-N", "64"], 16);
+    const vol = await writable(img);
+    let err: unknown = null;
+    for (let i = 0; i < 200 && err === null; i++) {
+      try {
+        await vol.writeFile(`/f${i}`, "x");
+      } catch (e) {
+        err = e;
+      }
+    }
+    expect(err).toMatchObject({ code: "ENOSPC" });
+    await vol.unlink("/f0");
+    await vol.writeFile("/after", "y"); // the freed inode is reusable
+    await vol.unmount();
+    const fsck = e2fsck(img);
+    expect(fsck.status, fsck.out).toBe(0);
+  }, 120_000);
+});
