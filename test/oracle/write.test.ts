@@ -6,14 +6,14 @@
  */
 
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { FileDevice } from "../../src/device/file.js";
 import { Volume } from "../../src/api/promises.js";
 import { S_IFCHR, S_IFIFO } from "../../src/format/inode.js";
 import { runCli } from "../cli.js";
-import { cleanupImages, kernelManifestOfImage, runDir, withLoopMount } from "./images.js";
+import { cleanupImages, kernelImage, kernelManifestOfImage, runDir, withLoopMount } from "./images.js";
 import { oracleAvailability, oracleGate, run, runUnchecked, tool } from "./oracle_env.js";
 
 const oracle = oracleAvailability(["mke2fs", "e2fsck", "getfattr"], { loop: true, root: true });
@@ -230,4 +230,33 @@ describe("running out of space leaves a consistent image", () => {
     const fsck = e2fsck(img);
     expect(fsck.status, fsck.out).toBe(0);
   }, 120_000);
+});
+
+describe("round trip: the kernel writes, ext4ts modifies, the kernel reads", () => {
+  it.skipIf(!oracle.ok)("changes to a kernel-written image (2-level htree, depth-2 extents, shared xattr blocks) pass e2fsck and match the kernel's view", async () => {
+    const src = await kernelImage("k-ext4-4k");
+    const img = path.join(mkdtempSync(path.join(runDir(), "rt-")), "k.img");
+    copyFileSync(src, img);
+    const vol = await writable(img);
+    const names = await vol.readdir("/big-dir");
+    expect(names.length).toBeGreaterThanOrEqual(10_000);
+    for (let i = 0; i < 500; i++) await vol.writeFile(`/big-dir/added-by-ext4ts-${i}`, bytes(i, i));
+    for (const n of names.slice(0, 300)) await vol.unlink(`/big-dir/${n}`);
+    await vol.rename(`/big-dir/${names[400]!}`, "/renamed-out-of-big-dir");
+    const deep = await vol.stat("/extents/deep");
+    await vol.truncate("/extents/deep", Math.floor(deep.size / 3));
+    await vol.mkdir("/new/nested/dirs", { recursive: true });
+    await vol.writeFile("/new/nested/dirs/data", bytes(300_000, 11));
+    await vol.unlink("/xattr/shared-1"); // drops one reference of a shared xattr block
+    await vol.unmount();
+    const fsck = e2fsck(img);
+    expect(fsck.status, fsck.out).toBe(0);
+    const kernel = await kernelManifestOfImage(img);
+    const ours = await runCli(["manifest", img]);
+    expect(ours.code, ours.stderr).toBe(0);
+    expect(ours.stdout).toBe(kernel);
+    expect(kernel).toContain('"path":"/big-dir/added-by-ext4ts-499"');
+    expect(kernel).not.toContain(`"path":"/big-dir/${names[0]!}"`);
+    expect(kernel).toContain(`"path":"/renamed-out-of-big-dir"`);
+  }, 600_000);
 });
