@@ -29,6 +29,7 @@ import { EXT4_INDEX_FL } from "../format/inode.js";
 import type { Handle } from "./handle.js";
 import type { InodeInfo } from "./inode_write.js";
 import type { Ext4Fs } from "./super.js";
+import { dcacheSet } from "./dcache.js";
 
 /** Where directory blocks come from, for writing. */
 export interface DirBlocks {
@@ -122,6 +123,12 @@ function addToLeaf(fs: Ext4Fs, data: Uint8Array, name: Uint8Array, ino: number, 
  * @kernel ext4_add_entry
  */
 export async function addDirEntry(fs: Ext4Fs, h: Handle, blocks: DirBlocks, dir: InodeInfo, name: Uint8Array, ino: number, fileType: number): Promise<void> {
+  dcacheSet(fs, dir.ino, name, null); // whatever happens below, a stale positive/negative entry must not survive
+  await addDirEntryInner(fs, h, blocks, dir, name, ino, fileType);
+  dcacheSet(fs, dir.ino, name, ino);
+}
+
+async function addDirEntryInner(fs: Ext4Fs, h: Handle, blocks: DirBlocks, dir: InodeInfo, name: Uint8Array, ino: number, fileType: number): Promise<void> {
   const c: Ctx = { fs, h, dir, blocks };
   if (name.length === 0 || name.length > 255) throw new FsError(name.length === 0 ? "ENOENT" : "ENAMETOOLONG", "Bad name length");
   if (isIndexedForWrite(fs, dir)) {
@@ -162,6 +169,7 @@ export async function removeDirEntry(fs: Ext4Fs, h: Handle, blocks: DirBlocks, d
     const ino = deleteFromLeaf(fs, data, name);
     if (ino !== null) {
       dirtyLeaf(c, pblk, data);
+      dcacheSet(fs, dir.ino, name, null);
       return ino;
     }
   }
@@ -244,6 +252,7 @@ export async function setDirEntry(fs: Ext4Fs, h: Handle, blocks: DirBlocks, dir:
     dirEntry.encode({ inode: ino, file_type: fs.features.filetype ? fileType : 0 }, data, dotLen);
     if (indexed) dirtyDx(c, pblk, data, DX_ROOT_ENTRIES_OFFSET + (data[0x1d] ?? 8));
     else dirtyLeaf(c, pblk, data);
+    dcacheSet(fs, dir.ino, name, ino);
     return dd.inode;
   }
   const end = fs.blockSize - csumSize(fs);
@@ -257,6 +266,7 @@ export async function setDirEntry(fs: Ext4Fs, h: Handle, blocks: DirBlocks, dir:
       if (e.inode !== 0 && sameName(data, off, e.name_len, name)) {
         dirEntry.encode({ inode: ino, file_type: fs.features.filetype ? fileType : 0 }, data, off);
         dirtyLeaf(c, pblk, data);
+        dcacheSet(fs, dir.ino, name, ino);
         return e.inode;
       }
       off += recLen;

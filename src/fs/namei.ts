@@ -10,6 +10,7 @@ import { FsError } from "../errors.js";
 import { EXT4_NAME_LEN } from "../format/dirent.js";
 import { EXT4_ROOT_INO } from "../format/inode.js";
 import { readDirEntries, isIndexed } from "./dir.js";
+import { dcacheGet, dcacheSet } from "./dcache.js";
 import { BAD_DX_DIR, dxFindEntry } from "./dir_index.js";
 import { iget, isDir, isSymlink, type Inode } from "./inode.js";
 import { readLink } from "./symlink.js";
@@ -28,6 +29,8 @@ const utf8 = new TextEncoder();
 export async function lookup(fs: Ext4Fs, dir: Inode, name: Uint8Array): Promise<number | null> {
   if (!isDir(dir)) throw new FsError("ENOTDIR", "Not a directory", { ino: dir.ino });
   if (name.length > EXT4_NAME_LEN) throw new FsError("ENAMETOOLONG", `Name of ${name.length} bytes exceeds ${EXT4_NAME_LEN}`);
+  const cached = dcacheGet(fs, dir.ino, name);
+  if (cached !== undefined) return cached;
   let ino: number | null = null;
   const dx = isIndexed(fs, dir) ? await dxFindEntry(fs, dir, name) : BAD_DX_DIR;
   if (dx !== BAD_DX_DIR) ino = dx;
@@ -40,6 +43,7 @@ export async function lookup(fs: Ext4Fs, dir: Inode, name: Uint8Array): Promise<
     }
   }
   if (ino !== null) checkEntryIno(fs, dir, ino, name);
+  dcacheSet(fs, dir.ino, name, ino);
   return ino;
 }
 

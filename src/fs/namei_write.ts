@@ -36,6 +36,7 @@ import { chargeBlocks, mapForWrite, truncateData, writeData, type WriteDeps } fr
 import type { Handle } from "./handle.js";
 import { getSize, igetWritable, markInodeDirty, newInodeInfo, setSize, type InodeInfo } from "./inode_write.js";
 import type { Ext4Fs } from "./super.js";
+import { dcacheDropDir } from "./dcache.js";
 
 /** The inode allocator as namespace code sees it (ialloc.ts implements it). */
 export interface InodeAllocator {
@@ -277,6 +278,7 @@ export async function evictInode(h: Handle, deps: NameiDeps, inode: InodeInfo): 
   }
   inode.raw.i_dtime = Math.max(0, deps.now().sec) >>> 0;
   await markInodeDirty(h, inode);
+  if (type === S_IFDIR) dcacheDropDir(fs, inode.ino);
   await deps.inodes.freeInode(h, inode.ino, type === S_IFDIR);
 }
 
