@@ -481,6 +481,20 @@ export class FileHandle {
     return { bytesWritten: data.length, buffer };
   }
 
+  /**
+   * Make this file's data and metadata durable. Without a journal the engine cannot
+   * flush one file alone consistently, so this writes everything (like sync).
+   */
+  async sync(): Promise<void> {
+    this.#check();
+    await this.#fs.sync();
+  }
+
+  /** As sync (fdatasync). */
+  datasync(): Promise<void> {
+    return this.sync();
+  }
+
   async truncate(len = 0): Promise<void> {
     this.#check();
     if (this.#writer === null) throw new FsError("EBADF", "Bad file descriptor", { syscall: "ftruncate", path: this.path });
