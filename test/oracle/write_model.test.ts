@@ -1,0 +1,1015 @@
+/**
+ * Model-based property test of the write engine: random sequences of namespace and data
+ * operations run on
+ *   (a) the engine (a Volume on a MemoryDevice holding a fresh mke2fs image), and
+ *   (b) an in-memory model of a POSIX tree (fs_model.ts),
+ * and every result and every error code must agree. The model itself is checked against Linux:
+ * the same actions run through a chroot (python3, so absolute symlinks and ".." at the root mean
+ * what they mean on the volume) on a kernel loop mount of the same fresh image, and must give the
+ * same results and the same final tree (mtimes aside: the kernel's clock is real).
+ *
+ * After each sequence the engine's image must pass `e2fsck -fn`, its kernel-mount manifest must
+ * equal the model's, and `ext4ts manifest` must equal the kernel's byte for byte.
+ *
+ * What the manifests compare: every path with type, mode, uid, gid, nlink, size, sha256 of file
+ * contents, symlink targets, device numbers and mtime. Every action runs at its own clock value
+ * (`actionTime`), so the model predicts every mtime, parents' included. Directory sizes depend on
+ * how ext4 packs entries, which the model does not emulate: they are taken from the kernel's view
+ * of the engine image (then `ext4ts manifest` must agree with the kernel exactly, and every
+ * directory must be a whole number of blocks).
+ *
+ * Operations: mkdir (modes incl. setuid/setgid/sticky, EEXIST, ENOENT, ENOTDIR, ENAMETOOLONG
+ * for 256-byte names, 255-byte names that work), mkdir -p, writeFile (0..300 KiB, create and
+ * replace, through dangling symlinks), writes at any offset incl. far past EOF (sparse),
+ * append, truncate and ftruncate (shrink and grow), unlink, rmdir (ENOTEMPTY, ENOTDIR),
+ * rename (files and directories, across directories, over compatible targets; EISDIR,
+ * ENOTDIR, ENOTEMPTY, EINVAL, ENOENT), link (EPERM for directories), symlinks (fast < 60,
+ * slow, up to the block size, ENAMETOOLONG past it; loops give ELOOP), fifos and character
+ * devices, chmod, chown (clearing setuid), utimes (ns, clamped to the ext4 range), unlink of
+ * an open file, and bulk creation/removal of 60..300 names in one directory (htree on 1 KiB and
+ * 4 KiB blocks). Queries (stat, lstat, readFile, readdir, readlink) are compared as they come,
+ * and the whole tree again at the end, before unmounting.
+ *
+ * Known engine bugs: each has a regression test at the end of this file (`it.fails`, with the
+ * smallest sequence and the fast-check seed that found it), and is kept out of the random
+ * sequences (AVOID: operations; AVOID_SITUATIONS: situations the model recognises, such as
+ * "a write that would expose never-written bytes of an allocated block") so that the property can
+ * go on finding other bugs. When a bug is fixed its `it.fails` starts failing: drop `.fails` and
+ * the AVOID entry.
+ *
+ * Needs root, loop mounts, e2fsprogs, getfattr and python3; skips visibly without them, fails
+ * under EXT4TS_REQUIRE_ORACLES=1.
+ *
+ * Budget: EXT4TS_MODEL_RUNS (default 15) sequences of up to EXT4TS_MODEL_OPS (default 40)
+ * operations per configuration. Replay a failure with EXT4TS_MODEL_SEED and EXT4TS_MODEL_PATH
+ * (fast-check prints both). While fast-check shrinks a failure, only the stages that can
+ * reproduce that kind of failure run (the kernel stages are slow).
+ */
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import fc from "fast-check";
+import { afterAll, describe, expect, it } from "vitest";
+import { Volume } from "../../src/api/promises.js";
+import type { Stats } from "../../src/api/promises.js";
+import { MemoryDevice } from "../../src/device/memory.js";
+import { FsError } from "../../src/errors.js";
+import { S_IFCHR, S_IFIFO } from "../../src/format/inode.js";
+import type { Timespec } from "../../src/format/inode.js";
+import { runCli } from "../cli.js";
+import { FsModel, LONG_NAME_255, compareOutcomes, contentBytes, finalChecks, formatTime, planSequence, sha256 } from "./fs_model.js";
+import type { Action, ModelConfig, Op, Outcome, PlannedAction, SeedEntry, Situation, Value } from "./fs_model.js";
+import { cleanupImages, kernelManifestOfImage, runDir, withLoopMount } from "./images.js";
+import { EXT4_INDEX_FL, inodeFlags } from "./inspect.js";
+import { compareStrings, formatMode, kernelManifest, typeOfMode } from "./kernel_manifest.js";
+import { oracleAvailability, oracleGate, run, runUnchecked, tool } from "./oracle_env.js";
+
+const oracle = oracleAvailability(["mke2fs", "e2fsck", "dumpe2fs", "debugfs", "getfattr", "python3"], { loop: true, root: true });
+
+const RUNS = Number(process.env.EXT4TS_MODEL_RUNS ?? "15");
+const MAX_OPS = Number(process.env.EXT4TS_MODEL_OPS ?? "40");
+const SEED = process.env.EXT4TS_MODEL_SEED;
+const PATH = process.env.EXT4TS_MODEL_PATH;
+/** Per configuration: runs take about 1 s each; the rest of the limit is for shrinking. */
+const TIME_LIMIT_MS = Math.max(240_000, RUNS * 4_000);
+
+// ---------------------------------------------------------------------------------------------
+// Images
+
+interface Config {
+  readonly name: string;
+  readonly mkfs: readonly string[];
+  readonly blockSize: number;
+}
+
+const CONFIGS: readonly Config[] = [
+  { name: "ext4-1k", mkfs: ["-t", "ext4", "-b", "1024"], blockSize: 1024 },
+  { name: "ext4-4k-nocsum", mkfs: ["-t", "ext4", "-b", "4096", "-O", "^metadata_csum,^64bit"], blockSize: 4096 },
+];
+
+interface Template {
+  readonly bytes: Uint8Array;
+  readonly model: ModelConfig;
+}
+
+const templates = new Map<string, Promise<Template>>();
+
+/** A pristine 32 MiB image per configuration, made once; each run starts from a copy of its bytes. */
+function template(cfg: Config): Promise<Template> {
+  let t = templates.get(cfg.name);
+  if (t === undefined) {
+    t = (async () => {
+      const img = path.join(runDir(), `wm-${cfg.name}-template.img`);
+      run(tool("mke2fs"), ["-q", "-F", ...cfg.mkfs, img, "32M"]);
+      const inodeSize = Number(/^Inode size:\s+(\d+)/m.exec(run(tool("dumpe2fs"), ["-h", img]).stdout)?.[1]);
+      const seed: SeedEntry[] = [];
+      for (const line of (await kernelManifestOfImage(img)).trim().split("\n")) {
+        const e = JSON.parse(line) as SeedEntry & { type: string };
+        if (e.type !== "dir" || (e.path !== "/" && e.path !== "/lost+found")) throw new Error(`fresh image holds ${line}`);
+        seed.push({ path: e.path, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime });
+      }
+      return { bytes: new Uint8Array(readFileSync(img)), model: { blockSize: cfg.blockSize, inodeSize, umask: 0o022, seed } };
+    })();
+    templates.set(cfg.name, t);
+  }
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generators
+
+/** Placeholders (expanded by the planner, see `expand`): a 255-byte name and a 256-byte one. */
+const LONG255 = "{255}";
+const LONG256 = "{256}";
+
+const nameArb = fc.oneof(
+  { weight: 24, arbitrary: fc.constantFrom("a", "b", "c") },
+  { weight: 4, arbitrary: fc.constant("d") },
+  { weight: 1, arbitrary: fc.constant(LONG255) },
+  { weight: 1, arbitrary: fc.constant(LONG256) },
+);
+const pathArb = fc
+  .oneof({ weight: 4, arbitrary: fc.tuple(nameArb) }, { weight: 4, arbitrary: fc.tuple(nameArb, nameArb) }, { weight: 2, arbitrary: fc.tuple(nameArb, nameArb, nameArb) })
+  .map((parts) => `/${parts.join("/")}`);
+const topDirArb = fc.constantFrom("/", "/a", "/b", "/c", "/d");
+
+const BOUNDARIES = [1, 59, 60, 61, 1023, 1024, 1025, 4095, 4096, 4097, 12 * 1024, 12 * 4096, 13 * 4096 + 1, 65536];
+const sizeArb = fc.oneof(
+  { weight: 4, arbitrary: fc.integer({ min: 0, max: 64 }) },
+  { weight: 4, arbitrary: fc.integer({ min: 0, max: 5000 }) },
+  { weight: 2, arbitrary: fc.constantFrom(...BOUNDARIES) },
+  { weight: 1, arbitrary: fc.integer({ min: 0, max: 300 * 1024 }) },
+);
+const posArb = fc.oneof(sizeArb, fc.integer({ min: 0, max: 400 * 1024 }));
+const seedArb = fc.integer({ min: 1, max: 0xffff });
+
+const relTargetArb = fc
+  .array(fc.oneof({ weight: 6, arbitrary: nameArb }, { weight: 1, arbitrary: fc.constantFrom(".", "..") }), { minLength: 1, maxLength: 3 })
+  .map((p) => p.join("/"));
+/** Targets of a given byte length: "./././.../a" (resolves to "a") or a dangling "xxx...". */
+const longTargetArb = fc
+  .tuple(fc.oneof(fc.constantFrom(58, 59, 60, 61, 100, 1022, 1023, 1024, 4095, 4096), fc.integer({ min: 60, max: 1100 })), fc.boolean())
+  .map(([n, resolvable]) => (resolvable ? `{dots*${n}}` : `{x*${n}}`));
+const targetArb = fc.oneof(
+  { weight: 6, arbitrary: pathArb },
+  { weight: 4, arbitrary: relTargetArb },
+  { weight: 1, arbitrary: fc.constantFrom(".", "..", "/") },
+  { weight: 2, arbitrary: longTargetArb },
+);
+
+const fileModeArb = fc.constantFrom(null, 0o600, 0o644, 0o755, 0o4755, 0o2755, 0o1644, 0o777);
+const dirModeArb = fc.constantFrom(0o777, 0o755, 0o700, 0o2775, 0o4755, 0o1777);
+const chmodArb = fc.oneof(fc.integer({ min: 0, max: 0o7777 }), fc.constantFrom(0o755, 0o2755, 0o4755, 0o6775, 0o1777));
+const idArb = fc.constantFrom(0, 1000, 65534, 70000, 4294967294);
+const secArb = fc.oneof(
+  { weight: 4, arbitrary: fc.integer({ min: -(2 ** 31), max: 15_032_385_535 }) },
+  { weight: 1, arbitrary: fc.constantFrom(-(2 ** 31), -1, 0, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 15_032_385_535, 15_032_385_536, -(2 ** 31) - 1) },
+);
+
+/**
+ * Operations that hit an engine bug with a regression test below (it.fails): left out of the random
+ * sequences and the coverage script until fixed, so the property can find other bugs.
+ */
+const AVOID = new Set<Op["op"]>(["unlinkOpen"]);
+/** Likewise for situations the model recognises (see `Situation` in fs_model.ts). */
+const AVOID_SITUATIONS = new Set<Situation>(["create-through-dangling-symlink", "mkdirp-over-non-directory", "mkdir-mode-with-setid", "chown-of-setid-file", "slow-symlink", "rename-source-checked-before-target-parent", "setgid-directory", "zero-length-write", "time-out-of-range", "stale-block-bytes", "rename-onto-ancestor"]);
+
+const weighted: { op: Op["op"]; weight: number; arbitrary: fc.Arbitrary<Op> }[] = [
+  { op: "mkdir", weight: 6, arbitrary: fc.record({ op: fc.constant("mkdir" as const), path: pathArb, mode: dirModeArb }) },
+  { op: "mkdirp", weight: 2, arbitrary: fc.record({ op: fc.constant("mkdirp" as const), path: pathArb }) },
+  { op: "writeFile", weight: 8, arbitrary: fc.record({ op: fc.constant("writeFile" as const), path: pathArb, len: sizeArb, seed: seedArb, mode: fileModeArb }) },
+  { op: "writeAt", weight: 6, arbitrary: fc.record({ op: fc.constant("writeAt" as const), path: pathArb, pos: posArb, len: sizeArb, seed: seedArb }) },
+  { op: "append", weight: 3, arbitrary: fc.record({ op: fc.constant("append" as const), path: pathArb, len: sizeArb, seed: seedArb }) },
+  { op: "truncate", weight: 3, arbitrary: fc.record({ op: fc.constant("truncate" as const), path: pathArb, len: posArb }) },
+  { op: "ftruncate", weight: 2, arbitrary: fc.record({ op: fc.constant("ftruncate" as const), path: pathArb, len: posArb }) },
+  { op: "unlink", weight: 5, arbitrary: fc.record({ op: fc.constant("unlink" as const), path: pathArb }) },
+  { op: "rmdir", weight: 4, arbitrary: fc.record({ op: fc.constant("rmdir" as const), path: pathArb }) },
+  { op: "rename", weight: 9, arbitrary: fc.record({ op: fc.constant("rename" as const), from: pathArb, to: pathArb }) },
+  { op: "link", weight: 3, arbitrary: fc.record({ op: fc.constant("link" as const), from: pathArb, to: pathArb }) },
+  { op: "symlink", weight: 4, arbitrary: fc.record({ op: fc.constant("symlink" as const), target: targetArb, path: pathArb }) },
+  { op: "mknod", weight: 1, arbitrary: fc.record({ op: fc.constant("mknod" as const), path: pathArb, kind: fc.constantFrom("fifo" as const, "chr" as const), mode: fc.constantFrom(0o644, 0o600, 0o640) }) },
+  { op: "chmod", weight: 2, arbitrary: fc.record({ op: fc.constant("chmod" as const), path: pathArb, mode: chmodArb }) },
+  { op: "chown", weight: 1, arbitrary: fc.record({ op: fc.constant("chown" as const), path: pathArb, uid: idArb, gid: idArb }) },
+  { op: "utimes", weight: 3, arbitrary: fc.record({ op: fc.constant("utimes" as const), path: pathArb, sec: secArb, nsec: fc.integer({ min: 0, max: 999_999_999 }) }) },
+  { op: "unlinkOpen", weight: 1, arbitrary: fc.record({ op: fc.constant("unlinkOpen" as const), path: pathArb, len: sizeArb, seed: seedArb }) },
+  { op: "bulkCreate", weight: 2, arbitrary: fc.record({ op: fc.constant("bulkCreate" as const), dir: topDirArb, count: fc.integer({ min: 60, max: 300 }), nameLen: fc.integer({ min: 8, max: 80 }), tag: fc.integer({ min: 0, max: 2 }) }) },
+  { op: "bulkUnlink", weight: 1, arbitrary: fc.record({ op: fc.constant("bulkUnlink" as const), dir: topDirArb, every: fc.integer({ min: 1, max: 5 }), first: fc.integer({ min: 0, max: 4 }) }) },
+  { op: "stat", weight: 3, arbitrary: fc.record({ op: fc.constantFrom("stat" as const, "lstat" as const, "readFile" as const, "readdir" as const, "readlink" as const), path: pathArb }) },
+];
+const opArb: fc.Arbitrary<Op> = fc.oneof(...weighted.filter((w) => !AVOID.has(w.op)).map(({ weight, arbitrary }) => ({ weight, arbitrary })));
+
+const opsArb = fc.array(opArb, { minLength: 1, maxLength: MAX_OPS, size: "max" });
+
+/**
+ * A scripted sequence that reaches every error case and feature at least once; fast-check runs it
+ * first (as an example) in every configuration.
+ */
+const COVERAGE: Op[] = [
+  { op: "mkdir", path: "/a", mode: 0o755 },
+  { op: "mkdir", path: "/a", mode: 0o755 }, // EEXIST
+  { op: "mkdir", path: "/a/b/c", mode: 0o755 }, // ENOENT
+  { op: "writeFile", path: "/a/f", len: 5000, seed: 1, mode: null },
+  { op: "mkdir", path: "/a/f/x", mode: 0o755 }, // ENOTDIR
+  { op: "writeFile", path: `/${LONG255}`, len: 100, seed: 2, mode: 0o600 },
+  { op: "writeFile", path: `/${LONG256}`, len: 100, seed: 2, mode: 0o600 }, // ENAMETOOLONG
+  { op: "mkdir", path: `/a/${LONG256}`, mode: 0o755 }, // ENAMETOOLONG
+  { op: "writeAt", path: "/a/f", pos: 70_000, len: 10, seed: 3 }, // sparse past EOF
+  { op: "append", path: "/a/f", len: 100, seed: 4 },
+  { op: "truncate", path: "/a/f", len: 3000 },
+  { op: "truncate", path: "/a/f", len: 200_000 },
+  { op: "ftruncate", path: "/a/f", len: 150_000 },
+  { op: "writeFile", path: "/big", len: 300 * 1024, seed: 5, mode: null },
+  { op: "mkdir", path: "/b", mode: 0o755 },
+  { op: "mkdir", path: "/b/c", mode: 0o700 },
+  { op: "writeFile", path: "/b/c/g", len: 10, seed: 6, mode: null },
+  { op: "rename", from: "/a/f", to: "/b" }, // EISDIR
+  { op: "rename", from: "/b", to: "/a/f" }, // ENOTDIR
+  { op: "rename", from: "/a", to: "/b" }, // ENOTEMPTY
+  { op: "rename", from: "/b", to: "/b/c/d" }, // EINVAL
+  { op: "rename", from: "/nope", to: "/x" }, // ENOENT
+  { op: "mkdir", path: "/e", mode: 0o755 },
+  { op: "rename", from: "/b/c", to: "/e" }, // over an empty directory
+  { op: "rename", from: "/big", to: "/e/big" }, // across directories
+  { op: "writeFile", path: "/victim", len: 7, seed: 7, mode: null },
+  { op: "rename", from: "/e/big", to: "/victim" }, // over a file
+  { op: "link", from: "/a/f", to: "/a/f2" },
+  { op: "link", from: "/a", to: "/x" }, // EPERM
+  { op: "link", from: "/a/f", to: "/a/f2" }, // EEXIST
+  { op: "rename", from: "/a/f", to: "/a/f2" }, // two names of one inode: nothing happens
+  { op: "unlink", path: "/a/f" },
+  { op: "unlink", path: "/a" }, // EISDIR
+  { op: "rmdir", path: "/a" }, // ENOTEMPTY
+  { op: "rmdir", path: "/a/f2" }, // ENOTDIR
+  { op: "rmdir", path: "/b" },
+  { op: "symlink", target: "f2", path: "/a/s1" }, // fast
+  { op: "symlink", target: "{x*300}", path: "/a/s2" }, // slow
+  { op: "symlink", target: "/a/f2", path: "/s3" },
+  { op: "symlink", target: "{dots*1023}", path: "/s4" }, // 1023 bytes
+  { op: "symlink", target: "{x*4096}", path: "/s5" }, // ENAMETOOLONG
+  { op: "writeAt", path: "/s3", pos: 10, len: 5, seed: 8 },
+  { op: "symlink", target: "/loop2", path: "/loop1" },
+  { op: "symlink", target: "/loop1", path: "/loop2" },
+  { op: "stat", path: "/loop1" }, // ELOOP
+  { op: "chmod", path: "/a/f2", mode: 0o6755 },
+  { op: "utimes", path: "/a/f2", sec: -5, nsec: 999_999_999 },
+  { op: "chown", path: "/a/f2", uid: 70000, gid: 100 }, // clears setuid and setgid (group-exec)
+  { op: "bulkCreate", dir: "/h", count: 150, nameLen: 40, tag: 0 },
+  { op: "bulkUnlink", dir: "/h", every: 3, first: 0 },
+  { op: "mknod", path: "/a/fifo", kind: "fifo", mode: 0o644 },
+  { op: "mknod", path: "/a/null", kind: "chr", mode: 0o600 },
+  { op: "link", from: "/a/fifo", to: "/fifo-link" },
+  { op: "unlinkOpen", path: "/a/f2", len: 20, seed: 9 },
+  { op: "symlink", target: "/a/newtarget", path: "/dang" },
+  { op: "writeFile", path: "/dang", len: 10, seed: 10, mode: null }, // creates /a/newtarget
+  { op: "mkdir", path: "/g", mode: 0o2755 }, // setgid dropped
+  { op: "chmod", path: "/g", mode: 0o2755 },
+  { op: "chown", path: "/g", uid: 0, gid: 100 },
+  { op: "mkdir", path: "/g/sub", mode: 0o700 }, // inherits setgid and group 100
+  { op: "writeFile", path: "/g/file", len: 1, seed: 11, mode: 0o2755 }, // group 100, keeps its own setgid
+  { op: "symlink", target: "file", path: "/g/link" }, // group 100
+  { op: "mkdir", path: "/m", mode: 0o4755 }, // setuid dropped
+  { op: "mkdirp", path: "/p/q/r" },
+  { op: "mkdirp", path: "/victim" }, // EEXIST (Node)
+  { op: "mkdirp", path: "/victim/x" }, // ENOTDIR
+  { op: "readdir", path: "/a" },
+  { op: "readlink", path: "/a/s2" },
+  { op: "readlink", path: "/a" }, // EINVAL
+  { op: "readFile", path: "/e" }, // EISDIR
+];
+
+// ---------------------------------------------------------------------------------------------
+// Running actions on the engine
+
+function engineStatValue(st: Stats): Value {
+  const type = typeOfMode(st.mode);
+  const v: Record<string, string | number> = { type, mode: formatMode(st.mode), nlink: st.nlink, uid: st.uid, gid: st.gid };
+  if (type !== "dir") v.size = st.size;
+  v.mtime = formatTime(st.mtime);
+  return v;
+}
+
+function errorCode(e: unknown): string {
+  if (e instanceof FsError) return e.code;
+  return `THROWN ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
+}
+
+async function engineDo(vol: Volume, a: Action): Promise<Value | undefined> {
+  switch (a.op) {
+    case "mkdir":
+      await vol.mkdir(a.path, { mode: a.mode });
+      return undefined;
+    case "mkdirp":
+      await vol.mkdir(a.path, { recursive: true });
+      return undefined;
+    case "writeFile":
+      await vol.writeFile(a.path, contentBytes(a.len, a.seed), a.mode === null ? {} : { mode: a.mode });
+      return undefined;
+    case "writeAt":
+    case "append": {
+      const fh = await vol.open(a.path, a.op === "writeAt" ? "r+" : "a");
+      try {
+        const data = contentBytes(a.len, a.seed);
+        await fh.write(data, 0, data.length, a.op === "writeAt" ? a.pos : null);
+      } finally {
+        await fh.close();
+      }
+      return undefined;
+    }
+    case "truncate":
+      await vol.truncate(a.path, a.len);
+      return undefined;
+    case "ftruncate": {
+      const fh = await vol.open(a.path, "r+");
+      try {
+        await fh.truncate(a.len);
+      } finally {
+        await fh.close();
+      }
+      return undefined;
+    }
+    case "unlink":
+      await vol.unlink(a.path);
+      return undefined;
+    case "rmdir":
+      await vol.rmdir(a.path);
+      return undefined;
+    case "rename":
+      await vol.rename(a.from, a.to);
+      return undefined;
+    case "link":
+      await vol.link(a.from, a.to);
+      return undefined;
+    case "symlink":
+      await vol.symlink(a.target, a.path);
+      return undefined;
+    case "mknod":
+      await vol.mknod(a.path, (a.kind === "fifo" ? S_IFIFO : S_IFCHR) | a.mode, a.kind === "chr" ? { major: 1, minor: 3 } : { major: 0, minor: 0 });
+      return undefined;
+    case "chmod":
+      await vol.chmod(a.path, a.mode);
+      return undefined;
+    case "chown":
+      await vol.chown(a.path, a.uid, a.gid);
+      return undefined;
+    case "utimes": {
+      const t: Timespec = { sec: a.sec, nsec: a.nsec };
+      await vol.utimes(a.path, t, t);
+      return undefined;
+    }
+    case "unlinkOpen": {
+      const fh = await vol.open(a.path, "r+");
+      try {
+        let unlinked = "ok";
+        try {
+          await vol.unlink(a.path);
+        } catch (e) {
+          unlinked = errorCode(e);
+        }
+        const data = contentBytes(a.len, a.seed);
+        await fh.write(data, 0, data.length, 0);
+        const size = (await fh.stat()).size;
+        const buf = new Uint8Array(size);
+        const { bytesRead } = await fh.read(buf, 0, size, 0);
+        return { unlink: unlinked, size: bytesRead, sha256: sha256(buf.subarray(0, bytesRead)) };
+      } finally {
+        await fh.close();
+      }
+    }
+    case "stat":
+      return engineStatValue(await vol.stat(a.path));
+    case "lstat":
+      return engineStatValue(await vol.lstat(a.path));
+    case "readFile": {
+      const b = await vol.readFile(a.path);
+      return { size: b.length, sha256: sha256(b) };
+    }
+    case "readdir":
+      return (await vol.readdir(a.path)).sort(compareStrings);
+    case "readlink":
+      return vol.readlink(a.path);
+  }
+}
+
+async function engineAction(vol: Volume, a: Action): Promise<Outcome> {
+  try {
+    const value = await engineDo(vol, a);
+    return value === undefined ? { ok: true } : { ok: true, value };
+  } catch (e) {
+    return { ok: false, code: errorCode(e) };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running actions on the kernel: python3 in a chroot on the loop mount
+
+const PY_DRIVER = String.raw`
+import errno, hashlib, json, os, stat, sys
+raw = sys.stdin.buffer.read()
+cut = raw.index(b"\n")
+plan = json.loads(raw[:cut].decode("utf-8"))
+blob = raw[cut + 1:]
+os.chroot(sys.argv[1])
+os.chdir("/")
+os.umask(0o022)
+
+def data_of(a):
+    off, n = a["blob"]
+    return blob[off:off + n]
+
+def pwrite_all(fd, data, pos):
+    done = 0
+    while done < len(data):
+        done += os.pwrite(fd, data[done:], pos + done)
+
+def read_all(fd):
+    chunks = []
+    pos = 0
+    while True:
+        b = os.pread(fd, 1 << 20, pos)
+        if not b:
+            break
+        chunks.append(b)
+        pos += len(b)
+    return b"".join(chunks)
+
+TYPES = {stat.S_IFREG: "file", stat.S_IFDIR: "dir", stat.S_IFLNK: "symlink", stat.S_IFIFO: "fifo",
+         stat.S_IFCHR: "chr", stat.S_IFBLK: "blk", stat.S_IFSOCK: "sock"}
+
+def stat_value(st):
+    t = TYPES[stat.S_IFMT(st.st_mode)]
+    v = {"type": t, "mode": "%04o" % (st.st_mode & 0o7777), "nlink": st.st_nlink, "uid": st.st_uid, "gid": st.st_gid}
+    if t != "dir":
+        v["size"] = st.st_size
+    return v
+
+def file_value(data):
+    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+def fail(code):
+    raise OSError(code, os.strerror(code))
+
+def mkdirp(path):
+    # Node's MKDirpSync (src/node_file.cc): mkdir the whole path, walk up on ENOENT.
+    stack = [path]
+    while stack:
+        nxt = stack.pop()
+        try:
+            os.mkdir(nxt, 0o777)
+            continue
+        except OSError as e:
+            err = e.errno
+        if err in (errno.EACCES, errno.ENOSPC, errno.ENOTDIR, errno.EPERM):
+            fail(err)
+        if err == errno.ENOENT:
+            dirname = nxt[:nxt.rfind("/")]
+            if dirname != nxt and dirname != "":
+                stack.append(nxt)
+                stack.append(dirname)
+                continue
+            fail(err)
+        st = os.stat(nxt)
+        if not stat.S_ISDIR(st.st_mode):
+            fail(errno.ENOTDIR if err == errno.EEXIST and stack else errno.EEXIST)
+
+def do(a):
+    op = a["op"]
+    p = a.get("path")
+    if op == "mkdir":
+        os.mkdir(p, a["mode"])
+    elif op == "mkdirp":
+        mkdirp(p)
+    elif op == "writeFile":
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if a["mode"] is None else a["mode"])
+        try:
+            pwrite_all(fd, data_of(a), 0)
+        finally:
+            os.close(fd)
+    elif op == "writeAt":
+        fd = os.open(p, os.O_RDWR)
+        try:
+            pwrite_all(fd, data_of(a), a["pos"])
+        finally:
+            os.close(fd)
+    elif op == "append":
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        try:
+            d = data_of(a)
+            done = 0
+            while done < len(d):
+                done += os.write(fd, d[done:])
+        finally:
+            os.close(fd)
+    elif op == "truncate":
+        os.truncate(p, a["len"])
+    elif op == "ftruncate":
+        fd = os.open(p, os.O_RDWR)
+        try:
+            os.ftruncate(fd, a["len"])
+        finally:
+            os.close(fd)
+    elif op == "unlink":
+        os.unlink(p)
+    elif op == "rmdir":
+        os.rmdir(p)
+    elif op == "rename":
+        os.rename(a["from"], a["to"])
+    elif op == "link":
+        os.link(a["from"], a["to"], follow_symlinks=False)
+    elif op == "symlink":
+        os.symlink(a["target"], p)
+    elif op == "mknod":
+        if a["kind"] == "fifo":
+            os.mknod(p, stat.S_IFIFO | a["mode"])
+        else:
+            os.mknod(p, stat.S_IFCHR | a["mode"], os.makedev(1, 3))
+    elif op == "chmod":
+        os.chmod(p, a["mode"])
+    elif op == "chown":
+        os.chown(p, a["uid"], a["gid"])
+    elif op == "utimes":
+        ns = a["sec"] * 1000000000 + a["nsec"]
+        os.utime(p, ns=(ns, ns))
+    elif op == "unlinkOpen":
+        fd = os.open(p, os.O_RDWR)
+        try:
+            try:
+                os.unlink(p)
+                u = "ok"
+            except OSError as e:
+                u = errno.errorcode[e.errno]
+            pwrite_all(fd, data_of(a), 0)
+            v = file_value(read_all(fd))
+            return {"unlink": u, "size": v["size"], "sha256": v["sha256"]}
+        finally:
+            os.close(fd)
+    elif op == "stat":
+        return stat_value(os.stat(p))
+    elif op == "lstat":
+        return stat_value(os.lstat(p))
+    elif op == "readFile":
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            return file_value(read_all(fd))
+        finally:
+            os.close(fd)
+    elif op == "readdir":
+        return sorted(os.listdir(p))
+    elif op == "readlink":
+        return os.readlink(p)
+    else:
+        raise Exception("unknown op " + op)
+    return None
+
+out = []
+for a in plan:
+    try:
+        v = do(a)
+        out.append({"ok": True} if v is None else {"ok": True, "value": v})
+    except OSError as e:
+        out.append({"ok": False, "code": errno.errorcode.get(e.errno, "E%d" % e.errno)})
+    except Exception as e:
+        out.append({"ok": False, "code": "PYTHON " + repr(e)})
+sys.stdout.write(json.dumps(out))
+`;
+
+/** Runs the actions as root in a chroot on `mountDir`; returns their outcomes (no mtimes). */
+function kernelActions(mountDir: string, actions: readonly Action[]): Outcome[] {
+  const blobs: Uint8Array[] = [];
+  let offset = 0;
+  const wire = actions.map((a) => {
+    if (!("seed" in a)) return a;
+    const data = contentBytes(a.len, a.seed);
+    blobs.push(data);
+    offset += data.length;
+    return { ...a, blob: [offset - data.length, data.length] };
+  });
+  const input = Buffer.concat([Buffer.from(`${JSON.stringify(wire)}\n`), ...blobs]);
+  const r = runUnchecked(tool("python3"), ["-c", PY_DRIVER, mountDir], { input });
+  if (r.status !== 0) throw new Error(`python3 driver failed (${r.status}): ${r.stderr}`);
+  const out = JSON.parse(r.stdout) as Outcome[];
+  if (out.length !== actions.length) throw new Error(`python3 driver returned ${out.length} outcomes for ${actions.length} actions`);
+  return out;
+}
+
+/** The outcome without mtimes (which the kernel run cannot predict). */
+function withoutTimes(o: Outcome): Outcome {
+  if (!o.ok || o.value === undefined || typeof o.value === "string" || Array.isArray(o.value)) return o;
+  const rest: Record<string, string | number> = {};
+  for (const [k, v] of Object.entries(o.value)) if (k !== "mtime") rest[k] = v;
+  return { ok: true, value: rest };
+}
+
+function manifestWithoutTimes(m: string): string {
+  return m.replace(/"mtime":"-?\d+\.\d{9}"/g, '"mtime":"-"');
+}
+
+// ---------------------------------------------------------------------------------------------
+// The property
+
+type FailureKind = "model" | "engine" | "oracle";
+
+class SequenceFailure extends Error {
+  constructor(
+    readonly kind: FailureKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A string with long names and targets folded back into the generators' placeholders. */
+function compact(s: string): string {
+  return s
+    .replaceAll(LONG_NAME_255, "{255}")
+    .replaceAll("m".repeat(256), "{256}")
+    .replace(/x{20,}/g, (m) => `{x*${m.length}}`)
+    .replace(/(?:\.\/){10,}\.?a?/g, (m) => `{dots~${m.length}}`);
+}
+
+function describeAction(i: number, p: PlannedAction): string {
+  return `action #${i} ${compact(JSON.stringify(p.action))}`;
+}
+
+function showOutcome(o: Outcome): string {
+  return compact(JSON.stringify(o));
+}
+
+interface Run {
+  readonly cfg: Config;
+  readonly tpl: Template;
+  readonly plan: readonly PlannedAction[];
+  readonly checks: readonly PlannedAction[];
+  readonly model: FsModel;
+}
+
+function prepare(cfg: Config, tpl: Template, ops: readonly Op[], avoid: ReadonlySet<Situation>): Run {
+  const model = new FsModel({ ...tpl.model, avoid });
+  const plan = planSequence(model, ops);
+  return { cfg, tpl, plan, checks: finalChecks(model, plan.length), model };
+}
+
+/** The same actions on a kernel mount must give what the model says: validates the model. */
+async function kernelStage(r: Run): Promise<void> {
+  const img = path.join(runDir(), `wm-${r.cfg.name}-kernel.img`);
+  writeFileSync(img, r.tpl.bytes);
+  const all = [...r.plan, ...r.checks];
+  const { outcomes, manifest } = await withLoopMount(img, { readOnly: false }, async (mnt) => {
+    const outcomes = kernelActions(mnt, all.map((p) => p.action));
+    return { outcomes, manifest: await kernelManifest(mnt) };
+  });
+  for (const [i, p] of all.entries()) {
+    const want = withoutTimes(p.expect);
+    const got = outcomes[i]!;
+    if (!compareOutcomes(got, want)) {
+      throw new SequenceFailure("model", `MODEL disagrees with Linux at ${describeAction(i, p)}: kernel ${showOutcome(got)}, model ${showOutcome(want)}`);
+    }
+  }
+  const want = manifestWithoutTimes(modelManifest(r, dirSizesOf(manifest)));
+  const got = manifestWithoutTimes(manifest);
+  if (got !== want) throw new SequenceFailure("model", `MODEL manifest differs from the kernel's (mtimes aside):\n${lineDiff(got, want, "kernel", "model")}`);
+}
+
+/** The engine must give what the model says, action by action, and show the whole tree at the end. */
+async function engineStage(r: Run): Promise<MemoryDevice> {
+  let clock: Timespec = { sec: 0, nsec: 0 };
+  const dev = MemoryDevice.from(r.tpl.bytes);
+  const vol = await Volume.mount(dev, { readOnly: false, now: () => clock });
+  for (const [i, p] of [...r.plan, ...r.checks].entries()) {
+    clock = p.time;
+    const got = await engineAction(vol, p.action);
+    if (!compareOutcomes(got, p.expect)) {
+      const phase = i < r.plan.length ? "" : " (final check of the tree, before unmount)";
+      throw new SequenceFailure("engine", `ENGINE differs from the model at ${describeAction(i, p)}${phase}: engine ${showOutcome(got)}, model ${showOutcome(p.expect)}`);
+    }
+  }
+  try {
+    await vol.unmount();
+  } catch (e) {
+    throw new SequenceFailure("engine", `ENGINE unmount failed: ${errorCode(e)}`);
+  }
+  return dev;
+}
+
+/** What the property reached, for its summary line and its coverage assertions. */
+interface Coverage {
+  sequences: number;
+  actions: number;
+  /** Outcomes by errno code ("ok" for successes) over all planned actions. */
+  outcomes: Map<string, number>;
+  /** Directories the kernel sees with more than one block, and how many of those are htrees. */
+  multiBlockDirs: number;
+  htreeDirs: number;
+}
+
+function newCoverage(): Coverage {
+  return { sequences: 0, actions: 0, outcomes: new Map(), multiBlockDirs: 0, htreeDirs: 0 };
+}
+
+function noteOutcomes(c: Coverage, plan: readonly PlannedAction[]): void {
+  c.sequences++;
+  c.actions += plan.length;
+  for (const p of plan) {
+    const k = p.expect.ok ? "ok" : p.expect.code;
+    c.outcomes.set(k, (c.outcomes.get(k) ?? 0) + 1);
+  }
+}
+
+/** e2fsck, kernel manifest of the engine image == model's, ext4ts manifest == kernel's. */
+async function oracleStage(r: Run, dev: MemoryDevice, coverage?: Coverage): Promise<void> {
+  const img = path.join(runDir(), `wm-${r.cfg.name}-engine.img`);
+  writeFileSync(img, dev.toBytes());
+  const fsck = runUnchecked(tool("e2fsck"), ["-fn", img]);
+  if (fsck.status !== 0) throw new SequenceFailure("oracle", `e2fsck -fn exited ${fsck.status} on the engine's image (kept as ${keep(img)}):\n${fsck.stdout}${fsck.stderr}`);
+  const kernel = await kernelManifestOfImage(img);
+  const sizes = dirSizesOf(kernel);
+  for (const [p, size] of sizes) {
+    if (size < r.cfg.blockSize || size % r.cfg.blockSize !== 0) throw new SequenceFailure("oracle", `directory ${p} has size ${size}, not a positive multiple of ${r.cfg.blockSize}`);
+  }
+  const want = modelManifest(r, sizes);
+  if (kernel !== want) throw new SequenceFailure("oracle", `kernel manifest of the engine's image (kept as ${keep(img)}) differs from the model's:\n${lineDiff(kernel, want, "kernel", "model")}`);
+  if (coverage !== undefined) {
+    for (const [p, size] of sizes) {
+      if (size <= r.cfg.blockSize) continue;
+      coverage.multiBlockDirs++;
+      if ((inodeFlags(img, p) & EXT4_INDEX_FL) !== 0) coverage.htreeDirs++;
+    }
+  }
+  const ours = await runCli(["manifest", img]);
+  if (ours.code !== 0) throw new SequenceFailure("oracle", `ext4ts manifest ${img} exited ${ours.code}: ${ours.stderr}`);
+  if (ours.stdout !== kernel) throw new SequenceFailure("oracle", `ext4ts manifest differs from the kernel's on ${keep(img)}:\n${lineDiff(ours.stdout, kernel, "ext4ts", "kernel")}`);
+}
+
+/** Copies a failing image out of the run directory (removed after the tests) and returns where. */
+function keep(img: string): string {
+  const kept = path.join(tmpdir(), `ext4ts-write-model-failure-${path.basename(img)}`);
+  copyFileSync(img, kept);
+  return kept;
+}
+
+/** Directory sizes from a manifest. */
+function dirSizesOf(manifest: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const line of manifest.split("\n")) {
+    if (line === "") continue;
+    const e = JSON.parse(line) as { path: string; type: string; size: number };
+    if (e.type === "dir") m.set(e.path, e.size);
+  }
+  return m;
+}
+
+/** The model's manifest with directory sizes from `sizes` (-1, hence a difference, when unknown). */
+function modelManifest(r: Run, sizes: Map<string, number>): string {
+  return r.model.manifest((p) => sizes.get(p) ?? -1);
+}
+
+function lineDiff(a: string, b: string, an: string, bn: string): string {
+  const al = new Set(a.split("\n"));
+  const bl = new Set(b.split("\n"));
+  const onlyA = [...al].filter((l) => !bl.has(l));
+  const onlyB = [...bl].filter((l) => !al.has(l));
+  const cut = (ls: string[]): string => ls.slice(0, 12).join("\n") + (ls.length > 12 ? `\n... ${ls.length - 12} more` : "");
+  return `only in ${an}:\n${cut(onlyA)}\nonly in ${bn}:\n${cut(onlyB)}`;
+}
+
+/**
+ * Runs one sequence through every stage. `focus` (set once a failure is seen, while fast-check
+ * shrinks it) restricts the stages to those that can reproduce that kind of failure; a shrunk
+ * candidate on which the kernel disagrees with the model does not count as reproducing an
+ * engine failure.
+ */
+async function checkSequence(cfg: Config, ops: readonly Op[], focus: FailureKind | null, avoid: ReadonlySet<Situation> = AVOID_SITUATIONS, coverage?: Coverage): Promise<void> {
+  const r = prepare(cfg, await template(cfg), ops, avoid);
+  if (focus === null && coverage !== undefined) noteOutcomes(coverage, r.plan);
+  if (focus === null || focus === "model") await kernelStage(r);
+  if (focus === "model") return;
+  let dev: MemoryDevice;
+  try {
+    dev = await engineStage(r);
+    if (focus === "engine") return;
+    await oracleStage(r, dev, focus === null ? coverage : undefined);
+  } catch (e) {
+    if (focus !== null && e instanceof SequenceFailure) {
+      try {
+        await kernelStage(r);
+      } catch {
+        return; // the model is wrong here: not the failure being shrunk
+      }
+    }
+    throw e;
+  }
+}
+
+/**
+ * For `it.fails` regression tests: runs `ops` through every stage (nothing avoided) and rethrows
+ * the failure when it is the known bug (`bug` matches its message), so the test "fails as
+ * expected". When the sequence passes (the bug is fixed) or fails some other way, it returns
+ * normally, so `it.fails` reports it: drop `.fails` (and the AVOID entry), or look at the new
+ * failure printed here.
+ */
+async function expectBug(cfg: Config, ops: readonly Op[], bug: RegExp): Promise<void> {
+  try {
+    await checkSequence(cfg, ops, null, new Set());
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (e instanceof SequenceFailure && bug.test(message)) throw e;
+    console.error(`regression sequence failed in an unexpected way:\n${message}`);
+    return;
+  }
+  console.error("regression sequence passes: the bug is fixed, drop .fails and its AVOID entry");
+}
+
+describe("write engine model: random operation sequences agree with a POSIX model, e2fsck and the kernel", () => {
+  oracleGate(oracle);
+  afterAll(() => {
+    cleanupImages();
+  });
+  for (const cfg of CONFIGS) {
+    it.skipIf(!oracle.ok)(`on ${cfg.name}: ${RUNS} sequences of up to ${MAX_OPS} operations`, async () => {
+      let focus: FailureKind | null = null;
+      const started = Date.now();
+      const coverage = newCoverage();
+      await fc.assert(
+        fc.asyncProperty(opsArb, async (ops) => {
+          try {
+            await checkSequence(cfg, ops, focus, AVOID_SITUATIONS, coverage);
+          } catch (e) {
+            if (focus === null) focus = e instanceof SequenceFailure ? e.kind : "engine";
+            throw e;
+          }
+        }),
+        {
+          numRuns: RUNS,
+          examples: [[COVERAGE.filter((op) => !AVOID.has(op.op))]],
+          // Bounds the time spent shrinking a failure (replay with the printed seed and path).
+          skipAllAfterTimeLimit: TIME_LIMIT_MS,
+          ...(SEED !== undefined ? { seed: Number(SEED) } : {}),
+          ...(PATH !== undefined ? { path: PATH } : {}),
+        },
+      );
+      const codes = [...coverage.outcomes].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(", ");
+      console.info(
+        `write model ${cfg.name}: ${coverage.sequences} sequences, ${coverage.actions} actions in ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
+          `outcomes: ${codes}; multi-block directories ${coverage.multiBlockDirs} (htree ${coverage.htreeDirs})`,
+      );
+      // The coverage example alone reaches these; a change that loses them weakens the property.
+      for (const code of ["ok", "ENOENT", "EEXIST", "ENOTDIR", "EISDIR", "ENOTEMPTY", "EINVAL", "ENAMETOOLONG", "EPERM", "ELOOP"]) {
+        expect(coverage.outcomes.get(code) ?? 0, `actions giving ${code}`).toBeGreaterThan(0);
+      }
+      expect(coverage.htreeDirs, "htree directories reached").toBeGreaterThan(0);
+    }, TIME_LIMIT_MS + 120_000);
+  }
+});
+
+/**
+ * Engine bugs the property found, each as the smallest sequence that shows it (run through every
+ * stage: the kernel confirms the model first). `it.fails` until the engine is fixed; then drop the
+ * `.fails` and the operation from AVOID.
+ */
+describe.skipIf(!oracle.ok)("write engine model: regressions found by the property", () => {
+  afterAll(() => {
+    cleanupImages();
+  });
+  const cfg = CONFIGS[0]!;
+  // BUG: a handle opened for writing ("r+") cannot be used once its file is unlinked: write,
+  // stat and read through it throw EFSCORRUPTED "Inode is deleted (links count 0)" (the handle
+  // re-reads its inode with iget, which refuses nlink 0), where Linux keeps the open inode usable
+  // until the last close. Found by the coverage example (seed -1350729228, path "0").
+  it.fails("writing through an open handle after unlinking its file works (Linux: the inode lives until close)", async () => {
+    await expectBug(cfg, [
+      { op: "writeFile", path: "/f", len: 10, seed: 1, mode: null },
+      { op: "unlinkOpen", path: "/f", len: 20, seed: 2 },
+    ], /ENGINE differs.*"op":"unlinkOpen".*engine \{"ok":false,"code":"EFSCORRUPTED"\}/);
+  }, 60_000);
+
+  // BUG: open(O_CREAT) (writeFile, open "w"/"a") on a dangling symlink fails with EEXIST; Linux
+  // follows the link and creates its target. Found by the coverage example (seed 500218212, path "0").
+  it.fails("writeFile through a dangling symlink creates the link's target", async () => {
+    await expectBug(cfg, [
+      { op: "mkdir", path: "/a", mode: 0o755 },
+      { op: "symlink", target: "/a/t", path: "/s" },
+      { op: "writeFile", path: "/s", len: 10, seed: 1, mode: null },
+    ], /ENGINE differs.*"op":"writeFile","path":"\/s".*engine \{"ok":false,"code":"EEXIST"\}/);
+  }, 60_000);
+
+  // BUG (API): mkdir(path, {recursive: true}) of a path that exists as a file fails with ENOTDIR;
+  // Node's fs.promises.mkdir gives EEXIST (ENOTDIR only when an earlier component is not a
+  // directory). Found by the coverage example.
+  it.fails("mkdir -p of an existing file is EEXIST, as in Node", async () => {
+    await expectBug(cfg, [
+      { op: "writeFile", path: "/f", len: 1, seed: 1, mode: null },
+      { op: "mkdirp", path: "/f" },
+    ], /ENGINE differs.*"op":"mkdirp".*engine \{"ok":false,"code":"ENOTDIR"\}, model \{"ok":false,"code":"EEXIST"\}/);
+  }, 60_000);
+
+  // BUG: mkdir keeps setuid/setgid bits of the requested mode (mkdir("/m", 0o4755) gives 4755);
+  // Linux's mkdir(2) uses mode & (S_IRWXUGO | S_ISVTX) (vfs_prepare_mode), so 0755: only a setgid
+  // parent gives a new directory S_ISGID. Found by the coverage example.
+  it.fails("mkdir drops setuid and setgid from the requested mode", async () => {
+    await expectBug(cfg, [{ op: "mkdir", path: "/m", mode: 0o6755 }, { op: "lstat", path: "/m" }], /ENGINE differs.*"op":"lstat".*engine \{"ok":true,"value":\{[^}]*"mode":"6755"/);
+  }, 60_000);
+
+  // BUG: chown keeps setuid/setgid on a regular file; Linux's chown(2) clears S_ISUID, and S_ISGID
+  // when group-exec is set, on non-directories, even for root (chown_common: ATTR_KILL_SUID +
+  // setattr_should_drop_sgid). Found by the coverage example (seed -1143842032, path "0").
+  it.fails("chown clears setuid and setgid (with group-exec) on a file", async () => {
+    await expectBug(cfg, [
+      { op: "writeFile", path: "/f", len: 1, seed: 1, mode: null },
+      { op: "chmod", path: "/f", mode: 0o6755 },
+      { op: "chown", path: "/f", uid: 1000, gid: 100 },
+      { op: "lstat", path: "/f" },
+    ], /ENGINE differs.*"op":"lstat".*engine \{"ok":true,"value":\{[^}]*"mode":"6755"/);
+  }, 60_000);
+
+  // BUG: a slow symlink (target >= 60 bytes, stored in a data block) is written without zeroing
+  // the rest of its block: on a block freed earlier the old bytes stay after the target, and
+  // e2fsck -fn says "Symlink /s (inode #N) is invalid." (it wants a NUL within the block:
+  // strnlen(target) == i_size) and "Entry 's' ... has an incorrect filetype". Found by the coverage
+  // example on ext4-1k (seed 1255982238, path "0").
+  it.fails("a slow symlink on a reused block passes e2fsck", async () => {
+    await expectBug(cfg, [
+      { op: "writeFile", path: "/f", len: 20_000, seed: 1, mode: null },
+      { op: "unlink", path: "/f" },
+      { op: "symlink", target: "{x*300}", path: "/s" },
+    ], /e2fsck -fn exited 4[\s\S]*Symlink \/s \(inode #\d+\) is invalid/);
+  }, 60_000);
+
+  // BUG (errno order): rename looks up the source name before resolving the target's parent.
+  // Linux resolves both parents first (do_renameat2: filename_parentat twice, then the lookups),
+  // so rename("/missing", "/file/x") is ENOTDIR (engine: ENOENT) and rename("/<256 bytes>",
+  // "/missing-dir/x") is ENOENT (engine: ENAMETOOLONG). Shrunk by fast-check from seed
+  // -761401231 (path "2:2:0:1:1:4:4:6:7:6:7:7:7:7:2", ext4-4k-nocsum) and seed 1992845464
+  // (path "7:1:0:1:1:3:1:1:1", ext4-1k).
+  it.fails("rename reports a bad target parent before a missing source, as Linux does", async () => {
+    await expectBug(cfg, [
+      { op: "writeFile", path: "/d", len: 1, seed: 1, mode: null },
+      { op: "rename", from: "/a", to: "/d/a" },
+    ], /ENGINE differs.*"op":"rename".*engine \{"ok":false,"code":"ENOENT"\}, model \{"ok":false,"code":"ENOTDIR"\}/);
+  }, 60_000);
+
+  // BUG (data exposure): a newly allocated data block is written only where the data goes; the
+  // rest keeps whatever a deleted file left there. Growing the file over it (truncate or
+  // ftruncate up, a write past EOF, a write into a hole) then shows those stale bytes instead of
+  // zeros, to the engine and to the kernel alike. Here: 2 bytes, rewritten as 1 byte (O_TRUNC frees
+  // the block, the new 1-byte write gets it back), truncate to 2: the second byte is the old one.
+  // Shrunk by fast-check from seed 810784559 (ext4-4k-nocsum, 150 runs).
+  it.fails("growing a file shows zeros, not a deleted file's bytes", async () => {
+    await expectBug(cfg, [
+      { op: "writeFile", path: "/a", len: 2, seed: 1, mode: null },
+      { op: "writeFile", path: "/a", len: 1, seed: 1, mode: null },
+      { op: "truncate", path: "/a", len: 2 },
+      { op: "readFile", path: "/a" },
+    ], /ENGINE differs.*"op":"readFile","path":"\/a".*engine \{"ok":true,"value":\{"size":2,"sha256":"525f7c3d/);
+  }, 60_000);
+
+  // BUG (errno): renaming a file onto a directory that contains it, rename("/a/b", "/a"), gives
+  // EISDIR; Linux gives ENOTEMPTY (do_renameat2: the target is lock_rename's trap, checked before
+  // vfs_rename's type checks). Shrunk by fast-check from seed 42874889 (path
+  // "61:3:0:2:5:6:5:4:6:6:6:6:9:7:7", ext4-4k-nocsum, 150 runs).
+  it.fails("renaming a file onto its own parent directory is ENOTEMPTY", async () => {
+    await expectBug(cfg, [
+      { op: "mkdir", path: "/a", mode: 0o755 },
+      { op: "writeFile", path: "/a/b", len: 0, seed: 1, mode: null },
+      { op: "rename", from: "/a/b", to: "/a" },
+    ], /ENGINE differs.*"op":"rename".*engine \{"ok":false,"code":"EISDIR"\}, model \{"ok":false,"code":"ENOTEMPTY"\}/);
+  }, 60_000);
+
+  // BUG: a write of 0 bytes sets the file's mtime (and ctime); Linux changes nothing
+  // (ext4_write_checks returns before file_modified when the count is 0; POSIX: "where nbyte is
+  // greater than 0"). Size is right (a 0-byte write past EOF does not extend). Shrunk by fast-check
+  // from seed -1407616634 (ext4-1k, 120 runs).
+  it.fails("a zero-length write leaves mtime alone", async () => {
+    await expectBug(cfg, [
+      { op: "writeFile", path: "/a", len: 1, seed: 1, mode: null },
+      { op: "writeAt", path: "/a", pos: 0, len: 0, seed: 1 },
+      { op: "lstat", path: "/a" },
+    ], /ENGINE differs.*"op":"lstat","path":"\/a".*engine \{"ok":true,"value":\{[^}]*"mtime":"1700000061\.123456798"/);
+  }, 60_000);
+
+  // BUG: utimes outside the ext4 range wraps around instead of clamping: -2^31-1 s is stored as
+  // 15032385535 (2446), 15032385536 as -2^31 (1901), 2^40 as 0. Linux clamps to
+  // [-2^31, 2^34-1-2^31] (timestamp_truncate, nanoseconds zeroed). Shrunk by fast-check from seed
+  // -21298125 (ext4-4k-nocsum, 120 runs).
+  it.fails("utimes before 1901 clamps to the ext4 minimum", async () => {
+    await expectBug(cfg, [
+      { op: "writeFile", path: "/a", len: 1, seed: 1, mode: null },
+      { op: "utimes", path: "/a", sec: -(2 ** 31) - 1, nsec: 0 },
+      { op: "lstat", path: "/a" },
+    ], /ENGINE differs.*"op":"lstat","path":"\/a".*engine \{"ok":true,"value":\{[^}]*"mtime":"15032385535\.000000000"/);
+  }, 60_000);
+
+  // BUG: a setgid directory does not pass on its group and setgid bit: mkdir in a directory with
+  // S_ISGID gives a 0755 directory owned by the caller's group; Linux (inode_init_owner) gives new
+  // inodes the directory's gid and new directories S_ISGID. Shrunk by fast-check from seed
+  // 1563912826 (path "3:3:2:5:7:8:11:12:13:13:8:8:8", ext4-4k-nocsum).
+  it.fails("entries created in a setgid directory take its group, and directories its setgid bit", async () => {
+    await expectBug(cfg, [
+      { op: "mkdir", path: "/g", mode: 0o755 },
+      { op: "chown", path: "/g", uid: 0, gid: 100 },
+      { op: "chmod", path: "/g", mode: 0o2755 },
+      { op: "mkdir", path: "/g/sub", mode: 0o755 },
+      { op: "writeFile", path: "/g/file", len: 1, seed: 1, mode: null },
+      { op: "lstat", path: "/g/sub" },
+      { op: "lstat", path: "/g/file" },
+    ], /ENGINE differs.*"op":"lstat","path":"\/g\/sub".*engine \{"ok":true,"value":\{[^}]*"mode":"0755"/);
+  }, 60_000);
+});
