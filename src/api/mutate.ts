@@ -107,9 +107,10 @@ export function createAt(w: Writer, syscall: string, path: string, attrs: Omit<N
 export function writeAt(w: Writer, path: string, ino: number, pos: number, data: Uint8Array): Promise<void> {
   return op(w, "write", path, () =>
     withHandle(w.fs, async (h) => {
-      const inode = await igetWritable(w.fs, ino);
+      const inode = await igetWritable(w.fs, ino, { allowUnlinked: true });
       if ((inode.raw.i_mode & S_IFMT) !== S_IFREG) throw new FsError("EISDIR", "Is a directory");
       if (pos + data.length > maxFileSize(w.fs)) throw new FsError("EFBIG", "File too large");
+      if (data.length === 0) return; // Linux changes nothing, not even mtime
       try {
         await writeData(h, w.deps, inode, pos, data);
       } finally {
@@ -128,7 +129,7 @@ export function truncateAt(w: Writer, path: string, ino: number, size: number): 
   return op(w, "truncate", path, () =>
     withHandle(w.fs, async (h) => {
       if (!Number.isSafeInteger(size) || size < 0) throw new FsError("EINVAL", "Invalid argument");
-      const inode = await igetWritable(w.fs, ino);
+      const inode = await igetWritable(w.fs, ino, { allowUnlinked: true });
       if ((inode.raw.i_mode & S_IFMT) === S_IFDIR) throw new FsError("EISDIR", "Is a directory");
       if ((inode.raw.i_mode & S_IFMT) !== S_IFREG) throw new FsError("EINVAL", "Invalid argument");
       if (size > maxFileSize(w.fs)) throw new FsError("EFBIG", "File too large");
@@ -140,6 +141,20 @@ export function truncateAt(w: Writer, path: string, ino: number, size: number): 
       await markInodeDirty(h, inode);
     }),
   );
+}
+
+/**
+ * Times outside what the inode can hold are clamped, with nanoseconds dropped, as Linux
+ * does: [-2^31, 3 * 2^32 + 2^31 - 1] with extra fields, 32-bit signed seconds without.
+ * @kernel timestamp_truncate / s_time_min, s_time_max
+ */
+function clampTime(fs: Ext4Fs, t: Timespec): Timespec {
+  const extra = fs.inodeSize > 128;
+  const min = -(2 ** 31);
+  const max = extra ? 3 * 2 ** 32 + 2 ** 31 - 1 : 2 ** 31 - 1; // 15032385535: two epoch bits
+  if (t.sec < min) return { sec: min, nsec: 0 };
+  if (t.sec > max) return { sec: max, nsec: 0 };
+  return extra ? t : { sec: t.sec, nsec: 0 };
 }
 
 /** Largest file an extent-mapped inode can have: 2^32 blocks. @kernel ext4_max_size */
@@ -260,10 +275,15 @@ export function setAttr(w: Writer, syscall: string, path: string, follow: boolea
             r.i_gid = change.gid & 0xffff;
             r.l_i_gid_high = change.gid >>> 16;
           }
+          // Linux drops setuid, and setgid when group-exec is set, from non-directories (even for root).
+          if ((r.i_mode & S_IFMT) !== S_IFDIR) {
+            r.i_mode &= ~0o4000;
+            if (r.i_mode & 0o010) r.i_mode &= ~0o2000;
+          }
           break;
         case "times":
-          setInodeTime(r, w.fs.inodeSize, "i_atime", change.atime);
-          setInodeTime(r, w.fs.inodeSize, "i_mtime", change.mtime);
+          setInodeTime(r, w.fs.inodeSize, "i_atime", clampTime(w.fs, change.atime));
+          setInodeTime(r, w.fs.inodeSize, "i_mtime", clampTime(w.fs, change.mtime));
           break;
       }
       setInodeTime(r, w.fs.inodeSize, "i_ctime", w.deps.now());

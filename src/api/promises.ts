@@ -121,7 +121,8 @@ export class Volume {
 
   /** Create a directory; `recursive` creates missing parents and ignores an existing directory. */
   async mkdir(path: string, opts: { mode?: number; recursive?: boolean } = {}): Promise<void> {
-    const mode = S_IFDIR | ((opts.mode ?? 0o777) & ~this.#umask & 0o7777);
+    // Linux mkdir keeps permission and sticky bits only (setgid comes from the parent).
+    const mode = S_IFDIR | ((opts.mode ?? 0o777) & ~this.#umask & 0o1777);
     if (opts.recursive !== true) {
       await createAt(this.#w("mkdir", path), "mkdir", path, { mode });
       return;
@@ -133,7 +134,8 @@ export class Volume {
         await createAt(this.#w("mkdir", sub), "mkdir", sub, { mode });
       } catch (e) {
         if (!(e instanceof FsError && e.code === "EEXIST")) throw e;
-        if (!(await this.stat(sub)).isDirectory()) throw new FsError("ENOTDIR", "Not a directory", { syscall: "mkdir", path: sub });
+        // Node: an existing non-directory at the last component is EEXIST, earlier ones ENOTDIR.
+        if (!(await this.stat(sub)).isDirectory()) throw i === parts.length ? e : new FsError("ENOTDIR", "Not a directory", { syscall: "mkdir", path: sub });
       }
     }
   }
@@ -454,7 +456,8 @@ export class FileHandle {
 
   /** The current snapshot (refreshed after this volume's writes). */
   async #current(): Promise<Inode> {
-    if (this.#writer !== null) this.#inode = await iget(this.#fs, this.#inode.ino);
+    // Open handles keep working after unlink (the inode lives until the last close).
+    if (this.#writer !== null || this.#volume !== null) this.#inode = await iget(this.#fs, this.#inode.ino, { allowUnlinked: true });
     return this.#inode;
   }
 

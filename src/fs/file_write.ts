@@ -69,11 +69,11 @@ export async function mapForWrite(
   len: number,
   purpose: AllocPurpose = "data",
   opts: { maxRuns?: number } = {},
-): Promise<{ lblk: number; pblk: number; len: number }[]> {
+): Promise<{ lblk: number; pblk: number; len: number; fresh: boolean }[]> {
   const fs = h.fs;
   if (!(inode.raw.i_flags & EXT4_EXTENTS_FL)) throw new FsError("EOPNOTSUPP", "Writing block-mapped (ext2/ext3-style) files is not supported yet", { ino: inode.ino });
   if (lblk + len - 1 > EXT4_MAX_LOGICAL_BLOCK) throw new FsError("EFBIG", "File too large", { ino: inode.ino });
-  const runs: { lblk: number; pblk: number; len: number }[] = [];
+  const runs: { lblk: number; pblk: number; len: number; fresh: boolean }[] = [];
   let at = lblk;
   const end = lblk + len;
   while (at < end && runs.length < (opts.maxRuns ?? Infinity)) {
@@ -81,7 +81,7 @@ export async function mapForWrite(
     const n = Math.min(run.len, end - at);
     if (run.pblk !== 0) {
       if (run.unwritten) throw new FsError("EOPNOTSUPP", "Writing into unwritten (fallocated) extents is not supported yet", { ino: inode.ino });
-      runs.push({ lblk: at, pblk: run.pblk, len: n });
+      runs.push({ lblk: at, pblk: run.pblk, len: n, fresh: false });
       at += n;
       continue;
     }
@@ -90,7 +90,7 @@ export async function mapForWrite(
     const got = await deps.alloc.alloc(h, req);
     await deps.extents.insert(h, deps.alloc, inode, { lblk: at, len: got.len, pblk: got.pblk, unwritten: false }, req);
     chargeBlocks(fs, inode, got.len);
-    runs.push({ lblk: at, pblk: got.pblk, len: got.len });
+    runs.push({ lblk: at, pblk: got.pblk, len: got.len, fresh: true });
     at += got.len;
   }
   return runs;
@@ -119,7 +119,7 @@ export async function writeData(h: Handle, deps: WriteDeps, inode: InodeInfo, po
   }
 }
 
-async function writeRun(fs: Ext4Fs, r: { lblk: number; pblk: number; len: number }, pos: number, data: Uint8Array): Promise<void> {
+async function writeRun(fs: Ext4Fs, r: { lblk: number; pblk: number; len: number; fresh: boolean }, pos: number, data: Uint8Array): Promise<void> {
   const bs = fs.blockSize;
   const runStart = r.lblk * bs;
   const from = Math.max(pos, runStart);
@@ -128,10 +128,12 @@ async function writeRun(fs: Ext4Fs, r: { lblk: number; pblk: number; len: number
     await fs.cache.writeUncached(r.pblk + (from - runStart) / bs, data.subarray(from - pos, to - pos));
     return;
   }
-  // Only the first and last blocks can be partial: read them, patch, write back.
+  // Only the first and last blocks can be partial. A block just allocated holds whatever
+  // a deleted file left there: start from zeros, never from its old bytes. A block
+  // already in the file is read, patched and written back.
   const b0 = Math.floor((from - runStart) / bs);
   const b1 = Math.floor((to - 1 - runStart) / bs);
-  const buf = await fs.cache.readUncached(r.pblk + b0, b1 - b0 + 1);
+  const buf = r.fresh ? new Uint8Array((b1 - b0 + 1) * bs) : await fs.cache.readUncached(r.pblk + b0, b1 - b0 + 1);
   buf.set(data.subarray(from - pos, to - pos), from - runStart - b0 * bs);
   await fs.cache.writeUncached(r.pblk + b0, buf);
 }

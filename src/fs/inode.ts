@@ -102,14 +102,14 @@ export function inodeLocation(fs: Ext4Fs, ino: number): { block: number; offset:
  * the kernel says ESTALE.
  * @kernel __ext4_iget
  */
-export async function iget(fs: Ext4Fs, ino: number): Promise<Inode> {
+export async function iget(fs: Ext4Fs, ino: number, opts: { allowUnlinked?: boolean } = {}): Promise<Inode> {
   let cache = inodeCaches.get(fs);
   if (cache === undefined) {
     cache = new Map();
     inodeCaches.set(fs, cache);
   }
   const hit = cache.get(ino);
-  if (hit !== undefined) {
+  if (hit !== undefined && (hit.raw.i_links_count > 0 || opts.allowUnlinked === true)) {
     cache.delete(ino); // re-insert: Map order is our LRU order
     cache.set(ino, hit);
     return hit;
@@ -121,7 +121,7 @@ export async function iget(fs: Ext4Fs, ino: number): Promise<Inode> {
   if (!fs.cache.has(loc.block)) await readaheadInodeTable(fs, ino, loc.block);
   const blk = await fs.cache.get(loc.block);
   const bytes = blk.slice(loc.offset, loc.offset + fs.inodeSize);
-  const inode = checkInode(fs, ino, bytes, loc.block);
+  const inode = checkInode(fs, ino, bytes, loc.block, opts.allowUnlinked === true);
   cache.set(ino, inode);
   if (cache.size > CACHE_LIMIT) {
     const oldest = cache.keys().next().value;
@@ -158,7 +158,7 @@ async function readaheadInodeTable(fs: Ext4Fs, ino: number, block: number): Prom
   await fs.cache.getMany(block, Math.max(1, Math.min(INODE_READAHEAD_BLKS, tableEnd - block)));
 }
 
-function checkInode(fs: Ext4Fs, ino: number, bytes: Uint8Array, block: number): Inode {
+function checkInode(fs: Ext4Fs, ino: number, bytes: Uint8Array, block: number, allowUnlinked: boolean): Inode {
   const bad = (what: string, crc = false): FsError => fsCorrupted(fs, { ino, block, what, crc });
   if (fs.inodeSize > EXT4_GOOD_OLD_INODE_SIZE) {
     const extra = bytes[0x80]! | (bytes[0x81]! << 8);
@@ -175,7 +175,8 @@ function checkInode(fs: Ext4Fs, ino: number, bytes: Uint8Array, block: number): 
       throw bad("Inode checksum does not match", true);
     }
   }
-  if (raw.i_links_count === 0) {
+  // An unlinked inode is still valid for whoever holds it open (allowUnlinked).
+  if (raw.i_links_count === 0 && !(allowUnlinked && raw.i_mode !== 0 && raw.i_dtime === 0)) {
     throw bad(raw.i_mode === 0 ? "Inode is not in use (mode 0, no links)" : "Inode is deleted (links count 0)");
   }
   const type = raw.i_mode & S_IFMT;

@@ -26,8 +26,8 @@ export interface InodeInfo {
 }
 
 /** A writable copy of an existing, checked inode. */
-export async function igetWritable(fs: Ext4Fs, ino: number): Promise<InodeInfo> {
-  const snap = await iget(fs, ino);
+export async function igetWritable(fs: Ext4Fs, ino: number, opts: { allowUnlinked?: boolean } = {}): Promise<InodeInfo> {
+  const snap = await iget(fs, ino, opts);
   const bytes = snap.bytes.slice();
   return { ino, raw: decodeInode(bytes, 0, fs.inodeSize), bytes, csumSeed: snap.csumSeed };
 }

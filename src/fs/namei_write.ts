@@ -143,6 +143,11 @@ export async function createNode(h: Handle, deps: NameiDeps, dir: InodeInfo, nam
   if (type === S_IFLNK && (attrs.target === undefined || attrs.target.length === 0 || attrs.target.length >= fs.blockSize)) {
     throw new FsError(attrs.target !== undefined && attrs.target.length >= fs.blockSize ? "ENAMETOOLONG" : "ENOENT", "Bad symlink target length");
   }
+  // A setgid directory hands its group down, and its setgid bit to new directories. @kernel inode_init_owner
+  if (dir.raw.i_mode & 0o2000) {
+    attrs = { ...attrs, gid: (dir.raw.i_gid | (dir.raw.l_i_gid_high << 16)) >>> 0 };
+    if (type === S_IFDIR) attrs = { ...attrs, mode: attrs.mode | 0o2000 };
+  }
   const ino = await deps.inodes.newInode(h, dir.ino, attrs.mode, name);
   const inode = newInodeInfo(fs, ino, nextGeneration(fs));
   try {
