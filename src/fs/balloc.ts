@@ -72,6 +72,7 @@ import type { AllocRequest } from "./alloc_request.js";
 import { allClear, allSet, clearBits, countZeros, findNextZero, findZeroRun, markBitmapEnd, setBits, zeroRunLength, type BitRun } from "./bitmap.js";
 import type { Handle } from "./handle.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
+import { commitGroupDesc, loadGroupDescBlock } from "./group.js";
 
 /** A run of physical blocks handed out by ext4NewBlocks. */
 export interface BlockExtent {
@@ -228,35 +229,6 @@ export function setInodeBitmapCsum(fs: Ext4Fs, gd: GroupDesc, bitmap: Uint8Array
   const c = expectedInodeBitmapCsum(fs, bitmap);
   gd.bg_inode_bitmap_csum_lo = c & 0xffff;
   if (fs.descSize >= EXT4_BG_INODE_BITMAP_CSUM_HI_END) gd.bg_inode_bitmap_csum_hi = c >>> 16;
-}
-
-/**
- * Encode group `g`'s in-core descriptor into its descriptor block (already held by `h`,
- * passed as `descBlock`) with a fresh checksum, and dirty it. The synchronous twin of
- * updateGroupDesc (group.ts) for use inside a commit section.
- * @kernel ext4_group_desc_csum_set + ext4_handle_dirty_metadata
- */
-export function commitGroupDesc(h: Handle, g: number, descBlock: Uint8Array): void {
-  const fs = h.fs;
-  const gd = fs.group(g);
-  const { block, offset } = fs.groupDescPlace(g);
-  const raw = descBlock.subarray(offset, offset + fs.descSize);
-  groupDesc.encode(gd, raw, 0, fs.descSize);
-  gd.bg_checksum = groupDescChecksum(raw, g, {
-    csumSeed: fs.csumSeed,
-    uuid: fs.sb.s_uuid,
-    metadataCsum: fs.features.metadataCsum,
-    gdtCsum: fs.features.gdtCsum,
-    descSize: fs.descSize,
-    is64bit: fs.features.is64bit,
-  });
-  groupDesc.encode({ bg_checksum: gd.bg_checksum }, raw, 0, fs.descSize);
-  h.dirtyMetadata(block);
-}
-
-/** Load phase helper: the descriptor block of group `g`, held by `h`. */
-export function loadGroupDescBlock(h: Handle, g: number): Promise<Uint8Array> {
-  return h.getWriteAccess(h.fs.groupDescPlace(g).block);
 }
 
 const reconciled = new WeakSet<Ext4Fs>();

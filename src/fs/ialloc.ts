@@ -41,14 +41,12 @@ import { EXT4_ROOT_INO, EXT4_TOPDIR_FL, S_IFDIR, S_IFMT } from "../format/inode.
 import { firstIno, freeBlocksCount as sbFreeBlocks } from "../format/superblock.js";
 import {
   blockBitmapUninit,
-  commitGroupDesc,
   commitInitBlockBitmap,
   expectedInodeBitmapCsum,
   flexSize,
   hasGroupDescCsum,
   inodeBitmapUninit,
   loadBlockGroup,
-  loadGroupDescBlock,
   reconcileFreeCounts,
   setInodeBitmapCsum,
   type GroupBuffers,
@@ -57,6 +55,7 @@ import { clearBit, findNextZero, markBitmapEnd, setBit, testBit } from "./bitmap
 import type { Handle } from "./handle.js";
 import { iget, inodeLocation } from "./inode.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
+import { commitGroupDesc, loadGroupDescBlock } from "./group.js";
 
 export interface NewInodeOptions {
   /**
