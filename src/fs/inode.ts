@@ -65,17 +65,11 @@ const inodeCaches = new WeakMap<Ext4Fs, Map<number, Inode>>();
 export function isDir(i: Inode): boolean {
   return (i.mode & S_IFMT) === S_IFDIR;
 }
-export function isReg(i: Inode): boolean {
-  return (i.mode & S_IFMT) === S_IFREG;
-}
 export function isSymlink(i: Inode): boolean {
   return (i.mode & S_IFMT) === S_IFLNK;
 }
 export function hasInlineData(i: Inode): boolean {
   return (i.flags & EXT4_INLINE_DATA_FL) !== 0;
-}
-export function usesExtents(i: Inode): boolean {
-  return (i.flags & EXT4_EXTENTS_FL) !== 0;
 }
 
 const KNOWN_TYPES = new Set([S_IFSOCK, S_IFLNK, S_IFREG, S_IFBLK, S_IFDIR, S_IFCHR, S_IFIFO]);
