@@ -29,14 +29,15 @@
 // kernel run's `cp -a TREE/. MNT/`. The image's root directory then keeps the mode, owner and
 // times mkfs gave it (reported in the "root dir" column).
 
-/* global console, process, performance, setTimeout, clearTimeout */
-import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+/* global console, process */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { TIME_BIN, brief, dropCaches, exitText, failed, findTool, firstLines, log, mbps, median, ratio, run, secs, sha256File } from './lib.mjs';
+/** @typedef {import('./lib.mjs').RunResult} RunResult */
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..');
@@ -63,135 +64,7 @@ const SEED = Number(opt.seed);
 const RUNS = Math.max(1, Number(opt.runs));
 const SIZE = opt.size;
 const CLI = path.resolve(opt.cli);
-const TOOL_TIMEOUT_MS = 30 * 60 * 1000;
 
-/** @param {string} msg */
-const log = (msg) => {
-  process.stderr.write(`[bench] ${msg}\n`);
-};
-
-// ---------------------------------------------------------------------------------------------
-// processes
-
-/**
- * @typedef {object} RunResult
- * @property {number | null} code
- * @property {NodeJS.Signals | null} signal
- * @property {string} stdout
- * @property {string} stderr
- * @property {number} ms wall time from spawn to exit
- * @property {number | undefined} rssKb peak RSS from /usr/bin/time, when wrapped
- */
-
-/** @returns {string | undefined} */
-function findTimeBin() {
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', 'true'], { stdio: 'ignore' });
-  return r.error === undefined && r.status === 0 ? '/usr/bin/time' : undefined;
-}
-const TIME_BIN = findTimeBin();
-
-/**
- * @param {string} name
- * @returns {string | undefined}
- */
-function findTool(name) {
-  for (const cand of [name, `/usr/sbin/${name}`, `/sbin/${name}`]) {
-    const r = spawnSync(cand, ['-V'], { stdio: 'ignore' });
-    if (r.error === undefined) return cand;
-  }
-  return undefined;
-}
-
-/**
- * Run a command, timing it from spawn to exit.
- * @param {string} cmd
- * @param {string[]} argv
- * @param {{ rss?: boolean, cwd?: string }} [o]
- * @returns {Promise<RunResult>}
- */
-function run(cmd, argv, o = {}) {
-  let file = cmd;
-  let args = argv;
-  /** @type {string | undefined} */
-  let rssFile;
-  if (o.rss === true && TIME_BIN !== undefined) {
-    rssFile = path.join(os.tmpdir(), `ext4ts-bench-rss-${process.pid}-${Math.random().toString(36).slice(2)}`);
-    file = TIME_BIN;
-    args = ['-f', '%M', '-o', rssFile, cmd, ...argv];
-  }
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    const child = spawn(file, args, { cwd: o.cwd ?? REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    /** @type {string[]} */
-    const out = [];
-    /** @type {string[]} */
-    const err = [];
-    let outLen = 0;
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (/** @type {string} */ s) => {
-      if ((outLen += s.length) < 1 << 20) out.push(s);
-    });
-    child.stderr.on('data', (/** @type {string} */ s) => {
-      if (err.join('').length < 1 << 16) err.push(s);
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), TOOL_TIMEOUT_MS);
-    /**
-     * @param {number | null} code
-     * @param {NodeJS.Signals | null} signal
-     */
-    const done = (code, signal) => {
-      const ms = performance.now() - t0;
-      clearTimeout(timer);
-      /** @type {number | undefined} */
-      let rssKb;
-      if (rssFile !== undefined) {
-        try {
-          const last = fs.readFileSync(rssFile, 'utf8').trim().split('\n').at(-1) ?? '';
-          const n = Number(last);
-          if (Number.isFinite(n) && n > 0) rssKb = n;
-        } catch {
-          rssKb = undefined;
-        }
-        fs.rmSync(rssFile, { force: true });
-      }
-      resolve({ code, signal, stdout: out.join(''), stderr: err.join(''), ms, rssKb });
-    };
-    child.on('error', (e) => {
-      err.push(`spawn ${file} failed: ${e.message}\n`);
-      done(null, null);
-    });
-    child.on('close', done);
-  });
-}
-
-/** @param {RunResult} r */
-const failed = (r) => r.code !== 0 || r.signal !== null;
-/** @param {RunResult} r */
-const exitText = (r) => (r.signal !== null ? `signal ${r.signal}` : `exit ${String(r.code)}`);
-/** @param {string} s @param {number} [n] */
-const firstLines = (s, n = 5) => s.split('\n').filter((l) => l.trim() !== '').slice(0, n).join('\n    ');
-/**
- * The one stderr line worth quoting: the CLI's last `ext4ts: ...` line, else the first line
- * naming an error, else the first line; fit for a Markdown table cell.
- * @param {string} s
- */
-function brief(s) {
-  const lines = s.split('\n').map((l) => l.trim()).filter((l) => l !== '');
-  const line = lines.filter((l) => l.startsWith('ext4ts: ')).at(-1) ?? lines.find((l) => /Error\b|ERROR/.test(l)) ?? lines[0] ?? '(no stderr)';
-  return (line.length > 200 ? `${line.slice(0, 200)}...` : line).replaceAll('|', '\\|');
-}
-
-/** sync, then drop the page cache; returns why it failed, or undefined when done. */
-function dropCaches() {
-  spawnSync('sync');
-  try {
-    fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
-    return undefined;
-  } catch (e) {
-    return e instanceof Error ? e.message : String(e);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // tree walk and comparison
@@ -210,10 +83,6 @@ function dropCaches() {
  * @property {string} [target]
  */
 
-/** @param {string} file @returns {Promise<string>} */
-async function sha256File(file) {
-  return createHash('sha256').update(await fs.promises.readFile(file)).digest('hex');
-}
 
 /**
  * The metadata of one path (no data).
@@ -393,19 +262,6 @@ async function compare(tree, src, srcX, root) {
 // ---------------------------------------------------------------------------------------------
 // statistics and formatting
 
-/** @param {number[]} xs */
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  if (s.length === 0) return NaN;
-  return s.length % 2 === 1 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
-}
-/** @param {number} ms */
-const secs = (ms) => (Number.isNaN(ms) ? 'n/a' : ms < 1000 ? (ms / 1000).toFixed(3) : (ms / 1000).toFixed(2));
-/** @param {number} bytes @param {number} ms */
-const mbps = (bytes, ms) => (Number.isNaN(ms) ? 'n/a' : (bytes / 1e6 / (ms / 1000)).toFixed(0));
-/** @param {number} a @param {number} b */
-const ratio = (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? 'n/a' : `${(a / b).toFixed(2)}x`);
 /** @param {number} kb */
 const mb = (kb) => `${(kb / 1024).toFixed(0)} MB`;
 
