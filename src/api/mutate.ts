@@ -2,10 +2,11 @@
  * Path-level write operations behind Volume's fs.promises-like methods: resolve parents,
  * check names and types as Linux does, and run the engine operation in one handle.
  *
- * Concurrency: every mutating operation runs under one volume-wide lock, so operations
- * are serializable and no engine state is observed half-changed. Fine-grained locks
- * (i_rwsem, i_data_sem, xattr_sem) come with delayed allocation; until then this lock is
- * the whole concurrency story for writers. Readers do not take it.
+ * Concurrency: every mutating operation runs under one volume-wide lock, so writers are
+ * serialized and never see each other's half-done changes. Readers do not take the lock:
+ * a read running during a write may see an intermediate state (a new directory entry
+ * before its parent's link count or times are updated). Fine-grained locks (i_rwsem,
+ * i_data_sem, xattr_sem) that close that window come with delayed allocation.
  */
 
 import { FsError } from "../errors.js";
