@@ -18,6 +18,7 @@ import { getSize, igetWritable, igetWritableRaw, markInodeDirty, setSize } from 
 import { lookup, resolvePath } from "../fs/namei.js";
 import { createNode, evictInode, linkNode, renameNode, rmdirNode, unlinkNode, type NameiDeps, type NewInodeAttrs } from "../fs/namei_write.js";
 import { truncateData, writeData } from "../fs/file_write.js";
+import { orphanList, usesOrphanList } from "../fs/orphan.js";
 import type { Ext4Fs } from "../fs/super.js";
 
 const utf8 = new TextEncoder();
@@ -70,13 +71,30 @@ function requireWritable(fs: Ext4Fs, syscall: string, path: string): void {
   if (fs.readOnly) throw new FsError("EROFS", "Read-only file system", { syscall, path });
 }
 
-async function parentDir(w: Writer, path: string): Promise<{ dirIno: number; name: Uint8Array; existing: number | null; trailingSlash: boolean }> {
+interface Parent {
+  dir: Awaited<ReturnType<typeof resolvePath>>;
+  name: string;
+  path: string;
+  trailingSlash: boolean;
+}
+
+/** Resolve the directory holding the last component of `path` (@kernel filename_parentat); no lookup of the name yet. */
+async function resolveParent(w: Writer, path: string): Promise<Parent> {
   const { parent, name, trailingSlash } = splitParent(path);
   if (name === "." || name === "..") throw new FsError(name === "." ? "EINVAL" : "ENOTEMPTY", "Invalid argument", { path });
   const dir = await resolvePath(w.fs, parent, { followLast: true });
   if (!isDir(dir)) throw new FsError("ENOTDIR", "Not a directory", { path });
-  const nb = checkName(name, path);
-  return { dirIno: dir.ino, name: nb, existing: await lookup(w.fs, dir, nb), trailingSlash };
+  return { dir, name, path, trailingSlash };
+}
+
+/** Look the last component up in its resolved parent; ENAMETOOLONG comes here, as from ext4_lookup. */
+async function lookupIn(w: Writer, p: Parent): Promise<{ dirIno: number; name: Uint8Array; existing: number | null; trailingSlash: boolean }> {
+  const nb = checkName(p.name, p.path);
+  return { dirIno: p.dir.ino, name: nb, existing: await lookup(w.fs, p.dir, nb), trailingSlash: p.trailingSlash };
+}
+
+async function parentDir(w: Writer, path: string): Promise<{ dirIno: number; name: Uint8Array; existing: number | null; trailingSlash: boolean }> {
+  return lookupIn(w, await resolveParent(w, path));
 }
 
 /** Run `fn` as one locked, handled operation with errors carrying syscall and path. */
@@ -188,8 +206,12 @@ export function evictIfUnlinked(w: Writer, ino: number): Promise<void> {
 
 async function igetOrNull(fs: Ext4Fs, ino: number): Promise<{ ino: number } | null> {
   // iget refuses inodes with no links, exactly the ones to free: read the raw count instead.
+  // An open unlinked inode is on the orphan list (its i_dtime links the list), or, on a
+  // volume without one, still has i_dtime 0; a freed one has its deletion time.
   const writable = await igetWritableRaw(fs, ino);
-  return writable.raw.i_links_count === 0 && writable.raw.i_mode !== 0 && writable.raw.i_dtime === 0 ? { ino } : null;
+  if (writable.raw.i_links_count !== 0 || writable.raw.i_mode === 0) return null;
+  const pending = usesOrphanList(fs) ? (await orphanList(fs)).includes(ino) : writable.raw.i_dtime === 0;
+  return pending ? { ino } : null;
 }
 
 export function rmdirAt(w: Writer, path: string): Promise<void> {
@@ -231,13 +253,21 @@ async function isAncestor(w: Writer, ancestor: number, dirIno: number): Promise<
   throw new FsError("EFSCORRUPTED", "Directory tree too deep or looped while checking rename");
 }
 
-export function renameAt(w: Writer, from: string, to: string): Promise<void> {
+export function renameAt(w: Writer, from: string, to: string, freeIfUnused: (ino: number) => boolean = () => true): Promise<void> {
   return op(w, "rename", from, async () => {
-    const a = await parentDir(w, from);
+    // Linux's order (do_renameat2): both parents, then the source lookup, then the target's.
+    const pa = await resolveParent(w, from);
+    const pb = await resolveParent(w, to);
+    const a = await lookupIn(w, pa);
     if (a.existing === null) throw new FsError("ENOENT", "No such file or directory");
-    const b = await parentDir(w, to);
+    const b = await lookupIn(w, pb);
+    if ((a.trailingSlash || b.trailingSlash) && !isDir(await iget(w.fs, a.existing))) throw new FsError("ENOTDIR", "Not a directory");
     if (a.dirIno === b.dirIno && a.name.every((c, i) => c === b.name[i]) && a.name.length === b.name.length) return; // same entry
     if (b.existing === a.existing) return; // two names of one inode: POSIX says do nothing
+    // A target directory that contains the source is lock_rename's trap: ENOTEMPTY before any type check.
+    if (b.existing !== null && isDir(await iget(w.fs, b.existing)) && (await isAncestor(w, b.existing, a.dirIno))) {
+      throw new FsError("ENOTEMPTY", "Directory not empty");
+    }
     await withHandle(w.fs, async (h) => {
       const source = await igetWritable(w.fs, a.existing!); // checked above
       if ((source.raw.i_mode & S_IFMT) === S_IFDIR && (await isAncestor(w, source.ino, b.dirIno))) {
@@ -246,7 +276,7 @@ export function renameAt(w: Writer, from: string, to: string): Promise<void> {
       const oldDir = await igetWritable(w.fs, a.dirIno);
       const newDir = a.dirIno === b.dirIno ? oldDir : await igetWritable(w.fs, b.dirIno);
       const target = b.existing === null ? null : await igetWritable(w.fs, b.existing);
-      await renameNode(h, w.deps, oldDir, a.name, source, newDir, b.name, target);
+      await renameNode(h, w.deps, oldDir, a.name, source, newDir, b.name, target, { freeTargetIfUnused: target === null || freeIfUnused(target.ino) });
     });
   });
 }

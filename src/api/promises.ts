@@ -23,8 +23,8 @@ import {
 } from "../format/xattr.js";
 import { EXT4_FT_DIR, EXT4_FT_UNKNOWN } from "../format/dirent.js";
 import { readDirEntries, type DirRecord } from "../fs/dir.js";
-import { iget, isDir, type Inode } from "../fs/inode.js";
-import { checkEntryIno, resolvePath } from "../fs/namei.js";
+import { iget, isDir, isSymlink, type Inode } from "../fs/inode.js";
+import { MAXSYMLINKS, checkEntryIno, lookup, resolvePath } from "../fs/namei.js";
 import { readChunks, readInto, readRange } from "../fs/read.js";
 import { Ext4Fs, type MountOptions } from "../fs/super.js";
 import { freeBlocksCount, rBlocksCount } from "../format/superblock.js";
@@ -33,7 +33,9 @@ import { allXattrs } from "../fs/xattr.js";
 import { Stats, fileTypeOf, type FileType } from "./stats.js";
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, type Timespec } from "../format/inode.js";
 import { engineDeps } from "../fs/engine_deps.js";
-import { Mutex, createAt, evictIfUnlinked, linkAt, renameAt, rmdirAt, setAttr, truncateAt, unlinkAt, writeAt, type Writer } from "./mutate.js";
+import { withHandle } from "../fs/handle.js";
+import { orphanCleanup } from "../fs/namei_write.js";
+import { Mutex, splitParent, createAt, evictIfUnlinked, linkAt, renameAt, rmdirAt, setAttr, truncateAt, unlinkAt, writeAt, type Writer } from "./mutate.js";
 
 export { Stats, type FileType, type MountOptions };
 
@@ -109,7 +111,21 @@ export class Volume {
 
   /** Mount the ext2/3/4 volume on `dev`: read-only unless `readOnly: false`. */
   static async mount(dev: BlockDevice, opts: VolumeOptions = {}): Promise<Volume> {
-    return new Volume(await Ext4Fs.mount(dev, opts), opts);
+    const vol = new Volume(await Ext4Fs.mount(dev, opts), opts);
+    if (vol.#writer !== null) {
+      // Before anything else, as ext4_fill_super does: free what a crash left open-unlinked.
+      const w = vol.#writer;
+      let done: { freed: number; truncated: number };
+      try {
+        done = await withHandle(w.fs, (h) => orphanCleanup(h, w.deps));
+      } catch (e) {
+        // A bad orphan list: refuse the writable mount and leave the image untouched.
+        await vol.fs.dev.close();
+        throw e;
+      }
+      if (done.freed + done.truncated > 0) vol.fs.warnings.push(`Orphan cleanup: ${done.freed} inodes freed, ${done.truncated} truncated`);
+    }
+    return vol;
   }
 
   #w(syscall: string, path: string): Writer {
@@ -151,11 +167,35 @@ export class Volume {
       ino = inode.ino;
     } catch (e) {
       if (!(e instanceof FsError && e.code === "ENOENT" && f.create)) throw e instanceof FsError ? e.with({ syscall: "open", path }) : e;
-      ino = await createAt(this.#w("open", path), "open", path, { mode: S_IFREG | (mode & ~this.#umask & 0o7777) });
+      const at = await this.#creationPath(path, f.excl);
+      ino = await createAt(this.#w("open", path), "open", at, { mode: S_IFREG | (mode & ~this.#umask & 0o7777) });
     }
     if (f.trunc) await truncateAt(this.#w("open", path), path, ino, 0);
     this.#open.set(ino, (this.#open.get(ino) ?? 0) + 1);
     return new FileHandle(this.fs, await iget(this.fs, ino), path, { volume: this, writer: f.write ? this.#w("open", path) : null, append: f.append });
+  }
+
+  /**
+   * Where open(O_CREAT) creates: `path` itself, or, when its last component is a dangling
+   * symlink, the link's target (followed through further links), as Linux does; with O_EXCL
+   * a symlink is EEXIST. @kernel open_last_lookups / trailing symlink handling in path_openat
+   */
+  async #creationPath(path: string, excl: boolean): Promise<string> {
+    let at = path;
+    for (let links = 0; ; links++) {
+      const { parent, name } = splitParent(at);
+      const dir = await resolvePath(this.fs, parent, { followLast: true }).catch((e: unknown) => {
+        throw e instanceof FsError ? e.with({ syscall: "open", path }) : e;
+      });
+      const ino = isDir(dir) && name !== "." && name !== ".." ? await lookup(this.fs, dir, new TextEncoder().encode(name)) : null;
+      if (ino === null) return at;
+      const inode = await iget(this.fs, ino);
+      if (!isSymlink(inode)) return at;
+      if (excl) throw new FsError("EEXIST", "File exists", { syscall: "open", path });
+      if (links >= MAXSYMLINKS) throw new FsError("ELOOP", "Too many levels of symbolic links", { syscall: "open", path });
+      const target = new TextDecoder().decode(await readLink(this.fs, inode));
+      at = target.startsWith("/") ? target : `${parent === "/" ? "" : parent}/${target}`;
+    }
   }
 
   /** Replace a file's contents (created with `mode` if missing). */
@@ -182,7 +222,7 @@ export class Volume {
   }
 
   rename(from: string, to: string): Promise<void> {
-    return renameAt(this.#w("rename", from), from, to);
+    return renameAt(this.#w("rename", from), from, to, (ino) => (this.#open.get(ino) ?? 0) === 0);
   }
 
   link(existing: string, path: string): Promise<void> {

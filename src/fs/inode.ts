@@ -169,8 +169,9 @@ function checkInode(fs: Ext4Fs, ino: number, bytes: Uint8Array, block: number, a
       throw bad("Inode checksum does not match", true);
     }
   }
-  // An unlinked inode is still valid for whoever holds it open (allowUnlinked).
-  if (raw.i_links_count === 0 && !(allowUnlinked && raw.i_mode !== 0 && raw.i_dtime === 0)) {
+  // An unlinked inode is still valid for whoever holds it open (allowUnlinked); its i_dtime
+  // may link the orphan list, so only the mode tells it from a never-used inode.
+  if (raw.i_links_count === 0 && !(allowUnlinked && raw.i_mode !== 0)) {
     throw bad(raw.i_mode === 0 ? "Inode is not in use (mode 0, no links)" : "Inode is deleted (links count 0)");
   }
   const type = raw.i_mode & S_IFMT;

@@ -17,7 +17,7 @@ import { readLink } from "./symlink.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
 import { firstIno } from "../format/superblock.js";
 
-const MAXSYMLINKS = 40;
+export const MAXSYMLINKS = 40;
 /** Linux PATH_MAX, counting the terminating NUL. */
 const PATH_MAX = 4096;
 const utf8 = new TextEncoder();

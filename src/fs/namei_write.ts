@@ -34,9 +34,11 @@ import { extMapBlocks } from "./extents.js";
 import { addDirEntry, initDirBlock, isEmptyDir, removeDirEntry, sealDirBlock, setDirEntry, type DirBlocks } from "./dir_write.js";
 import { chargeBlocks, mapForWrite, truncateData, writeData, type WriteDeps } from "./file_write.js";
 import type { Handle } from "./handle.js";
-import { getSize, igetWritable, markInodeDirty, newInodeInfo, setSize, type InodeInfo } from "./inode_write.js";
-import type { Ext4Fs } from "./super.js";
+import { getSize, igetWritable, igetWritableRaw, markInodeDirty, newInodeInfo, setSize, type InodeInfo } from "./inode_write.js";
+import { fsCorrupted, type Ext4Fs } from "./super.js";
 import { dcacheDropDir } from "./dcache.js";
+import { orphanAdd, orphanDel, orphanList } from "./orphan.js";
+import { EXT4_ERROR_FS, firstIno } from "../format/superblock.js";
 
 /** The inode allocator as namespace code sees it (ialloc.ts implements it). */
 export interface InodeAllocator {
@@ -247,8 +249,14 @@ export async function unlinkNode(h: Handle, deps: NameiDeps, dir: InodeInfo, nam
   await markInodeDirty(h, dir);
   victim.raw.i_links_count--;
   touch(fs, victim, now, ["i_ctime"]);
-  if (victim.raw.i_links_count === 0 && opts.freeIfUnused) await evictInode(h, deps, victim);
-  else await markInodeDirty(h, victim);
+  await dropLastLink(h, deps, victim, opts.freeIfUnused);
+}
+
+/** After a link count change: free an inode left with none, or (still open) put it on the orphan list. */
+async function dropLastLink(h: Handle, deps: NameiDeps, inode: InodeInfo, freeIfUnused: boolean): Promise<void> {
+  if (inode.raw.i_links_count !== 0) await markInodeDirty(h, inode);
+  else if (freeIfUnused) await evictInode(h, deps, inode);
+  else await orphanAdd(h, inode); // freed at the last close
 }
 
 /** Remove the empty directory `name` from `dir`. @kernel ext4_rmdir */
@@ -273,6 +281,7 @@ export async function evictInode(h: Handle, deps: NameiDeps, inode: InodeInfo): 
   const fs = h.fs;
   const type = inode.raw.i_mode & S_IFMT;
   const size = getSize(fs, inode);
+  await orphanDel(h, inode);
   if (inode.raw.i_flags & EXT4_EXTENTS_FL) await truncateData(h, deps, inode, size, 0);
   setSize(inode, 0);
   const acl = inodeFileAcl(inode.raw, fs.features.is64bit);
@@ -285,6 +294,37 @@ export async function evictInode(h: Handle, deps: NameiDeps, inode: InodeInfo): 
   await markInodeDirty(h, inode);
   if (type === S_IFDIR) dcacheDropDir(fs, inode.ino);
   await deps.inodes.freeInode(h, inode.ino, type === S_IFDIR);
+}
+
+/**
+ * Free the inodes a crash left on the orphan list (or, for ones that still have links,
+ * cut them to i_size: an interrupted truncate), as a writable mount does before anything
+ * else. The whole chain is validated first. On a volume with errors recorded the list is
+ * only cleared, as Linux does, for e2fsck to sort out. @kernel ext4_orphan_cleanup
+ */
+export async function orphanCleanup(h: Handle, deps: NameiDeps): Promise<{ freed: number; truncated: number }> {
+  const fs = h.fs;
+  const done = { freed: 0, truncated: 0 };
+  if (fs.sb.s_last_orphan === 0) return done;
+  if (fs.sb.s_state & EXT4_ERROR_FS) {
+    fs.sb.s_last_orphan = 0;
+    await fs.commitSuper();
+    return done;
+  }
+  for (const ino of await orphanList(fs)) {
+    const inode = await igetWritableRaw(fs, ino);
+    if (ino < firstIno(fs.sb) || inode.raw.i_mode === 0) throw fsCorrupted(fs, { ino, what: `Bad orphan inode ${ino} (reserved or not in use)` });
+    if (inode.raw.i_links_count === 0) {
+      await evictInode(h, deps, inode);
+      done.freed++;
+    } else {
+      await orphanDel(h, inode);
+      if ((inode.raw.i_mode & S_IFMT) === S_IFREG) await truncateData(h, deps, inode, Number.MAX_SAFE_INTEGER, getSize(fs, inode));
+      await markInodeDirty(h, inode);
+      done.truncated++;
+    }
+  }
+  return done;
 }
 
 /** Drop this inode's reference to its xattr block: free it at refcount 1. @kernel ext4_xattr_release_block */
@@ -317,6 +357,7 @@ export async function renameNode(
   newDir: InodeInfo,
   newName: Uint8Array,
   target: InodeInfo | null,
+  opts: { freeTargetIfUnused: boolean } = { freeTargetIfUnused: true },
 ): Promise<void> {
   const fs = h.fs;
   const blocks = dirBlocksOf(fs, deps);
@@ -354,8 +395,7 @@ export async function renameNode(
     touch(fs, target, now, ["i_ctime"]);
     if ((target.raw.i_mode & S_IFMT) === S_IFDIR) target.raw.i_links_count = 0; // clear_nlink
     else target.raw.i_links_count--;
-    if (target.raw.i_links_count === 0) await evictInode(h, deps, target);
-    else await markInodeDirty(h, target);
+    await dropLastLink(h, deps, target, opts.freeTargetIfUnused);
   }
   await markInodeDirty(h, newDir);
 }
