@@ -18,8 +18,9 @@ import { getSize, igetWritable, igetWritableRaw, markInodeDirty, setSize } from 
 import { lookup, resolvePath } from "../fs/namei.js";
 import { createNode, evictInode, linkNode, renameNode, rmdirNode, unlinkNode, type NameiDeps, type NewInodeAttrs } from "../fs/namei_write.js";
 import { truncateData, writeData } from "../fs/file_write.js";
+import { checkXattrArgs, vfsRemovexattr, vfsSetxattr } from "../fs/xattr_write.js";
 import { orphanList, usesOrphanList } from "../fs/orphan.js";
-import type { Ext4Fs } from "../fs/super.js";
+import { noteFsError, type Ext4Fs } from "../fs/super.js";
 
 const utf8 = new TextEncoder();
 
@@ -69,6 +70,9 @@ export interface Writer {
 
 function requireWritable(fs: Ext4Fs, syscall: string, path: string): void {
   if (fs.readOnly) throw new FsError("EROFS", "Read-only file system", { syscall, path });
+  if (fs.writeError !== null) {
+    throw new FsError("EROFS", `Read-only file system: writes stopped after corruption was found (${fs.writeError.message}); run e2fsck`, { syscall, path });
+  }
 }
 
 interface Parent {
@@ -103,6 +107,7 @@ async function op<T>(w: Writer, syscall: string, path: string, fn: () => Promise
   try {
     return await w.lock.run(fn);
   } catch (e) {
+    noteFsError(w.fs, e);
     if (e instanceof FsError) throw e.with({ syscall, path });
     throw e;
   }
@@ -323,3 +328,29 @@ export function setAttr(w: Writer, syscall: string, path: string, follow: boolea
   });
 }
 
+/**
+ * setxattr / lsetxattr: the argument checks (EINVAL, ERANGE, E2BIG) come before the path
+ * is looked up, as in Linux; then the engine, in one handle. @kernel path_setxattr
+ */
+export function setXattrAt(w: Writer, syscall: string, path: string, follow: boolean, name: string, value: Uint8Array, flags: number): Promise<void> {
+  return op(w, syscall, path, async () => {
+    checkXattrArgs(name, value, flags);
+    const snap = await resolvePath(w.fs, path, { followLast: follow });
+    await withHandle(w.fs, async (h) => {
+      const inode = await igetWritable(w.fs, snap.ino);
+      await vfsSetxattr(h, w.deps, inode, name, value, flags, { uid: w.uid, gid: w.gid });
+    });
+  });
+}
+
+/** removexattr / lremovexattr. @kernel path_removexattr */
+export function removeXattrAt(w: Writer, syscall: string, path: string, follow: boolean, name: string): Promise<void> {
+  return op(w, syscall, path, async () => {
+    checkXattrArgs(name, null, 0);
+    const snap = await resolvePath(w.fs, path, { followLast: follow });
+    await withHandle(w.fs, async (h) => {
+      const inode = await igetWritable(w.fs, snap.ino);
+      await vfsRemovexattr(h, w.deps, inode, name, { uid: w.uid, gid: w.gid });
+    });
+  });
+}

@@ -26,10 +26,12 @@ import { readDirEntries, type DirRecord } from "../fs/dir.js";
 import { iget, isDir, isSymlink, type Inode } from "../fs/inode.js";
 import { MAXSYMLINKS, checkEntryIno, lookup, resolvePath } from "../fs/namei.js";
 import { readChunks, readInto, readRange } from "../fs/read.js";
-import { Ext4Fs, type MountOptions } from "../fs/super.js";
+import { Ext4Fs, noteFsError, type MountOptions } from "../fs/super.js";
 import { freeBlocksCount, rBlocksCount } from "../format/superblock.js";
 import { readLink } from "../fs/symlink.js";
 import { allXattrs } from "../fs/xattr.js";
+import { XATTR_CREATE, XATTR_REPLACE, noteXattrBlockRead } from "../fs/xattr_write.js";
+import { removeXattrAt, setXattrAt } from "./mutate.js";
 import { Stats, fileTypeOf, type FileType } from "./stats.js";
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, type Timespec } from "../format/inode.js";
 import { engineDeps } from "../fs/engine_deps.js";
@@ -50,6 +52,9 @@ const LISTED_INDEXES = new Set([
 ]);
 
 const utf8 = new TextDecoder();
+const utf8Encoder = new TextEncoder();
+
+export { XATTR_CREATE, XATTR_REPLACE };
 
 export interface Dirent {
   name: string;
@@ -166,7 +171,10 @@ export class Volume {
       if (isDir(inode) && f.write) throw new FsError("EISDIR", "Is a directory", { syscall: "open", path });
       ino = inode.ino;
     } catch (e) {
-      if (!(e instanceof FsError && e.code === "ENOENT" && f.create)) throw e instanceof FsError ? e.with({ syscall: "open", path }) : e;
+      if (!(e instanceof FsError && e.code === "ENOENT" && f.create)) {
+        noteFsError(this.fs, e);
+        throw e instanceof FsError ? e.with({ syscall: "open", path }) : e;
+      }
       const at = await this.#creationPath(path, f.excl);
       ino = await createAt(this.#w("open", path), "open", at, { mode: S_IFREG | (mode & ~this.#umask & 0o7777) });
     }
@@ -282,6 +290,7 @@ export class Volume {
     try {
       return await fn();
     } catch (e) {
+      noteFsError(this.fs, e);
       if (e instanceof FsError) throw e.with(path === undefined ? { syscall } : { syscall, path });
       throw e;
     }
@@ -355,10 +364,40 @@ export class Volume {
     });
   }
 
+  /**
+   * Set an extended attribute, following a final symlink. `flags`: XATTR_CREATE (EEXIST if
+   * it exists) and/or XATTR_REPLACE (ENODATA if it does not). Names: user., trusted.,
+   * security., gnu., and system.posix_acl_access / system.posix_acl_default with a value in
+   * the VFS ACL format (stored in ext4's; an access ACL the mode bits express changes the
+   * mode instead; flags do not apply to ACLs, as on Linux). Errors as Linux's: ERANGE
+   * (name not 1..255 bytes), E2BIG (value over 64 KiB), ENOSPC (does not fit in the inode
+   * and one block), EOPNOTSUPP (unknown namespace), EPERM (user.* on a special file).
+   */
+  setxattr(path: string, name: string, value: Uint8Array | string, flags = 0): Promise<void> {
+    return setXattrAt(this.#w("setxattr", path), "setxattr", path, true, name, typeof value === "string" ? utf8Encoder.encode(value) : value, flags);
+  }
+
+  /** setxattr on a symlink itself rather than its target. */
+  lsetxattr(path: string, name: string, value: Uint8Array | string, flags = 0): Promise<void> {
+    return setXattrAt(this.#w("lsetxattr", path), "lsetxattr", path, false, name, typeof value === "string" ? utf8Encoder.encode(value) : value, flags);
+  }
+
+  /** Remove an extended attribute, following a final symlink: ENODATA when absent (removing an absent ACL succeeds, as on Linux). */
+  removexattr(path: string, name: string): Promise<void> {
+    return removeXattrAt(this.#w("removexattr", path), "removexattr", path, true, name);
+  }
+
+  /** removexattr on a symlink itself. */
+  lremovexattr(path: string, name: string): Promise<void> {
+    return removeXattrAt(this.#w("lremovexattr", path), "lremovexattr", path, false, name);
+  }
+
   /** Every listed xattr of an inode as [full name, VFS value]. */
   async xattrsOf(inode: Inode): Promise<[string, Uint8Array][]> {
     const out: [string, Uint8Array][] = [];
-    for (const e of await allXattrs(this.fs, inode)) {
+    const all = await allXattrs(this.fs, inode);
+    await noteXattrBlockRead(this.fs, inode.fileAcl); // index the block for sharing, as the kernel's readers do
+    for (const e of all) {
       if (!LISTED_INDEXES.has(e.e_name_index)) continue;
       const name = xattrFullName(e.e_name_index, e.name);
       if (name !== null) out.push([name, vfsValue(e, inode)]);

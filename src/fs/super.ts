@@ -30,6 +30,7 @@ import {
   EXT4_FEATURE_INCOMPAT_FILETYPE,
   EXT4_FEATURE_INCOMPAT_FLEX_BG,
   EXT4_FEATURE_INCOMPAT_INLINE_DATA,
+  EXT4_FEATURE_RO_COMPAT_ORPHAN_PRESENT,
   EXT4_FEATURE_INCOMPAT_LARGEDIR,
   EXT4_FEATURE_INCOMPAT_META_BG,
   EXT4_FEATURE_INCOMPAT_RECOVER,
@@ -38,6 +39,7 @@ import {
   EXT4_FEATURE_RO_COMPAT_HUGE_FILE,
   EXT4_FEATURE_RO_COMPAT_METADATA_CSUM,
   EXT4_VALID_FS,
+  EXT4_ERROR_FS,
   SUPERBLOCK_OFFSET,
   blockSize as sbBlockSize,
   blocksCount,
@@ -107,8 +109,14 @@ export class Ext4Fs {
   readonly hashSeed: readonly number[];
   /** Non-fatal findings at mount (e.g. group descriptor checksums tolerated read-only). */
   readonly warnings: string[] = [];
-  /** Corruption reports since mount (s_error_count in a later, writing engine). */
+  /** Corruption reports since mount (a writable mount also counts them in s_error_count). */
   errorCount = 0;
+  /**
+   * The first corruption found on a writable mount. From then on writes are refused
+   * (EROFS), as the kernel's errors=remount-ro does: an engine that has seen a bad
+   * structure must not build on it. Reads go on; unmount still records the error.
+   */
+  writeError: FsError | null = null;
   readonly #groups: GroupDesc[];
 
   /** The superblock's on-disk bytes; fields we do not name survive write-back. */
@@ -188,8 +196,13 @@ export class Ext4Fs {
     const groups = await loadGroupDescs(sb, cache, readOnly, warnings);
     if (!readOnly) {
       if (dev.readOnly) throw new FsError("EROFS", `Cannot mount ${dev.description} read-write: the device is read-only`);
-      if (warnings.length > 0 && opts.force !== true) {
-        throw new FsError("EROFS", `Cannot mount ${dev.description} read-write: ${warnings[0]!}; run e2fsck, or force`);
+      // What makes a volume unsafe to build on: the kernel would mount some of these with a
+      // warning; ext4ts refuses them for writing until e2fsck has run, unless forced.
+      const unsafe = [...warnings];
+      if (sb.s_state & EXT4_ERROR_FS) unsafe.push(`the volume has errors recorded${sb.s_error_count > 0 ? ` (${sb.s_error_count} since the last check)` : ""}`);
+      if (hasRoCompat(sb, EXT4_FEATURE_RO_COMPAT_ORPHAN_PRESENT)) unsafe.push("its orphan file has entries, which ext4ts cannot process");
+      if (unsafe.length > 0 && opts.force !== true) {
+        throw new FsError("EROFS", `Cannot mount ${dev.description} read-write: ${unsafe[0]!}; run e2fsck, or force`);
       }
     }
     const fs = new Ext4Fs(dev, sb, sbRaw, groups, cache, readOnly, warnings);
@@ -339,6 +352,62 @@ export interface CorruptionReport extends FsErrorDetail {
 export function fsCorrupted(fs: Ext4Fs, r: CorruptionReport): FsError {
   const { what, crc, ...detail } = r;
   fs.errorCount++;
-  return new FsError(crc === true ? "EFSBADCRC" : "EFSCORRUPTED", what, detail);
+  const err = new FsError(crc === true ? "EFSBADCRC" : "EFSCORRUPTED", what, detail);
+  noteFsError(fs, err);
+  return err;
+}
+
+const noted = new WeakSet<FsError>();
+
+/**
+ * On a writable mount, record a corruption error (from fsCorrupted, or one the API layer
+ * caught from code that threw it directly) once: see saveErrorInfo. Other errors pass.
+ */
+export function noteFsError(fs: Ext4Fs, err: unknown): void {
+  if (fs.readOnly || !(err instanceof FsError) || (err.code !== "EFSCORRUPTED" && err.code !== "EFSBADCRC") || noted.has(err)) return;
+  noted.add(err);
+  saveErrorInfo(fs, err);
+}
+
+/** EXT4_ERR_* codes for s_{first,last}_error_errcode. */
+const EXT4_ERR_EFSBADCRC = 4;
+const EXT4_ERR_EFSCORRUPTED = 5;
+
+/**
+ * Record a corruption in the superblock (written at the next sync or unmount) and stop
+ * further writes. The error stays until e2fsck clears it; writable mounts refuse such a
+ * volume unless forced. @kernel save_error_info, ext4_handle_error (errors=remount-ro)
+ */
+function saveErrorInfo(fs: Ext4Fs, err: FsError): void {
+  const sb = fs.sb;
+  const now = Math.floor(Date.now() / 1000);
+  const func = new Uint8Array(32);
+  func.set(new TextEncoder().encode("ext4ts"));
+  const at = {
+    time: now >>> 0,
+    timeHi: Math.floor(now / 2 ** 32) & 0xff,
+    ino: err.detail.ino ?? 0,
+    block: err.detail.block ?? 0,
+    code: err.code === "EFSBADCRC" ? EXT4_ERR_EFSBADCRC : EXT4_ERR_EFSCORRUPTED,
+  };
+  sb.s_state |= EXT4_ERROR_FS;
+  sb.s_error_count = (sb.s_error_count + 1) >>> 0;
+  if (sb.s_first_error_time === 0 && sb.s_first_error_time_hi === 0) {
+    sb.s_first_error_time = at.time;
+    sb.s_first_error_time_hi = at.timeHi;
+    sb.s_first_error_ino = at.ino;
+    sb.s_first_error_block = BigInt(at.block);
+    sb.s_first_error_func = func.slice();
+    sb.s_first_error_line = 0;
+    sb.s_first_error_errcode = at.code;
+  }
+  sb.s_last_error_time = at.time;
+  sb.s_last_error_time_hi = at.timeHi;
+  sb.s_last_error_ino = at.ino;
+  sb.s_last_error_block = BigInt(at.block);
+  sb.s_last_error_func = func;
+  sb.s_last_error_line = 0;
+  sb.s_last_error_errcode = at.code;
+  fs.writeError ??= err;
 }
 

@@ -47,8 +47,11 @@ function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** --force-write: write to a volume e2fsck should see first (bad checksums, errors recorded). */
+let forceWrite = false;
+
 async function withWritable<T>(image: string, fn: (vol: Volume) => Promise<T>): Promise<T> {
-  const vol = await openImage(image, { readOnly: false, syncIO: true });
+  const vol = await openImage(image, { readOnly: false, syncIO: true, force: forceWrite });
   try {
     return await fn(vol);
   } finally {
@@ -193,6 +196,10 @@ async function copyOne(vol: Volume, src: string, dest: string, o: CopyState): Pr
 }
 
 export function registerWriteCommands(program: Command): void {
+  program.option("--force-write", "write even to an image with recorded errors or bad checksums (run e2fsck instead)");
+  program.hook("preAction", (cmd) => {
+    forceWrite = cmd.opts<{ forceWrite?: boolean }>().forceWrite === true;
+  });
   program.command("mkdir").description("create directories in an image").argument("<paths...>", "IMAGE:PATH ...")
     .option("-p, --parents", "make parents as needed, no error if existing").option("-m, --mode <mode>", "permission bits (octal)")
     .action((paths: string[], o: { parents?: boolean; mode?: string }) =>
