@@ -558,9 +558,9 @@ export class FileHandle {
     if (this.#writer === null) throw new FsError("EBADF", "Bad file descriptor", { syscall: "write", path: this.path });
     const data = buffer.subarray(offset, offset + (length ?? buffer.length - offset));
     const pos = this.#append ? (await this.#current()).size : position ?? this.#pos;
-    await writeAt(this.#writer, this.path, this.#inode.ino, pos, data);
-    if (position === undefined || position === null || this.#append) this.#pos = pos + data.length;
-    return { bytesWritten: data.length, buffer };
+    const written = await writeAt(this.#writer, this.path, this.#inode.ino, pos, data);
+    if (position === undefined || position === null || this.#append) this.#pos = pos + written;
+    return { bytesWritten: written, buffer };
   }
 
   /**
