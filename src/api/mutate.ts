@@ -18,6 +18,7 @@ import { getSize, igetWritable, igetWritableRaw, markInodeDirty, setSize } from 
 import { lookup, resolvePath } from "../fs/namei.js";
 import { createNode, evictInode, linkNode, renameNode, rmdirNode, unlinkNode, type NameiDeps, type NewInodeAttrs } from "../fs/namei_write.js";
 import { truncateData, writeData } from "../fs/file_write.js";
+import { convertInlineFile } from "../fs/inline_write.js";
 import { checkXattrArgs, vfsRemovexattr, vfsSetxattr } from "../fs/xattr_write.js";
 import { orphanList, usesOrphanList } from "../fs/orphan.js";
 import { noteFsError, type Ext4Fs } from "../fs/super.js";
@@ -140,6 +141,7 @@ export function writeAt(w: Writer, path: string, ino: number, pos: number, data:
       data = data.subarray(0, Math.min(data.length, max - pos));
       if (data.length === 0) return 0; // Linux changes nothing, not even mtime
       try {
+        await convertInlineFile(h, w.deps, inode);
         await writeData(h, w.deps, inode, pos, data);
       } finally {
         // Whatever was mapped and written (all of it, or up to an ENOSPC) is recorded.
@@ -162,6 +164,7 @@ export function truncateAt(w: Writer, path: string, ino: number, size: number): 
       if ((inode.raw.i_mode & S_IFMT) === S_IFDIR) throw new FsError("EISDIR", "Is a directory");
       if ((inode.raw.i_mode & S_IFMT) !== S_IFREG) throw new FsError("EINVAL", "Invalid argument");
       if (size > maxFileSize(w.fs, inode)) throw new FsError("EFBIG", "File too large");
+      await convertInlineFile(h, w.deps, inode, { discard: size === 0 });
       await truncateData(h, w.deps, inode, getSize(w.fs, inode), size);
       setSize(inode, size);
       const now = w.deps.now();

@@ -216,6 +216,16 @@ export class Volume {
     }
   }
 
+  /** Append to a file (created with `mode` if missing). */
+  async appendFile(path: string, data: Uint8Array | string, opts: { mode?: number } = {}): Promise<void> {
+    const fh = await this.open(path, "a", opts.mode ?? 0o666);
+    try {
+      await fh.write(typeof data === "string" ? new TextEncoder().encode(data) : data);
+    } finally {
+      await fh.close();
+    }
+  }
+
   async truncate(path: string, len = 0): Promise<void> {
     const inode = await this.inode(path, { follow: true });
     await truncateAt(this.#w("truncate", path), path, inode.ino, len);

@@ -8,7 +8,7 @@
  * Every changed block leaves with its checksum (leaf tail or dx tail) recomputed.
  *
  * Limits as in the kernel: two index levels (three with largedir); a full index is
- * ENOSPC ("Directory index full!"). Inline directories are not written yet (EOPNOTSUPP).
+ * ENOSPC ("Directory index full!"). Inline directories become ordinary ones on their first change.
  */
 
 import { FsError } from "../errors.js";
@@ -27,6 +27,7 @@ import { dirhash, isDxHashVersion } from "../format/dirhash.js";
 import { DX_ROOT_ENTRIES_OFFSET, dxCountLimit, dxEntry, dxNodeHeader, dxNodeLimit, dxRoot, dxRootLimit, dxTail, dxTailOffset } from "../format/htree.js";
 import { EXT4_INDEX_FL } from "../format/inode.js";
 import type { Handle } from "./handle.js";
+import { destroyInline, inlineDir, inlineDirIsEmpty, isInline } from "./inline_write.js";
 import type { InodeInfo } from "./inode_write.js";
 import type { Ext4Fs } from "./super.js";
 import { dcacheSet } from "./dcache.js";
@@ -123,6 +124,7 @@ function addToLeaf(fs: Ext4Fs, data: Uint8Array, name: Uint8Array, ino: number, 
  * @kernel ext4_add_entry
  */
 export async function addDirEntry(fs: Ext4Fs, h: Handle, blocks: DirBlocks, dir: InodeInfo, name: Uint8Array, ino: number, fileType: number): Promise<void> {
+  if (isInline(dir)) await convertInlineDir(fs, h, blocks, dir);
   dcacheSet(fs, dir.ino, name, null); // whatever happens below, a stale positive/negative entry must not survive
   await addDirEntryInner(fs, h, blocks, dir, name, ino, fileType);
   dcacheSet(fs, dir.ino, name, ino);
@@ -159,6 +161,7 @@ async function addDirEntryInner(fs: Ext4Fs, h: Handle, blocks: DirBlocks, dir: I
  * @kernel ext4_delete_entry
  */
 export async function removeDirEntry(fs: Ext4Fs, h: Handle, blocks: DirBlocks, dir: InodeInfo, name: Uint8Array): Promise<number> {
+  if (isInline(dir)) await convertInlineDir(fs, h, blocks, dir);
   const c: Ctx = { fs, h, dir, blocks };
   // Indexed: only the leaves the name's hash leads to (ext4_find_entry -> ext4_dx_find_entry).
   const candidates = isIndexedForWrite(fs, dir) ? await dxCandidateLeaves(c, name) : null;
@@ -240,6 +243,7 @@ async function dxCandidateLeaves(c: Ctx, name: Uint8Array): Promise<number[]> {
 
 /** Point an existing entry at another inode (rename over a target, ".." of a moved dir). @kernel ext4_setent */
 export async function setDirEntry(fs: Ext4Fs, h: Handle, blocks: DirBlocks, dir: InodeInfo, name: Uint8Array, ino: number, fileType: number): Promise<number> {
+  if (isInline(dir)) await convertInlineDir(fs, h, blocks, dir);
   const c: Ctx = { fs, h, dir, blocks };
   const isDotDot = name.length === 2 && name[0] === 0x2e && name[1] === 0x2e;
   const indexed = isIndexedForWrite(fs, dir);
@@ -283,6 +287,21 @@ export function initDirBlock(fs: Ext4Fs, data: Uint8Array, self: number, parent:
   writeEntry(fs, data, dirRecLen(1), end - dirRecLen(1), parent, new Uint8Array([0x2e, 0x2e]), EXT4_FT_DIR);
 }
 
+/**
+ * Before the first entry change to an inline directory: move its entries into an ordinary
+ * one-block directory (ext4ts does not write inline data; see inline_write.ts). The caller
+ * writes the inode back, as after any entry change. @kernel ext4_convert_inline_data_nolock
+ */
+async function convertInlineDir(fs: Ext4Fs, h: Handle, blocks: DirBlocks, dir: InodeInfo): Promise<void> {
+  const { parent, entries } = inlineDir(fs, dir);
+  destroyInline(fs, dir);
+  const { pblk, data } = await blocks.append(h, dir);
+  initDirBlock(fs, data, dir.ino, parent);
+  sealDirBlock(fs, data, dir.csumSeed);
+  h.dirtyMetadata(pblk);
+  for (const e of entries) await addDirEntry(fs, h, blocks, dir, e.name, e.ino, e.fileType);
+}
+
 /** Seal a leaf block built with initDirBlock: its tail checksum for this directory. */
 export function sealDirBlock(fs: Ext4Fs, data: Uint8Array, dirCsumSeed: number): void {
   if (!fs.features.metadataCsum) return;
@@ -291,6 +310,7 @@ export function sealDirBlock(fs: Ext4Fs, data: Uint8Array, dirCsumSeed: number):
 
 /** Is the directory empty ("." and ".." only)? @kernel ext4_empty_dir */
 export async function isEmptyDir(fs: Ext4Fs, h: Handle, blocks: DirBlocks, dir: InodeInfo): Promise<boolean> {
+  if (isInline(dir)) return inlineDirIsEmpty(fs, dir);
   for (let lblk = 0; lblk < blocks.count(dir); lblk++) {
     const { data } = await blocks.get(h, dir, lblk);
     if (isIndexedForWrite(fs, dir) && isIndexBlock(fs, data, lblk)) continue;
