@@ -24,7 +24,7 @@
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 import path from "node:path";
 import fc from "fast-check";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { runDir } from "../../test/oracle/images.js";
 import { oracleAvailability, oracleGate, run, runUnchecked, tool } from "../../test/oracle/oracle_env.js";
 import { Rng } from "../../test/oracle/trees.js";
@@ -37,7 +37,7 @@ import { split64 } from "../format/struct.js";
 import { EXT4_VALID_FS, freeBlocksCount } from "../format/superblock.js";
 import { allocRequest, childFunding, type AllocRequest, type Funding } from "./alloc_request.js";
 import { extMapBlocks } from "./extents.js";
-import { EXT_MAX_BLOCKS, extInsertExtent, extRemoveSpace, walkExtentTree, type BlockAllocator, type ExtentTreeReport } from "./extents_write.js";
+import { EXT_MAX_BLOCKS, extConvertUnwritten, extInsertExtent, extRemoveSpace, walkExtentTree, type BlockAllocator, type ExtentTreeReport } from "./extents_write.js";
 import { withHandle } from "./handle.js";
 import { iget } from "./inode.js";
 import { igetWritable, markInodeDirty, setInodeBlocks, type InodeInfo } from "./inode_write.js";
@@ -174,6 +174,29 @@ class Model {
     const next = this.runs[i];
     if (next !== undefined && next.lblk < run.lblk + run.len) throw new Error(`Model: ${run.lblk}+${run.len} is not a hole`);
     this.runs.splice(i, 0, { ...run });
+  }
+
+  /** Mark [lblk, lblk + len) written; every run it touches must be unwritten, and it must be mapped. */
+  setWritten(lblk: number, len: number): void {
+    const end = lblk + len;
+    const out: Run[] = [];
+    let covered = 0;
+    for (const r of this.runs) {
+      const rEnd = r.lblk + r.len;
+      if (rEnd <= lblk || r.lblk >= end) {
+        out.push(r);
+        continue;
+      }
+      if (!r.unwritten) throw new Error(`Model: ${lblk}+${len} touches the written run ${r.lblk}+${r.len}`);
+      const s = Math.max(r.lblk, lblk);
+      const t = Math.min(rEnd, end);
+      if (s > r.lblk) out.push({ ...r, len: s - r.lblk });
+      out.push({ lblk: s, len: t - s, pblk: r.pblk + (s - r.lblk), unwritten: false });
+      if (t < rEnd) out.push({ lblk: t, len: rEnd - t, pblk: r.pblk + (t - r.lblk), unwritten: true });
+      covered += t - s;
+    }
+    if (covered !== len) throw new Error(`Model: ${lblk}+${len} is not fully mapped`);
+    this.runs = out;
   }
 
   /** Unmap [from, end]; returns the physical runs freed. */
@@ -326,6 +349,38 @@ function shuffle<T>(items: T[], rng: Rng): T[] {
   return items;
 }
 
+/** Convert [lblk, lblk + len) to written in one handle; the caller charges nothing (unwritten blocks are counted already). */
+async function convert(v: Vol, lblk: number, len: number, opts: { funding?: Funding; alloc?: BlockAllocator } = {}): Promise<AllocRequest> {
+  const parent = allocRequest({ ino: v.inode.ino, purpose: "data", goal: 0, len, funding: opts.funding ?? ENFORCE });
+  await withHandle(v.fs, async (h) => {
+    await extConvertUnwritten(h, opts.alloc ?? v.alloc, v.inode, lblk, len, parent);
+    await markInodeDirty(h, v.inode);
+  });
+  v.model.setWritten(lblk, len);
+  return parent;
+}
+
+/** Map [lblk, lblk + len) at pblk (already allocated, or not when the volume is never written back). */
+async function place(v: Vol, lblk: number, len: number, pblk: number, unwritten: boolean): Promise<void> {
+  const parent = allocRequest({ ino: v.inode.ino, purpose: "data", goal: pblk, len, funding: ENFORCE });
+  await withHandle(v.fs, async (h) => {
+    const run = { lblk, len, pblk, unwritten };
+    await extInsertExtent(h, v.alloc, v.inode, run, parent);
+    v.model.insert(run);
+    accountData(v, len);
+    await markInodeDirty(h, v.inode);
+  });
+}
+
+/** Reserve `len` contiguous blocks in the bitmaps (mapped later by `place`). */
+async function reserve(v: Vol, len: number): Promise<number> {
+  const got = await withHandle(v.fs, (h) => v.alloc.alloc(h, allocRequest({ ino: v.inode.ino, purpose: "data", goal: 0, len, minLen: len, funding: ENFORCE })));
+  return got.pblk;
+}
+
+/** The leaf extents as "lblk+len" with w (written) or u (unwritten). */
+const shape = (r: ExtentTreeReport): string[] => r.extents.map((e) => `${e.lblk}+${e.len}${e.unwritten ? "u" : "w"}`);
+
 const treeGrants = (v: Vol): BitmapTestAllocator["grants"] => v.alloc.grants.filter((g) => g.req.purpose === "extentNode");
 
 // ---------------------------------------------------------------------------------------------
@@ -336,6 +391,9 @@ describe("extent tree writes (extents_write.ts)", () => {
   describe.skipIf(!oracle.ok)("on mke2fs volumes", () => {
     let base4k: Base;
     let base1k: Base;
+    // Tests on a MemoryDevice run as one long chain of microtasks; yield to the event loop between
+    // tests so vitest's worker RPC is answered (its 60 s timeout fired once the file ran longer).
+    beforeEach(() => new Promise<void>((resolve) => setImmediate(resolve)));
     beforeAll(() => {
       base4k = makeBase("4k", 4096, 256, ["write /dev/null f"]);
       base1k = makeBase("1k", 1024, 128, ["write /dev/null big", "fallocate big 0 110000", "rm big", "write /dev/null f"]);
@@ -691,5 +749,280 @@ describe("extent tree writes (extents_write.ts)", () => {
       expect(r2.problems.join("\n")).toMatch(/tail checksum does not match/);
       await expect(withHandle(v.fs, (h) => extRemoveSpace(h, v.alloc, v.inode, 0, 0))).rejects.toMatchObject({ code: "EFSBADCRC" });
     });
+
+    // -------------------------------------------------------------------------------------------
+    // extConvertUnwritten
+
+    it("extConvertUnwritten() converts the head, a middle range, the tail or all of an unwritten extent", async () => {
+      const cases: [number, number, string[]][] = [
+        [40, 10, ["0+40u", "40+10w", "50+50u"]],
+        [0, 10, ["0+10w", "10+90u"]],
+        [90, 10, ["0+90u", "90+10w"]],
+        [0, 100, ["0+100w"]],
+      ];
+      for (const [lblk, len, want] of cases) {
+        const v = await openVol(base4k);
+        const { run } = await mapNew(v, 0, 100, { unwritten: true });
+        expect(run.len).toBe(100);
+        await convert(v, lblk, len);
+        const r = await verify(v);
+        expect(shape(r)).toEqual(want);
+        expect(r.extents.find((e) => !e.unwritten)?.pblk).toBe(run.pblk + lblk);
+        expect(r.depth).toBe(0);
+        expect(treeGrants(v)).toEqual([]);
+        await oracleCheck(v, `conv-${lblk}-${len}`);
+      }
+    });
+
+    it("converted blocks move into a contiguous written neighbour (the kernel's fast path), and a whole extent joins both neighbours", async () => {
+      const v = await openVol(base4k);
+      const P = await reserve(v, 100);
+      await place(v, 0, 10, P, false);
+      await place(v, 10, 80, P + 10, true);
+      await place(v, 90, 10, P + 90, false);
+      await place(v, 200, 1, await reserve(v, 1), true); // the root is full
+      expect(shape(await verify(v))).toEqual(["0+10w", "10+80u", "90+10w", "200+1u"]);
+      await convert(v, 10, 5); // head, left neighbour written and contiguous
+      expect(shape(await verify(v))).toEqual(["0+15w", "15+75u", "90+10w", "200+1u"]);
+      await convert(v, 80, 10); // tail, right neighbour written and contiguous
+      expect(shape(await verify(v))).toEqual(["0+15w", "15+65u", "80+20w", "200+1u"]);
+      expect(treeGrants(v)).toEqual([]); // no split in the full root: nothing allocated
+      expect((await verify(v)).depth).toBe(0);
+      await convert(v, 40, 5); // middle: six extents, the root grows
+      let r = await verify(v);
+      expect(shape(r)).toEqual(["0+15w", "15+25u", "40+5w", "45+35u", "80+20w", "200+1u"]);
+      expect(r.depth).toBe(1);
+      expect(treeGrants(v)).toHaveLength(1);
+      await convert(v, 15, 25); // whole extent: merges left, then right; the leaf moves back into the root
+      r = await verify(v);
+      expect(shape(r)).toEqual(["0+45w", "45+35u", "80+20w", "200+1u"]);
+      expect(r.depth).toBe(0);
+      expect(r.treeBlocks).toEqual([]);
+      expect(v.alloc.frees.map((f) => f.pblk)).toEqual([treeGrants(v)[0]!.pblk]);
+      await oracleCheck(v, "conv-merge");
+      await convert(v, 45, 35);
+      expect(shape(await verify(v))).toEqual(["0+100w", "200+1u"]);
+      await oracleCheck(v, "conv-merge-all");
+    });
+
+    it("only logically and physically contiguous written neighbours take converted blocks; written and unwritten extents never merge", async () => {
+      const v = await openVol(base4k);
+      const P = await reserve(v, 50);
+      await place(v, 0, 10, P + 40, false); // written, but not physically before [10, 30)
+      await place(v, 10, 20, P, true);
+      await place(v, 30, 10, P + 20, false); // written, contiguous after [10, 30)
+      await place(v, 40, 10, P + 30, true); // unwritten, contiguous after [30, 40)
+      expect(shape(await verify(v))).toEqual(["0+10w", "10+20u", "30+10w", "40+10u"]);
+      await convert(v, 10, 3); // left neighbour not physically contiguous: no merge
+      expect(shape(await verify(v))).toEqual(["0+10w", "10+3w", "13+17u", "30+10w", "40+10u"]);
+      await convert(v, 40, 2); // head of [40, 50): left neighbour [30, 40) written and contiguous
+      expect(shape(await verify(v))).toEqual(["0+10w", "10+3w", "13+17u", "30+12w", "42+8u"]);
+      // Inserting between extents of the other kind never merges either.
+      const Q = await reserve(v, 3);
+      await place(v, 60, 1, Q, true);
+      await place(v, 61, 1, Q + 1, false);
+      await place(v, 62, 1, Q + 2, true);
+      const r = await verify(v);
+      expect(shape(r).slice(-3)).toEqual(["60+1u", "61+1w", "62+1u"]);
+      await oracleCheck(v, "conv-kinds");
+    });
+
+    it("extConvertUnwritten() respects EXT_INIT_MAX_LEN (32768) and EXT_UNWRITTEN_MAX_LEN (32767) when merging", async () => {
+      // Physical blocks are not allocated here: these volumes are never written back.
+      const P = 1000;
+      const fresh = async (runs: [number, number, boolean][]): Promise<Vol> => {
+        const v = await openVol(base4k);
+        for (const [lblk, len, unwritten] of runs) await place(v, lblk, len, P + lblk, unwritten);
+        return v;
+      };
+      const look = async (v: Vol): Promise<string[]> => {
+        const r = await walkExtentTree(v.fs, v.inode);
+        expect(r.problems).toEqual([]);
+        return shape(r);
+      };
+      // A written left neighbour of 32767 takes one more block (32768), not two.
+      let v = await fresh([[0, 32767, false], [32767, 10, true]]);
+      await convert(v, 32767, 1);
+      expect(await look(v)).toEqual(["0+32768w", "32768+9u"]);
+      await convert(v, 32768, 1); // the neighbour is full
+      expect(await look(v)).toEqual(["0+32768w", "32768+1w", "32769+8u"]);
+      await convert(v, 32769, 1); // the one-block extent takes it
+      expect(await look(v)).toEqual(["0+32768w", "32768+2w", "32770+7u"]);
+      v = await fresh([[0, 32766, false], [32766, 10, true]]);
+      await convert(v, 32766, 3); // 32769 would be too long
+      expect(await look(v)).toEqual(["0+32766w", "32766+3w", "32769+7u"]);
+      // The right neighbour: 32767 + 1 merges, 32768 + 1 does not.
+      v = await fresh([[0, 10, true], [10, 32767, false]]);
+      await convert(v, 9, 1);
+      expect(await look(v)).toEqual(["0+9u", "9+32768w"]);
+      await convert(v, 8, 1);
+      expect(await look(v)).toEqual(["0+8u", "8+1w", "9+32768w"]);
+      // A whole unwritten extent of the maximum 32767 blocks becomes written and merges up to 32768.
+      v = await fresh([[0, 32767, true], [32767, 1, false]]);
+      await convert(v, 0, 32767);
+      expect(await look(v)).toEqual(["0+32768w"]);
+      v = await fresh([[0, 32767, true], [32767, 2, false]]);
+      await convert(v, 0, 32767);
+      expect(await look(v)).toEqual(["0+32767w", "32767+2w"]);
+    });
+
+    it("a conversion in a full root grows the tree; its tree block is funded by childFunding(parent)", async () => {
+      const v = await openVol(base4k);
+      const runs: Run[] = [];
+      for (let i = 0; i < 4; i++) runs.push((await mapNew(v, 20 * i, 10, { unwritten: true })).run);
+      expect((await verify(v)).depth).toBe(0);
+      const delalloc: Funding = { kind: "delalloc", reservation: 3 };
+      const parent = await convert(v, 45, 2, { funding: delalloc });
+      const r = await verify(v);
+      expect(r.depth).toBe(1);
+      expect(shape(r)).toEqual(["0+10u", "20+10u", "40+5u", "45+2w", "47+3u", "60+10u"]);
+      const tg = treeGrants(v);
+      expect(tg).toHaveLength(1);
+      // The first insert (the unwritten tail) grows the tree; its first block is the goal.
+      expect(tg[0]!.req).toMatchObject({ purpose: "extentNode", ino: v.inode.ino, goal: runs[2]!.pblk + 7, len: 1, funding: childFunding(parent) });
+      expect(tg[0]!.req.funding).toEqual({ kind: "chargeNow", quota: "nofail", pool: "emergency" });
+      await oracleCheck(v, "conv-grow");
+    });
+
+    it("conversions in full leaves use the next leaf's free slots, split the leaf, or grow the tree a level (1 KiB blocks)", async () => {
+      // Appending fills every leaf (84 slots): a split moves nothing and leaves the old leaf full.
+      const build = async (n: number): Promise<Vol> => {
+        const v = await openVol(base1k);
+        for (let i = 0; i < n; i++) await mapNew(v, 10 * i, 5, { unwritten: true, goal: 0 });
+        return v;
+      };
+      const leafSizes = async (v: Vol): Promise<number[]> => {
+        const r = await walkExtentTree(v.fs, v.inode);
+        const sizes: number[] = [];
+        for (const b of r.treeBlocks) {
+          const hd = extentHeader.decode(await v.fs.cache.get(b), 0);
+          if (hd.eh_depth === 0) sizes.push(hd.eh_entries);
+        }
+        return sizes;
+      };
+      const v = await build(2 * 84 + 10);
+      expect(await leafSizes(v)).toEqual([84, 84, 10]);
+      let grants = treeGrants(v).length;
+      // The last extent of the full second leaf: both new extents go to the third leaf's free slots.
+      await convert(v, 10 * 167 + 1, 2);
+      let r = await verify(v);
+      expect(await leafSizes(v)).toEqual([84, 84, 12]);
+      expect(treeGrants(v).length).toBe(grants);
+      expect(shape(r).slice(166, 171)).toEqual(["1660+5u", "1670+1u", "1671+2w", "1673+2u", "1680+5u"]);
+      // The middle of an extent in the full first leaf: the leaf splits after it.
+      await convert(v, 10 * 40 + 2, 1);
+      r = await verify(v);
+      expect(await leafSizes(v)).toEqual([43, 43, 84, 12]);
+      expect(treeGrants(v).length).toBe(grants + 1);
+      for (const g of treeGrants(v).slice(grants)) expect(g.req.funding).toEqual(ENFORCE);
+      await oracleCheck(v, "conv-split");
+      // Four full leaves under a full root: the tree grows to depth 2, then the leaf splits.
+      const w = await build(4 * 84);
+      let rw = await verify(w);
+      expect(rw.depth).toBe(1);
+      expect(await leafSizes(w)).toEqual([84, 84, 84, 84]);
+      grants = treeGrants(w).length;
+      await convert(w, 10 * 200 + 1, 3);
+      rw = await verify(w);
+      expect(rw.depth).toBe(2);
+      expect(treeGrants(w).length).toBe(grants + 2);
+      expect(await leafSizes(w)).toEqual([84, 84, 35, 51, 84]);
+      expect(shape(rw).slice(199, 204)).toEqual(["1990+5u", "2000+1u", "2001+3w", "2004+1u", "2010+5u"]);
+      await oracleCheck(w, "conv-grow2");
+    }, 120_000);
+
+    it("a failed tree-block allocation leaves the range unwritten, the tree valid and i_blocks unchanged", async () => {
+      const v = await openVol(base4k);
+      for (let i = 0; i < 4; i++) await mapNew(v, 20 * i, 10, { unwritten: true });
+      const before = await verify(v);
+      const iBlocks = v.inode.raw.i_blocks_lo;
+      const free = freeBlocksCount(v.fs.sb);
+      v.alloc.failNext = 1; // splitting off the tail needs the root to grow
+      await expect(convert(v, 45, 2)).rejects.toMatchObject({ code: "ENOSPC" });
+      let r = await verify(v);
+      expect(r.extents).toEqual(before.extents);
+      expect(v.inode.raw.i_blocks_lo).toBe(iBlocks);
+      expect(freeBlocksCount(v.fs.sb)).toBe(free);
+      // Three extents: the tail fits the root, the written middle does not. The tail stays split
+      // off (a valid tree, as in the kernel); the range stays unwritten.
+      const w = await openVol(base4k);
+      for (let i = 0; i < 3; i++) await mapNew(w, 20 * i, 10, { unwritten: true });
+      w.alloc.failNext = 1;
+      await expect(convert(w, 25, 2)).rejects.toMatchObject({ code: "ENOSPC" });
+      r = await verify(w);
+      expect(shape(r)).toEqual(["0+10u", "20+7u", "27+3u", "40+10u"]);
+      await oracleCheck(w, "conv-fail");
+      await convert(w, 25, 2); // and it works once there is space
+      expect(shape(await verify(w))).toEqual(["0+10u", "20+5u", "25+2w", "27+3u", "40+10u"]);
+    });
+
+    it("a range that is not inside one unwritten extent is a caller bug (AssertionError) and changes nothing", async () => {
+      const v = await openVol(base4k);
+      const P = await reserve(v, 30);
+      await place(v, 0, 10, P, false);
+      await place(v, 10, 10, P + 10, true);
+      await place(v, 20, 5, P + 25, true); // not physically after [10, 20): a separate extent
+      const before = await verify(v);
+      const parent = allocRequest({ ino: v.inode.ino, purpose: "data", goal: 0, len: 1, funding: ENFORCE });
+      // Written, written + unwritten, two unwritten extents, past an extent's end, a hole, empty.
+      for (const [lblk, len] of [[2, 3], [9, 2], [18, 4], [22, 4], [30, 1], [10, 0]] as const) {
+        await expect(withHandle(v.fs, (h) => extConvertUnwritten(h, v.alloc, v.inode, lblk, len, parent))).rejects.toThrow(AssertionError);
+      }
+      expect((await verify(v)).extents).toEqual(before.extents);
+    });
+
+    it("extRemoveSpace() keeps the surviving pieces of unwritten extents unwritten", async () => {
+      const v = await openVol(base4k);
+      await mapNew(v, 0, 100, { unwritten: true });
+      await convert(v, 60, 20);
+      expect(await unmap(v, 40, 49)).toBe(10); // punch inside an unwritten extent
+      expect(shape(await verify(v))).toEqual(["0+40u", "50+10u", "60+20w", "80+20u"]);
+      expect(await unmap(v, 0, 4)).toBe(5); // head trim
+      expect(await unmap(v, 55, 64)).toBe(10); // across unwritten and written
+      expect(await unmap(v, 95, 200)).toBe(5); // tail trim past the end
+      expect(shape(await verify(v))).toEqual(["5+35u", "50+5u", "65+15w", "80+15u"]);
+      await oracleCheck(v, "rm-unwritten");
+    });
+
+    it("matches the model under random unwritten inserts, conversions and removes (seeded, debug level 2)", async () => {
+      const level = debugLevel;
+      setDebugLevel(2);
+      try {
+        const v = await openVol(base1k);
+        const rng = new Rng(7331);
+        let conversions = 0;
+        let maxDepth = 0;
+        for (let step = 1; step <= 1500; step++) {
+          const roll = rng.int(10);
+          if (roll < 4) {
+            const hole = v.model.holeFrom(rng.int(20000));
+            const left = v.model.endingAt(hole.start);
+            const adjacent = rng.chance(0.5);
+            const start = adjacent ? hole.start : hole.start + Math.min(hole.len - 1, rng.int(4));
+            const len = Math.min(rng.range(1, 40), hole.start + hole.len - start);
+            const goal = adjacent && left !== undefined ? left.pblk + left.len : rng.range(2000, 100000);
+            await mapNew(v, start, len, { goal, unwritten: rng.chance(0.7) });
+          } else if (roll < 9) {
+            const unwritten = (await walkExtentTree(v.fs, v.inode)).extents.filter((e) => e.unwritten);
+            if (unwritten.length === 0) continue;
+            const e = unwritten[rng.int(unwritten.length)]!;
+            const kind = rng.int(4); // head, tail, middle, whole
+            const len = kind === 3 ? e.len : Math.max(1, Math.min(e.len, rng.range(1, e.len)));
+            const lblk = kind === 0 ? e.lblk : kind === 1 ? e.lblk + e.len - len : e.lblk + rng.int(e.len - len + 1);
+            await convert(v, lblk, len);
+            conversions++;
+          } else {
+            const at = rng.int(20000);
+            await unmap(v, at, at + rng.range(0, 200));
+          }
+          if (step % 250 === 0) maxDepth = Math.max(maxDepth, (await verify(v)).depth);
+        }
+        expect(conversions).toBeGreaterThan(500);
+        expect(maxDepth).toBeGreaterThanOrEqual(1);
+        await oracleCheck(v, "conv-random");
+      } finally {
+        setDebugLevel(level === 2 ? 2 : level === 0 ? 0 : 1);
+      }
+    }, 300_000);
   });
 });

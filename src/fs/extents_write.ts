@@ -1,7 +1,8 @@
 /**
- * Extent tree writes: map a hole, remove a range, check a tree (@kernel fs/ext4/extents.c:
- * ext4_ext_insert_extent, ext4_ext_create_new_leaf, ext4_ext_split, ext4_ext_grow_indepth,
- * ext4_ext_try_to_merge(_up), ext4_ext_correct_indexes, ext4_ext_remove_space,
+ * Extent tree writes: map a hole, convert unwritten blocks to written, remove a range, check a
+ * tree (@kernel fs/ext4/extents.c: ext4_ext_insert_extent, ext4_ext_create_new_leaf,
+ * ext4_ext_split, ext4_ext_grow_indepth, ext4_ext_try_to_merge(_up), ext4_ext_correct_indexes,
+ * ext4_ext_convert_to_initialized, ext4_split_extent(_at), ext4_ext_remove_space,
  * ext4_ext_rm_leaf, ext4_ext_rm_idx).
  *
  * Design note.
@@ -17,6 +18,17 @@
  *   root is full, the root's slots move into a new block and the root becomes a one-entry index
  *   (ext4_ext_grow_indepth). After inserting, a depth-1 tree whose only leaf fits in the root is
  *   pulled back into the inode (ext4_ext_try_to_merge_up).
+ * - Convert (ext4_ext_convert_to_initialized): blocks inside one unwritten extent become written.
+ *   Fast path first: a range at the head (tail) of the extent whose left (right) neighbour in the
+ *   same leaf is written and logically and physically contiguous moves into that neighbour, two
+ *   slots rewritten, nothing allocated. Otherwise, as ext4_split_extent: the unwritten tail is
+ *   split off and inserted without merging (EXT4_GET_BLOCKS_PRE_IO), then either the remaining
+ *   extent is marked written and merged with written neighbours in its leaf
+ *   (ext4_ext_try_to_merge), or the unwritten head is shortened and the written middle inserted
+ *   like a new extent (merging with a written right neighbour). Either insert may split the leaf
+ *   or grow the tree. No zero-out: the kernel's EXT4_EXT_MAY_ZEROOUT shortcut (write zeros to a
+ *   small unwritten remainder and mark it written too) is not taken, so the shapes can differ
+ *   from the kernel's for extents inside i_size smaller than extent_max_zeroout_kb.
  * - Remove (ext4_ext_remove_space): punching the middle of one extent first splits it in two
  *   (the right half is inserted like a new extent, so it may split a leaf and allocate); then a
  *   depth-first walk trims or deletes extents, deletes emptied leaf and index blocks and their
@@ -39,8 +51,7 @@
  * tree while an operation awaits) and runs in handle `h`. A tree block this module freed may
  * come back from the allocator in the same handle (balloc reuses at once; the kernel waits for
  * the commit): it is re-zeroed through write access, since getCreateAccess refuses held blocks.
- * Not supported: bigalloc partial clusters, the extent status tree, unwritten-extent
- * conversion (ext4_ext_convert_to_initialized) — separate milestones.
+ * Not supported: bigalloc partial clusters, the extent status tree — separate milestones.
  */
 
 import { assert, debugLevel } from "../debug/assert.js";
@@ -416,8 +427,11 @@ async function makeRoom(ctx: Ctx, path: Node[], ext: Extent, funding: Funding): 
   else await growInDepth(ctx, ext, funding);
 }
 
-/** Insert `ext` into a hole; see the file header. */
-async function insertInto(ctx: Ctx, ext: Extent, funding: Funding): Promise<void> {
+/**
+ * Insert `ext` into a hole; see the file header. With `merge` false it is never merged with a
+ * neighbour (the kernel's EXT4_GET_BLOCKS_PRE_IO, used when splitting an extent in two).
+ */
+async function insertInto(ctx: Ctx, ext: Extent, funding: Funding, merge = true): Promise<void> {
   for (;;) {
     const path = await findPath(ctx, ext.lblk);
     const leaf = leafOf(path);
@@ -428,7 +442,7 @@ async function insertInto(ctx: Ctx, ext: Extent, funding: Funding): Promise<void
     assert(left === undefined || left.lblk + left.len <= ext.lblk, () => `Inode ${ctx.inode.ino}: logical block ${ext.lblk} is already mapped`);
     assert(next >= ext.lblk + ext.len, () => `Inode ${ctx.inode.ino}: logical blocks ${ext.lblk}..${ext.lblk + ext.len - 1} are not a hole`);
 
-    if (left !== undefined && canMerge(left, ext)) {
+    if (merge && left !== undefined && canMerge(left, ext)) {
       const grown = { ...left, len: left.len + ext.len };
       if (right !== undefined && canMerge(grown, right)) {
         grown.len += right.len;
@@ -438,7 +452,7 @@ async function insertInto(ctx: Ctx, ext: Extent, funding: Funding): Promise<void
       dirty(ctx, leaf);
       return;
     }
-    if (right !== undefined && canMerge(ext, right)) {
+    if (merge && right !== undefined && canMerge(ext, right)) {
       writeExtent(leaf.buf, at + 1, { ...ext, len: ext.len + right.len });
       dirty(ctx, leaf);
       if (at + 1 === 0) correctIndexes(ctx, path);
@@ -451,7 +465,7 @@ async function insertInto(ctx: Ctx, ext: Extent, funding: Funding): Promise<void
       const first = rleaf.entries > 0 ? readExtent(rleaf.buf, 0) : undefined;
       assert(first === undefined || first.lblk === next, "Next leaf does not start at its index key");
       let done = true;
-      if (first !== undefined && canMerge(ext, first)) writeExtent(rleaf.buf, 0, { ...ext, len: ext.len + first.len });
+      if (merge && first !== undefined && canMerge(ext, first)) writeExtent(rleaf.buf, 0, { ...ext, len: ext.len + first.len });
       else if (leaf.entries >= leaf.max && rleaf.entries < rleaf.max) {
         openSlot(rleaf, 0);
         writeExtent(rleaf.buf, 0, ext);
@@ -529,6 +543,138 @@ export async function extInsertExtent(h: Handle, alloc: BlockAllocator, inode: I
   assert(Number.isSafeInteger(ext.pblk) && h.fs.blockRangeValid(ext.pblk, ext.len), () => `Extent maps blocks ${ext.pblk}+${ext.len} outside the volume`);
   try {
     await insertInto(ctx, { lblk: ext.lblk, len: ext.len, pblk: ext.pblk, unwritten: ext.unwritten }, childFunding(parent));
+    await tryMergeUp(ctx);
+  } catch (err) {
+    await finish(ctx, false);
+    throw err;
+  }
+  await finish(ctx);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convert unwritten to written
+
+/**
+ * Merge the leaf's extent i with the extents right of it, as long as they can be merged.
+ * Returns whether anything merged. @kernel ext4_ext_try_to_merge_right
+ */
+function mergeRight(ctx: Ctx, leaf: Node, i: number): boolean {
+  let e = readExtent(leaf.buf, i);
+  let merged = false;
+  while (i + 1 < leaf.entries) {
+    const next = readExtent(leaf.buf, i + 1);
+    if (!canMerge(e, next)) break;
+    e = { ...e, len: e.len + next.len };
+    writeExtent(leaf.buf, i, e);
+    closeSlots(leaf, i + 1, 1);
+    merged = true;
+  }
+  if (merged) dirty(ctx, leaf);
+  return merged;
+}
+
+/**
+ * Merge the leaf's extent i with its neighbours in the same leaf: into the left one (which then
+ * keeps merging right), else with the right ones. Keys of first extents never change here. The
+ * merge-up that the kernel does at the end is the caller's. @kernel ext4_ext_try_to_merge
+ */
+function tryToMerge(ctx: Ctx, leaf: Node, i: number): void {
+  if (i > 0 && mergeRight(ctx, leaf, i - 1)) return;
+  mergeRight(ctx, leaf, i);
+}
+
+/**
+ * Mark logical blocks [lblk, lblk + len) written; they must lie inside one unwritten extent (the
+ * caller converts run by run, as extMapBlocks reports them). Up to three extents result: the
+ * unwritten head, the written range, the unwritten tail; the written range merges with a written
+ * neighbour in the same leaf that is logically and physically contiguous, within EXT_INIT_MAX_LEN.
+ * Splitting may need tree blocks (a full leaf splits, a full tree grows): they are requested from
+ * `alloc` with purpose "extentNode", funding childFunding(parent) and the first physical block of
+ * the piece being inserted as goal, and each adds one block to i_blocks. The data blocks stay where they are and are
+ * already counted in i_blocks (unwritten extents are), so the caller charges nothing; it must
+ * write the range's blocks in full (zeros where it has no data), since they now read as data.
+ * Writes the inode back in `h` when i_block or i_blocks changed.
+ *
+ * Errors: a range not inside one unwritten extent is a caller bug (AssertionError); a bad tree
+ * throws EFSCORRUPTED/EFSBADCRC; a failed tree-block allocation (ENOSPC, EDQUOT) leaves the whole
+ * range unwritten and the tree valid (the tail may have been split off already, as in the kernel).
+ * Caller holds i_data_sem for write.
+ *
+ * Deviations from Linux: no zero-out (EXT4_EXT_MAY_ZEROOUT / extent_max_zeroout_kb), and the
+ * kernel adds EXT4_GET_BLOCKS_METADATA_NOFAIL for these tree blocks whatever the write's funding;
+ * here the funding is the parent's (pass a nofail parent to match).
+ * @kernel ext4_ext_convert_to_initialized, ext4_split_extent, ext4_split_extent_at
+ */
+export async function extConvertUnwritten(h: Handle, alloc: BlockAllocator, inode: InodeInfo, lblk: number, len: number, parent: AllocRequest): Promise<void> {
+  const ctx = newCtx(h, alloc, inode);
+  assert(parent.ino === inode.ino, () => `Conversion in inode ${inode.ino} funded by a request for inode ${parent.ino}`);
+  assert(Number.isSafeInteger(lblk) && lblk >= 0 && Number.isSafeInteger(len) && len >= 1 && lblk + len <= EXT_MAX_BLOCKS, () => `Invalid range ${lblk}+${len}`);
+  const end = lblk + len;
+  const funding = childFunding(parent);
+  const path = await findPath(ctx, lblk);
+  const leaf = leafOf(path);
+  const at = leaf.at;
+  const e = at >= 0 ? readExtent(leaf.buf, at) : undefined;
+  assert(e !== undefined && e.unwritten && e.lblk + e.len >= end && e.lblk + e.len > lblk, () => `Inode ${inode.ino}: blocks ${lblk}..${end - 1} do not lie inside one unwritten extent`);
+  const eEnd = e.lblk + e.len;
+
+  // Fast path: move the range into a written neighbour in the same leaf (no split, no allocation).
+  // The kernel's strict C4 bound is kept; the slow path below merges the borderline case anyway.
+  if (lblk === e.lblk && len < e.len && at > 0) {
+    const prev = readExtent(leaf.buf, at - 1);
+    if (!prev.unwritten && prev.lblk + prev.len === e.lblk && prev.pblk + prev.len === e.pblk && prev.len < EXT_INIT_MAX_LEN - len) {
+      writeExtent(leaf.buf, at - 1, { ...prev, len: prev.len + len });
+      writeExtent(leaf.buf, at, { lblk: end, len: e.len - len, pblk: e.pblk + len, unwritten: true });
+      dirty(ctx, leaf);
+      await finish(ctx);
+      return;
+    }
+  } else if (end === eEnd && len < e.len && at + 1 < leaf.entries) {
+    const next = readExtent(leaf.buf, at + 1);
+    if (!next.unwritten && next.lblk === end && e.pblk + e.len === next.pblk && next.len < EXT_INIT_MAX_LEN - len) {
+      writeExtent(leaf.buf, at, { ...e, len: e.len - len });
+      writeExtent(leaf.buf, at + 1, { lblk, len: next.len + len, pblk: next.pblk - len, unwritten: false });
+      dirty(ctx, leaf);
+      await finish(ctx);
+      return;
+    }
+  }
+
+  try {
+    if (end < eEnd) {
+      // Split off the unwritten tail; it must not merge back (EXT4_GET_BLOCKS_PRE_IO).
+      writeExtent(leaf.buf, at, { ...e, len: end - e.lblk });
+      dirty(ctx, leaf);
+      try {
+        await insertInto(ctx, { lblk: end, len: eEnd - end, pblk: e.pblk + (end - e.lblk), unwritten: true }, funding, false);
+      } catch (err) {
+        // Splits that succeeded before the failure left a valid tree: find the extent again.
+        const back = leafOf(await findPath(ctx, e.lblk));
+        writeExtent(back.buf, back.at, e);
+        dirty(ctx, back);
+        throw err;
+      }
+    }
+    // [e.lblk, end) is now one unwritten extent, possibly in another leaf than before.
+    const leaf2 = leafOf(await findPath(ctx, lblk));
+    const head = readExtent(leaf2.buf, leaf2.at);
+    assert(head.lblk === e.lblk && head.lblk + head.len === end && head.unwritten, "Split extent not found again");
+    if (lblk === head.lblk) {
+      writeExtent(leaf2.buf, leaf2.at, { ...head, unwritten: false });
+      dirty(ctx, leaf2);
+      tryToMerge(ctx, leaf2, leaf2.at);
+    } else {
+      writeExtent(leaf2.buf, leaf2.at, { ...head, len: lblk - head.lblk });
+      dirty(ctx, leaf2);
+      try {
+        await insertInto(ctx, { lblk, len, pblk: head.pblk + (lblk - head.lblk), unwritten: false }, funding);
+      } catch (err) {
+        const back = leafOf(await findPath(ctx, head.lblk));
+        writeExtent(back.buf, back.at, head);
+        dirty(ctx, back);
+        throw err;
+      }
+    }
     await tryMergeUp(ctx);
   } catch (err) {
     await finish(ctx, false);
