@@ -4,7 +4,7 @@
  * "ext4ts/node".
  */
 
-export { Volume, FileHandle, Stats, fileTypeOf, type Dirent, type FileType, type MountOptions, type OpenFlags, type StatFs, type VolumeOptions, type WalkEntry, type XattrOptions } from "./api/promises.js";
+export { Volume, FileHandle, Stats, fileTypeOf, XATTR_CREATE, XATTR_REPLACE, type Dirent, type FileType, type MountOptions, type OpenFlags, type StatFs, type VolumeOptions, type WalkEntry, type XattrOptions } from "./api/promises.js";
 export { FsError, isFsError, errnoNumber, type Errno, type FsErrorDetail } from "./errors.js";
 export type { BlockDevice } from "./device/block_device.js";
 export { MemoryDevice } from "./device/memory.js";

@@ -11,13 +11,13 @@
 
 import { FsError } from "../errors.js";
 import { EXT4_NAME_LEN } from "../format/dirent.js";
-import { EXT4_EXTENTS_FL, S_IFDIR, S_IFMT, S_IFREG, setInodeTime, type Timespec } from "../format/inode.js";
+import { S_IFDIR, S_IFMT, S_IFREG, setInodeTime, type Timespec } from "../format/inode.js";
 import { withHandle } from "../fs/handle.js";
 import { iget, isDir } from "../fs/inode.js";
 import { getSize, igetWritable, igetWritableRaw, markInodeDirty, setSize } from "../fs/inode_write.js";
 import { lookup, resolvePath } from "../fs/namei.js";
 import { createNode, evictInode, linkNode, renameNode, rmdirNode, unlinkNode, type NameiDeps, type NewInodeAttrs } from "../fs/namei_write.js";
-import { truncateData, writeData } from "../fs/file_write.js";
+import { maxFileBytes, truncateData, writeData } from "../fs/file_write.js";
 import { convertInlineFile } from "../fs/inline_write.js";
 import { checkXattrArgs, vfsRemovexattr, vfsSetxattr } from "../fs/xattr_write.js";
 import { orphanList, usesOrphanList } from "../fs/orphan.js";
@@ -136,7 +136,7 @@ export function writeAt(w: Writer, path: string, ino: number, pos: number, data:
       const inode = await igetWritable(w.fs, ino, { allowUnlinked: true });
       if ((inode.raw.i_mode & S_IFMT) !== S_IFREG) throw new FsError("EISDIR", "Is a directory");
       // Past the limit nothing is written; across it, a short write (generic_write_check_limits).
-      const max = maxFileSize(w.fs, inode);
+      const max = maxFileBytes(w.fs, inode);
       if (pos >= max && data.length > 0) throw new FsError("EFBIG", "File too large");
       data = data.subarray(0, Math.min(data.length, max - pos));
       if (data.length === 0) return 0; // Linux changes nothing, not even mtime
@@ -163,7 +163,7 @@ export function truncateAt(w: Writer, path: string, ino: number, size: number): 
       const inode = await igetWritable(w.fs, ino, { allowUnlinked: true });
       if ((inode.raw.i_mode & S_IFMT) === S_IFDIR) throw new FsError("EISDIR", "Is a directory");
       if ((inode.raw.i_mode & S_IFMT) !== S_IFREG) throw new FsError("EINVAL", "Invalid argument");
-      if (size > maxFileSize(w.fs, inode)) throw new FsError("EFBIG", "File too large");
+      if (size > maxFileBytes(w.fs, inode)) throw new FsError("EFBIG", "File too large");
       await convertInlineFile(h, w.deps, inode, { discard: size === 0 });
       await truncateData(h, w.deps, inode, getSize(w.fs, inode), size);
       setSize(inode, size);
@@ -190,50 +190,6 @@ function clampTime(fs: Ext4Fs, t: Timespec): Timespec {
 }
 
 /** Largest file an extent-mapped inode can have: 2^32 blocks. @kernel ext4_max_size */
-export function maxFileSize(fs: Ext4Fs, inode: { raw: { i_flags: number } }): number {
-  return inode.raw.i_flags & EXT4_EXTENTS_FL ? maxExtentFileSize(fs) : maxBitmapFileSize(fs);
-}
-
-/**
- * s_maxbytes for extent-mapped files: 2^32 - 1 blocks (ee_block is 32-bit; one block less so
- * an extent can still cover the last one), and without huge_file no more than i_blocks's
- * 2^32 - 1 sectors. @kernel ext4_max_size
- */
-function maxExtentFileSize(fs: Ext4Fs): number {
-  const bits = Math.log2(fs.blockSize);
-  const res = (2 ** 32 - 1) * fs.blockSize;
-  if (fs.features.hugeFile) return res;
-  return Math.min(res, Math.floor((2 ** 32 - 1) / 2 ** (bits - 9)) * fs.blockSize);
-}
-
-/**
- * s_bitmap_maxbytes for block-mapped files: what 12 direct, single, double and triple
- * indirect pointers reach, lowered so data plus indirect blocks fit i_blocks.
- * @kernel ext4_max_bitmap_size
- */
-function maxBitmapFileSize(fs: Ext4Fs): number {
-  const bits = Math.log2(fs.blockSize);
-  const ppb = fs.blockSize / 4;
-  let upper = fs.features.hugeFile ? 2 ** 48 - 1 : Math.floor((2 ** 32 - 1) / 2 ** (bits - 9));
-  let res = 12 + ppb + ppb * ppb + ppb * ppb * ppb;
-  let meta = 1 + (1 + ppb) + (1 + ppb + ppb * ppb);
-  if (res + meta > upper) {
-    res = upper;
-    upper -= 12;
-    meta = 1;
-    upper -= ppb;
-    if (upper < ppb * ppb) {
-      meta += 1 + Math.ceil(upper / ppb);
-    } else {
-      meta += 1 + ppb;
-      upper -= ppb * ppb;
-      meta += 1 + Math.ceil(upper / ppb) + Math.ceil(upper / (ppb * ppb));
-    }
-    res -= meta;
-  }
-  return res * fs.blockSize;
-}
-
 export function unlinkAt(w: Writer, path: string, freeIfUnused: (ino: number) => boolean): Promise<void> {
   return op(w, "unlink", path, async () => {
     const p = await parentDir(w, path);

@@ -218,6 +218,21 @@ describe("encodeIbodyXattrs()", () => {
     expect(inlineDataValue(d)).toEqual(new Uint8Array());
   });
 
+  it("packs values in valueOrder while the table keeps the given order (a resized value moves below the others)", () => {
+    const given = [x(1, "a", "aaaa"), x(1, "b", "bbbbbbbb"), x(1, "c", "cc")];
+    const region = encodeIbodyXattrs(given, 128, [1, 2, 0]);
+    const d = decodeIbodyXattrs(region);
+    expect(d.map((e) => new TextDecoder().decode(e.name))).toEqual(["a", "b", "c"]);
+    // area 128, values from offset 4: b at 128-8, c at 120-4, a at 116-4; offsets relative to 4
+    expect(d.map((e) => e.e_value_offs)).toEqual([108, 116, 112]);
+    expect(d.map((e) => new TextDecoder().decode(e.value))).toEqual(["aaaa", "bbbbbbbb", "cc"]);
+    // Decoded entries ordered by descending e_value_offs reproduce the area.
+    const byOffs = d.map((_, i) => i).sort((i, j) => d[j]!.e_value_offs - d[i]!.e_value_offs);
+    expect(encodeIbodyXattrs(d, 128, byOffs)).toEqual(region);
+    expect(encodeIbodyXattrs(given, 128, [0, 1, 2])).toEqual(encodeIbodyXattrs(given, 128));
+    expect(() => encodeIbodyXattrs(given, 128, [0, 0, 1])).toThrow(/permutation/);
+  });
+
   it("writes an all-zero area for no entries and fits exactly", () => {
     expect(encodeIbodyXattrs([], 96)).toEqual(new Uint8Array(96));
     // 4 header + 20 entry + 4 terminator leave 68 bytes

@@ -480,12 +480,15 @@ export function encodeXattrBlock(entries: readonly XattrInput[], blockSize: numb
 /**
  * Build the in-inode xattr area of `regionSize` bytes (inode size - 128 - i_extra_isize).
  * Entries stay in the order given (insertion order) and values are packed from the end in
- * the same order; e_hash is 0, as the kernel writes for values in the inode body. No entries
- * gives an all-zero area (h_magic 0), as ext4_xattr_ibody_set leaves it.
+ * the same order, or in `valueOrder` (a permutation of entry indexes, first = highest
+ * offset) when given: the kernel appends new entries to the table but writes a resized
+ * value below all others, so the two orders can differ. e_hash is 0, as the kernel writes
+ * for values in the inode body. No entries gives an all-zero area (h_magic 0), as
+ * ext4_xattr_ibody_set leaves it.
  * Throws FsError ENOSPC when the entries do not fit, ERANGE/EINVAL for bad names.
  * @kernel ext4_xattr_set_entry (!is_block) and ext4_xattr_ibody_set
  */
-export function encodeIbodyXattrs(entries: readonly XattrInput[], regionSize: number): Uint8Array {
+export function encodeIbodyXattrs(entries: readonly XattrInput[], regionSize: number, valueOrder?: readonly number[]): Uint8Array {
   assert(Number.isInteger(regionSize) && regionSize >= 0 && regionSize < 65536, `bad in-inode xattr area size ${regionSize}`);
   checkInputs(entries);
   const region = new Uint8Array(regionSize);
@@ -495,7 +498,13 @@ export function encodeIbodyXattrs(entries: readonly XattrInput[], regionSize: nu
     throw new FsError("ENOSPC", `In-inode xattrs: ${entries.length} entries need ${need} bytes, inode has ${regionSize}`);
   }
   const first = xattrIbodyHeader.size;
-  layOut(region, entries, entries.map((_, i) => i), first, first, false);
+  const order = valueOrder ?? entries.map((_, i) => i);
+  assert(order.length === entries.length && new Set(order).size === order.length && order.every((i) => Number.isInteger(i) && i >= 0 && i < entries.length), "valueOrder is not a permutation of the entries");
+  // layOut packs values in the order of its entry list and writes the table in tableOrder
+  // (indexes into that list): hand it the entries in value order, the table in given order.
+  const position = new Array<number>(entries.length);
+  for (const [at, i] of order.entries()) position[i] = at;
+  layOut(region, order.map((i) => entries[i]!), position, first, first, false);
   xattrIbodyHeader.encode({ h_magic: EXT4_XATTR_MAGIC }, region);
   return region;
 }

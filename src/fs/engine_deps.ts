@@ -6,7 +6,7 @@
 import type { Timespec } from "../format/inode.js";
 import type { BlockAllocator } from "./alloc_request.js";
 import { ext4FreeBlocks, ext4NewBlocks } from "./balloc.js";
-import { extInsertExtent, extRemoveSpace } from "./extents_write.js";
+import { extConvertUnwritten, extInsertExtent, extRemoveSpace } from "./extents_write.js";
 import { ext4FreeInode, ext4NewInode } from "./ialloc.js";
 import type { NameiDeps } from "./namei_write.js";
 import type { Ext4Fs } from "./super.js";
@@ -18,7 +18,7 @@ export function engineDeps(_fs: Ext4Fs, now: () => Timespec): NameiDeps {
   };
   return {
     alloc,
-    extents: { insert: extInsertExtent, removeSpace: extRemoveSpace },
+    extents: { insert: extInsertExtent, removeSpace: extRemoveSpace, convertUnwritten: extConvertUnwritten },
     inodes: { newInode: (h, dirIno, mode, name) => ext4NewInode(h, dirIno, mode, { name }), freeInode: ext4FreeInode },
     now,
   };

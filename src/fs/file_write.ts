@@ -1,7 +1,9 @@
 /**
- * Writing file data and changing file size, for extent-mapped inodes
+ * Writing file data and changing file size, for extent-mapped and block-mapped inodes
  * (@kernel ext4_map_blocks with EXT4_GET_BLOCKS_CREATE, ext4_ext_find_goal,
- * ext4_truncate / ext4_ext_truncate; fs/ext4/inode.c, extents.c).
+ * ext4_truncate / ext4_ext_truncate / ext4_ind_truncate; fs/ext4/inode.c, extents.c,
+ * indirect.c). Block-mapped (ext2/ext3-style) inodes go to indirect_write.ts; inline-data
+ * inodes are not written yet (EOPNOTSUPP).
  *
  * No delayed allocation yet: blocks are allocated when written (a later milestone adds
  * the page cache and writeback). Data goes straight to the device, around the metadata
@@ -9,11 +11,12 @@
  */
 
 import { FsError } from "../errors.js";
-import { EXT4_EXTENTS_FL } from "../format/inode.js";
+import { EXT4_EXTENTS_FL, EXT4_INLINE_DATA_FL } from "../format/inode.js";
 import { groupFirstBlock } from "../format/superblock.js";
 import { allocRequest, type AllocPurpose, type AllocRequest, type BlockAllocator } from "./alloc_request.js";
 import { extMapBlocks } from "./extents.js";
 import type { Handle } from "./handle.js";
+import { indFindGoal, indGetBlock, indMapForWrite, indMaxBlocks, indTruncate } from "./indirect_write.js";
 import { getSize, setInodeBlocks, setSize, type InodeInfo } from "./inode_write.js";
 import { inodeBlocks } from "../format/inode.js";
 import type { Ext4Fs } from "./super.js";
@@ -23,6 +26,8 @@ export interface ExtentWriter {
   insert(h: Handle, alloc: BlockAllocator, inode: InodeInfo, ext: { lblk: number; len: number; pblk: number; unwritten: boolean }, parent: AllocRequest): Promise<void>;
   /** Unmap [from, to] (inclusive), freeing data and emptied tree blocks; returns data blocks freed. */
   removeSpace(h: Handle, alloc: BlockAllocator, inode: InodeInfo, from: number, to: number): Promise<number>;
+  /** Mark [lblk, lblk+len), inside one unwritten extent, written (tree blocks funded from `parent`). */
+  convertUnwritten(h: Handle, alloc: BlockAllocator, inode: InodeInfo, lblk: number, len: number, parent: AllocRequest): Promise<void>;
 }
 
 export interface WriteDeps {
@@ -43,11 +48,31 @@ export function chargeBlocks(fs: Ext4Fs, inode: InodeInfo, blocks: number): void
   setInodeBlocks(fs, inode, sectorsOf(fs, inode) + blocks * (fs.blockSize / 512));
 }
 
+/** Inline data is neither an extent tree nor a block map: not written yet. */
+function refuseInline(inode: InodeInfo, what: string): void {
+  if (inode.raw.i_flags & EXT4_INLINE_DATA_FL) throw new FsError("EOPNOTSUPP", `${what} inline-data files is not supported yet`, { ino: inode.ino });
+}
+
+/**
+ * The largest size a file may reach (EFBIG past it): s_maxbytes for extent files, 2^32 - 1
+ * blocks (ee_block is 32-bit; one block less so an extent can cover the last) and, without
+ * huge_file, no more than i_blocks's 2^32 - 1 sectors; s_bitmap_maxbytes for block maps.
+ * @kernel ext4_max_size, ext4_max_bitmap_size
+ */
+export function maxFileBytes(fs: Ext4Fs, inode: Pick<InodeInfo, "raw">): number {
+  if (!(inode.raw.i_flags & EXT4_EXTENTS_FL)) return indMaxBlocks(fs) * fs.blockSize;
+  const res = (2 ** 32 - 1) * fs.blockSize;
+  if (fs.features.hugeFile) return res;
+  return Math.min(res, Math.floor((2 ** 32 - 1) / (fs.blockSize / 512)) * fs.blockSize);
+}
+
 /**
  * Where to look for blocks for logical block `lblk`: right after the block mapped just
- * before it, else the start of the inode's group. @kernel ext4_ext_find_goal / ext4_inode_to_goal_block
+ * before it, else the start of the inode's group; for block maps, the nearest pointer
+ * before it in its pointer array. @kernel ext4_ext_find_goal / ext4_find_goal / ext4_inode_to_goal_block
  */
 export async function findGoal(fs: Ext4Fs, inode: InodeInfo, lblk: number): Promise<number> {
+  if (!(inode.raw.i_flags & EXT4_EXTENTS_FL)) return indFindGoal(fs, inode, lblk);
   if (lblk > 0) {
     const prev = await extMapBlocks(fs, inode, lblk - 1, 1);
     if (prev.pblk !== 0) return prev.pblk + 1;
@@ -58,8 +83,10 @@ export async function findGoal(fs: Ext4Fs, inode: InodeInfo, lblk: number): Prom
 
 /**
  * Map [lblk, lblk+len), allocating the holes as written extents (contiguous where the
- * allocator can). Returns the mapped runs in order. Writing into an unwritten extent
- * (fallocated space) is not supported yet: EOPNOTSUPP.
+ * allocator can), or for block-mapped inodes as block-map entries with the indirect blocks
+ * they need (indMapForWrite; EFBIG past the block-map limit). Returns the mapped runs in
+ * order; `fresh` runs were allocated (or, in fallocated space, converted from unwritten)
+ * by this call: their old bytes are not the file's.
  */
 export async function mapForWrite(
   h: Handle,
@@ -71,7 +98,17 @@ export async function mapForWrite(
   opts: { maxRuns?: number } = {},
 ): Promise<{ lblk: number; pblk: number; len: number; fresh: boolean }[]> {
   const fs = h.fs;
-  if (!(inode.raw.i_flags & EXT4_EXTENTS_FL)) throw new FsError("EOPNOTSUPP", "Writing block-mapped (ext2/ext3-style) files is not supported yet", { ino: inode.ino });
+  if (!(inode.raw.i_flags & EXT4_EXTENTS_FL)) {
+    refuseInline(inode, "Writing");
+    return indMapForWrite(h, deps.alloc, inode, lblk, len, {
+      purpose,
+      funding: { kind: "chargeNow", quota: "enforce" },
+      ...(opts.maxRuns !== undefined ? { maxRuns: opts.maxRuns } : {}),
+      charge: (blocks) => {
+        chargeBlocks(fs, inode, blocks);
+      },
+    });
+  }
   if (lblk + len - 1 > EXT4_MAX_LOGICAL_BLOCK) throw new FsError("EFBIG", "File too large", { ino: inode.ino });
   const runs: { lblk: number; pblk: number; len: number; fresh: boolean }[] = [];
   let at = lblk;
@@ -79,8 +116,17 @@ export async function mapForWrite(
   while (at < end && runs.length < (opts.maxRuns ?? Infinity)) {
     const run = await extMapBlocks(fs, inode, at, end - at);
     const n = Math.min(run.len, end - at);
+    if (run.pblk !== 0 && run.unwritten) {
+      // Fallocated space: its blocks become written; their old bytes were never the file's,
+      // so the caller treats them as fresh (zero-filled around the data).
+      // @kernel ext4_ext_handle_unwritten_extents -> ext4_ext_convert_to_initialized
+      const req = allocRequest({ ino: inode.ino, purpose: "extentNode", goal: run.pblk, len: 1, funding: { kind: "chargeNow", quota: "enforce" } });
+      await deps.extents.convertUnwritten(h, deps.alloc, inode, at, n, req);
+      runs.push({ lblk: at, pblk: run.pblk, len: n, fresh: true });
+      at += n;
+      continue;
+    }
     if (run.pblk !== 0) {
-      if (run.unwritten) throw new FsError("EOPNOTSUPP", "Writing into unwritten (fallocated) extents is not supported yet", { ino: inode.ino });
       runs.push({ lblk: at, pblk: run.pblk, len: n, fresh: false });
       at += n;
       continue;
@@ -102,11 +148,23 @@ export async function mapForWrite(
  * every block already mapped holds written data and i_size covers it: the caller writes
  * the inode back and reports the error (a short write, as on Linux). The caller writes
  * the inode back in either case (markInodeDirty).
+ *
+ * A block-mapped file ends at indMaxBlocks: a write starting there is EFBIG; one crossing
+ * it writes what fits, then throws EFBIG (Linux cuts the write short there).
+ * @kernel ext4_write_checks (s_bitmap_maxbytes)
  */
 export async function writeData(h: Handle, deps: WriteDeps, inode: InodeInfo, pos: number, data: Uint8Array): Promise<void> {
   const fs = h.fs;
   const bs = fs.blockSize;
   if (data.length === 0) return;
+  if (!(inode.raw.i_flags & EXT4_EXTENTS_FL)) {
+    const limit = indMaxBlocks(fs) * bs;
+    if (pos >= limit) throw new FsError("EFBIG", "File too large", { ino: inode.ino });
+    if (pos + data.length > limit) {
+      await writeData(h, deps, inode, pos, data.subarray(0, limit - pos));
+      throw new FsError("EFBIG", "File too large", { ino: inode.ino });
+    }
+  }
   const last = Math.floor((pos + data.length - 1) / bs);
   let lblk = Math.floor(pos / bs);
   while (lblk <= last) {
@@ -139,15 +197,28 @@ async function writeRun(fs: Ext4Fs, r: { lblk: number; pblk: number; len: number
 }
 
 /**
- * Cut or extend the file to `newSize`: blocks past the new end are freed (tree blocks
- * too), the tail of the new last block is zeroed so a later extension reads zeros.
- * @kernel ext4_truncate / ext4_ext_truncate
+ * Cut or extend the file to `newSize`: blocks past the new end are freed (tree or indirect
+ * blocks too), the tail of the new last block is zeroed so a later extension reads zeros.
+ * A block-mapped file cannot grow past indMaxBlocks (EFBIG, as ext4_setattr refuses).
+ * @kernel ext4_truncate / ext4_ext_truncate / ext4_ind_truncate
  */
 export async function truncateData(h: Handle, deps: WriteDeps, inode: InodeInfo, oldSize: number, newSize: number): Promise<void> {
   const fs = h.fs;
   const bs = fs.blockSize;
+  const blockMapped = !(inode.raw.i_flags & EXT4_EXTENTS_FL);
+  if (blockMapped && newSize > indMaxBlocks(fs) * bs) throw new FsError("EFBIG", "File too large", { ino: inode.ino });
   if (newSize >= oldSize) return; // growing leaves a hole; nothing to free or zero
-  if (!(inode.raw.i_flags & EXT4_EXTENTS_FL)) throw new FsError("EOPNOTSUPP", "Truncating block-mapped (ext2/ext3-style) files is not supported yet", { ino: inode.ino });
+  if (blockMapped) {
+    refuseInline(inode, "Truncating");
+    await indTruncate(h, deps.alloc, inode, Math.ceil(newSize / bs), (blocks) => {
+      chargeBlocks(fs, inode, blocks);
+    });
+    if (newSize % bs !== 0) {
+      const pblk = await indGetBlock(fs, inode, Math.floor(newSize / bs));
+      if (pblk !== 0) await zeroTail(fs, pblk, newSize % bs);
+    }
+    return;
+  }
   const firstGone = Math.ceil(newSize / bs);
   const freed = await deps.extents.removeSpace(h, deps.alloc, inode, firstGone, EXT4_MAX_LOGICAL_BLOCK);
   chargeBlocks(fs, inode, -freed);
@@ -159,4 +230,11 @@ export async function truncateData(h: Handle, deps: WriteDeps, inode: InodeInfo,
       await fs.cache.writeUncached(run.pblk, blk);
     }
   }
+}
+
+/** Zero block `pblk` from byte `from` on (the tail past a new i_size). @kernel ext4_block_truncate_page */
+async function zeroTail(fs: Ext4Fs, pblk: number, from: number): Promise<void> {
+  const blk = await fs.cache.readUncached(pblk, 1);
+  blk.fill(0, from);
+  await fs.cache.writeUncached(pblk, blk);
 }

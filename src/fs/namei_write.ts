@@ -15,6 +15,7 @@ import { EXT4_EXT_MAGIC, extentHeader } from "../format/extent.js";
 import {
   EXT4_EXTENTS_FL,
   EXT4_INDEX_FL,
+  EXT4_INLINE_DATA_FL,
   EXT4_N_BLOCKS,
   S_IFBLK,
   S_IFCHR,
@@ -28,15 +29,15 @@ import {
   type Timespec,
 } from "../format/inode.js";
 import { inodeFileAcl } from "../format/inode.js";
-import { xattrHeader } from "../format/xattr.js";
-import { xattrBlockChecksum } from "../format/checksum.js";
-import { extMapBlocks } from "./extents.js";
+import { mapBlocks } from "./read.js";
 import { addDirEntry, initDirBlock, isEmptyDir, removeDirEntry, sealDirBlock, setDirEntry, type DirBlocks } from "./dir_write.js";
-import { chargeBlocks, mapForWrite, truncateData, writeData, type WriteDeps } from "./file_write.js";
+import { mapForWrite, sectorsOf, truncateData, writeData, type WriteDeps } from "./file_write.js";
 import type { Handle } from "./handle.js";
 import { getSize, igetWritable, igetWritableRaw, markInodeDirty, newInodeInfo, setSize, type InodeInfo } from "./inode_write.js";
+import { isFastSymlinkRaw } from "./inode.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
 import { dcacheDropDir } from "./dcache.js";
+import { releaseXattrBlock } from "./xattr_write.js"; // also keeps the xattr block index in step
 import { orphanAdd, orphanDel, orphanList } from "./orphan.js";
 import { EXT4_ERROR_FS, firstIno } from "../format/superblock.js";
 
@@ -80,12 +81,12 @@ export function fileTypeOfMode(mode: number): number {
   }
 }
 
-/** Directory blocks of an extent-mapped directory, read and grown through the handle. */
+/** Directory blocks of an extent- or block-mapped directory, read and grown through the handle. */
 export function dirBlocksOf(fs: Ext4Fs, deps: WriteDeps): DirBlocks {
   return {
     count: (dir) => Math.ceil(getSize(fs, dir) / fs.blockSize),
     async get(h, dir, lblk) {
-      const run = await extMapBlocks(fs, dir, lblk, 1);
+      const run = await mapBlocks(fs, dir, lblk, 1);
       if (run.pblk === 0 || run.unwritten) throw new FsError("EFSCORRUPTED", `Directory has a hole at block ${lblk}`, { ino: dir.ino });
       return { pblk: run.pblk, data: await h.getWriteAccess(run.pblk) };
     },
@@ -282,7 +283,13 @@ export async function evictInode(h: Handle, deps: NameiDeps, inode: InodeInfo): 
   const type = inode.raw.i_mode & S_IFMT;
   const size = getSize(fs, inode);
   await orphanDel(h, inode);
-  if (inode.raw.i_flags & EXT4_EXTENTS_FL) await truncateData(h, deps, inode, size, 0);
+  // A block map in i_block: regular files, directories and slow symlinks without inline
+  // data (a fast symlink's i_block holds its target, a device's its number).
+  const flags = inode.raw.i_flags;
+  const blockMap =
+    !(flags & (EXT4_EXTENTS_FL | EXT4_INLINE_DATA_FL)) &&
+    (type === S_IFREG || type === S_IFDIR || (type === S_IFLNK && !isFastSymlinkRaw(flags, size, sectorsOf(fs, inode), inodeFileAcl(inode.raw, fs.features.is64bit), fs.blockSize)));
+  if (flags & EXT4_EXTENTS_FL || blockMap) await truncateData(h, deps, inode, size, 0);
   setSize(inode, 0);
   const acl = inodeFileAcl(inode.raw, fs.features.is64bit);
   if (acl !== 0) {
@@ -325,21 +332,6 @@ export async function orphanCleanup(h: Handle, deps: NameiDeps): Promise<{ freed
     }
   }
   return done;
-}
-
-/** Drop this inode's reference to its xattr block: free it at refcount 1. @kernel ext4_xattr_release_block */
-async function releaseXattrBlock(h: Handle, deps: NameiDeps, inode: InodeInfo, pblk: number): Promise<void> {
-  const fs = h.fs;
-  const data = await h.getWriteAccess(pblk);
-  const hdr = xattrHeader.decode(data);
-  if (hdr.h_refcount <= 1) {
-    await deps.alloc.free(h, inode.ino, pblk, 1);
-  } else {
-    xattrHeader.encode({ h_refcount: hdr.h_refcount - 1 }, data);
-    if (fs.features.metadataCsum) xattrHeader.encode({ h_checksum: xattrBlockChecksum(data, pblk, fs.blockSize, fs.csumSeed) }, data);
-    h.dirtyMetadata(pblk);
-  }
-  chargeBlocks(fs, inode, -1);
 }
 
 /**
