@@ -135,14 +135,13 @@ export function writeAt(w: Writer, path: string, ino: number, pos: number, data:
     withHandle(w.fs, async (h) => {
       const inode = await igetWritable(w.fs, ino, { allowUnlinked: true });
       if ((inode.raw.i_mode & S_IFMT) !== S_IFREG) throw new FsError("EISDIR", "Is a directory");
-      // Past the limit nothing is written; across it, a short write (generic_write_check_limits).
-      const max = maxFileBytes(w.fs, inode);
-      if (pos >= max && data.length > 0) throw new FsError("EFBIG", "File too large");
-      data = data.subarray(0, Math.min(data.length, max - pos));
       if (data.length === 0) return 0; // Linux changes nothing, not even mtime
+      // Past the size limit nothing changes; across it, writeData makes a short write (generic_write_check_limits).
+      if (pos >= maxFileBytes(w.fs, inode)) throw new FsError("EFBIG", "File too large");
+      let written = 0;
       try {
         await convertInlineFile(h, w.deps, inode);
-        await writeData(h, w.deps, inode, pos, data);
+        written = await writeData(h, w.deps, inode, pos, data);
       } finally {
         // Whatever was mapped and written (all of it, or up to an ENOSPC) is recorded.
         const now = w.deps.now();
@@ -150,7 +149,7 @@ export function writeAt(w: Writer, path: string, ino: number, pos: number, data:
         setInodeTime(inode.raw, w.fs.inodeSize, "i_ctime", now);
         await markInodeDirty(h, inode);
       }
-      return data.length;
+      return written;
     }),
   );
 }

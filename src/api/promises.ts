@@ -210,7 +210,7 @@ export class Volume {
   async writeFile(path: string, data: Uint8Array | string, opts: { mode?: number } = {}): Promise<void> {
     const fh = await this.open(path, "w", opts.mode ?? 0o666);
     try {
-      await fh.write(typeof data === "string" ? new TextEncoder().encode(data) : data, 0, undefined, 0);
+      await fh.writeAll(typeof data === "string" ? new TextEncoder().encode(data) : data);
     } finally {
       await fh.close();
     }
@@ -220,7 +220,7 @@ export class Volume {
   async appendFile(path: string, data: Uint8Array | string, opts: { mode?: number } = {}): Promise<void> {
     const fh = await this.open(path, "a", opts.mode ?? 0o666);
     try {
-      await fh.write(typeof data === "string" ? new TextEncoder().encode(data) : data);
+      await fh.writeAll(typeof data === "string" ? new TextEncoder().encode(data) : data);
     } finally {
       await fh.close();
     }
@@ -571,6 +571,18 @@ export class FileHandle {
     const written = await writeAt(this.#writer, this.path, this.#inode.ino, pos, data);
     if (position === undefined || position === null || this.#append) this.#pos = pos + written;
     return { bytesWritten: written, buffer };
+  }
+
+  /**
+   * Write all of `data` at the current position, as fs.promises.writeFile does: after a
+   * short write (the volume filled up part-way) the next write reports ENOSPC.
+   */
+  async writeAll(data: Uint8Array): Promise<void> {
+    for (let off = 0; off < data.length; ) {
+      const { bytesWritten } = await this.write(data, off, data.length - off);
+      if (bytesWritten === 0) throw new FsError("EIO", "Write made no progress", { syscall: "write", path: this.path });
+      off += bytesWritten;
+    }
   }
 
   /**

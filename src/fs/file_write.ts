@@ -143,38 +143,40 @@ export async function mapForWrite(
 }
 
 /**
- * Write `data` at byte `pos`: allocate what is missing, read-modify-write partial
- * blocks, raise i_size. Works run by run, so when allocation fails part-way (ENOSPC)
- * every block already mapped holds written data and i_size covers it: the caller writes
- * the inode back and reports the error (a short write, as on Linux). The caller writes
- * the inode back in either case (markInodeDirty).
- *
- * A block-mapped file ends at indMaxBlocks: a write starting there is EFBIG; one crossing
- * it writes what fits, then throws EFBIG (Linux cuts the write short there).
- * @kernel ext4_write_checks (s_bitmap_maxbytes)
+ * Write `data` at byte `pos`: allocate what is missing, read-modify-write partial blocks,
+ * raise i_size. Returns the bytes written, which is fewer than asked when space runs out
+ * part-way (ENOSPC/EDQUOT after some progress: a short write, as on Linux; with no progress
+ * the error is thrown) or the write crosses the file size limit. Works run by run, so every
+ * block mapped holds written data and i_size covers it. The caller writes the inode back in
+ * either case (markInodeDirty).
+ * @kernel ext4_buffered_write_iter / generic_perform_write (short count), ext4_write_checks
  */
-export async function writeData(h: Handle, deps: WriteDeps, inode: InodeInfo, pos: number, data: Uint8Array): Promise<void> {
+export async function writeData(h: Handle, deps: WriteDeps, inode: InodeInfo, pos: number, data: Uint8Array): Promise<number> {
   const fs = h.fs;
   const bs = fs.blockSize;
-  if (data.length === 0) return;
-  if (!(inode.raw.i_flags & EXT4_EXTENTS_FL)) {
-    const limit = indMaxBlocks(fs) * bs;
-    if (pos >= limit) throw new FsError("EFBIG", "File too large", { ino: inode.ino });
-    if (pos + data.length > limit) {
-      await writeData(h, deps, inode, pos, data.subarray(0, limit - pos));
-      throw new FsError("EFBIG", "File too large", { ino: inode.ino });
-    }
-  }
+  const limit = maxFileBytes(fs, inode);
+  if (data.length === 0) return 0;
+  if (pos >= limit) throw new FsError("EFBIG", "File too large", { ino: inode.ino });
+  if (pos + data.length > limit) data = data.subarray(0, limit - pos);
   const last = Math.floor((pos + data.length - 1) / bs);
   let lblk = Math.floor(pos / bs);
+  let done = 0;
   while (lblk <= last) {
-    const [r] = await mapForWrite(h, deps, inode, lblk, last - lblk + 1, "data", { maxRuns: 1 });
+    let r: { lblk: number; pblk: number; len: number; fresh: boolean } | undefined;
+    try {
+      [r] = await mapForWrite(h, deps, inode, lblk, last - lblk + 1, "data", { maxRuns: 1 });
+    } catch (e) {
+      if (done > 0 && e instanceof FsError && (e.code === "ENOSPC" || e.code === "EDQUOT")) return done;
+      throw e;
+    }
     if (r === undefined) break;
     await writeRun(fs, r, pos, data);
-    const written = Math.min(pos + data.length, (r.lblk + r.len) * bs);
-    if (written > getSize(fs, inode)) setSize(inode, written);
+    const end = Math.min(pos + data.length, (r.lblk + r.len) * bs);
+    if (end > getSize(fs, inode)) setSize(inode, end);
+    done = end - pos;
     lblk = r.lblk + r.len;
   }
+  return done;
 }
 
 async function writeRun(fs: Ext4Fs, r: { lblk: number; pblk: number; len: number; fresh: boolean }, pos: number, data: Uint8Array): Promise<void> {

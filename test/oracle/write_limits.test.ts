@@ -118,4 +118,23 @@ describe("format limits: EMLINK and EFBIG as Linux gives them", () => {
       expectClean(img);
     }
   }, 120_000);
+
+  it.skipIf(!oracle.ok)("a write that fills the volume part-way is short, the next one is ENOSPC, and the short count is what the kernel sees", async () => {
+    const img = fresh("full", ["-t", "ext4", "-b", "1024", "-m", "0"], "8M");
+    const vol = await writable(img);
+    const fh = await vol.open("/f", "w");
+    const big = new Uint8Array(16 << 20).fill(0x5a);
+    const { bytesWritten } = await fh.write(big, 0, big.length);
+    expect(bytesWritten).toBeGreaterThan(1 << 20);
+    expect(bytesWritten).toBeLessThan(big.length);
+    await expect(fh.write(big, bytesWritten, big.length - bytesWritten)).rejects.toMatchObject({ code: "ENOSPC" });
+    await fh.close();
+    await expect(vol.writeFile("/g", big)).rejects.toMatchObject({ code: "ENOSPC" });
+    await vol.unmount();
+    expectClean(img);
+    await withLoopMount(img, { readOnly: true }, (dir) => {
+      expect(run(tool("stat"), ["-c", "%s", path.join(dir, "f")]).stdout.trim()).toBe(String(bytesWritten));
+      return Promise.resolve();
+    });
+  });
 });
