@@ -21,10 +21,10 @@
  * offers to make a tree narrower or shorter (exit status 0) are allowed: the kernel does not
  * rebalance on removal either.
  */
-import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 import path from "node:path";
 import fc from "fast-check";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { DEBUGFS_ENV, makeBaseImage, saveSparseImage, type BaseImage } from "../../test/oracle/base_image.js";
 import { runDir } from "../../test/oracle/images.js";
 import { oracleAvailability, oracleGate, run, runUnchecked, tool } from "../../test/oracle/oracle_env.js";
 import { Rng } from "../../test/oracle/trees.js";
@@ -45,58 +45,7 @@ import { Ext4Fs } from "./super.js";
 import { BitmapTestAllocator } from "./test_volume.js";
 
 const oracle = oracleAvailability(["mke2fs", "debugfs", "e2fsck"]);
-const PIECE = 1 << 20;
 const ENFORCE: Funding = { kind: "chargeNow", quota: "enforce" };
-const DEBUGFS_ENV = { ...process.env, PAGER: "__none__", DEBUGFS_PAGER: "__none__" };
-
-// ---------------------------------------------------------------------------------------------
-// Images
-
-interface Base {
-  readonly name: string;
-  readonly size: number;
-  /** Non-zero 1 MiB pieces of the image. */
-  readonly pieces: readonly { offset: number; data: Uint8Array }[];
-  readonly ino: number;
-}
-
-/** mke2fs an image, run debugfs commands on it, keep its non-zero pieces. */
-function makeBase(name: string, blockSize: number, sizeMiB: number, commands: readonly string[]): Base {
-  const file = path.join(runDir(), `extw-${name}.img`);
-  run(tool("mke2fs"), ["-q", "-F", "-t", "ext4", "-b", String(blockSize), file, `${sizeMiB}M`]);
-  run(tool("debugfs"), ["-w", "-f", "-", file], { input: `${commands.join("\n")}\n`, env: DEBUGFS_ENV });
-  const stat = run(tool("debugfs"), ["-R", "stat f", file], { env: DEBUGFS_ENV }).stdout;
-  const m = /Inode:\s+(\d+)/.exec(stat);
-  if (m === null) throw new Error(`debugfs stat f: no inode number in:\n${stat}`);
-  const fd = openSync(file, "r");
-  try {
-    const size = fstatSync(fd).size;
-    const pieces: { offset: number; data: Uint8Array }[] = [];
-    const buf = new Uint8Array(PIECE);
-    for (let offset = 0; offset < size; offset += PIECE) {
-      const n = readSync(fd, buf, 0, Math.min(PIECE, size - offset), offset);
-      const data = buf.subarray(0, n);
-      if (data.some((b) => b !== 0)) pieces.push({ offset, data: data.slice() });
-    }
-    return { name, size, pieces, ino: Number(m[1]) };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Write the device back to a sparse image file. */
-async function saveImage(dev: MemoryDevice, file: string): Promise<void> {
-  const fd = openSync(file, "w");
-  try {
-    ftruncateSync(fd, dev.size);
-    for (let offset = 0; offset < dev.size; offset += PIECE) {
-      const data = await dev.read(offset, Math.min(PIECE, dev.size - offset));
-      if (data.some((b) => b !== 0)) writeSync(fd, data, 0, data.length, offset);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The model: sorted, disjoint runs
@@ -233,7 +182,7 @@ interface Vol {
   readonly name: string;
 }
 
-async function openVol(base: Base): Promise<Vol> {
+async function openVol(base: BaseImage): Promise<Vol> {
   const dev = new MemoryDevice(base.size);
   for (const p of base.pieces) await dev.write(p.offset, p.data);
   const fs = await Ext4Fs.mount(dev, { readOnly: false });
@@ -330,7 +279,7 @@ async function oracleCheck(v: Vol, tag: string): Promise<void> {
   v.fs.sb.s_state |= EXT4_VALID_FS;
   await v.fs.sync();
   const file = path.join(runDir(), `extw-${v.name}-${tag}.img`);
-  await saveImage(v.dev, file);
+  await saveSparseImage(v.dev, file);
   const fsck = runUnchecked(tool("e2fsck"), ["-fn", file]);
   expect(fsck.status, `e2fsck -fn ${file}:\n${fsck.stdout}${fsck.stderr}`).toBe(0);
   // e2fsck may offer to rebalance (PR_1E_CAN_NARROW/COLLAPSE_EXTENT_TREE, exit status 0): the
@@ -389,14 +338,14 @@ describe("extent tree writes (extents_write.ts)", () => {
   oracleGate(oracle, "e2fsprogs (mke2fs, debugfs, e2fsck) are available for the extent write tests");
 
   describe.skipIf(!oracle.ok)("on mke2fs volumes", () => {
-    let base4k: Base;
-    let base1k: Base;
+    let base4k: BaseImage;
+    let base1k: BaseImage;
     // Tests on a MemoryDevice run as one long chain of microtasks; yield to the event loop between
     // tests so vitest's worker RPC is answered (its 60 s timeout fired once the file ran longer).
     beforeEach(() => new Promise<void>((resolve) => setImmediate(resolve)));
     beforeAll(() => {
-      base4k = makeBase("4k", 4096, 256, ["write /dev/null f"]);
-      base1k = makeBase("1k", 1024, 128, ["write /dev/null big", "fallocate big 0 110000", "rm big", "write /dev/null f"]);
+      base4k = makeBaseImage("extw-4k", ["-t", "ext4", "-b", "4096"], 256, ["write /dev/null f"]);
+      base1k = makeBaseImage("extw-1k", ["-t", "ext4", "-b", "1024"], 128, ["write /dev/null big", "fallocate big 0 110000", "rm big", "write /dev/null f"]);
     });
 
     it("the base images are clean and f is an empty extent-mapped file", async () => {

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
+import { Rng } from "../../test/oracle/trees.js";
 import { mkfs } from "../../tools/mkfs/mkfs.js";
 import { oracleAvailability, oracleGate, runUnchecked, tool } from "../../test/oracle/oracle_env.js";
 import { Volume, XATTR_CREATE, XATTR_REPLACE } from "../api/promises.js";
@@ -133,17 +134,8 @@ async function unmountChecked(m: Mounted): Promise<void> {
 
 const lstat = (m: Mounted, p: string): Promise<Inode> => resolvePath(m.fs, p, { followLast: false });
 
-function bytes(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
+/** Deterministic test bytes. */
+const bytes = (n: number, seed: number): Uint8Array => new Rng(seed).bytes(n);
 
 async function code(p: Promise<unknown>): Promise<string> {
   try {

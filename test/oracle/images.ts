@@ -21,7 +21,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { kernelManifest } from "./kernel_manifest.js";
 import { populateKernelImage } from "./kernel_populate.js";
-import { runAsync, runUnchecked, tool } from "./oracle_env.js";
+import { run, runAsync, runUnchecked, tool } from "./oracle_env.js";
 import { makeTree } from "./trees.js";
 import type { TreeOptions } from "./trees.js";
 
@@ -251,6 +251,17 @@ export function mke2fsImage(name: string, opts: Mke2fsImageOptions): Promise<str
     e2fsckClean(img);
     return img;
   });
+}
+
+/**
+ * A new image from `mke2fs -q -F MKFS_ARGS IMG SIZE` in its own scratch directory (not cached:
+ * for tests that change it). `size` as mke2fs takes it ("32M").
+ */
+export function scratchImage(name: string, mkfsArgs: readonly string[], size: string): string {
+  const dir = mkdtempSync(path.join(runDir(), `${name}-`));
+  const img = path.join(dir, `${name}.img`);
+  run(tool("mke2fs"), ["-q", "-F", ...mkfsArgs, img, size]);
+  return img;
 }
 
 /** Options for a custom kernelImage. */

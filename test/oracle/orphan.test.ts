@@ -8,23 +8,15 @@
  *   counts of a volume that never had the files.
  */
 
-import { copyFileSync, mkdtempSync } from "node:fs";
-import path from "node:path";
+import { copyFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { Volume } from "../../src/api/promises.js";
 import { FileDevice } from "../../src/device/file.js";
-import { cleanupImages, runDir, withLoopMount } from "./images.js";
+import { cleanupImages, scratchImage, withLoopMount } from "./images.js";
 import { debugfs, superblockField } from "./inspect.js";
 import { oracleAvailability, oracleGate, run, runUnchecked, tool } from "./oracle_env.js";
 
 const oracle = oracleAvailability(["mke2fs", "e2fsck", "debugfs", "dumpe2fs"], { loop: true, root: true });
-
-function fresh(name: string, mkfsArgs: string[]): string {
-  const dir = mkdtempSync(path.join(runDir(), `orphan-${name}-`));
-  const img = path.join(dir, `${name}.img`);
-  run(tool("mke2fs"), ["-q", "-F", ...mkfsArgs, img, "32M"]);
-  return img;
-}
 
 async function writable(img: string): Promise<Volume> {
   return Volume.mount(await FileDevice.open(img), { readOnly: false });
@@ -62,7 +54,7 @@ describe("orphan list: open-unlinked inodes survive until last close and are rec
   });
 
   it.skipIf(!oracle.ok)("keeps unlinked open files on the on-disk list, in kernel order, and frees them at close", async () => {
-    const img = fresh("list", ["-t", "ext4"]);
+    const img = scratchImage("orphan-list", ["-t", "ext4"], "32M");
     const before = freeCounts(img);
     const vol = await writable(img);
     const handles = [];
@@ -99,7 +91,7 @@ describe("orphan list: open-unlinked inodes survive until last close and are rec
   });
 
   it.skipIf(!oracle.ok)("a rename over an open file keeps it readable and orphaned until close", async () => {
-    const img = fresh("rename", ["-t", "ext4", "-b", "1024"]);
+    const img = scratchImage("orphan-rename", ["-t", "ext4", "-b", "1024"], "32M");
     const vol = await writable(img);
     await vol.writeFile("/old", data(5000, 1));
     await vol.writeFile("/new", data(3000, 2));
@@ -119,7 +111,7 @@ describe("orphan list: open-unlinked inodes survive until last close and are rec
   });
 
   it.skipIf(!oracle.ok)("after a crash with orphans, ext4ts and the kernel both free them at the next writable mount", async () => {
-    const img = fresh("crash", ["-t", "ext4"]);
+    const img = scratchImage("orphan-crash", ["-t", "ext4"], "32M");
     const before = freeCounts(img);
     const vol = await writable(img);
     await vol.writeFile("/keep", data(4096, 3));
@@ -158,7 +150,7 @@ describe("orphan list: open-unlinked inodes survive until last close and are rec
   });
 
   it.skipIf(!oracle.ok)("without a journal there is no list (as in Linux) and the last close still frees the file", async () => {
-    const img = fresh("nojournal", ["-t", "ext4", "-O", "^has_journal"]);
+    const img = scratchImage("orphan-nojournal", ["-t", "ext4", "-O", "^has_journal"], "32M");
     const before = freeCounts(img);
     const vol = await writable(img);
     await vol.writeFile("/f", data(50_000, 5));
@@ -173,7 +165,7 @@ describe("orphan list: open-unlinked inodes survive until last close and are rec
   });
 
   it.skipIf(!oracle.ok)("a looping orphan list is reported as corruption, not followed forever", async () => {
-    const img = fresh("loop", ["-t", "ext4"]);
+    const img = scratchImage("orphan-loop", ["-t", "ext4"], "32M");
     const vol = await writable(img);
     await vol.writeFile("/f", data(10, 6));
     const ino = (await vol.lstat("/f")).ino;

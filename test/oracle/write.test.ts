@@ -9,22 +9,20 @@ import { createHash } from "node:crypto";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { Rng } from "./trees.js";
 import { FileDevice } from "../../src/device/file.js";
 import { Volume } from "../../src/api/promises.js";
 import { S_IFCHR, S_IFIFO } from "../../src/format/inode.js";
 import { runCli } from "../cli.js";
-import { cleanupImages, kernelImage, kernelManifestOfImage, runDir, withLoopMount } from "./images.js";
-import { oracleAvailability, oracleGate, run, runUnchecked, tool } from "./oracle_env.js";
+import { cleanupImages, kernelImage, kernelManifestOfImage, runDir, scratchImage, withLoopMount } from "./images.js";
+import { oracleAvailability, oracleGate, runUnchecked, tool } from "./oracle_env.js";
 
 const oracle = oracleAvailability(["mke2fs", "e2fsck", "getfattr"], { loop: true, root: true });
 
 const FIXED = { sec: 1_700_000_000, nsec: 123_456_789 };
 
 function fresh(name: string, mkfsArgs: string[], sizeMiB: number): string {
-  const dir = mkdtempSync(path.join(runDir(), `w-${name}-`));
-  const img = path.join(dir, `${name}.img`);
-  run(tool("mke2fs"), ["-q", "-F", ...mkfsArgs, img, `${sizeMiB}M`]);
-  return img;
+  return scratchImage(`w-${name}`, mkfsArgs, `${sizeMiB}M`);
 }
 
 async function writable(img: string): Promise<Volume> {
@@ -36,17 +34,8 @@ function e2fsck(img: string): { status: number; out: string } {
   return { status: r.status, out: r.stdout + r.stderr };
 }
 
-function bytes(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
+/** Deterministic test bytes. */
+const bytes = (n: number, seed: number): Uint8Array => new Rng(seed).bytes(n);
 
 const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 

@@ -15,14 +15,15 @@
  */
 
 import { createHash } from "node:crypto";
-import { closeSync, lstatSync, mkdtempSync, openSync, readFileSync, readSync, truncateSync, writeFileSync } from "node:fs";
+import { closeSync, lstatSync, openSync, readFileSync, readSync, truncateSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { Rng } from "./trees.js";
 import { FileDevice } from "../../src/device/file.js";
 import { Volume } from "../../src/api/promises.js";
 import { runCli } from "../cli.js";
-import { cleanupImages, kernelManifestOfImage, runDir, withLoopMount } from "./images.js";
-import { oracleAvailability, oracleGate, run, runUnchecked, tool } from "./oracle_env.js";
+import { cleanupImages, kernelManifestOfImage, scratchImage, withLoopMount } from "./images.js";
+import { oracleAvailability, oracleGate, runUnchecked, tool } from "./oracle_env.js";
 
 const oracle = oracleAvailability(["mke2fs", "e2fsck"], { loop: true, root: true });
 
@@ -32,10 +33,7 @@ const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
 
 function fresh(name: string, mkfsArgs: string[], sizeMiB: number): string {
-  const dir = mkdtempSync(path.join(runDir(), `wb-${name}-`));
-  const img = path.join(dir, `${name}.img`);
-  run(tool("mke2fs"), ["-q", "-F", ...mkfsArgs, img, `${sizeMiB}M`]);
-  return img;
+  return scratchImage(`wb-${name}`, mkfsArgs, `${sizeMiB}M`);
 }
 
 async function writable(img: string): Promise<Volume> {
@@ -53,17 +51,8 @@ function expectClean(img: string, when: string): void {
   expect(fsck.status, `${when}:\n${fsck.out}`).toBe(0);
 }
 
-function bytes(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
+/** Deterministic test bytes. */
+const bytes = (n: number, seed: number): Uint8Array => new Rng(seed).bytes(n);
 
 const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 

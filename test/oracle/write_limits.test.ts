@@ -6,22 +6,14 @@
  * agrees on the link counts.
  */
 
-import { mkdtempSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Volume } from "../../src/api/promises.js";
 import { FileDevice } from "../../src/device/file.js";
-import { cleanupImages, runDir, withLoopMount } from "./images.js";
+import { cleanupImages, scratchImage, withLoopMount } from "./images.js";
 import { oracleAvailability, oracleGate, run, runUnchecked, tool } from "./oracle_env.js";
 
 const oracle = oracleAvailability(["mke2fs", "e2fsck", "stat"], { loop: true, root: true });
-
-function fresh(name: string, mkfsArgs: string[], size: string): string {
-  const dir = mkdtempSync(path.join(runDir(), `limits-${name}-`));
-  const img = path.join(dir, `${name}.img`);
-  run(tool("mke2fs"), ["-q", "-F", ...mkfsArgs, img, size]);
-  return img;
-}
 
 async function writable(img: string): Promise<Volume> {
   return Volume.mount(await FileDevice.open(img), { readOnly: false });
@@ -41,7 +33,7 @@ describe("format limits: EMLINK and EFBIG as Linux gives them", () => {
   });
 
   it.skipIf(!oracle.ok)("a file takes 65,000 links and the next is EMLINK", async () => {
-    const img = fresh("links", ["-t", "ext4", "-N", "1024"], "64M");
+    const img = scratchImage("limits-links", ["-t", "ext4", "-N", "1024"], "64M");
     const vol = await writable(img);
     await vol.writeFile("/f", "x");
     await vol.mkdir("/l");
@@ -61,7 +53,7 @@ describe("format limits: EMLINK and EFBIG as Linux gives them", () => {
   it.skipIf(!oracle.ok)("without dir_nlink a directory holds 64,998 subdirectories, then EMLINK; with it, the count becomes 1", async () => {
     const subdirs = EXT4_LINK_MAX - 2; // "." and the parent's entry make 65,000
     for (const dirNlink of [false, true]) {
-      const img = fresh(dirNlink ? "dirnlink" : "nodirnlink", ["-t", "ext4", "-b", "1024", "-N", "70000", ...(dirNlink ? [] : ["-O", "^dir_nlink"])], "192M");
+      const img = scratchImage(dirNlink ? "dirnlink" : "nodirnlink", ["-t", "ext4", "-b", "1024", "-N", "70000", ...(dirNlink ? [] : ["-O", "^dir_nlink"])], "192M");
       const vol = await writable(img);
       await vol.mkdir("/d");
       const t0 = Date.now();
@@ -94,7 +86,7 @@ describe("format limits: EMLINK and EFBIG as Linux gives them", () => {
       // Without huge_file, i_blocks counts at most 2^32 - 1 sectors.
       ["nohuge", ["-t", "ext4", "-b", "4096", "-O", "^huge_file"], (2 ** 29 - 1) * 4096],
     ] as const) {
-      const img = fresh(name, [...args], "32M");
+      const img = scratchImage(`limits-${name}`, [...args], "32M");
       const vol = await writable(img);
       const fh = await vol.open("/f", "w");
       const r = await fh.write(new Uint8Array(100).fill(7), 0, 100, max - 10);
@@ -120,7 +112,7 @@ describe("format limits: EMLINK and EFBIG as Linux gives them", () => {
   }, 120_000);
 
   it.skipIf(!oracle.ok)("a write that fills the volume part-way is short, the next one is ENOSPC, and the short count is what the kernel sees", async () => {
-    const img = fresh("full", ["-t", "ext4", "-b", "1024", "-m", "0"], "8M");
+    const img = scratchImage("limits-full", ["-t", "ext4", "-b", "1024", "-m", "0"], "8M");
     const vol = await writable(img);
     const fh = await vol.open("/f", "w");
     const big = new Uint8Array(16 << 20).fill(0x5a);

@@ -240,6 +240,7 @@ async function differential(src: string, name: string, ops: readonly Op[], paths
 // ---------------------------------------------------------------------------------------------
 // Values and ACLs
 
+/** Deterministic test bytes (xorshift32): populateXattrs's python \`b()\` makes the same ones. */
 function bytes(n: number, seed: number): Uint8Array {
   const b = new Uint8Array(n);
   let x = seed >>> 0 || 1;
