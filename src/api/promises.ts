@@ -368,6 +368,10 @@ export class Volume {
   getxattr(path: string, name: string, opts: XattrOptions = {}): Promise<Uint8Array> {
     return this.#call(opts.follow === true ? "getxattr" : "lgetxattr", path, async () => {
       const inode = await resolvePath(this.fs, path, { followLast: opts.follow === true });
+      // Symlinks have no ACL handler in Linux (ext4_symlink_inode_operations has no get_acl).
+      if ((name === "system.posix_acl_access" || name === "system.posix_acl_default") && isSymlink(inode)) {
+        throw new FsError("EOPNOTSUPP", "Operation not supported");
+      }
       const hit = (await this.xattrsOf(inode)).find(([n]) => n === name);
       if (hit === undefined) throw new FsError("ENODATA", "No data available");
       return hit[1];
