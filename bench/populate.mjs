@@ -14,20 +14,19 @@
 //    holds wrong data is reported loudly, its times are not counted, and the exit status is 1.
 // 3. Time, per run, with the tool order rotated each run and the page cache dropped (sync +
 //    drop_caches, when root) before every step, from a fresh (deleted) image file:
+//      ext4ts-d node bin/ext4ts.js mkfs -q -F -t ext4 -d TREE IMG 2G
 //      ext4ts   node bin/ext4ts.js mkfs -q -F -t ext4 IMG 2G
-//               + node bin/ext4ts.js cp -a TREE/<each top-level entry> IMG:/
+//               + node bin/ext4ts.js cp -a TREE/. IMG:/
 //      mke2fs   mke2fs -q -F -t ext4 -d TREE IMG 2G
 //      kernel   mke2fs -q -F -t ext4 IMG 2G; mount -o loop IMG MNT; cp -a TREE/. MNT/; umount MNT
 //    Every timed image is checked again with `e2fsck -fn` (untimed).
-// 4. Print medians, MB/s, peak RSS and the ratios ext4ts/mke2fs-d and ext4ts/kernel as
-//    Markdown on stdout (progress goes to stderr).
+// 4. Print medians, MB/s, peak RSS and the ratios of both ext4ts rows to mke2fs -d and to the
+//    kernel as Markdown on stdout (progress goes to stderr).
 //
-// Why ext4ts copies the top-level entries one by one: `ext4ts cp -a TREE/. IMG:/` fails
-// ("cannot create 'IMG:/.': Invalid argument"; the CLI takes basename("TREE/.") = "." as the
-// name to create), and `cp -a TREE IMG:/` would put the tree under /TREE. Passing every
-// top-level entry of TREE as a source puts the tree's contents at the image root, like the
-// kernel run's `cp -a TREE/. MNT/`. The image's root directory then keeps the mode, owner and
-// times mkfs gave it (reported in the "root dir" column).
+// Both ext4ts rows copy with the same code (tools/cli/populate.ts); `cp -a TREE/. IMG:/`, like
+// the kernel run's `cp -a TREE/. MNT/`, also gives the image root the tree root's metadata, and
+// so does mkfs -d. --cp-tops copies every top-level entry of TREE as a source instead (what this
+// benchmark did before `cp -a TREE/.` worked): the root then keeps what mkfs gave it.
 
 /* global console, process */
 import { spawnSync } from 'node:child_process';
@@ -52,11 +51,12 @@ const { values: opt } = parseArgs({
     tree: { type: 'string' },
     size: { type: 'string', default: '2G' },
     cli: { type: 'string', default: path.join(REPO, 'bin/ext4ts.js') },
+    'cp-tops': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 if (opt.help) {
-  console.log('usage: node bench/populate.mjs [--files N] [--seed 42] [--runs 3] [--keep] [--work DIR] [--tree DIR] [--size 2G] [--cli PATH]');
+  console.log('usage: node bench/populate.mjs [--files N] [--seed 42] [--runs 3] [--keep] [--work DIR] [--tree DIR] [--size 2G] [--cli PATH] [--cp-tops]');
   process.exit(0);
 }
 const FILES = Number(opt.files);
@@ -278,7 +278,7 @@ const mb = (kb) => `${(kb / 1024).toFixed(0)} MB`;
 
 /**
  * @typedef {object} Tool
- * @property {'ext4ts' | 'mke2fs' | 'kernel'} id
+ * @property {'ext4ts-d' | 'ext4ts' | 'mke2fs' | 'kernel'} id
  * @property {string} label
  * @property {string} img
  * @property {() => Promise<Step>} exec builds img from nothing
@@ -396,19 +396,29 @@ async function main() {
     images.push(p);
     return p;
   };
+  const extDImg = imgOf('ext4ts-d');
   const extImg = imgOf('ext4ts');
+  const cpSources = opt['cp-tops'] ? tops : [`${tree}/.`];
   const mkImg = imgOf('mke2fs');
   const kImg = imgOf('kernel');
 
   /** @type {Tool[]} */
   const tools = [
     {
+      id: 'ext4ts-d', img: extDImg, times: [], parts: [], rss: [], broken: undefined, fsck: '', fidelity: undefined,
+      label: '`ext4ts mkfs -t ext4 -d TREE`',
+      exec: async () => {
+        const r = await run(process.execPath, [CLI, 'mkfs', '-q', '-F', '-t', 'ext4', '-d', tree, extDImg, SIZE], { rss: true });
+        return { failure: failed(r) ? `ext4ts mkfs -d failed (${exitText(r)}): ${brief(r.stderr)}` : undefined, ms: r.ms, rssKb: r.rssKb, parts: '' };
+      },
+    },
+    {
       id: 'ext4ts', img: extImg, times: [], parts: [], rss: [], broken: undefined, fsck: '', fidelity: undefined,
-      label: `\`ext4ts mkfs\` + \`ext4ts cp -a\` (${tops.length} top-level entries)`,
+      label: opt['cp-tops'] ? `\`ext4ts mkfs\` + \`ext4ts cp -a\` (${tops.length} top-level entries)` : '`ext4ts mkfs` + `ext4ts cp -a TREE/. IMG:/`',
       exec: async () => {
         const a = await run(process.execPath, [CLI, 'mkfs', '-q', '-F', '-t', 'ext4', extImg, SIZE], { rss: true });
         if (failed(a)) return { failure: `ext4ts mkfs failed (${exitText(a)}): ${brief(a.stderr)}`, ms: a.ms, rssKb: a.rssKb, parts: '' };
-        const b = await run(process.execPath, [CLI, 'cp', '-a', ...tops, `${extImg}:/`], { rss: true });
+        const b = await run(process.execPath, [CLI, 'cp', '-a', ...cpSources, `${extImg}:/`], { rss: true });
         const rssKb = a.rssKb === undefined || b.rssKb === undefined ? (a.rssKb ?? b.rssKb) : Math.max(a.rssKb, b.rssKb);
         const part = (/** @type {string} */ name, /** @type {RunResult} */ x) => `${name} ${secs(x.ms)}${x.rssKb !== undefined ? ` [${mb(x.rssKb)}]` : ''}`;
         const parts = `${part('mkfs', a)} + ${part('cp', b)}`;
@@ -548,6 +558,7 @@ async function main() {
     const m = med(t);
     const rss = t.rss.length > 0 ? mb(Math.max(...t.rss)) : TIME_BIN === undefined ? 'n/a (no /usr/bin/time)' : 'n/a';
     const note = t.broken ?? {
+      'ext4ts-d': 'one process',
       ext4ts: 'mkfs then cp, two processes; RSS is the larger',
       mke2fs: 'one process',
       kernel: 'timed mkfs to umount; RSS is of mke2fs/cp only, kernel memory not counted',
@@ -555,9 +566,12 @@ async function main() {
     lines.push(`| ${t.label} | ${secs(m)} | ${mbps(bytes, m)} | ${t.id === 'kernel' && rss !== 'n/a' ? `(${rss})` : rss} | ${t.times.length} | ${t.fsck} | ${note} |`);
   }
   const e = byId('ext4ts');
+  const ed = byId('ext4ts-d');
   lines.push('', '| ratio (lower is better for ext4ts) | median |', '|---|---|');
-  lines.push(`| ext4ts / mke2fs -d | ${ratio(med(e), med(byId('mke2fs')))} |`);
-  lines.push(`| ext4ts / kernel | ${ratio(med(e), med(byId('kernel')))} |`);
+  lines.push(`| ext4ts mkfs -d / mke2fs -d | ${ratio(med(ed), med(byId('mke2fs')))} |`);
+  lines.push(`| ext4ts mkfs -d / kernel | ${ratio(med(ed), med(byId('kernel')))} |`);
+  lines.push(`| ext4ts mkfs + cp -a / mke2fs -d | ${ratio(med(e), med(byId('mke2fs')))} |`);
+  lines.push(`| ext4ts mkfs + cp -a / kernel | ${ratio(med(e), med(byId('kernel')))} |`);
   lines.push('', '| image check (kernel ro mount) | data, modes, symlinks | user xattrs | hard links | mtimes (s) | mtimes (ns) | owners | inodes | root dir |',
     '|---|---|---|---|---|---|---|---|---|');
   const srcInodes = new Set([...src.values()].map((x) => x.ino)).size;
@@ -578,12 +592,12 @@ async function main() {
   }
   console.log(lines.join('\n'));
 
-  const ext = tools[0];
   let status = 0;
-  if (ext !== undefined && ext.broken !== undefined) {
+  for (const ext of tools.filter((t) => t.id === 'ext4ts' || t.id === 'ext4ts-d')) {
+    if (ext.broken === undefined) continue;
     console.error(ext.fidelity !== undefined && ext.fidelity.errors.length > 0
-      ? `bench: ext4ts produced an image with WRONG CONTENTS (${ext.fidelity.errors.length} mismatches); see above`
-      : `bench: ext4ts: ${ext.broken}`);
+      ? `bench: ${ext.id} produced an image with WRONG CONTENTS (${ext.fidelity.errors.length} mismatches); see above`
+      : `bench: ${ext.id}: ${ext.broken}`);
     status = 1;
   }
   cleanup();

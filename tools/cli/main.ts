@@ -14,6 +14,7 @@ import { extract } from "./extract.js";
 import { formatNs, manifestLine, writeManifest } from "./manifest.js";
 import { CommandFailure, registerWriteCommands } from "./write_cmds.js";
 import { registerMkfs } from "./mkfs_cmd.js";
+import { registerXattrCommands } from "./xattr_cmds.js";
 
 class UsageError extends Error {}
 
@@ -111,31 +112,6 @@ async function statCmd(vol: Volume, path: string, json: boolean): Promise<void> 
   out(` Flags: ${describeInodeFlags(s.flags) || "-"}\n`);
 }
 
-type Encoding = "auto" | "text" | "hex" | "base64";
-
-function encodeValue(v: Uint8Array, enc: Encoding): string {
-  const printable = v.every((c, i) => (c >= 0x20 && c < 0x7f) || c === 0x0a || c === 0x09 || (c === 0 && i === v.length - 1));
-  if (enc === "hex") return `0x${Buffer.from(v).toString("hex")}`;
-  if (enc === "base64" || (enc === "auto" && !printable)) return `0s${Buffer.from(v).toString("base64")}`;
-  // Like getfattr's text encoding: quoted, with \ooo escapes for what is not printable.
-  let s = "";
-  for (const c of v) s += c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c ? String.fromCharCode(c) : `\\${c.toString(8).padStart(3, "0")}`;
-  return `"${s}"`;
-}
-
-async function getfattrCmd(vol: Volume, path: string, o: { name?: string; encoding: Encoding; dereference?: boolean }): Promise<void> {
-  const follow = o.dereference === true;
-  out(`# file: ${path}\n`);
-  if (o.name !== undefined) {
-    out(`${o.name}=${encodeValue(await vol.getxattr(path, o.name, { follow }), o.encoding)}\n\n`);
-    return;
-  }
-  const inode = await vol.inode(path, { follow });
-  const xs = (await vol.xattrsOf(inode)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  for (const [name, value] of xs) out(`${name}=${encodeValue(value, o.encoding)}\n`);
-  out("\n");
-}
-
 async function demo(): Promise<void> {
   const image = gunzipSync(Buffer.from(DEMO_IMAGE_GZ_BASE64, "base64"));
   const dev = MemoryDevice.from(new Uint8Array(image.buffer, image.byteOffset, image.byteLength), { readOnly: true });
@@ -202,13 +178,6 @@ export function buildProgram(): Command {
     .option("--json", "one JSON object").addOption(noload)
     .action((image: string, path: string, o: ImageOpts & { json?: boolean }) => withImage(image, o, (vol) => statCmd(vol, path, o.json === true)));
 
-  program.command("getfattr").description("dump extended attributes (like getfattr -d -m -)").argument("<image>").argument("<path>")
-    .option("-n, --name <name>", "only this attribute")
-    .addOption(new Option("-e, --encoding <enc>", "value encoding").choices(["auto", "text", "hex", "base64"]).default("auto"))
-    .option("-L, --dereference", "follow a final symlink").addOption(noload)
-    .action((image: string, path: string, o: ImageOpts & { name?: string; encoding: Encoding; dereference?: boolean }) =>
-      withImage(image, o, (vol) => getfattrCmd(vol, path, o)));
-
   program.command("extract").description("copy the whole tree out of an image (like debugfs rdump, keeping metadata)")
     .argument("<image>").argument("<dir>", "destination directory (created if missing)")
     .option("--no-xattrs", "do not restore extended attributes").option("--no-owners", "do not chown").addOption(noload)
@@ -229,6 +198,7 @@ export function buildProgram(): Command {
     }));
   registerMkfs(program);
   registerWriteCommands(program);
+  registerXattrCommands(program); // getfattr, setfattr, getfacl, setfacl
   return program;
 }
 

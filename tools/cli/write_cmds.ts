@@ -5,10 +5,13 @@
  */
 
 import type { Command } from "commander";
-import { closeSync, existsSync, lstatSync, openSync, promises as fsp, readSync, readdirSync, readlinkSync, statSync } from "node:fs";
+import { existsSync, promises as fsp, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { FsError, openImage, type Volume } from "../../src/node.js";
 import { S_IFMT, S_IFREG } from "../../src/format/inode.js";
+import { CommandFailure } from "./errors.js";
+import { CopyError, HostCopier, haveGetfattr, type CopyCounts } from "./populate.js";
+import { ProgressLine } from "./progress.js";
 
 /** An argument that names a path inside an image. */
 export interface ImagePath {
@@ -31,8 +34,17 @@ export function parseImagePath(arg: string): ImagePath | null {
   return { image, path: path.startsWith("/") ? path : `/${path}` };
 }
 
-/** A failure already phrased for the user (coreutils style), exit 1. */
-export class CommandFailure extends Error {}
+export { CommandFailure };
+
+/** The host inode of an image file, so copying a tree that contains the image leaves it out. */
+function hostIdentity(image: string): { dev: bigint; ino: bigint }[] {
+  try {
+    const st = statSync(image, { bigint: true });
+    return [{ dev: st.dev, ino: st.ino }];
+  } catch {
+    return [];
+  }
+}
 
 function describe(e: unknown): string {
   if (e instanceof FsError) {
@@ -100,98 +112,6 @@ async function removeTree(vol: Volume, path: string): Promise<void> {
     await vol.rmdir(path);
   } else {
     await vol.unlink(path);
-  }
-}
-
-/** One read buffer for every file copied in: no allocation per file. */
-const COPY_BUF = new Uint8Array(4 * 1024 * 1024);
-
-interface CopyState {
-  recursive: boolean;
-  archive: boolean;
-  /** Host (dev:ino) of multiply-linked files already copied -> their image path (-a keeps hard links). */
-  links: Map<string, string>;
-}
-
-/** A failure while copying, naming the image path that failed (not just the top level). */
-class CopyError extends Error {
-  readonly dest: string;
-  readonly fsError: FsError;
-  constructor(dest: string, fsError: FsError) {
-    super(fsError.message);
-    this.dest = dest;
-    this.fsError = fsError;
-  }
-}
-
-/** Copy a host file or tree into the image. */
-async function copyIn(vol: Volume, src: string, dest: string, o: CopyState): Promise<void> {
-  try {
-    await copyOne(vol, src, dest, o);
-  } catch (e) {
-    if (e instanceof FsError) throw new CopyError(dest, e);
-    throw e;
-  }
-}
-
-async function copyOne(vol: Volume, src: string, dest: string, o: CopyState): Promise<void> {
-  const st = lstatSync(src);
-  const key = `${st.dev}:${st.ino}`;
-  if (o.archive && !st.isDirectory() && st.nlink > 1) {
-    const first = o.links.get(key);
-    if (first !== undefined) {
-      await vol.link(first, dest);
-      return;
-    }
-    o.links.set(key, dest);
-  }
-  if (st.isDirectory()) {
-    if (!o.recursive) throw new CommandFailure(`cp: -r not specified; omitting directory '${src}'`);
-    if (dest !== "/") {
-      try {
-        await vol.mkdir(dest, { mode: st.mode & 0o7777 });
-      } catch (e) {
-        if (!(e instanceof FsError && e.code === "EEXIST")) throw e;
-      }
-    }
-    for (const name of readdirSync(src)) await copyIn(vol, join(src, name), `${dest === "/" ? "" : dest}/${name}`, o);
-  } else if (st.isSymbolicLink()) {
-    if (!o.archive) return copyOne(vol, await fsp.realpath(src), dest, o);
-    await vol.symlink(readlinkSync(src), dest);
-  } else if (st.isFile()) {
-    const fh = await vol.open(dest, "w", st.mode & 0o7777);
-    try {
-      // Host reads are synchronous: one thread-pool round trip per read costs more than the read.
-      const fd = openSync(src, "r");
-      try {
-        for (let pos = 0; ; ) {
-          const n = readSync(fd, COPY_BUF, 0, COPY_BUF.length, pos);
-          if (n === 0) break;
-          await fh.write(COPY_BUF, 0, n, pos);
-          pos += n;
-        }
-      } finally {
-        closeSync(fd);
-      }
-    } finally {
-      await fh.close();
-    }
-  } else if (o.archive && (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice() || st.isSocket())) {
-    const major = Number((BigInt(st.rdev) >> 8n) & 0xfffn) | Number((BigInt(st.rdev) >> 32n) & ~0xfffn);
-    const minor = Number(BigInt(st.rdev) & 0xffn) | Number((BigInt(st.rdev) >> 12n) & ~0xffn);
-    await vol.mknod(dest, (st.mode & S_IFMT) | (st.mode & 0o7777), { major, minor });
-  } else {
-    throw new CommandFailure(`cp: cannot copy special file '${src}' without -a`);
-  }
-  if (o.archive) {
-    await vol.lchown(dest, st.uid, st.gid);
-    if (!st.isSymbolicLink()) await vol.chmod(dest, st.mode & 0o7777);
-    const t = (ns: bigint): { sec: number; nsec: number } => {
-      const sec = ns / 1_000_000_000n - (ns % 1_000_000_000n < 0n ? 1n : 0n);
-      return { sec: Number(sec), nsec: Number(ns - sec * 1_000_000_000n) };
-    };
-    const big = lstatSync(src, { bigint: true });
-    await vol.lutimes(dest, t(big.atimeNs), t(big.mtimeNs));
   }
 }
 
@@ -306,22 +226,22 @@ export function registerWriteCommands(program: Command): void {
       });
     });
 
-  program.command("setfattr").description("set or remove an extended attribute (not yet supported for writing)")
-    .option("-n, --name <name>").option("-v, --value <value>").option("-x, --remove <name>").argument("<paths...>", "IMAGE:PATH ...")
-    .action(() => {
-      throw new CommandFailure("setfattr: writing extended attributes is not supported yet (it arrives with the xattr milestone)");
-    });
-
   program.command("cp").description("copy files into or out of an image (SRC... IMAGE:DEST, or IMAGE:SRC DEST)")
     .argument("<paths...>", "sources then destination").option("-r, --recursive", "copy directories recursively")
-    .option("-a, --archive", "keep modes, owners, times and symlinks (implies -r)")
+    .option("-a, --archive", "keep modes, owners, times, symlinks, hard links, special files and xattrs/ACLs (implies -r)")
     .action(async (paths: string[], o: { recursive?: boolean; archive?: boolean }) => {
       if (paths.length < 2) throw new CommandFailure("cp: missing destination file operand");
       const dest = paths[paths.length - 1]!;
       const sources = paths.slice(0, -1);
-      const opts: CopyState = { recursive: o.recursive === true || o.archive === true, archive: o.archive === true, links: new Map() };
+      const opts = { recursive: o.recursive === true || o.archive === true, archive: o.archive === true };
       const target = parseImagePath(dest);
       if (target !== null) {
+        // Xattrs are read with getfattr; without it, cp -a copies everything else (as cp does onto a filesystem without xattrs).
+        let xattrs = opts.archive;
+        if (xattrs && !(await haveGetfattr())) {
+          process.stderr.write("ext4ts: cp: getfattr (package attr) not found: extended attributes and ACLs are not copied\n");
+          xattrs = false;
+        }
         await withWritable(target.image, async (vol) => {
           let destIsDir = false;
           try {
@@ -329,17 +249,28 @@ export function registerWriteCommands(program: Command): void {
           } catch (e) {
             if (!(e instanceof FsError && e.code === "ENOENT")) throw e;
           }
-          for (const src of sources) {
-            if (!existsSync(src)) throw new CommandFailure(`cp: cannot stat '${src}': No such file or directory`);
-            // "SRC/." copies the directory's contents, as coreutils does.
-            const contentsOnly = /(^|\/)\.\/?$/.test(src);
-            const to = destIsDir && !contentsOnly ? `${target.path.replace(/\/+$/, "")}/${basename(src)}` : target.path;
-            try {
-              await copyIn(vol, src, to, opts);
-            } catch (e) {
-              if (!(e instanceof CopyError)) throw e;
-              throw new CommandFailure(`cp: cannot create '${target.image}:${e.dest}': ${describe(e.fsError)}`);
+          const progress = process.stderr.isTTY ? new ProgressLine(process.stderr, "Copying") : undefined;
+          const copier = new HostCopier(vol, {
+            ...opts, xattrs, cmd: "cp", exclude: hostIdentity(target.image),
+            warn: (m) => {
+              progress?.done();
+              process.stderr.write(`ext4ts: cp: ${m}\n`);
+            },
+            ...(progress !== undefined ? { onProgress: (c: Readonly<CopyCounts>) => { progress.update(c); } } : {}),
+          });
+          try {
+            for (const src of sources) {
+              // "SRC/." copies the directory's contents (and, with -a, its metadata onto DEST), as coreutils does.
+              const contentsOnly = /(^|\/)\.\/?$/.test(src);
+              const to = destIsDir && !contentsOnly ? `${target.path.replace(/\/+$/, "")}/${basename(src)}` : target.path;
+              await copier.copy(src, to);
             }
+            await copier.finish();
+          } catch (e) {
+            if (!(e instanceof CopyError)) throw e;
+            throw new CommandFailure(`cp: cannot create '${target.image}:${e.dest}': ${describe(e.fsError)}`);
+          } finally {
+            progress?.done();
           }
         });
         return;

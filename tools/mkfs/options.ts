@@ -98,6 +98,8 @@ export interface ExtendedOptions {
   resize: number;
   testFs: boolean;
   discard: boolean;
+  /** no_copy_xattrs: -d copies no extended attributes. */
+  noCopyXattrs: boolean;
 }
 
 /** The filesystem parameters mke2fs hands to ext2fs_initialize, plus what main() needs later. */
@@ -298,7 +300,7 @@ export function parseExtendedOptions(lists: readonly string[], o: { is64bit: boo
   const ext: ExtendedOptions = {
     rootUid: 0, rootGid: 0, rootPerms: undefined, lazyItableInit: undefined, lazyJournalInit: undefined,
     assumeStoragePrezeroed: false, hashSeed: undefined, descSize: 0, stride: 0, stripeWidth: 0, resize: 0,
-    testFs: false, discard: true,
+    testFs: false, discard: true, noCopyXattrs: false,
   };
   const bad: string[] = [];
   const bool01 = (arg: string | undefined, token: string): boolean => {
@@ -386,6 +388,7 @@ export function parseExtendedOptions(lists: readonly string[], o: { is64bit: boo
         case "test_fs": ext.testFs = true; break;
         case "discard": ext.discard = true; break;
         case "nodiscard": ext.discard = false; break;
+        case "no_copy_xattrs": ext.noCopyXattrs = true; break;
         case "quotatype": {
           const a = need();
           for (const q of a.split(":")) {
@@ -395,7 +398,6 @@ export function parseExtendedOptions(lists: readonly string[], o: { is64bit: boo
         }
         case "offset": case "mmp_update_interval": case "num_backup_sb": case "packed_meta_blocks":
         case "revision": case "encoding": case "encoding_flags": case "orphan_file_size": case "android_sparse":
-        case "no_copy_xattrs":
           throw fail(`Extended option ${token} is not yet supported`);
         default:
           bad.push(token);
@@ -403,7 +405,7 @@ export function parseExtendedOptions(lists: readonly string[], o: { is64bit: boo
     }
   }
   if (bad.length > 0) {
-    throw fail(`Bad option(s) specified: ${bad.join(",")}; extended options are separated by commas and may take an argument set off by '=' (root_owner, root_perms, lazy_itable_init, lazy_journal_init, assume_storage_prezeroed, hash_seed, desc_size, stride, stripe_width, resize, test_fs, discard, nodiscard, quotatype)`);
+    throw fail(`Bad option(s) specified: ${bad.join(",")}; extended options are separated by commas and may take an argument set off by '=' (root_owner, root_perms, lazy_itable_init, lazy_journal_init, assume_storage_prezeroed, hash_seed, desc_size, stride, stripe_width, resize, test_fs, discard, nodiscard, no_copy_xattrs, quotatype)`);
   }
   return ext;
 }
