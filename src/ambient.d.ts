@@ -12,3 +12,5 @@ interface Blob {
   slice(start?: number, end?: number): Blob;
   arrayBuffer(): Promise<ArrayBuffer>;
 }
+/** Both platforms have it; the core uses it only to yield to the event loop. */
+declare function setTimeout(callback: () => void, ms?: number): unknown;

@@ -25,9 +25,18 @@ import { noteFsError, type Ext4Fs } from "../fs/super.js";
 
 const utf8 = new TextEncoder();
 
-/** A FIFO mutex: one writer at a time. */
+/** Longest stretch of engine work between yields to the event loop (ms). */
+const YIELD_EVERY_MS = 50;
+
+/**
+ * A FIFO mutex: one writer at a time. It also yields to the event loop (a macrotask) when
+ * operations have kept it busy for YIELD_EVERY_MS: operations served from the buffer cache
+ * resolve as microtasks only, and a long run of them would starve timers and I/O callbacks
+ * of the embedding program (the kernel's cond_resched, for an async engine).
+ */
 export class Mutex {
   #tail: Promise<void> = Promise.resolve();
+  #lastYield = Date.now();
   async run<T>(fn: () => Promise<T>): Promise<T> {
     const prev = this.#tail;
     let release!: () => void; // assigned synchronously by the Promise constructor
@@ -35,6 +44,10 @@ export class Mutex {
       release = r;
     });
     await prev;
+    if (Date.now() - this.#lastYield > YIELD_EVERY_MS) {
+      await new Promise<void>((r) => setTimeout(r, 0));
+      this.#lastYield = Date.now();
+    }
     try {
       return await fn();
     } finally {
