@@ -1,8 +1,9 @@
 /**
  * A small in-memory model of a POSIX tree as Linux (VFS + ext4, caller is root, umask 022)
  * presents it: directories, regular files with bytes, symlinks, fifos and character devices,
- * link counts, permission bits, owners and modification times. It is the reference the write
- * model test (write_model.test.ts) runs random operation sequences against.
+ * link counts, permission bits, owners, modification times and extended attributes (incl.
+ * POSIX ACLs, see xattr_model.ts). It is the reference the write model test
+ * (write_model.test.ts) runs random operation sequences against.
  *
  * The model is a *planner*: `planSequence` expands a list of high-level operations into
  * primitive actions, each with the outcome Linux gives (a value, or the errno Linux picks, in
@@ -28,13 +29,39 @@
  *     for incompatible types, ENOTEMPTY for a non-empty directory target;
  *   - a zero-length write changes nothing; truncate always sets mtime;
  *   - mkdir({recursive}) follows Node: EEXIST when the last component exists as a non-directory,
- *     ENOTDIR when an earlier one does.
+ *     ENOTDIR when an earlier one does;
+ *   - xattrs: the VFS checks in order (ERANGE, E2BIG, path walk, user.* only on files and
+ *     directories, EINVAL/EOPNOTSUPP for names without a handler), XATTR_CREATE/REPLACE, and
+ *     ext4's placement (inode body, then one block; ENOSPC exactly where ext4 gives it);
+ *   - POSIX ACLs: a mode-equivalent access ACL changes only the mode, others set the mode's
+ *     group bits from the mask; default ACLs only on directories (EACCES), none on symlinks
+ *     (EOPNOTSUPP); new inodes take their directory's default ACL (masked with the mode, no
+ *     umask); chmod rewrites a stored access ACL.
  *
  * This file must not import from src/: it is an independent oracle.
  */
 import { createHash } from "node:crypto";
 import { compareStrings, formatManifest, formatMode, formatTimeNs } from "./kernel_manifest.js";
 import type { ManifestEntry, ManifestType } from "./kernel_manifest.js";
+import {
+  ACL_ACCESS,
+  ACL_DEFAULT,
+  ACL_POOL,
+  XATTR_CREATE,
+  XATTR_REPLACE,
+  XATTR_SIZE_MAX,
+  XattrStore,
+  aclChmod,
+  aclCreateMasq,
+  aclEquivMode,
+  aclValid,
+  encodeVfsAcl,
+  parseVfsAcl,
+  storedAcl,
+  xattrNameCheck,
+  xattrNameLengthOk,
+} from "./xattr_model.js";
+import type { AclEntry, StoredXattr, XattrLimits } from "./xattr_model.js";
 
 // ---------------------------------------------------------------------------------------------
 // Operations
@@ -63,7 +90,13 @@ export type Action =
   | { op: "lstat"; path: string }
   | { op: "readFile"; path: string }
   | { op: "readdir"; path: string }
-  | { op: "readlink"; path: string };
+  | { op: "readlink"; path: string }
+  /** setxattr (`follow`) or lsetxattr; `value` is a value spec (see `xattrValue`). */
+  | { op: "setxattr"; path: string; name: string; value: string; flags: number; follow: boolean }
+  | { op: "removexattr"; path: string; name: string; follow: boolean }
+  | { op: "getxattr"; path: string; name: string; follow: boolean }
+  /** The names, sorted. */
+  | { op: "listxattr"; path: string; follow: boolean };
 
 /** What the property generates: primitive actions plus bulk operations the model expands. */
 export type Op =
@@ -71,18 +104,25 @@ export type Op =
   /** mkdir -p DIR, then COUNT files "h<tag>_<i>_..." of NAMELEN bytes (htree directories). */
   | { op: "bulkCreate"; dir: string; count: number; nameLen: number; tag: number }
   /** Unlink every EVERY-th "h..." name of DIR (sorted), starting at FIRST. */
-  | { op: "bulkUnlink"; dir: string; every: number; first: number };
+  | { op: "bulkUnlink"; dir: string; every: number; first: number }
+  /**
+   * Give TO (following links) FROM's user/trusted/security xattrs: removexattr of TO's others,
+   * then setxattr of FROM's, in-inode ones first: identical sets, hence mostly identical xattr
+   * blocks, which ext4 shares.
+   */
+  | { op: "xattrCopy"; from: string; to: string };
 
 /**
  * Expands the placeholders the generators use to keep counterexamples short:
  * "{255}" a 255-byte name, "{256}" a 256-byte one, "{x*N}" N "x"s, "{dots*N}" an N-byte
- * "./././.../a" (which resolves to "a").
+ * "./././.../a" (which resolves to "a"), "{user*N}" an N-byte xattr name "user.kkk...".
  */
 export function expand(s: string): string {
-  return s.replace(/\{(255|256|x\*(\d+)|dots\*(\d+))\}/g, (_m, what: string, xs: string | undefined, dots: string | undefined) => {
+  return s.replace(/\{(255|256|x\*(\d+)|dots\*(\d+)|user\*(\d+))\}/g, (_m, what: string, xs: string | undefined, dots: string | undefined, user: string | undefined) => {
     if (what === "255") return LONG_NAME_255;
     if (what === "256") return "m".repeat(256);
     if (xs !== undefined) return "x".repeat(Number(xs));
+    if (user !== undefined) return `user.${"k".repeat(Number(user) - 5)}`;
     const n = Number(dots);
     return `${"./".repeat(n).slice(0, n - 1)}a`;
   });
@@ -93,7 +133,7 @@ export const LONG_NAME_255 = `n${"\u00e9".repeat(127)}`;
 
 function expandAction(a: Action): Action {
   const x = { ...a } as Record<string, unknown>;
-  for (const k of ["path", "from", "to", "target"]) {
+  for (const k of ["path", "from", "to", "target", "name"]) {
     const v = x[k];
     if (typeof v === "string") x[k] = expand(v);
   }
@@ -141,6 +181,32 @@ export function sha256(b: Uint8Array): string {
   return createHash("sha256").update(b).digest("hex");
 }
 
+/**
+ * The bytes of an xattr value spec: "LEN:SEED" (contentBytes) or "acl:N" (ACL_POOL[N] in the
+ * VFS format).
+ */
+export function xattrValue(spec: string): Uint8Array {
+  const [a, b] = spec.split(":");
+  if (a === "acl") {
+    const acl = ACL_POOL[Number(b)];
+    if (acl === undefined) throw new Error(`model: no ACL ${spec}`);
+    return encodeVfsAcl(acl);
+  }
+  return contentBytes(Number(a), Number(b));
+}
+
+/** The bytes an action carries (file data or an xattr value), if any. */
+export function actionData(a: Action): Uint8Array | undefined {
+  if (a.op === "setxattr") return xattrValue(a.value);
+  if ("seed" in a) return contentBytes(a.len, a.seed);
+  return undefined;
+}
+
+/** How getxattr results are compared: size and digest. */
+export function xattrValueOutcome(b: Uint8Array): Value {
+  return { size: b.length, sha256: sha256(b) };
+}
+
 const utf8 = new TextEncoder();
 
 export function byteLength(s: string): number {
@@ -166,6 +232,9 @@ interface NodeBase {
   uid: number;
   gid: number;
   mtime: Time;
+  readonly xattrs: XattrStore;
+  /** i_extra_isize: where the in-inode xattr area starts. */
+  readonly extraIsize: number;
 }
 export interface DirNode extends NodeBase {
   kind: "dir";
@@ -177,62 +246,6 @@ export interface FileNode extends NodeBase {
   kind: "file";
   data: Uint8Array;
   nlink: number;
-  /** Which blocks hold data, and which of their bytes were never written (see `BlockUse`). */
-  use: BlockUse;
-}
-
-/**
- * Which logical blocks of a file are allocated (written at least once since they were last
- * freed) and which bytes of those blocks were never written since: what an engine that does not
- * zero a newly allocated block would show there. Only the "stale-block-bytes" situation uses it.
- */
-export interface BlockUse {
-  alloc: Set<number>;
-  /** Sorted, disjoint [from, to) byte ranges. */
-  unwritten: [number, number][];
-}
-
-function subtractRange(r: [number, number][], from: number, to: number): [number, number][] {
-  const out: [number, number][] = [];
-  for (const [a, b] of r) {
-    if (b <= from || a >= to) out.push([a, b]);
-    else {
-      if (a < from) out.push([a, from]);
-      if (b > to) out.push([to, b]);
-    }
-  }
-  return out;
-}
-
-function addRange(r: [number, number][], from: number, to: number): [number, number][] {
-  return [...subtractRange(r, from, to), [from, to] as [number, number]].sort((x, y) => x[0] - y[0]);
-}
-
-/** The block use after writing `n` bytes at `pos` with block size `bs`. */
-function useAfterWrite(u: BlockUse, bs: number, pos: number, n: number): BlockUse {
-  if (n === 0) return u;
-  const alloc = new Set(u.alloc);
-  let unwritten = u.unwritten;
-  for (let b = Math.floor(pos / bs); b <= Math.floor((pos + n - 1) / bs); b++) {
-    if (alloc.has(b)) continue;
-    alloc.add(b);
-    unwritten = addRange(unwritten, b * bs, (b + 1) * bs);
-  }
-  return { alloc, unwritten: subtractRange(unwritten, pos, pos + n) };
-}
-
-/** The block use after truncating a file of `size` bytes to `len`. */
-function useAfterTruncate(u: BlockUse, bs: number, size: number, len: number): BlockUse {
-  if (len >= size) return u;
-  const keep = Math.ceil(len / bs);
-  const alloc = new Set([...u.alloc].filter((b) => b < keep));
-  let unwritten = subtractRange(u.unwritten, keep * bs, Infinity);
-  if (len % bs !== 0 && alloc.has(keep - 1)) unwritten = addRange(unwritten, len, keep * bs); // the old tail may stay
-  return { alloc, unwritten };
-}
-
-function exposesUnwritten(u: BlockUse, size: number): boolean {
-  return u.unwritten.some(([a]) => a < size);
 }
 export interface SymlinkNode extends NodeBase {
   kind: "symlink";
@@ -250,6 +263,14 @@ type Res<T> = { ok: true; v: T } | { ok: false; code: string };
 const err = (code: string): { ok: false; code: string } => ({ ok: false, code });
 const ok = <T>(v: T): { ok: true; v: T } => ({ ok: true, v });
 
+/** What a new inode starts with (see FsModel.#creation). */
+interface Creation {
+  mode: number;
+  gid: number;
+  access: AclEntry[] | null;
+  dflt: readonly AclEntry[] | null;
+}
+
 /** Thrown by an action the model does not predict; the planner leaves the action out. */
 class Unpredictable extends Error {}
 
@@ -260,6 +281,8 @@ export interface SeedEntry {
   uid: number;
   gid: number;
   mtime: string;
+  /** i_extra_isize as mke2fs wrote it. */
+  extraIsize: number;
 }
 
 export interface ModelConfig {
@@ -269,6 +292,8 @@ export interface ModelConfig {
   readonly umask: number;
   /** "/" and "/lost+found" of the fresh image. */
   readonly seed: readonly SeedEntry[];
+  /** i_extra_isize of new inodes (s_want_extra_isize). */
+  readonly extraIsize: number;
   /**
    * Situations to leave out of plans (known engine bugs with their own regression test), so a
    * property run can find other bugs. See `Situation`.
@@ -278,22 +303,15 @@ export interface ModelConfig {
 
 /**
  * Situations the planner can leave out:
- *   create-through-dangling-symlink  open(O_CREAT) whose last component is a dangling symlink
- *   mkdirp-over-non-directory        mkdir({recursive}) of a path that exists as a non-directory
- *   mkdir-mode-with-setid            mkdir asking for setuid/setgid bits (Linux drops them)
- *   chown-of-setid-file              chown of a non-directory with setuid, or setgid + group-exec
- *   slow-symlink                     symlink with a target of 60 bytes or more (stored in a block)
- *   rename-source-checked-before-target-parent
- *                                    rename whose source name is missing or too long and whose
- *                                    target parent does not resolve (Linux reports the latter)
- *   setgid-directory                 chmod giving a directory S_ISGID (new entries inherit from it)
- *   zero-length-write                a write of 0 bytes to an existing file (no mtime change)
- *   time-out-of-range                utimes outside what ext4 stores (the kernel clamps)
- *   stale-block-bytes                a write or truncate that makes bytes visible which lie in an
- *                                    allocated block but were never written (see `BlockUse`)
- *   rename-onto-ancestor             rename of a non-directory onto a directory above it (ENOTEMPTY)
+ *   create-under-default-acl  creating an inode (not a symlink) where it could land in a
+ *                             directory with a default ACL (it inherits the ACL)
+ *   chmod-with-access-acl     chmod of an inode with a stored access ACL (chmod rewrites it)
+ *   getxattr-rejected-name    getxattr of a name Linux rejects for what it is: ERANGE (0 or more
+ *                             than 255 bytes), EINVAL (bare prefix), EOPNOTSUPP (no handler)
+ *   symlink-target-too-long   symlink with a target of PATH_MAX bytes or more whose link path
+ *                             cannot be created (Linux reports the target first)
  */
-export type Situation = "create-through-dangling-symlink" | "mkdirp-over-non-directory" | "mkdir-mode-with-setid" | "chown-of-setid-file" | "slow-symlink" | "rename-source-checked-before-target-parent" | "setgid-directory" | "zero-length-write" | "time-out-of-range" | "stale-block-bytes" | "rename-onto-ancestor";
+export type Situation = "create-under-default-acl" | "chmod-with-access-acl" | "getxattr-rejected-name" | "symlink-target-too-long";
 
 function parseTime(s: string): Time {
   const [sec, nsec] = s.split(".");
@@ -310,20 +328,20 @@ export class FsModel {
     this.#cfg = cfg;
     const rootSeed = cfg.seed.find((e) => e.path === "/");
     if (rootSeed === undefined) throw new Error("model seed lacks /");
-    const root = this.#newDir(parseInt(rootSeed.mode, 8), rootSeed.uid, rootSeed.gid, null);
+    const root = this.#newDir(parseInt(rootSeed.mode, 8), rootSeed.uid, rootSeed.gid, null, rootSeed.extraIsize);
     root.mtime = parseTime(rootSeed.mtime);
     this.root = root;
     for (const e of cfg.seed) {
       if (e.path === "/") continue;
       if (e.path.lastIndexOf("/") !== 0) throw new Error(`model seed: only top-level entries, not ${e.path}`);
-      const d = this.#newDir(parseInt(e.mode, 8), e.uid, e.gid, root);
+      const d = this.#newDir(parseInt(e.mode, 8), e.uid, e.gid, root, e.extraIsize);
       d.mtime = parseTime(e.mtime);
       root.entries.set(e.path.slice(1), d);
     }
   }
 
-  #newDir(mode: number, uid: number, gid: number, parent: DirNode | null): DirNode {
-    const d: Omit<DirNode, "parent"> & { parent?: DirNode } = { kind: "dir", id: this.#nextId++, mode, uid, gid, mtime: this.#now, entries: new Map() };
+  #newDir(mode: number, uid: number, gid: number, parent: DirNode | null, extraIsize = this.#cfg.extraIsize): DirNode {
+    const d: Omit<DirNode, "parent"> & { parent?: DirNode } = { kind: "dir", id: this.#nextId++, mode, uid, gid, mtime: this.#now, entries: new Map(), xattrs: new XattrStore(), extraIsize };
     d.parent = parent ?? (d as DirNode); // the root is its own parent
     return d as DirNode;
   }
@@ -403,10 +421,44 @@ export class FsModel {
     return 2 + subdirs;
   }
 
-  /** Owner and mode of a new inode in `dir`: setgid directories pass on their group (and bit, to dirs). */
-  #inherit(dir: DirNode, mode: number, isDir: boolean): { mode: number; gid: number } {
-    if ((dir.mode & S_ISGID) !== 0) return { mode: isDir ? mode | S_ISGID : mode, gid: dir.gid };
-    return { mode, gid: 0 };
+  /**
+   * Mode, group and ACLs of a new inode in `dir` (`requested` before the umask): a setgid
+   * directory passes on its group (and the bit, to directories); the directory's default ACL,
+   * if any, masks the mode and becomes the inode's access ACL (and a directory's default ACL),
+   * else the umask applies. Symlinks take neither.
+   * @kernel inode_init_owner + posix_acl_create (posix_acl_create_masq)
+   */
+  #creation(dir: DirNode, requested: number, kind: FsNode["kind"]): Creation {
+    let mode = requested;
+    let gid = 0;
+    if ((dir.mode & S_ISGID) !== 0) {
+      gid = dir.gid;
+      if (kind === "dir") mode |= S_ISGID;
+    }
+    if (kind === "symlink") return { mode, gid, access: null, dflt: null };
+    const dflt = dir.xattrs.get(ACL_DEFAULT)?.acl;
+    if (dflt === undefined) return { mode: mode & ~this.#cfg.umask, gid, access: null, dflt: null };
+    if (this.#avoids("create-under-default-acl")) throw new Unpredictable("a new inode under a default ACL");
+    const masq = aclCreateMasq(dflt, mode);
+    return { mode: masq.mode, gid, access: masq.acl, dflt: kind === "dir" ? dflt : null };
+  }
+
+  /** A new inode's fields of every type. */
+  #newBase(c: Creation): NodeBase {
+    return { id: this.#nextId++, mode: c.mode, uid: 0, gid: c.gid, mtime: this.stamp(this.#now), xattrs: new XattrStore(), extraIsize: this.#cfg.extraIsize };
+  }
+
+  /** Stores a new inode's inherited ACLs, default first. @kernel ext4_init_acl */
+  #initAcls(n: FsNode, c: Creation): void {
+    for (const [name, acl] of [[ACL_DEFAULT, c.dflt], [ACL_ACCESS, c.access]] as const) {
+      if (acl === null) continue;
+      const e = n.xattrs.set(name, storedAcl(acl), XATTR_CREATE, this.#limits(n));
+      if (e !== null) throw new Unpredictable(`inherited ACLs do not fit: ${e}`);
+    }
+  }
+
+  #avoids(s: Situation): boolean {
+    return this.#cfg.avoid?.has(s) === true;
   }
 
   #addChild(dir: DirNode, name: string, node: FsNode): void {
@@ -441,7 +493,6 @@ export class FsModel {
 
   #write(file: FileNode, pos: number, data: Uint8Array): void {
     if (data.length === 0) return; // a zero-length write changes nothing, not even mtime
-    file.use = useAfterWrite(file.use, this.#cfg.blockSize, pos, data.length);
     const end = pos + data.length;
     if (end > file.data.length) {
       const grown = new Uint8Array(end);
@@ -453,7 +504,6 @@ export class FsModel {
   }
 
   #setSize(file: FileNode, len: number): void {
-    file.use = useAfterTruncate(file.use, this.#cfg.blockSize, file.data.length, len);
     const next = new Uint8Array(len);
     next.set(file.data.subarray(0, Math.min(len, file.data.length)));
     file.data = next;
@@ -479,8 +529,9 @@ export class FsModel {
     if (!l.ok) return l;
     const existing = l.v;
     if (existing === undefined) {
-      const { mode, gid } = this.#inherit(p.v.dir, f.mode & ~this.#cfg.umask & 0o7777, false);
-      const file: FileNode = { kind: "file", id: this.#nextId++, mode, uid: 0, gid, mtime: this.stamp(this.#now), data: new Uint8Array(0), nlink: 1, use: { alloc: new Set(), unwritten: [] } };
+      const c = this.#creation(p.v.dir, f.mode & 0o7777, "file");
+      const file: FileNode = { kind: "file", ...this.#newBase(c), data: new Uint8Array(0), nlink: 1 };
+      this.#initAcls(file, c);
       this.#addChild(p.v.dir, p.v.name, file);
       return ok(file);
     }
@@ -509,98 +560,84 @@ export class FsModel {
     return r.ok ? (r.v === undefined ? { ok: true } : { ok: true, value: r.v }) : { ok: false, code: r.code };
   }
 
-  /** Whether `a` would open a fifo/device or blow the data budget (checked without changing anything). */
+  /**
+   * Whether the model predicts `a`: not when it would open a fifo or device, blow the data
+   * budget, or meet a situation in `avoid` (checked without changing anything).
+   */
   predictable(a: Action): boolean {
     const target = (p: string): FsNode | undefined => {
       const r = this.resolve(p, true);
       return r.ok ? r.v : undefined;
     };
     const special = (n: FsNode | undefined): boolean => n !== undefined && n.kind !== "file" && n.kind !== "dir";
-    const avoid = this.#cfg.avoid ?? new Set<Situation>();
-    const bs = this.#cfg.blockSize;
-    const exposes = (n: FsNode | undefined, pos: number, len: number, truncateTo?: number): boolean => {
-      if (!avoid.has("stale-block-bytes") || n?.kind !== "file") return false;
-      const size = n.data.length;
-      if (truncateTo !== undefined) return exposesUnwritten(useAfterTruncate(n.use, bs, size, truncateTo), truncateTo);
-      return exposesUnwritten(useAfterWrite(n.use, bs, pos, len), len === 0 ? size : Math.max(size, pos + len));
-    };
     switch (a.op) {
       case "writeFile":
       case "append": {
-        if (avoid.has("zero-length-write") && a.op === "append" && a.len === 0) return false;
-        if (avoid.has("create-through-dangling-symlink")) {
-          const l = this.resolve(a.path, false);
-          if (l.ok && l.v.kind === "symlink" && !this.resolve(a.path, true).ok) return false;
-        }
         const n = target(a.path);
         if (special(n)) return false;
+        if (n?.kind !== "file" && this.#mayCreateUnderDefaultAcl(a.path, true)) return false;
         const size = n?.kind === "file" ? n.data.length : 0;
-        if (a.op === "append" && exposes(n, size, a.len)) return false;
         const grow = a.op === "append" ? size + a.len : a.len;
         return this.totalData() + grow - size <= DATA_BUDGET;
       }
       case "writeAt":
       case "unlinkOpen": {
-        if (avoid.has("zero-length-write") && a.len === 0) return false;
         const n = target(a.path);
         if (special(n)) return false;
         if (n?.kind !== "file") return true;
         const pos = a.op === "writeAt" ? a.pos : 0;
-        if (exposes(n, pos, a.len)) return false;
         return this.totalData() + Math.max(0, pos + a.len - n.data.length) <= DATA_BUDGET;
       }
       case "truncate":
       case "ftruncate": {
         const n = target(a.path);
         if (special(n)) return false;
-        if (exposes(n, 0, 0, a.len)) return false;
         return n?.kind !== "file" || this.totalData() + Math.max(0, a.len - n.data.length) <= DATA_BUDGET;
       }
       case "readFile":
         return !special(target(a.path));
-      case "chown": {
-        const n = target(a.path);
-        const setid = n !== undefined && n.kind !== "dir" && ((n.mode & S_ISUID) !== 0 || (n.mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP));
-        return !(avoid.has("chown-of-setid-file") && setid);
-      }
-      case "chmod": {
-        const n = target(a.path);
-        return !(avoid.has("setgid-directory") && n?.kind === "dir" && (a.mode & S_ISGID) !== 0);
-      }
-      case "rename": {
-        const from = this.#parent(a.from);
-        if (!from.ok) return true;
-        const to = this.#parent(a.to);
-        const source = this.#lookup(from.v.dir, from.v.name);
-        if (!to.ok) return !avoid.has("rename-source-checked-before-target-parent") || (source.ok && source.v !== undefined);
-        if (avoid.has("rename-onto-ancestor") && source.ok && source.v !== undefined && source.v.kind !== "dir") {
-          const t = this.#lookup(to.v.dir, to.v.name);
-          if (t.ok && t.v?.kind === "dir" && this.#isAncestorOrSelf(t.v, from.v.dir)) return false;
-        }
-        return true;
+      case "chmod":
+        return !(this.#avoids("chmod-with-access-acl") && target(a.path)?.xattrs.get(ACL_ACCESS) !== undefined);
+      case "mkdir":
+      case "mknod":
+        return !this.#mayCreateUnderDefaultAcl(a.path, false);
+      case "mkdirp":
+        return !this.#mayCreateUnderDefaultAcl(a.path, true);
+      case "getxattr": {
+        const acl = a.name === ACL_ACCESS || a.name === ACL_DEFAULT;
+        const rejected = !xattrNameLengthOk(a.name) || (!acl && xattrNameCheck("file", a.name, false) !== null);
+        return !(this.#avoids("getxattr-rejected-name") && rejected);
       }
       case "symlink":
-        return !(avoid.has("slow-symlink") && byteLength(a.target) >= 60);
-      case "mkdir":
-        return !(avoid.has("mkdir-mode-with-setid") && (a.mode & (S_ISUID | S_ISGID)) !== 0);
-      case "mkdirp": {
-        const n = target(a.path);
-        return !(avoid.has("mkdirp-over-non-directory") && n !== undefined && n.kind !== "dir");
-      }
-      case "utimes": {
-        const t = this.stamp({ sec: a.sec, nsec: a.nsec });
-        return !(avoid.has("time-out-of-range") && t.sec !== a.sec);
-      }
+        return !(this.#avoids("symlink-target-too-long") && byteLength(a.target) >= PATH_MAX && !this.#createSlot(a.path).ok);
+      case "chown":
       case "link":
+      case "listxattr":
       case "lstat":
-      case "mknod":
       case "readdir":
       case "readlink":
+      case "removexattr":
+      case "rename":
       case "rmdir":
+      case "setxattr":
       case "stat":
       case "unlink":
+      case "utimes":
         return true;
     }
+  }
+
+  /**
+   * With "create-under-default-acl" avoided: whether creating `path` might put an inode in a
+   * directory with a default ACL. Exact for the parent; through a final symlink
+   * (`followLast`) or along mkdir -p, any default ACL in the tree counts.
+   */
+  #mayCreateUnderDefaultAcl(path: string, followLast: boolean): boolean {
+    if (!this.#avoids("create-under-default-acl") || path.split("/").every((c) => c === "")) return false;
+    const p = this.#parent(path);
+    if (p.ok && p.v.dir.xattrs.get(ACL_DEFAULT) !== undefined) return true;
+    if (!followLast) return false;
+    return this.paths().some(([, n]) => n.kind === "dir" && n.xattrs.get(ACL_DEFAULT) !== undefined);
   }
 
   #apply(a: Action): Res<Value | undefined> {
@@ -654,8 +691,9 @@ export class FsModel {
       case "mknod": {
         const p = this.#createSlot(a.path);
         if (!p.ok) return p;
-        const { mode, gid } = this.#inherit(p.v.dir, a.mode & ~this.#cfg.umask & 0o7777, false);
-        const n: SpecialNode = { kind: a.kind, id: this.#nextId++, mode, uid: 0, gid, mtime: this.stamp(this.#now), rdev: a.kind === "chr" ? "1:3" : "", nlink: 1 };
+        const c = this.#creation(p.v.dir, a.mode & 0o7777, a.kind);
+        const n: SpecialNode = { kind: a.kind, ...this.#newBase(c), rdev: a.kind === "chr" ? "1:3" : "", nlink: 1 };
+        this.#initAcls(n, c);
         this.#addChild(p.v.dir, p.v.name, n);
         return ok(undefined);
       }
@@ -663,6 +701,13 @@ export class FsModel {
         const r = this.resolve(a.path, true);
         if (!r.ok) return r;
         r.v.mode = a.mode & 0o7777;
+        const acl = r.v.xattrs.get(ACL_ACCESS)?.acl;
+        if (acl !== undefined) {
+          // @kernel ext4_setattr -> posix_acl_chmod: the stored access ACL follows the mode.
+          if (this.#avoids("chmod-with-access-acl")) throw new Unpredictable("chmod with an access ACL");
+          const set = this.#setAcl(r.v, ACL_ACCESS, aclChmod(acl, r.v.mode));
+          if (!set.ok) throw new Error(`model: chmod could not rewrite the ACL: ${set.code}`);
+        }
         return ok(undefined);
       }
       case "chown": {
@@ -715,7 +760,88 @@ export class FsModel {
         if (r.v.kind !== "symlink") return err("EINVAL");
         return ok(r.v.target);
       }
+      case "setxattr":
+        return this.#setxattr(a.path, a.name, a.value, a.flags, a.follow);
+      case "removexattr": {
+        if (!xattrNameLengthOk(a.name)) return err("ERANGE");
+        const r = this.resolve(a.path, a.follow);
+        if (!r.ok) return r;
+        if (a.name === ACL_ACCESS || a.name === ACL_DEFAULT) return this.#setAcl(r.v, a.name, null);
+        const bad = xattrNameCheck(r.v.kind, a.name, true);
+        if (bad !== null) return err(bad);
+        return this.#xattrSet(r.v, a.name, null, XATTR_REPLACE);
+      }
+      case "getxattr": {
+        if (!xattrNameLengthOk(a.name)) return err("ERANGE");
+        const r = this.resolve(a.path, a.follow);
+        if (!r.ok) return r;
+        if (a.name === ACL_ACCESS || a.name === ACL_DEFAULT) {
+          if (r.v.kind === "symlink") return err("EOPNOTSUPP"); // no get_acl for symlinks
+        } else {
+          const bad = xattrNameCheck(r.v.kind, a.name, false);
+          if (bad !== null) return err(bad);
+        }
+        const v = r.v.xattrs.get(a.name);
+        return v === undefined ? err("ENODATA") : ok(xattrValueOutcome(v.value));
+      }
+      case "listxattr": {
+        const r = this.resolve(a.path, a.follow);
+        if (!r.ok) return r;
+        return ok(r.v.xattrs.entries().map(([name]) => name).sort(compareStrings));
+      }
     }
+  }
+
+  /** setxattr / lsetxattr. @kernel path_setxattr -> do_setxattr (-> do_set_acl for ACL names) */
+  #setxattr(path: string, name: string, spec: string, flags: number, follow: boolean): Res<undefined> {
+    if (!xattrNameLengthOk(name)) return err("ERANGE");
+    const value = xattrValue(spec);
+    if (value.length > XATTR_SIZE_MAX) return err("E2BIG");
+    const r = this.resolve(path, follow);
+    if (!r.ok) return r;
+    if (name === ACL_ACCESS || name === ACL_DEFAULT) {
+      const acl = parseVfsAcl(value);
+      if (!acl.ok) return err(acl.code);
+      return this.#setAcl(r.v, name, acl.acl);
+    }
+    const bad = xattrNameCheck(r.v.kind, name, true);
+    if (bad !== null) return err(bad);
+    return this.#xattrSet(r.v, name, { disk: value, value, spec }, flags);
+  }
+
+  /** Where an inode's xattrs may go: the in-inode area (if the inode has one) and one block. */
+  #limits(n: FsNode): XattrLimits {
+    const room = this.#cfg.inodeSize - 128 - n.extraIsize - 4; // after the in-inode header
+    // @kernel EXT4_INODE_HAS_XATTR_SPACE (header, one rounding and a terminator must fit)
+    return { ibody: this.#cfg.inodeSize > 128 && n.extraIsize > 0 && room >= 3 + 4 ? room : null, block: this.#cfg.blockSize };
+  }
+
+  #xattrSet(n: FsNode, name: string, value: StoredXattr | null, flags: number): Res<undefined> {
+    const e = n.xattrs.set(name, value, flags, this.#limits(n));
+    return e === null ? ok(undefined) : err(e);
+  }
+
+  /**
+   * Set (or with null remove) an ACL: none on symlinks, default ACLs only on directories; an
+   * access ACL the mode expresses changes the mode and is not stored, others are stored and
+   * set the mode's group bits from the mask; the mode changes only if the store succeeded.
+   * @kernel set_posix_acl -> ext4_set_acl (posix_acl_update_mode, __ext4_set_acl)
+   */
+  #setAcl(n: FsNode, name: string, acl: readonly AclEntry[] | null): Res<undefined> {
+    if (n.kind === "symlink") return err("EOPNOTSUPP");
+    if (name === ACL_DEFAULT && n.kind !== "dir") return acl === null ? ok(undefined) : err("EACCES");
+    if (acl !== null && !aclValid(acl)) return err("EINVAL");
+    let mode = n.mode;
+    let store = acl;
+    if (name === ACL_ACCESS && acl !== null) {
+      const r = aclEquivMode(acl, mode);
+      mode = r.mode;
+      if (r.equivalent) store = null;
+    }
+    const set = this.#xattrSet(n, name, store === null ? null : storedAcl(store), 0);
+    if (!set.ok) return set;
+    n.mode = mode;
+    return ok(undefined);
   }
 
   /** filename_create: the parent, a legal name, and nothing there yet. */
@@ -731,9 +857,10 @@ export class FsModel {
   #mkdir(path: string, requested: number): Res<undefined> {
     const p = this.#createSlot(path);
     if (!p.ok) return p;
-    const { mode, gid } = this.#inherit(p.v.dir, requested & 0o1777 & ~this.#cfg.umask, true);
-    const d = this.#newDir(mode, 0, gid, p.v.dir);
+    const c = this.#creation(p.v.dir, requested & 0o1777, "dir");
+    const d = this.#newDir(c.mode, 0, c.gid, p.v.dir);
     d.mtime = this.stamp(this.#now);
+    this.#initAcls(d, c);
     this.#addChild(p.v.dir, p.v.name, d);
     return ok(undefined);
   }
@@ -836,8 +963,7 @@ export class FsModel {
     const p = this.#createSlot(path);
     if (!p.ok) return p;
     if (len + 1 > this.#cfg.blockSize) return err("ENAMETOOLONG");
-    const { gid } = this.#inherit(p.v.dir, 0o777, false);
-    const n: SymlinkNode = { kind: "symlink", id: this.#nextId++, mode: 0o777, uid: 0, gid, mtime: this.stamp(this.#now), target, nlink: 1 };
+    const n: SymlinkNode = { kind: "symlink", ...this.#newBase(this.#creation(p.v.dir, 0o777, "symlink")), target, nlink: 1 };
     this.#addChild(p.v.dir, p.v.name, n);
     return ok(undefined);
   }
@@ -889,6 +1015,7 @@ export class FsModel {
         case "fifo":
           break;
       }
+      if (n.xattrs.size > 0) e.xattrs = Object.fromEntries(n.xattrs.entries().map(([name, v]) => [name, Buffer.from(v.value).toString("base64")]));
       return e;
     });
     return formatManifest(entries);
@@ -939,6 +1066,14 @@ export function planSequence(model: FsModel, ops: readonly Op[]): PlannedAction[
       if (made?.ok !== true) continue;
       const base = op.dir === "/" ? "" : op.dir;
       for (let i = 0; i < op.count; i++) run({ op: "writeFile", path: `${base}/${bulkName(op.tag, i, op.nameLen)}`, len: i % 5, seed: i, mode: null });
+    } else if (op.op === "xattrCopy") {
+      const from = model.resolve(expand(op.from), true);
+      const to = model.resolve(expand(op.to), true);
+      if (!from.ok || !to.ok) continue;
+      const plain = (n: FsNode): [string, string][] => n.xattrs.entries().flatMap(([name, v]) => (v.spec === undefined ? [] : [[name, v.spec] as [string, string]]));
+      const want = new Set(plain(from.v).map(([name]) => name));
+      for (const [name] of plain(to.v)) if (!want.has(name)) run({ op: "removexattr", path: op.to, name, follow: true });
+      for (const [name, spec] of plain(from.v)) run({ op: "setxattr", path: op.to, name, value: spec, flags: 0, follow: true });
     } else if (op.op === "bulkUnlink") {
       const d = model.resolve(expand(op.dir), true);
       if (!d.ok || d.v.kind !== "dir") continue;
@@ -954,7 +1089,8 @@ export function planSequence(model: FsModel, ops: readonly Op[]): PlannedAction[
 
 /**
  * Read-only actions that check the whole final tree: lstat of every path, the contents of every
- * regular file, every directory's names and every symlink's target.
+ * regular file, every directory's names, every symlink's target, and every inode's xattr names
+ * and values.
  */
 export function finalChecks(model: FsModel, firstIndex: number): PlannedAction[] {
   const out: PlannedAction[] = [];
@@ -963,14 +1099,12 @@ export function finalChecks(model: FsModel, firstIndex: number): PlannedAction[]
     out.push({ action, time, expect: model.apply(action, time) });
   };
   for (const [p, n] of model.paths()) {
-    if (p === "/") {
-      add({ op: "readdir", path: p });
-      continue;
-    }
-    add({ op: "lstat", path: p });
+    if (p !== "/") add({ op: "lstat", path: p });
     if (n.kind === "file") add({ op: "readFile", path: p });
     if (n.kind === "dir") add({ op: "readdir", path: p });
     if (n.kind === "symlink") add({ op: "readlink", path: p });
+    add({ op: "listxattr", path: p, follow: false });
+    for (const [name] of n.xattrs.entries()) add({ op: "getxattr", path: p, name, follow: false });
   }
   return out;
 }

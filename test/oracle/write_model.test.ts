@@ -12,8 +12,10 @@
  * equal the model's, and `ext4ts manifest` must equal the kernel's byte for byte.
  *
  * What the manifests compare: every path with type, mode, uid, gid, nlink, size, sha256 of file
- * contents, symlink targets, device numbers and mtime. Every action runs at its own clock value
- * (`actionTime`), so the model predicts every mtime, parents' included. Directory sizes depend on
+ * contents, symlink targets, device numbers, mtime and xattrs (names and values, ACLs in the
+ * VFS format; which xattr block an inode shares with others does not show, e2fsck checks
+ * refcounts and i_blocks). Every action runs at its own clock value (`actionTime`), so the
+ * model predicts every mtime, parents' included. Directory sizes depend on
  * how ext4 packs entries, which the model does not emulate: they are taken from the kernel's view
  * of the engine image (then `ext4ts manifest` must agree with the kernel exactly, and every
  * directory must be a whole number of blocks).
@@ -27,18 +29,37 @@
  * slow, up to the block size, ENAMETOOLONG past it; loops give ELOOP), fifos and character
  * devices, chmod, chown (clearing setuid), utimes (ns, clamped to the ext4 range), unlink of
  * an open file, and bulk creation/removal of 60..300 names in one directory (htree on 1 KiB and
- * 4 KiB blocks). Queries (stat, lstat, readFile, readdir, readlink) are compared as they come,
- * and the whole tree again at the end, before unmounting.
+ * 4 KiB blocks). Extended attributes: setxattr/lsetxattr (flags 0, XATTR_CREATE, XATTR_REPLACE,
+ * both) and removexattr/lremovexattr on files, directories, symlinks and special files, in
+ * user., trusted. and security. (user.* is EPERM on symlinks and special files), values of 0 to
+ * ~4,000 bytes from a small pool (so entries move between the inode and the external block,
+ * fill the block: ENOSPC, and inodes end up with identical sets: shared blocks, also made on
+ * purpose by xattrCopy), names up to 255 bytes (ERANGE past it, EINVAL for a bare prefix,
+ * EOPNOTSUPP without a handler), E2BIG; POSIX ACLs (access and default, mode-equivalent ones
+ * that only change the mode, named entries, invalid ones, sizes that need the block). ENOSPC is
+ * predicted by the model, which follows ext4's placement rules (xattr_model.ts), not decided by
+ * the kernel: the kernel only confirms it. Queries (stat, lstat, readFile, readdir, readlink,
+ * getxattr, listxattr) are compared as they come, and the whole tree again at the end, before
+ * unmounting.
+ *
+ * Half the sequences mix every operation on random paths; the other half focus on xattrs: a
+ * handful of inodes (two files, a directory, a symlink, a fifo), then xattr changes interleaved
+ * with writes, truncates, unlinks, links and renames on them, ending with one set copied to
+ * two other inodes (a shared block at the end, unless something in between prevents it).
+ *
+ * Configurations: ext4 with 1 KiB blocks (metadata_csum), ext4 with 4 KiB blocks (no
+ * checksums, 32-bit), and ext3 with 1 KiB blocks (block-mapped files with indirect blocks, a
+ * journal, the orphan list).
  *
  * Known engine bugs: each has a regression test at the end of this file (`it.fails`, with the
  * smallest sequence and the fast-check seed that found it), and is kept out of the random
- * sequences (AVOID: operations; AVOID_SITUATIONS: situations the model recognises, such as
- * "a write that would expose never-written bytes of an allocated block") so that the property can
- * go on finding other bugs. When a bug is fixed its `it.fails` starts failing: drop `.fails` and
- * the AVOID entry.
+ * sequences (AVOID: operations; AVOID_SITUATIONS: situations the model recognises, see
+ * `Situation` in fs_model.ts) so that the property can go on finding other bugs. When a bug is
+ * fixed its `it.fails` starts failing: drop `.fails` and the AVOID entry. Fixed bugs keep their
+ * sequence as a regression test that must pass.
  *
- * Needs root, loop mounts, e2fsprogs, getfattr and python3; skips visibly without them, fails
- * under EXT4TS_REQUIRE_ORACLES=1.
+ * Needs root, loop mounts, e2fsprogs (mke2fs, e2fsck, dumpe2fs, debugfs), getfattr and python3;
+ * skips visibly without them, fails under EXT4TS_REQUIRE_ORACLES=1.
  *
  * Budget: EXT4TS_MODEL_RUNS (default 15) sequences of up to EXT4TS_MODEL_OPS (default 40)
  * operations per configuration. Replay a failure with EXT4TS_MODEL_SEED and EXT4TS_MODEL_PATH
@@ -50,19 +71,20 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { Volume } from "../../src/api/promises.js";
+import { XATTR_CREATE as ENGINE_XATTR_CREATE, XATTR_REPLACE as ENGINE_XATTR_REPLACE, Volume } from "../../src/api/promises.js";
 import type { Stats } from "../../src/api/promises.js";
 import { MemoryDevice } from "../../src/device/memory.js";
 import { FsError } from "../../src/errors.js";
 import { S_IFCHR, S_IFIFO } from "../../src/format/inode.js";
 import type { Timespec } from "../../src/format/inode.js";
 import { runCli } from "../cli.js";
-import { FsModel, LONG_NAME_255, compareOutcomes, contentBytes, finalChecks, formatTime, planSequence, sha256 } from "./fs_model.js";
+import { FsModel, LONG_NAME_255, actionData, compareOutcomes, contentBytes, finalChecks, formatTime, planSequence, sha256, xattrValue, xattrValueOutcome } from "./fs_model.js";
 import type { Action, ModelConfig, Op, Outcome, PlannedAction, SeedEntry, Situation, Value } from "./fs_model.js";
 import { cleanupImages, kernelManifestOfImage, runDir, withLoopMount } from "./images.js";
-import { EXT4_INDEX_FL, inodeFlags } from "./inspect.js";
+import { EXT4_INDEX_FL, debugfs, inodeFlags } from "./inspect.js";
 import { compareStrings, formatMode, kernelManifest, typeOfMode } from "./kernel_manifest.js";
 import { oracleAvailability, oracleGate, run, runUnchecked, tool } from "./oracle_env.js";
+import { ACL_ACCESS, ACL_DEFAULT, ACL_POOL, XATTR_CREATE, XATTR_REPLACE } from "./xattr_model.js";
 
 const oracle = oracleAvailability(["mke2fs", "e2fsck", "dumpe2fs", "debugfs", "getfattr", "python3"], { loop: true, root: true });
 
@@ -85,6 +107,7 @@ interface Config {
 const CONFIGS: readonly Config[] = [
   { name: "ext4-1k", mkfs: ["-t", "ext4", "-b", "1024"], blockSize: 1024 },
   { name: "ext4-4k-nocsum", mkfs: ["-t", "ext4", "-b", "4096", "-O", "^metadata_csum,^64bit"], blockSize: 4096 },
+  { name: "ext3-1k", mkfs: ["-t", "ext3", "-b", "1024"], blockSize: 1024 },
 ];
 
 interface Template {
@@ -101,14 +124,20 @@ function template(cfg: Config): Promise<Template> {
     t = (async () => {
       const img = path.join(runDir(), `wm-${cfg.name}-template.img`);
       run(tool("mke2fs"), ["-q", "-F", ...cfg.mkfs, img, "32M"]);
-      const inodeSize = Number(/^Inode size:\s+(\d+)/m.exec(run(tool("dumpe2fs"), ["-h", img]).stdout)?.[1]);
+      const sb = run(tool("dumpe2fs"), ["-h", img]).stdout;
+      const inodeSize = Number(/^Inode size:\s+(\d+)/m.exec(sb)?.[1]);
+      // New inodes get s_want_extra_isize: sizeof(struct ext4_inode) - 128, or more if the
+      // superblock asks for it (ext4_clamp_want_extra_isize).
+      const desired = Number(/^Desired extra isize:\s+(\d+)/m.exec(sb)?.[1] ?? "0");
+      const extraIsize = inodeSize > 128 ? Math.max(32, desired) : 0;
       const seed: SeedEntry[] = [];
       for (const line of (await kernelManifestOfImage(img)).trim().split("\n")) {
-        const e = JSON.parse(line) as SeedEntry & { type: string };
+        const e = JSON.parse(line) as Omit<SeedEntry, "extraIsize"> & { type: string };
         if (e.type !== "dir" || (e.path !== "/" && e.path !== "/lost+found")) throw new Error(`fresh image holds ${line}`);
-        seed.push({ path: e.path, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime });
+        const extra = /Size of extra inode fields:\s+(\d+)/.exec(debugfs(img, `stat ${e.path}`));
+        seed.push({ path: e.path, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, extraIsize: Number(extra?.[1] ?? "0") });
       }
-      return { bytes: new Uint8Array(readFileSync(img)), model: { blockSize: cfg.blockSize, inodeSize, umask: 0o022, seed } };
+      return { bytes: new Uint8Array(readFileSync(img)), model: { blockSize: cfg.blockSize, inodeSize, umask: 0o022, seed, extraIsize } };
     })();
     templates.set(cfg.name, t);
   }
@@ -132,6 +161,10 @@ const pathArb = fc
   .oneof({ weight: 4, arbitrary: fc.tuple(nameArb) }, { weight: 4, arbitrary: fc.tuple(nameArb, nameArb) }, { weight: 2, arbitrary: fc.tuple(nameArb, nameArb, nameArb) })
   .map((parts) => `/${parts.join("/")}`);
 const topDirArb = fc.constantFrom("/", "/a", "/b", "/c", "/d");
+/** Paths for xattr operations: shallower, so that they meet existing inodes more often. */
+const xattrPathArb = fc
+  .oneof({ weight: 6, arbitrary: fc.tuple(nameArb) }, { weight: 3, arbitrary: fc.tuple(nameArb, nameArb) }, { weight: 1, arbitrary: fc.tuple(nameArb, nameArb, nameArb) })
+  .map((parts) => `/${parts.join("/")}`);
 
 const BOUNDARIES = [1, 59, 60, 61, 1023, 1024, 1025, 4095, 4096, 4097, 12 * 1024, 12 * 4096, 13 * 4096 + 1, 65536];
 const sizeArb = fc.oneof(
@@ -167,12 +200,46 @@ const secArb = fc.oneof(
 );
 
 /**
+ * Xattr names: a few short ones in each namespace (so inodes end up with identical sets), a
+ * long one and the longest (255 bytes with the prefix, "{user*N}" placeholders), and the bad
+ * ones: 256 bytes and "" (ERANGE), bare prefixes (EINVAL), no handler (EOPNOTSUPP).
+ */
+const xattrNameArb = fc.oneof(
+  { weight: 12, arbitrary: fc.constantFrom("user.a", "user.b", "user.c") },
+  { weight: 4, arbitrary: fc.constantFrom("trusted.t", "security.s") },
+  { weight: 2, arbitrary: fc.constantFrom("{user*70}", "{user*255}") },
+  { weight: 1, arbitrary: fc.constantFrom("{user*256}", "", "user.", "security.", "foo.bar") },
+);
+const aclNameArb = fc.constantFrom(ACL_ACCESS, ACL_DEFAULT);
+/**
+ * Value sizes around the limits of the areas: 68 bytes is the most a name like "user.a" can take
+ * in a 256-byte inode (92 bytes after i_extra_isize 32 and the header: terminator 4, entry 20),
+ * 968 and 4040 in an empty 1 KiB and 4 KiB block (header 32, terminator 4, entry 20).
+ */
+const XATTR_SIZES = [0, 1, 3, 4, 5, 16, 40, 41, 64, 68, 69, 72, 100, 200, 500, 900, 968, 969, 1000, 2000, 3000, 3900, 4040, 4041];
+const xattrValueArb = fc.oneof(
+  {
+    weight: 40,
+    arbitrary: fc.tuple(
+      fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...XATTR_SIZES) }, { weight: 3, arbitrary: fc.integer({ min: 0, max: 120 }) }, { weight: 3, arbitrary: fc.integer({ min: 0, max: 1000 }) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 4100 }) }),
+      fc.integer({ min: 1, max: 3 }),
+    ),
+  },
+  { weight: 1, arbitrary: fc.constant([65537, 1] as [number, number]) }, // E2BIG
+).map(([len, seed]) => `${len}:${seed}`);
+/** ACLs from the pool; sometimes bytes that are not an ACL (EINVAL for < 4 bytes, EOPNOTSUPP for another version) or none at all. */
+const aclValueArb = fc.oneof({ weight: 12, arbitrary: fc.integer({ min: 0, max: ACL_POOL.length - 1 }).map((i) => `acl:${i}`) }, { weight: 1, arbitrary: fc.constantFrom("0:1", "3:1", "8:2") });
+const xattrFlagsArb = fc.oneof({ weight: 6, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.constantFrom(XATTR_CREATE, XATTR_REPLACE) }, { weight: 1, arbitrary: fc.constant(XATTR_CREATE | XATTR_REPLACE) });
+/** setxattr (following a final symlink) more often than lsetxattr. */
+const followArb = fc.oneof({ weight: 2, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) });
+
+/**
  * Operations that hit an engine bug with a regression test below (it.fails): left out of the random
  * sequences and the coverage script until fixed, so the property can find other bugs.
  */
 const AVOID = new Set<Op["op"]>([]);
 /** Likewise for situations the model recognises (see `Situation` in fs_model.ts). */
-const AVOID_SITUATIONS = new Set<Situation>([]);
+const AVOID_SITUATIONS = new Set<Situation>(["create-under-default-acl", "chmod-with-access-acl", "getxattr-rejected-name", "symlink-target-too-long"]);
 
 const weighted: { op: Op["op"]; weight: number; arbitrary: fc.Arbitrary<Op> }[] = [
   { op: "mkdir", weight: 6, arbitrary: fc.record({ op: fc.constant("mkdir" as const), path: pathArb, mode: dirModeArb }) },
@@ -195,10 +262,68 @@ const weighted: { op: Op["op"]; weight: number; arbitrary: fc.Arbitrary<Op> }[] 
   { op: "bulkCreate", weight: 2, arbitrary: fc.record({ op: fc.constant("bulkCreate" as const), dir: topDirArb, count: fc.integer({ min: 60, max: 300 }), nameLen: fc.integer({ min: 8, max: 80 }), tag: fc.integer({ min: 0, max: 2 }) }) },
   { op: "bulkUnlink", weight: 1, arbitrary: fc.record({ op: fc.constant("bulkUnlink" as const), dir: topDirArb, every: fc.integer({ min: 1, max: 5 }), first: fc.integer({ min: 0, max: 4 }) }) },
   { op: "stat", weight: 3, arbitrary: fc.record({ op: fc.constantFrom("stat" as const, "lstat" as const, "readFile" as const, "readdir" as const, "readlink" as const), path: pathArb }) },
+  { op: "setxattr", weight: 12, arbitrary: fc.record({ op: fc.constant("setxattr" as const), path: xattrPathArb, name: xattrNameArb, value: xattrValueArb, flags: xattrFlagsArb, follow: followArb }) },
+  { op: "setxattr", weight: 4, arbitrary: fc.record({ op: fc.constant("setxattr" as const), path: xattrPathArb, name: aclNameArb, value: aclValueArb, flags: xattrFlagsArb, follow: followArb }) },
+  { op: "removexattr", weight: 5, arbitrary: fc.record({ op: fc.constant("removexattr" as const), path: xattrPathArb, name: fc.oneof({ weight: 4, arbitrary: xattrNameArb }, { weight: 1, arbitrary: aclNameArb }), follow: followArb }) },
+  { op: "getxattr", weight: 2, arbitrary: fc.record({ op: fc.constant("getxattr" as const), path: xattrPathArb, name: fc.oneof({ weight: 4, arbitrary: xattrNameArb }, { weight: 1, arbitrary: aclNameArb }), follow: followArb }) },
+  { op: "listxattr", weight: 1, arbitrary: fc.record({ op: fc.constant("listxattr" as const), path: xattrPathArb, follow: followArb }) },
+  { op: "xattrCopy", weight: 3, arbitrary: fc.record({ op: fc.constant("xattrCopy" as const), from: xattrPathArb, to: xattrPathArb }) },
 ];
 const opArb: fc.Arbitrary<Op> = fc.oneof(...weighted.filter((w) => !AVOID.has(w.op)).map(({ weight, arbitrary }) => ({ weight, arbitrary })));
 
-const opsArb = fc.array(opArb, { minLength: 1, maxLength: MAX_OPS, size: "max" });
+/** Sequences of every operation, xattr ones among them. */
+const generalOpsArb = fc.array(opArb, { minLength: 1, maxLength: MAX_OPS, size: "max" });
+
+/**
+ * Xattr-focused sequences: a handful of inodes (two files, a directory, a symlink, a fifo), then
+ * xattr changes interleaved with writes, truncates, unlinks, links and renames on those paths.
+ */
+const XATTR_PRELUDE: readonly Op[] = [
+  { op: "writeFile", path: "/a", len: 100, seed: 1, mode: null },
+  { op: "writeFile", path: "/b", len: 5000, seed: 2, mode: null },
+  { op: "mkdir", path: "/c", mode: 0o755 },
+  { op: "symlink", target: "a", path: "/d" },
+  { op: "mknod", path: "/c/p", kind: "fifo", mode: 0o644 },
+];
+const focusPathArb = fc.oneof({ weight: 8, arbitrary: fc.constantFrom("/a", "/b", "/c", "/d") }, { weight: 2, arbitrary: fc.constantFrom("/c/a", "/c/b", "/c/p", "/c/d") });
+const focused: { op: Op["op"]; weight: number; arbitrary: fc.Arbitrary<Op> }[] = [
+  { op: "setxattr", weight: 14, arbitrary: fc.record({ op: fc.constant("setxattr" as const), path: focusPathArb, name: xattrNameArb, value: xattrValueArb, flags: xattrFlagsArb, follow: followArb }) },
+  { op: "setxattr", weight: 4, arbitrary: fc.record({ op: fc.constant("setxattr" as const), path: focusPathArb, name: aclNameArb, value: aclValueArb, flags: xattrFlagsArb, follow: followArb }) },
+  { op: "removexattr", weight: 6, arbitrary: fc.record({ op: fc.constant("removexattr" as const), path: focusPathArb, name: fc.oneof({ weight: 4, arbitrary: xattrNameArb }, { weight: 1, arbitrary: aclNameArb }), follow: followArb }) },
+  { op: "getxattr", weight: 2, arbitrary: fc.record({ op: fc.constant("getxattr" as const), path: focusPathArb, name: fc.oneof({ weight: 4, arbitrary: xattrNameArb }, { weight: 1, arbitrary: aclNameArb }), follow: followArb }) },
+  { op: "listxattr", weight: 1, arbitrary: fc.record({ op: fc.constant("listxattr" as const), path: focusPathArb, follow: followArb }) },
+  { op: "xattrCopy", weight: 4, arbitrary: fc.record({ op: fc.constant("xattrCopy" as const), from: focusPathArb, to: focusPathArb }) },
+  { op: "writeFile", weight: 3, arbitrary: fc.record({ op: fc.constant("writeFile" as const), path: focusPathArb, len: sizeArb, seed: seedArb, mode: fileModeArb }) },
+  { op: "writeAt", weight: 3, arbitrary: fc.record({ op: fc.constant("writeAt" as const), path: focusPathArb, pos: posArb, len: sizeArb, seed: seedArb }) },
+  { op: "truncate", weight: 3, arbitrary: fc.record({ op: fc.constant("truncate" as const), path: focusPathArb, len: posArb }) },
+  { op: "unlink", weight: 3, arbitrary: fc.record({ op: fc.constant("unlink" as const), path: focusPathArb }) },
+  { op: "unlinkOpen", weight: 1, arbitrary: fc.record({ op: fc.constant("unlinkOpen" as const), path: focusPathArb, len: sizeArb, seed: seedArb }) },
+  { op: "link", weight: 2, arbitrary: fc.record({ op: fc.constant("link" as const), from: focusPathArb, to: focusPathArb }) },
+  { op: "rename", weight: 2, arbitrary: fc.record({ op: fc.constant("rename" as const), from: focusPathArb, to: focusPathArb }) },
+  { op: "mkdir", weight: 1, arbitrary: fc.record({ op: fc.constant("mkdir" as const), path: focusPathArb, mode: dirModeArb }) },
+  { op: "symlink", weight: 1, arbitrary: fc.record({ op: fc.constant("symlink" as const), target: fc.constantFrom("a", "b", "c", "/c/a", "{x*300}"), path: focusPathArb }) },
+  { op: "mknod", weight: 1, arbitrary: fc.record({ op: fc.constant("mknod" as const), path: focusPathArb, kind: fc.constantFrom("fifo" as const, "chr" as const), mode: fc.constantFrom(0o644, 0o600) }) },
+  { op: "chmod", weight: 1, arbitrary: fc.record({ op: fc.constant("chmod" as const), path: focusPathArb, mode: chmodArb }) },
+  { op: "rmdir", weight: 1, arbitrary: fc.record({ op: fc.constant("rmdir" as const), path: focusPathArb }) },
+];
+const focusedOpArb: fc.Arbitrary<Op> = fc.oneof(...focused.filter((w) => !AVOID.has(w.op)).map(({ weight, arbitrary }) => ({ weight, arbitrary })));
+/**
+ * The end of a focused sequence: one inode gets a value that needs the xattr block, then two
+ * others get its set, so that a block is shared by three inodes at the end (e2fsck checks its
+ * refcount and each inode's i_blocks) unless the inodes are gone or the value does not fit.
+ */
+const focusedTailArb = fc
+  .tuple(fc.shuffledSubarray(["/a", "/b", "/c", "/c/p"], { minLength: 3, maxLength: 3 }), fc.constantFrom("user.b", "trusted.t"), fc.integer({ min: 100, max: 900 }), fc.integer({ min: 1, max: 3 }))
+  .map(([[from, to1, to2], name, len, seed]): Op[] => [
+    { op: "setxattr", path: from!, name, value: `${len}:${seed}`, flags: 0, follow: true },
+    { op: "xattrCopy", from: from!, to: to1! },
+    { op: "xattrCopy", from: from!, to: to2! },
+  ]);
+const focusedOpsArb = fc
+  .tuple(fc.array(focusedOpArb, { minLength: Math.min(10, MAX_OPS), maxLength: MAX_OPS, size: "max" }), focusedTailArb)
+  .map(([ops, tail]): Op[] => [...XATTR_PRELUDE, ...ops, ...tail]);
+
+const opsArb = fc.oneof(generalOpsArb, focusedOpsArb);
 
 /**
  * A scripted sequence that reaches every error case and feature at least once; fast-check runs it
@@ -275,6 +400,59 @@ const COVERAGE: Op[] = [
   { op: "readlink", path: "/a/s2" },
   { op: "readlink", path: "/a" }, // EINVAL
   { op: "readFile", path: "/e" }, // EISDIR
+  // Extended attributes
+  { op: "writeFile", path: "/x", len: 10, seed: 12, mode: null },
+  { op: "setxattr", path: "/x", name: "user.a", value: "10:1", flags: 0, follow: true }, // in the inode
+  { op: "setxattr", path: "/x", name: "user.a", value: "10:2", flags: XATTR_CREATE, follow: true }, // EEXIST
+  { op: "setxattr", path: "/x", name: "user.b", value: "10:2", flags: XATTR_REPLACE, follow: true }, // ENODATA
+  { op: "setxattr", path: "/x", name: "user.b", value: "900:1", flags: 0, follow: true }, // the block
+  { op: "setxattr", path: "/x", name: "security.s", value: "0:1", flags: 0, follow: true }, // empty value
+  { op: "setxattr", path: "/x", name: "trusted.t", value: "60:1", flags: XATTR_CREATE, follow: true }, // 1 KiB: ENOSPC (inode and block full)
+  { op: "setxattr", path: "/x", name: "user.c", value: "4040:1", flags: 0, follow: true }, // ENOSPC
+  { op: "setxattr", path: "/x", name: "{user*255}", value: "5:1", flags: 0, follow: true },
+  { op: "setxattr", path: "/x", name: "{user*256}", value: "5:1", flags: 0, follow: true }, // ERANGE
+  { op: "setxattr", path: "/x", name: "", value: "5:1", flags: 0, follow: true }, // ERANGE
+  { op: "setxattr", path: "/x", name: "user.", value: "5:1", flags: 0, follow: true }, // EINVAL
+  { op: "setxattr", path: "/x", name: "foo.bar", value: "5:1", flags: 0, follow: true }, // EOPNOTSUPP
+  { op: "setxattr", path: "/x", name: "user.a", value: "65537:1", flags: 0, follow: true }, // E2BIG
+  { op: "setxattr", path: "/nope", name: "user.a", value: "1:1", flags: 0, follow: true }, // ENOENT
+  { op: "getxattr", path: "/x", name: "user.b", follow: true },
+  { op: "getxattr", path: "/x", name: "user.z", follow: true }, // ENODATA
+  { op: "getxattr", path: "/x", name: "foo.bar", follow: true }, // EOPNOTSUPP
+  { op: "listxattr", path: "/x", follow: true },
+  { op: "removexattr", path: "/x", name: "user.a", follow: true },
+  { op: "removexattr", path: "/x", name: "user.a", follow: true }, // ENODATA
+  { op: "setxattr", path: "/x", name: "user.b", value: "40:3", flags: XATTR_REPLACE, follow: true }, // from the block into the inode
+  { op: "symlink", target: "x", path: "/xs" },
+  { op: "setxattr", path: "/xs", name: "user.a", value: "1:1", flags: 0, follow: false }, // EPERM
+  { op: "setxattr", path: "/xs", name: "trusted.t", value: "500:1", flags: 0, follow: false }, // a fast symlink with an xattr block
+  { op: "getxattr", path: "/xs", name: "user.a", follow: false }, // ENODATA
+  { op: "setxattr", path: "/xs", name: ACL_ACCESS, value: "acl:3", flags: 0, follow: false }, // EOPNOTSUPP
+  { op: "setxattr", path: "/xs", name: ACL_ACCESS, value: "acl:1", flags: 0, follow: true }, // mode-equivalent: /x becomes 0644
+  { op: "setxattr", path: "/x", name: ACL_ACCESS, value: "acl:3", flags: 0, follow: true }, // stored; group bits from the mask
+  { op: "setxattr", path: "/x", name: ACL_ACCESS, value: "acl:7", flags: 0, follow: true }, // EINVAL
+  { op: "setxattr", path: "/x", name: ACL_ACCESS, value: "8:2", flags: 0, follow: true }, // not an ACL: EOPNOTSUPP
+  { op: "setxattr", path: "/x", name: ACL_DEFAULT, value: "acl:4", flags: 0, follow: true }, // EACCES
+  { op: "chmod", path: "/x", mode: 0o750 }, // rewrites the ACL
+  { op: "mkdir", path: "/acl", mode: 0o755 },
+  { op: "setxattr", path: "/acl", name: ACL_DEFAULT, value: "acl:3", flags: 0, follow: true },
+  { op: "setxattr", path: "/acl", name: ACL_ACCESS, value: "acl:9", flags: 0, follow: true }, // 820 bytes: in the block
+  { op: "writeFile", path: "/acl/f", len: 1, seed: 13, mode: 0o666 }, // inherits: mode 0660 and an access ACL
+  { op: "mkdir", path: "/acl/d", mode: 0o777 }, // inherits both ACLs
+  { op: "removexattr", path: "/acl", name: ACL_DEFAULT, follow: true },
+  { op: "removexattr", path: "/acl", name: ACL_DEFAULT, follow: true }, // nothing to remove: no error
+  { op: "setxattr", path: "/a/fifo", name: "user.a", value: "1:1", flags: 0, follow: true }, // EPERM
+  { op: "setxattr", path: "/a/fifo", name: "security.s", value: "100:3", flags: 0, follow: true },
+  { op: "setxattr", path: "/a/fifo", name: ACL_ACCESS, value: "acl:4", flags: 0, follow: true },
+  { op: "writeFile", path: "/y", len: 10, seed: 14, mode: null },
+  { op: "setxattr", path: "/y", name: "user.a", value: "10:1", flags: 0, follow: true },
+  { op: "setxattr", path: "/y", name: "user.b", value: "900:1", flags: 0, follow: true },
+  { op: "setxattr", path: "/y", name: "trusted.t", value: "60:2", flags: 0, follow: true },
+  { op: "xattrCopy", from: "/y", to: "/a/newtarget" }, // an identical set: one shared block
+  { op: "xattrCopy", from: "/y", to: "/g/file" },
+  { op: "xattrCopy", from: "/y", to: "/victim" },
+  { op: "unlink", path: "/g/file" }, // drops one reference to the shared block
+  { op: "setxattr", path: "/victim", name: "trusted.t", value: "60:3", flags: 0, follow: true }, // copies the block first
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -387,6 +565,19 @@ async function engineDo(vol: Volume, a: Action): Promise<Value | undefined> {
       return (await vol.readdir(a.path)).sort(compareStrings);
     case "readlink":
       return vol.readlink(a.path);
+    case "setxattr": {
+      const flags = (a.flags & XATTR_CREATE ? ENGINE_XATTR_CREATE : 0) | (a.flags & XATTR_REPLACE ? ENGINE_XATTR_REPLACE : 0);
+      const value = xattrValue(a.value);
+      await (a.follow ? vol.setxattr(a.path, a.name, value, flags) : vol.lsetxattr(a.path, a.name, value, flags));
+      return undefined;
+    }
+    case "removexattr":
+      await (a.follow ? vol.removexattr(a.path, a.name) : vol.lremovexattr(a.path, a.name));
+      return undefined;
+    case "getxattr":
+      return xattrValueOutcome(await vol.getxattr(a.path, a.name, { follow: a.follow }));
+    case "listxattr":
+      return (await vol.listxattr(a.path, { follow: a.follow })).sort(compareStrings);
   }
 }
 
@@ -556,6 +747,14 @@ def do(a):
         return sorted(os.listdir(p))
     elif op == "readlink":
         return os.readlink(p)
+    elif op == "setxattr":
+        os.setxattr(p, a["name"], data_of(a), a["flags"], follow_symlinks=a["follow"])
+    elif op == "removexattr":
+        os.removexattr(p, a["name"], follow_symlinks=a["follow"])
+    elif op == "getxattr":
+        return file_value(os.getxattr(p, a["name"], follow_symlinks=a["follow"]))
+    elif op == "listxattr":
+        return sorted(os.listxattr(p, follow_symlinks=a["follow"]))
     else:
         raise Exception("unknown op " + op)
     return None
@@ -566,7 +765,8 @@ for a in plan:
         v = do(a)
         out.append({"ok": True} if v is None else {"ok": True, "value": v})
     except OSError as e:
-        out.append({"ok": False, "code": errno.errorcode.get(e.errno, "E%d" % e.errno)})
+        code = errno.errorcode.get(e.errno, "E%d" % e.errno)
+        out.append({"ok": False, "code": "EOPNOTSUPP" if code == "ENOTSUP" else code})
     except Exception as e:
         out.append({"ok": False, "code": "PYTHON " + repr(e)})
 sys.stdout.write(json.dumps(out))
@@ -577,8 +777,8 @@ function kernelActions(mountDir: string, actions: readonly Action[]): Outcome[] 
   const blobs: Uint8Array[] = [];
   let offset = 0;
   const wire = actions.map((a) => {
-    if (!("seed" in a)) return a;
-    const data = contentBytes(a.len, a.seed);
+    const data = actionData(a);
+    if (data === undefined) return a;
     blobs.push(data);
     offset += data.length;
     return { ...a, blob: [offset - data.length, data.length] };
@@ -622,6 +822,7 @@ function compact(s: string): string {
   return s
     .replaceAll(LONG_NAME_255, "{255}")
     .replaceAll("m".repeat(256), "{256}")
+    .replace(/user\.k{20,}/g, (m) => `{user*${m.length}}`)
     .replace(/x{20,}/g, (m) => `{x*${m.length}}`)
     .replace(/(?:\.\/){10,}\.?a?/g, (m) => `{dots~${m.length}}`);
 }
@@ -696,13 +897,44 @@ interface Coverage {
   actions: number;
   /** Outcomes by errno code ("ok" for successes) over all planned actions. */
   outcomes: Map<string, number>;
+  /** setxattr and removexattr actions, and how many of them succeeded. */
+  xattrChanges: number;
+  xattrChangesOk: number;
   /** Directories the kernel sees with more than one block, and how many of those are htrees. */
   multiBlockDirs: number;
   htreeDirs: number;
+  /** Xattr blocks in the engine's final images, and how many of them more than one inode uses. */
+  xattrBlocks: number;
+  sharedXattrBlocks: number;
 }
 
 function newCoverage(): Coverage {
-  return { sequences: 0, actions: 0, outcomes: new Map(), multiBlockDirs: 0, htreeDirs: 0 };
+  return { sequences: 0, actions: 0, outcomes: new Map(), xattrChanges: 0, xattrChangesOk: 0, multiBlockDirs: 0, htreeDirs: 0, xattrBlocks: 0, sharedXattrBlocks: 0 };
+}
+
+/**
+ * Counts the xattr blocks of the inodes the model keeps xattrs in a block for, and those more
+ * than one inode references ("File ACL" of `debugfs stat`, one debugfs run).
+ */
+function noteXattrBlocks(c: Coverage, img: string, model: FsModel): void {
+  const seen = new Set<number>();
+  const paths: string[] = [];
+  for (const [p, n] of model.paths()) {
+    if (n.xattrs.block.size === 0 || seen.has(n.id)) continue;
+    seen.add(n.id);
+    paths.push(p);
+  }
+  if (paths.length === 0) return;
+  const cmds = path.join(runDir(), "wm-debugfs-cmds");
+  writeFileSync(cmds, paths.map((p) => `stat "${p}"\n`).join(""));
+  const out = run(tool("debugfs"), ["-f", cmds, img]).stdout;
+  const users = new Map<number, number>();
+  for (const m of out.matchAll(/File ACL: (\d+)/g)) {
+    const blk = Number(m[1]);
+    if (blk !== 0) users.set(blk, (users.get(blk) ?? 0) + 1);
+  }
+  c.xattrBlocks += users.size;
+  for (const n of users.values()) if (n > 1) c.sharedXattrBlocks++;
 }
 
 function noteOutcomes(c: Coverage, plan: readonly PlannedAction[]): void {
@@ -711,6 +943,10 @@ function noteOutcomes(c: Coverage, plan: readonly PlannedAction[]): void {
   for (const p of plan) {
     const k = p.expect.ok ? "ok" : p.expect.code;
     c.outcomes.set(k, (c.outcomes.get(k) ?? 0) + 1);
+    if (p.action.op === "setxattr" || p.action.op === "removexattr") {
+      c.xattrChanges++;
+      if (p.expect.ok) c.xattrChangesOk++;
+    }
   }
 }
 
@@ -733,6 +969,7 @@ async function oracleStage(r: Run, dev: MemoryDevice, coverage?: Coverage): Prom
       coverage.multiBlockDirs++;
       if ((inodeFlags(img, p) & EXT4_INDEX_FL) !== 0) coverage.htreeDirs++;
     }
+    noteXattrBlocks(coverage, img, r.model);
   }
   const ours = await runCli(["manifest", img]);
   if (ours.code !== 0) throw new SequenceFailure("oracle", `ext4ts manifest ${img} exited ${ours.code}: ${ours.stderr}`);
@@ -818,6 +1055,11 @@ async function expectBug(cfg: Config, ops: readonly Op[], bug: RegExp): Promise<
   console.info("regression sequence passes (under it.fails: the bug is fixed, drop .fails and its AVOID entry)");
 }
 
+/** For fixed bugs: `ops` must pass every stage, nothing avoided. */
+async function expectFixed(cfg: Config, ops: readonly Op[]): Promise<void> {
+  await checkSequence(cfg, ops, null, new Set());
+}
+
 describe("write engine model: random operation sequences agree with a POSIX model, e2fsck and the kernel", () => {
   oracleGate(oracle);
   afterAll(() => {
@@ -849,160 +1091,163 @@ describe("write engine model: random operation sequences agree with a POSIX mode
       const codes = [...coverage.outcomes].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(", ");
       console.info(
         `write model ${cfg.name}: ${coverage.sequences} sequences, ${coverage.actions} actions in ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
-          `outcomes: ${codes}; multi-block directories ${coverage.multiBlockDirs} (htree ${coverage.htreeDirs})`,
+          `outcomes: ${codes}; multi-block directories ${coverage.multiBlockDirs} (htree ${coverage.htreeDirs}); ` +
+          `xattr changes ${coverage.xattrChanges} (ok ${coverage.xattrChangesOk}), xattr blocks ${coverage.xattrBlocks} (shared ${coverage.sharedXattrBlocks})`,
       );
       // The coverage example alone reaches these; a change that loses them weakens the property.
-      for (const code of ["ok", "ENOENT", "EEXIST", "ENOTDIR", "EISDIR", "ENOTEMPTY", "EINVAL", "ENAMETOOLONG", "EPERM", "ELOOP"]) {
+      for (const code of ["ok", "ENOENT", "EEXIST", "ENOTDIR", "EISDIR", "ENOTEMPTY", "EINVAL", "ENAMETOOLONG", "EPERM", "ELOOP", "ENODATA", "ERANGE", "E2BIG", "EOPNOTSUPP", "EACCES", "ENOSPC"]) {
         expect(coverage.outcomes.get(code) ?? 0, `actions giving ${code}`).toBeGreaterThan(0);
       }
       expect(coverage.htreeDirs, "htree directories reached").toBeGreaterThan(0);
+      expect(coverage.sharedXattrBlocks, "xattr blocks shared between inodes").toBeGreaterThan(0);
     }, TIME_LIMIT_MS + 120_000);
   }
 });
 
 /**
  * Engine bugs the property found, each as the smallest sequence that shows it (run through every
- * stage: the kernel confirms the model first). `it.fails` until the engine is fixed; then drop the
- * `.fails` and the operation from AVOID.
+ * stage: the kernel confirms the model first). Open bugs are `it.fails` with `expectBug` until the
+ * engine is fixed; then drop the `.fails` and the AVOID entry, and use `expectFixed`, which
+ * fails on any failure of the sequence.
  */
 describe.skipIf(!oracle.ok)("write engine model: regressions found by the property", () => {
   afterAll(() => {
     cleanupImages();
   });
   const cfg = CONFIGS[0]!;
-  // BUG: a handle opened for writing ("r+") cannot be used once its file is unlinked: write,
+  // FIXED: a handle opened for writing ("r+") cannot be used once its file is unlinked: write,
   // stat and read through it throw EFSCORRUPTED "Inode is deleted (links count 0)" (the handle
   // re-reads its inode with iget, which refuses nlink 0), where Linux keeps the open inode usable
   // until the last close. Found by the coverage example (seed -1350729228, path "0").
   it("writing through an open handle after unlinking its file works (Linux: the inode lives until close)", async () => {
-    await expectBug(cfg, [
+    await expectFixed(cfg, [
       { op: "writeFile", path: "/f", len: 10, seed: 1, mode: null },
       { op: "unlinkOpen", path: "/f", len: 20, seed: 2 },
-    ], /ENGINE differs.*"op":"unlinkOpen".*engine \{"ok":false,"code":"EFSCORRUPTED"\}/);
+    ]);
   }, 60_000);
 
-  // BUG: open(O_CREAT) (writeFile, open "w"/"a") on a dangling symlink fails with EEXIST; Linux
+  // FIXED: open(O_CREAT) (writeFile, open "w"/"a") on a dangling symlink fails with EEXIST; Linux
   // follows the link and creates its target. Found by the coverage example (seed 500218212, path "0").
   it("writeFile through a dangling symlink creates the link's target", async () => {
-    await expectBug(cfg, [
+    await expectFixed(cfg, [
       { op: "mkdir", path: "/a", mode: 0o755 },
       { op: "symlink", target: "/a/t", path: "/s" },
       { op: "writeFile", path: "/s", len: 10, seed: 1, mode: null },
-    ], /ENGINE differs.*"op":"writeFile","path":"\/s".*engine \{"ok":false,"code":"EEXIST"\}/);
+    ]);
   }, 60_000);
 
-  // BUG (API): mkdir(path, {recursive: true}) of a path that exists as a file fails with ENOTDIR;
+  // FIXED (API): mkdir(path, {recursive: true}) of a path that exists as a file fails with ENOTDIR;
   // Node's fs.promises.mkdir gives EEXIST (ENOTDIR only when an earlier component is not a
   // directory). Found by the coverage example.
   it("mkdir -p of an existing file is EEXIST, as in Node", async () => {
-    await expectBug(cfg, [
+    await expectFixed(cfg, [
       { op: "writeFile", path: "/f", len: 1, seed: 1, mode: null },
       { op: "mkdirp", path: "/f" },
-    ], /ENGINE differs.*"op":"mkdirp".*engine \{"ok":false,"code":"ENOTDIR"\}, model \{"ok":false,"code":"EEXIST"\}/);
+    ]);
   }, 60_000);
 
-  // BUG: mkdir keeps setuid/setgid bits of the requested mode (mkdir("/m", 0o4755) gives 4755);
+  // FIXED: mkdir keeps setuid/setgid bits of the requested mode (mkdir("/m", 0o4755) gives 4755);
   // Linux's mkdir(2) uses mode & (S_IRWXUGO | S_ISVTX) (vfs_prepare_mode), so 0755: only a setgid
   // parent gives a new directory S_ISGID. Found by the coverage example.
   it("mkdir drops setuid and setgid from the requested mode", async () => {
-    await expectBug(cfg, [{ op: "mkdir", path: "/m", mode: 0o6755 }, { op: "lstat", path: "/m" }], /ENGINE differs.*"op":"lstat".*engine \{"ok":true,"value":\{[^}]*"mode":"6755"/);
+    await expectFixed(cfg, [{ op: "mkdir", path: "/m", mode: 0o6755 }, { op: "lstat", path: "/m" }]);
   }, 60_000);
 
-  // BUG: chown keeps setuid/setgid on a regular file; Linux's chown(2) clears S_ISUID, and S_ISGID
+  // FIXED: chown keeps setuid/setgid on a regular file; Linux's chown(2) clears S_ISUID, and S_ISGID
   // when group-exec is set, on non-directories, even for root (chown_common: ATTR_KILL_SUID +
   // setattr_should_drop_sgid). Found by the coverage example (seed -1143842032, path "0").
   it("chown clears setuid and setgid (with group-exec) on a file", async () => {
-    await expectBug(cfg, [
+    await expectFixed(cfg, [
       { op: "writeFile", path: "/f", len: 1, seed: 1, mode: null },
       { op: "chmod", path: "/f", mode: 0o6755 },
       { op: "chown", path: "/f", uid: 1000, gid: 100 },
       { op: "lstat", path: "/f" },
-    ], /ENGINE differs.*"op":"lstat".*engine \{"ok":true,"value":\{[^}]*"mode":"6755"/);
+    ]);
   }, 60_000);
 
-  // BUG: a slow symlink (target >= 60 bytes, stored in a data block) is written without zeroing
+  // FIXED: a slow symlink (target >= 60 bytes, stored in a data block) is written without zeroing
   // the rest of its block: on a block freed earlier the old bytes stay after the target, and
   // e2fsck -fn says "Symlink /s (inode #N) is invalid." (it wants a NUL within the block:
   // strnlen(target) == i_size) and "Entry 's' ... has an incorrect filetype". Found by the coverage
   // example on ext4-1k (seed 1255982238, path "0").
   it("a slow symlink on a reused block passes e2fsck", async () => {
-    await expectBug(cfg, [
+    await expectFixed(cfg, [
       { op: "writeFile", path: "/f", len: 20_000, seed: 1, mode: null },
       { op: "unlink", path: "/f" },
       { op: "symlink", target: "{x*300}", path: "/s" },
-    ], /e2fsck -fn exited 4[\s\S]*Symlink \/s \(inode #\d+\) is invalid/);
+    ]);
   }, 60_000);
 
-  // BUG (errno order): rename looks up the source name before resolving the target's parent.
+  // FIXED (errno order): rename looks up the source name before resolving the target's parent.
   // Linux resolves both parents first (do_renameat2: filename_parentat twice, then the lookups),
   // so rename("/missing", "/file/x") is ENOTDIR (engine: ENOENT) and rename("/<256 bytes>",
   // "/missing-dir/x") is ENOENT (engine: ENAMETOOLONG). Shrunk by fast-check from seed
   // -761401231 (path "2:2:0:1:1:4:4:6:7:6:7:7:7:7:2", ext4-4k-nocsum) and seed 1992845464
   // (path "7:1:0:1:1:3:1:1:1", ext4-1k).
   it("rename reports a bad target parent before a missing source, as Linux does", async () => {
-    await expectBug(cfg, [
+    await expectFixed(cfg, [
       { op: "writeFile", path: "/d", len: 1, seed: 1, mode: null },
       { op: "rename", from: "/a", to: "/d/a" },
-    ], /ENGINE differs.*"op":"rename".*engine \{"ok":false,"code":"ENOENT"\}, model \{"ok":false,"code":"ENOTDIR"\}/);
+    ]);
   }, 60_000);
 
-  // BUG (data exposure): a newly allocated data block is written only where the data goes; the
+  // FIXED (data exposure): a newly allocated data block is written only where the data goes; the
   // rest keeps whatever a deleted file left there. Growing the file over it (truncate or
   // ftruncate up, a write past EOF, a write into a hole) then shows those stale bytes instead of
   // zeros, to the engine and to the kernel alike. Here: 2 bytes, rewritten as 1 byte (O_TRUNC frees
   // the block, the new 1-byte write gets it back), truncate to 2: the second byte is the old one.
   // Shrunk by fast-check from seed 810784559 (ext4-4k-nocsum, 150 runs).
   it("growing a file shows zeros, not a deleted file's bytes", async () => {
-    await expectBug(cfg, [
+    await expectFixed(cfg, [
       { op: "writeFile", path: "/a", len: 2, seed: 1, mode: null },
       { op: "writeFile", path: "/a", len: 1, seed: 1, mode: null },
       { op: "truncate", path: "/a", len: 2 },
       { op: "readFile", path: "/a" },
-    ], /ENGINE differs.*"op":"readFile","path":"\/a".*engine \{"ok":true,"value":\{"size":2,"sha256":"525f7c3d/);
+    ]);
   }, 60_000);
 
-  // BUG (errno): renaming a file onto a directory that contains it, rename("/a/b", "/a"), gives
+  // FIXED (errno): renaming a file onto a directory that contains it, rename("/a/b", "/a"), gives
   // EISDIR; Linux gives ENOTEMPTY (do_renameat2: the target is lock_rename's trap, checked before
   // vfs_rename's type checks). Shrunk by fast-check from seed 42874889 (path
   // "61:3:0:2:5:6:5:4:6:6:6:6:9:7:7", ext4-4k-nocsum, 150 runs).
   it("renaming a file onto its own parent directory is ENOTEMPTY", async () => {
-    await expectBug(cfg, [
+    await expectFixed(cfg, [
       { op: "mkdir", path: "/a", mode: 0o755 },
       { op: "writeFile", path: "/a/b", len: 0, seed: 1, mode: null },
       { op: "rename", from: "/a/b", to: "/a" },
-    ], /ENGINE differs.*"op":"rename".*engine \{"ok":false,"code":"EISDIR"\}, model \{"ok":false,"code":"ENOTEMPTY"\}/);
+    ]);
   }, 60_000);
 
-  // BUG: a write of 0 bytes sets the file's mtime (and ctime); Linux changes nothing
+  // FIXED: a write of 0 bytes sets the file's mtime (and ctime); Linux changes nothing
   // (ext4_write_checks returns before file_modified when the count is 0; POSIX: "where nbyte is
   // greater than 0"). Size is right (a 0-byte write past EOF does not extend). Shrunk by fast-check
   // from seed -1407616634 (ext4-1k, 120 runs).
   it("a zero-length write leaves mtime alone", async () => {
-    await expectBug(cfg, [
+    await expectFixed(cfg, [
       { op: "writeFile", path: "/a", len: 1, seed: 1, mode: null },
       { op: "writeAt", path: "/a", pos: 0, len: 0, seed: 1 },
       { op: "lstat", path: "/a" },
-    ], /ENGINE differs.*"op":"lstat","path":"\/a".*engine \{"ok":true,"value":\{[^}]*"mtime":"1700000061\.123456798"/);
+    ]);
   }, 60_000);
 
-  // BUG: utimes outside the ext4 range wraps around instead of clamping: -2^31-1 s is stored as
+  // FIXED: utimes outside the ext4 range wraps around instead of clamping: -2^31-1 s is stored as
   // 15032385535 (2446), 15032385536 as -2^31 (1901), 2^40 as 0. Linux clamps to
   // [-2^31, 2^34-1-2^31] (timestamp_truncate, nanoseconds zeroed). Shrunk by fast-check from seed
   // -21298125 (ext4-4k-nocsum, 120 runs).
   it("utimes before 1901 clamps to the ext4 minimum", async () => {
-    await expectBug(cfg, [
+    await expectFixed(cfg, [
       { op: "writeFile", path: "/a", len: 1, seed: 1, mode: null },
       { op: "utimes", path: "/a", sec: -(2 ** 31) - 1, nsec: 0 },
       { op: "lstat", path: "/a" },
-    ], /ENGINE differs.*"op":"lstat","path":"\/a".*engine \{"ok":true,"value":\{[^}]*"mtime":"15032385535\.000000000"/);
+    ]);
   }, 60_000);
 
-  // BUG: a setgid directory does not pass on its group and setgid bit: mkdir in a directory with
+  // FIXED: a setgid directory does not pass on its group and setgid bit: mkdir in a directory with
   // S_ISGID gives a 0755 directory owned by the caller's group; Linux (inode_init_owner) gives new
   // inodes the directory's gid and new directories S_ISGID. Shrunk by fast-check from seed
   // 1563912826 (path "3:3:2:5:7:8:11:12:13:13:8:8:8", ext4-4k-nocsum).
   it("entries created in a setgid directory take its group, and directories its setgid bit", async () => {
-    await expectBug(cfg, [
+    await expectFixed(cfg, [
       { op: "mkdir", path: "/g", mode: 0o755 },
       { op: "chown", path: "/g", uid: 0, gid: 100 },
       { op: "chmod", path: "/g", mode: 0o2755 },
@@ -1010,6 +1255,57 @@ describe.skipIf(!oracle.ok)("write engine model: regressions found by the proper
       { op: "writeFile", path: "/g/file", len: 1, seed: 1, mode: null },
       { op: "lstat", path: "/g/sub" },
       { op: "lstat", path: "/g/file" },
-    ], /ENGINE differs.*"op":"lstat","path":"\/g\/sub".*engine \{"ok":true,"value":\{[^}]*"mode":"0755"/);
+    ]);
+  }, 60_000);
+
+  // BUG: a directory's default ACL is not inherited. Linux (ext4_init_acl -> posix_acl_create)
+  // gives a new inode in a directory with a default ACL that ACL, masked by the requested mode, as
+  // its access ACL (stored unless the mode says it all), takes the mode from it instead of the
+  // umask, and gives a new directory the default ACL too. The engine applies the umask and stores
+  // no ACL: here 0644 without an ACL, where Linux gives 0660 with u::rw-,u:1000:rwx,g::r--,m::rw-,
+  // o::---. Kept out of the random sequences by the situation "create-under-default-acl".
+  it.fails("a file created in a directory with a default ACL inherits it", async () => {
+    await expectBug(cfg, [
+      { op: "mkdir", path: "/d", mode: 0o755 },
+      { op: "setxattr", path: "/d", name: ACL_DEFAULT, value: "acl:3", flags: 0, follow: true },
+      { op: "writeFile", path: "/d/f", len: 1, seed: 1, mode: 0o666 },
+      { op: "lstat", path: "/d/f" },
+    ], /ENGINE differs.*"op":"lstat","path":"\/d\/f".*engine \{"ok":true,"value":\{[^}]*"mode":"0644"/);
+  }, 60_000);
+
+  // BUG: chmod leaves a stored access ACL as it was. Linux (ext4_setattr -> posix_acl_chmod)
+  // rewrites it from the new mode: USER_OBJ from the owner bits, MASK (or GROUP_OBJ) from the
+  // group bits, OTHER from the other bits; named entries stay. Kept out of the random sequences
+  // by the situation "chmod-with-access-acl".
+  it.fails("chmod rewrites the stored access ACL", async () => {
+    await expectBug(cfg, [
+      { op: "writeFile", path: "/f", len: 1, seed: 1, mode: null },
+      { op: "setxattr", path: "/f", name: ACL_ACCESS, value: "acl:3", flags: 0, follow: true },
+      { op: "chmod", path: "/f", mode: 0o700 },
+      { op: "getxattr", path: "/f", name: ACL_ACCESS, follow: true },
+    ], /ENGINE differs.*"op":"getxattr","path":"\/f"/);
+  }, 60_000);
+
+  // BUG (API): Volume.getxattr looks for any name it is given: "foo.bar" (no handler), "user."
+  // (bare prefix), "" and names over 255 bytes all give ENODATA. Linux's getxattr(2) checks the
+  // name first: ERANGE for 0 or more than 255 bytes (import_xattr_name, before the path walk),
+  // EINVAL for a bare prefix and EOPNOTSUPP without a handler (xattr_resolve_name). Found by the
+  // coverage example. Kept out of the random sequences by the situation "getxattr-rejected-name".
+  it.fails("getxattr of a name without a handler is EOPNOTSUPP", async () => {
+    await expectBug(cfg, [
+      { op: "writeFile", path: "/f", len: 1, seed: 1, mode: null },
+      { op: "getxattr", path: "/f", name: "foo.bar", follow: true },
+    ], /ENGINE differs.*"op":"getxattr".*engine \{"ok":false,"code":"ENODATA"\}, model \{"ok":false,"code":"EOPNOTSUPP"\}/);
+  }, 60_000);
+
+  // BUG (errno order): symlink with a target of PATH_MAX (4096) bytes or more looks the link's
+  // parent up first (ENOENT, ENOTDIR, ...); Linux copies the target in first (do_symlinkat:
+  // getname(oldname) fails with ENAMETOOLONG) and never walks the link path. Targets under 4096
+  // bytes that do not fit a block are rightly checked after the walk (ext4_symlink). Shrunk by
+  // fast-check from seed -253393690 (path "35:2:1:2:5:5:5:2:2", ext3-1k, 40 runs); the same on
+  // every configuration. Kept out of the random sequences by the situation
+  // "symlink-target-too-long".
+  it.fails("a symlink target of 4096 bytes is ENAMETOOLONG before the link path is walked", async () => {
+    await expectBug(cfg, [{ op: "symlink", target: "{x*4096}", path: "/a/b" }], /ENGINE differs.*"op":"symlink".*engine \{"ok":false,"code":"ENOENT"\}, model \{"ok":false,"code":"ENAMETOOLONG"\}/);
   }, 60_000);
 });
