@@ -19,6 +19,7 @@ import { lookup, resolvePath } from "../fs/namei.js";
 import { createNode, evictInode, linkNode, renameNode, rmdirNode, unlinkNode, type NameiDeps, type NewInodeAttrs } from "../fs/namei_write.js";
 import { maxFileBytes, truncateData, writeData } from "../fs/file_write.js";
 import { convertInlineFile } from "../fs/inline_write.js";
+import { aclChmod } from "../fs/xattr_write.js";
 import { checkXattrArgs, vfsRemovexattr, vfsSetxattr } from "../fs/xattr_write.js";
 import { orphanList, usesOrphanList } from "../fs/orphan.js";
 import { noteFsError, type Ext4Fs } from "../fs/super.js";
@@ -317,6 +318,7 @@ export function setAttr(w: Writer, syscall: string, path: string, follow: boolea
       switch (change.kind) {
         case "mode":
           r.i_mode = (r.i_mode & S_IFMT) | (change.mode & 0o7777);
+          await aclChmod(h, w.deps, inode); // a stored access ACL follows the mode
           break;
         case "owner":
           if (change.uid !== -1) {

@@ -30,7 +30,7 @@ import { Ext4Fs, noteFsError, type MountOptions } from "../fs/super.js";
 import { freeBlocksCount, rBlocksCount } from "../format/superblock.js";
 import { readLink } from "../fs/symlink.js";
 import { allXattrs } from "../fs/xattr.js";
-import { XATTR_CREATE, XATTR_REPLACE, noteXattrBlockRead } from "../fs/xattr_write.js";
+import { XATTR_CREATE, XATTR_REPLACE, checkXattrArgs, noteXattrBlockRead, resolveXattrName } from "../fs/xattr_write.js";
 import { removeXattrAt, setXattrAt } from "./mutate.js";
 import { Stats, fileTypeOf, type FileType } from "./stats.js";
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, type Timespec } from "../format/inode.js";
@@ -143,16 +143,16 @@ export class Volume {
   /** Create a directory; `recursive` creates missing parents and ignores an existing directory. */
   async mkdir(path: string, opts: { mode?: number; recursive?: boolean } = {}): Promise<void> {
     // Linux mkdir keeps permission and sticky bits only (setgid comes from the parent).
-    const mode = S_IFDIR | ((opts.mode ?? 0o777) & ~this.#umask & 0o1777);
+    const mode = S_IFDIR | ((opts.mode ?? 0o777) & 0o1777);
     if (opts.recursive !== true) {
-      await createAt(this.#w("mkdir", path), "mkdir", path, { mode });
+      await createAt(this.#w("mkdir", path), "mkdir", path, { mode, umask: this.#umask });
       return;
     }
     const parts = path.split("/").filter((p) => p.length > 0);
     for (let i = 1; i <= parts.length; i++) {
       const sub = `/${parts.slice(0, i).join("/")}`;
       try {
-        await createAt(this.#w("mkdir", sub), "mkdir", sub, { mode });
+        await createAt(this.#w("mkdir", sub), "mkdir", sub, { mode, umask: this.#umask });
       } catch (e) {
         if (!(e instanceof FsError && e.code === "EEXIST")) throw e;
         // Node: an existing non-directory at the last component is EEXIST, earlier ones ENOTDIR.
@@ -176,7 +176,7 @@ export class Volume {
         throw e instanceof FsError ? e.with({ syscall: "open", path }) : e;
       }
       const at = await this.#creationPath(path, f.excl);
-      ino = await createAt(this.#w("open", path), "open", at, { mode: S_IFREG | (mode & ~this.#umask & 0o7777) });
+      ino = await createAt(this.#w("open", path), "open", at, { mode: S_IFREG | (mode & 0o7777), umask: this.#umask });
     }
     if (f.trunc) await truncateAt(this.#w("open", path), path, ino, 0);
     this.#open.set(ino, (this.#open.get(ino) ?? 0) + 1);
@@ -248,6 +248,8 @@ export class Volume {
   }
 
   async symlink(target: string, path: string): Promise<void> {
+    // The target is copied in before any lookup: PATH_MAX (4096 with its NUL) or more is ENAMETOOLONG. @kernel getname
+    if (utf8Encoder.encode(target).length >= 4096) throw new FsError("ENAMETOOLONG", "File name too long", { syscall: "symlink", path });
     await createAt(this.#w("symlink", path), "symlink", path, { mode: S_IFLNK | 0o777, target: new TextEncoder().encode(target) });
   }
 
@@ -255,7 +257,7 @@ export class Volume {
   async mknod(path: string, mode: number, rdev: { major: number; minor: number } = { major: 0, minor: 0 }): Promise<void> {
     const type = mode & S_IFMT;
     if (![S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, S_IFREG].includes(type)) throw new FsError("EINVAL", "Invalid argument", { syscall: "mknod", path });
-    await createAt(this.#w("mknod", path), "mknod", path, { mode: type | (mode & ~this.#umask & 0o7777), rdev });
+    await createAt(this.#w("mknod", path), "mknod", path, { mode: type | (mode & 0o7777), rdev, umask: this.#umask });
   }
 
   chmod(path: string, mode: number): Promise<void> {
@@ -367,7 +369,12 @@ export class Volume {
   /** A value as Linux getxattr returns it (ACLs in the VFS format). ENODATA when absent. */
   getxattr(path: string, name: string, opts: XattrOptions = {}): Promise<Uint8Array> {
     return this.#call(opts.follow === true ? "getxattr" : "lgetxattr", path, async () => {
+      checkXattrArgs(name, null, 0); // ERANGE before the path walk, as import_xattr_name
       const inode = await resolvePath(this.fs, path, { followLast: opts.follow === true });
+      // user.* exists only on regular files and directories: reading it elsewhere is ENODATA,
+      // checked before the handler (xattr_permission, then xattr_resolve_name's EOPNOTSUPP/EINVAL).
+      if (name.startsWith("user.") && !isDir(inode) && (inode.mode & S_IFMT) !== S_IFREG) throw new FsError("ENODATA", "No data available");
+      resolveXattrName(name);
       // Symlinks have no ACL handler in Linux (ext4_symlink_inode_operations has no get_acl).
       if ((name === "system.posix_acl_access" || name === "system.posix_acl_default") && isSymlink(inode)) {
         throw new FsError("EOPNOTSUPP", "Operation not supported");

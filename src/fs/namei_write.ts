@@ -37,7 +37,8 @@ import { getSize, igetWritable, igetWritableRaw, markInodeDirty, newInodeInfo, s
 import { isFastSymlinkRaw } from "./inode.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
 import { dcacheDropDir } from "./dcache.js";
-import { releaseXattrBlock } from "./xattr_write.js"; // also keeps the xattr block index in step
+import { aclsForNewInode, initAcls, releaseXattrBlock } from "./xattr_write.js"; // also keeps the xattr block index in step
+import type { AclEntry } from "../format/acl.js";
 import { orphanAdd, orphanDel, orphanList } from "./orphan.js";
 import { EXT4_ERROR_FS, firstIno } from "../format/superblock.js";
 
@@ -66,6 +67,11 @@ export interface NewInodeAttrs {
   rdev?: { major: number; minor: number };
   /** Symlinks. */
   target?: Uint8Array;
+  /**
+   * The caller's umask: cleared from `mode` unless the directory has a default ACL, which
+   * decides the permissions instead (the VFS leaves the umask to posix_acl_create).
+   */
+  umask?: number;
 }
 
 export function fileTypeOfMode(mode: number): number {
@@ -151,10 +157,12 @@ export async function createNode(h: Handle, deps: NameiDeps, dir: InodeInfo, nam
     attrs = { ...attrs, gid: (dir.raw.i_gid | (dir.raw.l_i_gid_high << 16)) >>> 0 };
     if (type === S_IFDIR) attrs = { ...attrs, mode: attrs.mode | 0o2000 };
   }
+  const acls = await aclsForNewInode(fs, dir, attrs.mode);
+  attrs = { ...attrs, mode: acls === null ? attrs.mode & ~((attrs.umask ?? 0) & 0o777) : acls.mode };
   const ino = await deps.inodes.newInode(h, dir.ino, attrs.mode, name);
   const inode = newInodeInfo(fs, ino, nextGeneration(fs));
   try {
-    await initNewInode(h, deps, dir, inode, attrs, name, ft);
+    await initNewInode(h, deps, dir, inode, attrs, name, ft, acls);
   } catch (e) {
     // No entry, no inode: give back what was allocated (e.g. ENOSPC for the directory's
     // first block, or growing the parent directory).
@@ -170,7 +178,16 @@ export async function createNode(h: Handle, deps: NameiDeps, dir: InodeInfo, nam
 }
 
 /** Everything createNode does between allocating the inode number and linking it in. */
-async function initNewInode(h: Handle, deps: NameiDeps, dir: InodeInfo, inode: InodeInfo, attrs: NewInodeAttrs, name: Uint8Array, ft: number): Promise<void> {
+async function initNewInode(
+  h: Handle,
+  deps: NameiDeps,
+  dir: InodeInfo,
+  inode: InodeInfo,
+  attrs: NewInodeAttrs,
+  name: Uint8Array,
+  ft: number,
+  acls: { access: AclEntry[] | null; dflt: AclEntry[] | null } | null,
+): Promise<void> {
   const fs = h.fs;
   const ino = inode.ino;
   const type = attrs.mode & S_IFMT;
@@ -210,6 +227,7 @@ async function initNewInode(h: Handle, deps: NameiDeps, dir: InodeInfo, inode: I
     }
     setSize(inode, target.length);
   }
+  if (acls !== null) await initAcls(h, deps, inode, acls);
   await markInodeDirty(h, inode);
   await addDirEntry(fs, h, dirBlocksOf(fs, deps), dir, name, ino, ft);
 }

@@ -53,6 +53,7 @@ import {
   ACL_USER,
   ACL_USER_OBJ,
   checkPosixAcl,
+  decodeExt4Acl,
   decodeVfsAcl,
   encodeExt4Acl,
   type AclEntry,
@@ -636,6 +637,91 @@ export async function setAcl(h: Handle, deps: XattrDeps, inode: InodeInfo, type:
     setInodeTime(inode.raw, fs.inodeSize, "i_ctime", deps.now());
     await markInodeDirty(h, inode);
   }
+}
+
+/** The stored ACL of `type`, or null. @kernel ext4_get_acl */
+export async function getAcl(fs: Ext4Fs, inode: InodeInfo, type: "access" | "default"): Promise<AclEntry[] | null> {
+  const index = type === "access" ? EXT4_XATTR_INDEX_POSIX_ACL_ACCESS : EXT4_XATTR_INDEX_POSIX_ACL_DEFAULT;
+  const none = new Uint8Array(0);
+  const ibody = ibodyArea(fs, inode, ibodyRegion(fs, inode));
+  let value = ibody.table[find(ibody, index, none)]?.value;
+  const pblk = inodeFileAcl(inode.raw, fs.features.is64bit);
+  if (value === undefined && pblk !== 0) {
+    const block = await loadXattrBlock(fs, inode.ino, pblk);
+    value = block.area.table[find(block.area, index, none)]?.value;
+  }
+  return value === undefined ? null : reported(fs, () => decodeExt4Acl(value, { ino: inode.ino }));
+}
+
+/**
+ * The ACLs and mode of a new inode in `dir`: with a default ACL there, the new inode's
+ * access ACL is that ACL masked by the requested mode (none when the mode then says it all),
+ * its mode comes from the ACL instead of the umask, and a directory inherits the default ACL.
+ * Null when `dir` has no default ACL (the caller applies the umask). Symlinks get no ACLs.
+ * @kernel posix_acl_create + posix_acl_create_masq
+ */
+export async function aclsForNewInode(fs: Ext4Fs, dir: InodeInfo, mode: number): Promise<{ mode: number; access: AclEntry[] | null; dflt: AclEntry[] | null } | null> {
+  if ((mode & S_IFMT) === S_IFLNK) return null;
+  const parent = await getAcl(fs, dir, "default");
+  if (parent === null) return null;
+  const acl = parent.map((e) => ({ ...e }));
+  let m = mode;
+  let notEquiv = false;
+  let groupObj: AclEntry | undefined;
+  let maskObj: AclEntry | undefined;
+  for (const e of acl) {
+    switch (e.tag) {
+      case ACL_USER_OBJ:
+        e.perm &= (m >> 6) & 0o7;
+        m &= (e.perm << 6) | ~0o700;
+        break;
+      case ACL_USER:
+      case ACL_GROUP:
+        notEquiv = true;
+        break;
+      case ACL_GROUP_OBJ:
+        groupObj = e;
+        break;
+      case ACL_OTHER:
+        e.perm &= m & 0o7;
+        m &= e.perm | ~0o007;
+        break;
+      case ACL_MASK:
+        maskObj = e;
+        notEquiv = true;
+        break;
+    }
+  }
+  const g = maskObj ?? groupObj;
+  if (g === undefined) throw fsCorrupted(fs, { ino: dir.ino, what: "Default ACL has no group or mask entry" });
+  g.perm &= (m >> 3) & 0o7;
+  m &= (g.perm << 3) | ~0o070;
+  return { mode: (mode & ~S_IRWXUGO) | (m & S_IRWXUGO), access: notEquiv ? acl : null, dflt: (mode & S_IFMT) === S_IFDIR ? parent : null };
+}
+
+/** Store a new inode's inherited ACLs, default first. @kernel ext4_init_acl */
+export async function initAcls(h: Handle, deps: XattrDeps, inode: InodeInfo, acls: { access: AclEntry[] | null; dflt: AclEntry[] | null }): Promise<void> {
+  const none = new Uint8Array(0);
+  if (acls.dflt !== null) await xattrSetHandle(h, deps, inode, EXT4_XATTR_INDEX_POSIX_ACL_DEFAULT, none, encodeExt4Acl(acls.dflt), XATTR_CREATE);
+  if (acls.access !== null) await xattrSetHandle(h, deps, inode, EXT4_XATTR_INDEX_POSIX_ACL_ACCESS, none, encodeExt4Acl(acls.access), XATTR_CREATE);
+}
+
+/**
+ * After a chmod: a stored access ACL follows the new mode (USER_OBJ, MASK or else
+ * GROUP_OBJ, OTHER; named entries stay). @kernel posix_acl_chmod / __posix_acl_chmod
+ */
+export async function aclChmod(h: Handle, deps: XattrDeps, inode: InodeInfo): Promise<void> {
+  if ((inode.raw.i_mode & S_IFMT) === S_IFLNK) return;
+  const acl = await getAcl(h.fs, inode, "access");
+  if (acl === null) return;
+  const mode = inode.raw.i_mode;
+  const hasMask = acl.some((e) => e.tag === ACL_MASK);
+  for (const e of acl) {
+    if (e.tag === ACL_USER_OBJ) e.perm = (mode >> 6) & 0o7;
+    else if (e.tag === ACL_OTHER) e.perm = mode & 0o7;
+    else if (e.tag === (hasMask ? ACL_MASK : ACL_GROUP_OBJ)) e.perm = (mode >> 3) & 0o7;
+  }
+  await xattrSetHandle(h, deps, inode, EXT4_XATTR_INDEX_POSIX_ACL_ACCESS, new Uint8Array(0), encodeExt4Acl(acl), 0);
 }
 
 // =======================================================================================

@@ -51,12 +51,11 @@
  * checksums, 32-bit), and ext3 with 1 KiB blocks (block-mapped files with indirect blocks, a
  * journal, the orphan list).
  *
- * Known engine bugs: each has a regression test at the end of this file (`it.fails`, with the
- * smallest sequence and the fast-check seed that found it), and is kept out of the random
- * sequences (AVOID: operations; AVOID_SITUATIONS: situations the model recognises, see
- * `Situation` in fs_model.ts) so that the property can go on finding other bugs. When a bug is
- * fixed its `it.fails` starts failing: drop `.fails` and the AVOID entry. Fixed bugs keep their
- * sequence as a regression test that must pass.
+ * Engine bugs found: each has a regression test at the end of this file (the smallest sequence
+ * and the fast-check seed that found it). While a bug is open its test is `it.fails` and the bug
+ * is kept out of the random sequences (AVOID: operations; AVOID_SITUATIONS: situations the model
+ * recognises, see `Situation` in fs_model.ts) so that the property can go on finding others;
+ * fixed bugs keep their sequence as a regression test that must pass. None is open now.
  *
  * Needs root, loop mounts, e2fsprogs (mke2fs, e2fsck, dumpe2fs, debugfs), getfattr and python3;
  * skips visibly without them, fails under EXT4TS_REQUIRE_ORACLES=1.
@@ -239,7 +238,7 @@ const followArb = fc.oneof({ weight: 2, arbitrary: fc.constant(true) }, { weight
  */
 const AVOID = new Set<Op["op"]>([]);
 /** Likewise for situations the model recognises (see `Situation` in fs_model.ts). */
-const AVOID_SITUATIONS = new Set<Situation>(["create-under-default-acl", "chmod-with-access-acl", "getxattr-rejected-name", "symlink-target-too-long"]);
+const AVOID_SITUATIONS = new Set<Situation>([]);
 
 const weighted: { op: Op["op"]; weight: number; arbitrary: fc.Arbitrary<Op> }[] = [
   { op: "mkdir", weight: 6, arbitrary: fc.record({ op: fc.constant("mkdir" as const), path: pathArb, mode: dirModeArb }) },
@@ -1036,25 +1035,6 @@ async function checkSequence(cfg: Config, ops: readonly Op[], focus: FailureKind
   }
 }
 
-/**
- * For `it.fails` regression tests: runs `ops` through every stage (nothing avoided) and rethrows
- * the failure when it is the known bug (`bug` matches its message), so the test "fails as
- * expected". When the sequence passes (the bug is fixed) or fails some other way, it returns
- * normally, so `it.fails` reports it: drop `.fails` (and the AVOID entry), or look at the new
- * failure printed here.
- */
-async function expectBug(cfg: Config, ops: readonly Op[], bug: RegExp): Promise<void> {
-  try {
-    await checkSequence(cfg, ops, null, new Set());
-  } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    if (e instanceof SequenceFailure && bug.test(message)) throw e;
-    console.error(`regression sequence failed in an unexpected way:\n${message}`);
-    return;
-  }
-  console.info("regression sequence passes (under it.fails: the bug is fixed, drop .fails and its AVOID entry)");
-}
-
 /** For fixed bugs: `ops` must pass every stage, nothing avoided. */
 async function expectFixed(cfg: Config, ops: readonly Op[]): Promise<void> {
   await checkSequence(cfg, ops, null, new Set());
@@ -1106,9 +1086,9 @@ describe("write engine model: random operation sequences agree with a POSIX mode
 
 /**
  * Engine bugs the property found, each as the smallest sequence that shows it (run through every
- * stage: the kernel confirms the model first). Open bugs are `it.fails` with `expectBug` until the
- * engine is fixed; then drop the `.fails` and the AVOID entry, and use `expectFixed`, which
- * fails on any failure of the sequence.
+ * stage: the kernel confirms the model first), run with `expectFixed`, which fails on any failure
+ * of the sequence. An open bug is recorded as `it.fails` around the same call (its failure
+ * message names the bug) until the engine is fixed.
  */
 describe.skipIf(!oracle.ok)("write engine model: regressions found by the property", () => {
   afterAll(() => {
@@ -1258,54 +1238,64 @@ describe.skipIf(!oracle.ok)("write engine model: regressions found by the proper
     ]);
   }, 60_000);
 
-  // BUG: a directory's default ACL is not inherited. Linux (ext4_init_acl -> posix_acl_create)
+  // FIXED: a directory's default ACL is not inherited. Linux (ext4_init_acl -> posix_acl_create)
   // gives a new inode in a directory with a default ACL that ACL, masked by the requested mode, as
   // its access ACL (stored unless the mode says it all), takes the mode from it instead of the
   // umask, and gives a new directory the default ACL too. The engine applies the umask and stores
   // no ACL: here 0644 without an ACL, where Linux gives 0660 with u::rw-,u:1000:rwx,g::r--,m::rw-,
-  // o::---. Kept out of the random sequences by the situation "create-under-default-acl".
-  it.fails("a file created in a directory with a default ACL inherits it", async () => {
-    await expectBug(cfg, [
+  // o::---.
+  it("a file created in a directory with a default ACL inherits it", async () => {
+    await expectFixed(cfg, [
       { op: "mkdir", path: "/d", mode: 0o755 },
       { op: "setxattr", path: "/d", name: ACL_DEFAULT, value: "acl:3", flags: 0, follow: true },
       { op: "writeFile", path: "/d/f", len: 1, seed: 1, mode: 0o666 },
       { op: "lstat", path: "/d/f" },
-    ], /ENGINE differs.*"op":"lstat","path":"\/d\/f".*engine \{"ok":true,"value":\{[^}]*"mode":"0644"/);
+    ]);
   }, 60_000);
 
-  // BUG: chmod leaves a stored access ACL as it was. Linux (ext4_setattr -> posix_acl_chmod)
+  // FIXED: chmod leaves a stored access ACL as it was. Linux (ext4_setattr -> posix_acl_chmod)
   // rewrites it from the new mode: USER_OBJ from the owner bits, MASK (or GROUP_OBJ) from the
-  // group bits, OTHER from the other bits; named entries stay. Kept out of the random sequences
-  // by the situation "chmod-with-access-acl".
-  it.fails("chmod rewrites the stored access ACL", async () => {
-    await expectBug(cfg, [
+  // group bits, OTHER from the other bits; named entries stay.
+  it("chmod rewrites the stored access ACL", async () => {
+    await expectFixed(cfg, [
       { op: "writeFile", path: "/f", len: 1, seed: 1, mode: null },
       { op: "setxattr", path: "/f", name: ACL_ACCESS, value: "acl:3", flags: 0, follow: true },
       { op: "chmod", path: "/f", mode: 0o700 },
       { op: "getxattr", path: "/f", name: ACL_ACCESS, follow: true },
-    ], /ENGINE differs.*"op":"getxattr","path":"\/f"/);
+    ]);
   }, 60_000);
 
-  // BUG (API): Volume.getxattr looks for any name it is given: "foo.bar" (no handler), "user."
+  // FIXED (API): Volume.getxattr looks for any name it is given: "foo.bar" (no handler), "user."
   // (bare prefix), "" and names over 255 bytes all give ENODATA. Linux's getxattr(2) checks the
   // name first: ERANGE for 0 or more than 255 bytes (import_xattr_name, before the path walk),
   // EINVAL for a bare prefix and EOPNOTSUPP without a handler (xattr_resolve_name). Found by the
-  // coverage example. Kept out of the random sequences by the situation "getxattr-rejected-name".
-  it.fails("getxattr of a name without a handler is EOPNOTSUPP", async () => {
-    await expectBug(cfg, [
+  // coverage example.
+  it("getxattr of a name without a handler is EOPNOTSUPP", async () => {
+    await expectFixed(cfg, [
       { op: "writeFile", path: "/f", len: 1, seed: 1, mode: null },
       { op: "getxattr", path: "/f", name: "foo.bar", follow: true },
-    ], /ENGINE differs.*"op":"getxattr".*engine \{"ok":false,"code":"ENODATA"\}, model \{"ok":false,"code":"EOPNOTSUPP"\}/);
+    ]);
   }, 60_000);
 
-  // BUG (errno order): symlink with a target of PATH_MAX (4096) bytes or more looks the link's
+  // FIXED (errno order): symlink with a target of PATH_MAX (4096) bytes or more looks the link's
   // parent up first (ENOENT, ENOTDIR, ...); Linux copies the target in first (do_symlinkat:
   // getname(oldname) fails with ENAMETOOLONG) and never walks the link path. Targets under 4096
   // bytes that do not fit a block are rightly checked after the walk (ext4_symlink). Shrunk by
   // fast-check from seed -253393690 (path "35:2:1:2:5:5:5:2:2", ext3-1k, 40 runs); the same on
-  // every configuration. Kept out of the random sequences by the situation
-  // "symlink-target-too-long".
-  it.fails("a symlink target of 4096 bytes is ENAMETOOLONG before the link path is walked", async () => {
-    await expectBug(cfg, [{ op: "symlink", target: "{x*4096}", path: "/a/b" }], /ENGINE differs.*"op":"symlink".*engine \{"ok":false,"code":"ENOENT"\}, model \{"ok":false,"code":"ENAMETOOLONG"\}/);
+  // every configuration.
+  it("a symlink target of 4096 bytes is ENAMETOOLONG before the link path is walked", async () => {
+    await expectFixed(cfg, [{ op: "symlink", target: "{x*4096}", path: "/a/b" }]);
+  }, 60_000);
+
+  // FIXED (errno order): lgetxattr("user.") on a symlink gave EINVAL (bare prefix); Linux's
+  // xattr_permission answers ENODATA for user.* on anything but regular files and directories
+  // before the name is resolved. Found with seed -109963685 (ext4-1k, 30 runs).
+  it("reading a user.* name on a symlink is ENODATA before the name is checked", async () => {
+    await expectFixed(cfg, [
+      { op: "writeFile", path: "/a", len: 1, seed: 1, mode: null },
+      { op: "symlink", target: "a", path: "/d" },
+      { op: "getxattr", path: "/d", name: "user.", follow: false },
+    ]);
   }, 60_000);
 });
+
