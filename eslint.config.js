@@ -32,8 +32,8 @@ export default tseslint.config(
   { files: ["src/format/**/*.ts"], ignores: ["**/*.test.ts"], rules: { "no-restricted-imports": ["error", upward(["**/device/*", "**/cache/*", "**/fs/*", "**/api/*", "**/tools/**"])] } },
   { files: ["src/device/**/*.ts", "src/sync/**/*.ts"], ignores: ["**/*.test.ts", "src/device/file.ts"], rules: { "no-restricted-imports": ["error", upward(["**/format/*", "**/cache/*", "**/fs/*", "**/api/*", "**/tools/**"])] } },
   { files: ["src/cache/**/*.ts"], ignores: ["**/*.test.ts"], rules: { "no-restricted-imports": ["error", upward(["**/format/*", "**/fs/*", "**/api/*", "**/tools/**"])] } },
-  { files: ["src/fs/**/*.ts"], ignores: ["**/*.test.ts"], rules: { "no-restricted-imports": ["error", upward(["**/api/*", "**/tools/**"])] } },
+  { files: ["src/fs/**/*.ts", "src/fsck/**/*.ts"], ignores: ["**/*.test.ts"], rules: { "no-restricted-imports": ["error", upward(["**/api/*", "**/tools/**"])] } },
   { files: ["src/api/**/*.ts"], ignores: ["**/*.test.ts"], rules: { "no-restricted-imports": ["error", upward(["**/tools/**"])] } },
-  { files: ["src/fs/**/*.ts", "src/cache/**/*.ts"], ignores: ["**/*.test.ts"], rules: { "no-restricted-globals": ["error", "setTimeout", "setImmediate", "queueMicrotask", "setInterval"] } },
+  { files: ["src/fs/**/*.ts", "src/fsck/**/*.ts", "src/cache/**/*.ts"], ignores: ["**/*.test.ts"], rules: { "no-restricted-globals": ["error", "setTimeout", "setImmediate", "queueMicrotask", "setInterval"] } },
   { files: ["**/*.test.ts", "test/**/*.ts", "bench/**/*.ts", "tools/**/*.ts"], rules: { "@typescript-eslint/no-floating-promises": "error" } },
 );

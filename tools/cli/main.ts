@@ -14,6 +14,7 @@ import { extract } from "./extract.js";
 import { formatNs, manifestLine, writeManifest } from "./manifest.js";
 import { CommandFailure, registerWriteCommands } from "./write_cmds.js";
 import { registerMkfs } from "./mkfs_cmd.js";
+import { registerFsck } from "./fsck_cmd.js";
 import { registerXattrCommands } from "./xattr_cmds.js";
 
 class UsageError extends Error {}
@@ -197,6 +198,7 @@ export function buildProgram(): Command {
       if (stream !== process.stdout) await new Promise<void>((r, j) => stream.end((e?: Error | null) => { if (e) j(e); else r(); }));
     }));
   registerMkfs(program);
+  registerFsck(program);
   registerWriteCommands(program);
   registerXattrCommands(program); // getfattr, setfattr, getfacl, setfacl
   return program;

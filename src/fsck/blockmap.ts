@@ -1,0 +1,194 @@
+/**
+ * Walking an inode's blocks the way libext2fs does for e2fsck: ext2fs_block_iterate3 over
+ * block maps (metadata blocks reported before their children, with the negative counters
+ * e2fsck prints) and over extent trees, and ext2fs_bmap2 for a single logical block.
+ * Nothing here reports problems: callers decide what a bad pointer means.
+ */
+
+import { EXT4_EXT_MAGIC, EXT_INIT_MAX_LEN, extentHeader, extentIdx, extentLeaf } from "../format/extent.js";
+import { EXT4_EXTENTS_FL, EXT4_INLINE_DATA_FL, type RawInode } from "../format/inode.js";
+import type { FsckVolume } from "./volume.js";
+
+const EXT2_NDIR_BLOCKS = 12;
+
+const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
+const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+const iblock = (raw: RawInode, i: number): number => u32(raw.i_block, i * 4);
+
+/** ext2fs_extent_header_verify. */
+export function extentHeaderOk(buf: Uint8Array, size: number): boolean {
+  if (u16(buf, extentHeader.offsetOf("eh_magic")) !== EXT4_EXT_MAGIC) return false;
+  const entries = u16(buf, extentHeader.offsetOf("eh_entries"));
+  const max = u16(buf, extentHeader.offsetOf("eh_max"));
+  if (entries > max) return false;
+  const room = Math.floor((size - extentHeader.size) / extentLeaf.size);
+  return max <= room && max >= room - 2;
+}
+
+/**
+ * ext2fs_block_iterate3 over a block-mapped inode: direct blocks, then each indirect tree
+ * (its block reported before its children, with e2fsck's negative counters). `holes`
+ * reports zero pointers too (BLOCK_FLAG_HOLE, used for directories). The callback also
+ * gets the block holding the pointer (0 for the inode's own i_block). Its returning false
+ * means "treat this pointer as 0 from now on" (e2fsck zeroing it in memory only): an
+ * indirect block so answered is not descended into and is no error. Returning true for an
+ * out-of-range indirect block makes the walk fail with libext2fs's error, which is returned.
+ */
+export type BlockCallback = (blk: number, cnt: number, ref: number) => boolean;
+
+export async function iterateBlockMap(v: FsckVolume, raw: RawInode, holes: boolean, cb: BlockCallback): Promise<string | undefined> {
+  const limit = v.blockSize / 4;
+  let bcount = 0;
+  let error: string | undefined;
+  for (let i = 0; i < EXT2_NDIR_BLOCKS; i++, bcount++) {
+    const b = iblock(raw, i);
+    if (b !== 0 || holes) cb(b, bcount, 0);
+  }
+  // Returns true when the subtree failed: libext2fs then stops the enclosing loop (but not
+  // the walk over the inode's own pointers), and its last error is the one reported.
+  const ind = async (pointer: number, level: number, ref: number): Promise<boolean> => {
+    // level 1: single indirect (counter -1), 2: double (-2), 3: triple (-3)
+    const blk = cb(pointer, -level, ref) ? pointer : 0;
+    const span = limit ** (level - 1);
+    if (blk === 0) {
+      bcount += limit * span;
+      return false;
+    }
+    if (blk >= v.blocksCount || blk < v.firstDataBlock) {
+      error = level === 1 ? "Illegal indirect block found" : level === 2 ? "Illegal doubly indirect block found" : "Illegal triply indirect block found";
+      return true;
+    }
+    let block: Uint8Array;
+    try {
+      block = (await v.readBlock(blk)).slice();
+    } catch {
+      error = "Attempt to read block from filesystem resulted in short read";
+      return true;
+    }
+    for (let k = 0; k < limit; k++) {
+      const p = u32(block, k * 4);
+      if (level === 1) {
+        if (p !== 0 || holes) cb(p, bcount, blk);
+        bcount++;
+      } else if (p === 0 && !holes) {
+        bcount += span;
+      } else if (await ind(p, level - 1, blk)) {
+        return true;
+      }
+    }
+    return false;
+  };
+  for (let level = 1; level <= 3; level++) {
+    const b = iblock(raw, EXT2_NDIR_BLOCKS + level - 1);
+    if (b !== 0 || holes) await ind(b, level, 0);
+    else bcount += limit ** level;
+  }
+  return error;
+}
+
+/** Physical block of logical block `lblk` (0 when unmapped), for the htree root. */
+export async function mapLogical(v: FsckVolume, raw: RawInode, lblk: number): Promise<number> {
+  if (raw.i_flags & EXT4_EXTENTS_FL) {
+    let node = raw.i_block;
+    for (let depthGuard = 0; depthGuard < 8; depthGuard++) {
+      if (u16(node, 0) !== EXT4_EXT_MAGIC) return 0;
+      const entries = u16(node, extentHeader.offsetOf("eh_entries"));
+      const depth = u16(node, extentHeader.offsetOf("eh_depth"));
+      if (depth === 0) {
+        for (let i = 0; i < entries; i++) {
+          const at = extentHeader.size + i * 12;
+          const s = u32(node, at);
+          const rl = u16(node, at + 4);
+          const len = rl > EXT_INIT_MAX_LEN ? rl - EXT_INIT_MAX_LEN : rl;
+          if (lblk >= s && lblk < s + len) return u32(node, at + 8) + u16(node, at + 6) * 2 ** 32 + (lblk - s);
+        }
+        return 0;
+      }
+      let pick = -1;
+      for (let i = 0; i < entries; i++) if (u32(node, extentHeader.size + i * 12) <= lblk) pick = i;
+      if (pick < 0) pick = 0;
+      if (entries === 0) return 0;
+      const at = extentHeader.size + pick * 12;
+      const child = u32(node, at + 4) + u16(node, at + 8) * 2 ** 32;
+      if (child < v.firstDataBlock || child >= v.blocksCount) return 0;
+      node = (await v.readBlock(child)).slice();
+    }
+    return 0;
+  }
+  if (raw.i_flags & EXT4_INLINE_DATA_FL) return 0;
+  if (lblk < EXT2_NDIR_BLOCKS) return iblock(raw, lblk);
+  const limit = v.blockSize / 4;
+  let rel = lblk - EXT2_NDIR_BLOCKS;
+  if (rel < limit) {
+    const ind = iblock(raw, 12);
+    if (ind === 0 || ind >= v.blocksCount) return 0;
+    return u32(await v.readBlock(ind), rel * 4);
+  }
+  rel -= limit;
+  if (rel < limit * limit) {
+    const d = iblock(raw, 13);
+    if (d === 0 || d >= v.blocksCount) return 0;
+    const ind = u32(await v.readBlock(d), Math.floor(rel / limit) * 4);
+    if (ind === 0 || ind >= v.blocksCount) return 0;
+    return u32(await v.readBlock(ind), (rel % limit) * 4);
+  }
+  return 0;
+}
+
+/**
+ * ext2fs_block_iterate3 over an extent tree, as libext2fs walks it with its extent handle:
+ * each index entry's block (counter -1) before its subtree, then every leaf block with its
+ * logical number. Leafness comes from the level (the root's depth), not from the node. A
+ * child that cannot be read or does not verify ends the whole walk with an error, as the
+ * handle's failed step does. Leaf extents keep libext2fs's running counter: an extent that
+ * ends at or before it is skipped, and one that starts inside it is offset (its physical
+ * start advances while its logical numbers restart at the extent's own start).
+ */
+export async function iterateExtentBlocks(v: FsckVolume, raw: RawInode, cb: BlockCallback): Promise<string | undefined> {
+  // ext2fs_extent_open2 reads an all-zero i_block as an empty tree; when it fails on a bad
+  // root, ext2fs_block_iterate3 returns without walking and without an error.
+  if (!extentHeaderOk(raw.i_block, 60)) return undefined;
+  const maxDepth = u16(raw.i_block, extentHeader.offsetOf("eh_depth"));
+  let blockcnt = 0;
+  let error: string | undefined;
+  const walk = async (node: Uint8Array, level: number): Promise<void> => {
+    const entries = u16(node, extentHeader.offsetOf("eh_entries"));
+    for (let i = 0; i < entries && error === undefined; i++) {
+      const at = extentHeader.size + i * extentLeaf.size;
+      if (level < maxDepth) {
+        const pblk = u32(node, at + extentIdx.offsetOf("ei_leaf_lo")) + u16(node, at + extentIdx.offsetOf("ei_leaf_hi")) * 2 ** 32;
+        cb(pblk, -1, 0);
+        let child: Uint8Array;
+        try {
+          child = (await v.readBlock(pblk)).slice();
+        } catch {
+          error = "Attempt to read block from filesystem resulted in short read";
+          return;
+        }
+        if (!extentHeaderOk(child, v.blockSize)) {
+          error = "Corrupt extent header";
+          return;
+        }
+        await walk(child, level + 1);
+      } else {
+        const lblk = u32(node, at + extentLeaf.offsetOf("ee_block"));
+        const rl = u16(node, at + extentLeaf.offsetOf("ee_len"));
+        const len = rl > EXT_INIT_MAX_LEN ? rl - EXT_INIT_MAX_LEN : rl;
+        let pblk = u32(node, at + extentLeaf.offsetOf("ee_start_lo")) + u16(node, at + extentLeaf.offsetOf("ee_start_hi")) * 2 ** 32;
+        if (lblk + len <= blockcnt) continue;
+        if (lblk > blockcnt) blockcnt = lblk;
+        pblk += blockcnt - lblk;
+        blockcnt = lblk;
+        for (let j = 0; j < len; j++, pblk++, blockcnt++) cb(pblk, blockcnt, 0);
+      }
+    }
+  };
+  await walk(raw.i_block, 0);
+  return error;
+}
+
+/** ext2fs_block_iterate3, whichever mapping the inode uses. */
+export function iterateBlocks(v: FsckVolume, raw: RawInode, holes: boolean, cb: BlockCallback): Promise<string | undefined> {
+  if (raw.i_flags & EXT4_EXTENTS_FL) return iterateExtentBlocks(v, raw, cb);
+  return iterateBlockMap(v, raw, holes, cb);
+}

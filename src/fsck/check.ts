@@ -1,0 +1,202 @@
+/**
+ * `check`: the checker's entry point, e2fsck -n as an API.
+ *
+ *   const report = await check(dev, { force: true, name: "disk.img" });
+ *   report.clean;        // false when e2fsck -fn would exit non-zero
+ *   report.problems;     // [{ code: 0x01000d, name: "PR_1_BAD_I_BLOCKS", ino: 12,
+ *                        //    message: "Inode 12, i_blocks is 24, should be 16.", ... }]
+ *   report.summaryLine;  // "disk.img: 11/2048 files (0.0% non-contiguous), 1100/8192 blocks"
+ *   formatProblem(p);    // "Inode 12, i_blocks is 24, should be 16.  Fix? no\n\n", as e2fsck -n prints it
+ *
+ * It runs e2fsck's passes in e2fsck's order (superblock and journal, 1 inodes and blocks,
+ * 1B-1D blocks claimed twice, 2 directories, 3 connectivity, 4 reference counts, 5 group
+ * summaries) and answers every question no, so the volume is never written and the
+ * verdict is e2fsck -n's. A mounted volume (Ext4Fs or a Volume) is read through its
+ * buffer cache; check a quiescent one (sync first): like e2fsck, the checker assumes
+ * nothing changes under it.
+ *
+ * Memory: chunked bitmaps and counters over the parts of the volume in use (a few bytes
+ * per inode in use and one bit per block), the list of directory blocks, and the buffer
+ * cache (32 MiB by default); the inode tables are streamed in 4 MiB reads.
+ */
+
+import { BufferCache } from "../cache/buffer_cache.js";
+import type { BlockDevice } from "../device/block_device.js";
+import { freeBlocksCount as sbFreeBlocks } from "../format/superblock.js";
+import type { Ext4Fs } from "../fs/super.js";
+import { CheckContext } from "./context.js";
+import { Pass1 } from "./pass1.js";
+import { pass1b } from "./pass1b.js";
+import { Pass2 } from "./pass2.js";
+import { pass3, pass3a, pass4, pass5 } from "./pass345.js";
+import { PathNamer } from "./paths.js";
+import { exitCodeOf, FsckAbort, Reporter, summaryLine, type FsckReport, type FsckSummary, type Problem } from "./report.js";
+import { PR_6_UPDATE_QUOTAS } from "./problem.js";
+import { checkJournal, checkResizeInode, checkSuperBlock, invalidQuotaTypes, reasonToCheck } from "./super_check.js";
+import { openVolume, type FsckVolume } from "./volume.js";
+
+export type { FsckReport, FsckSummary, Problem } from "./report.js";
+export { formatProblem } from "./report.js";
+
+/** What `check` accepts: a device, a mounted engine volume, or anything holding one (an API Volume). */
+export type CheckTarget = BlockDevice | Ext4Fs | { readonly fs: Ext4Fs };
+
+export interface CheckOptions {
+  /** Check even when the volume is marked clean (e2fsck -f). */
+  force?: boolean;
+  /**
+   * The name messages use for the volume (default: the device description). A volume with a
+   * label is named by its label instead, as e2fsck names it (report.device).
+   */
+  name?: string;
+  /** Seconds since the epoch, for the check-interval test (default: now). */
+  now?: number;
+  /** Problems kept in the report; the rest are only counted (default 10,000). */
+  maxProblems?: number;
+  /** Called for each problem as it is found (for streaming output). */
+  onProblem?: (p: Problem) => void;
+  /** Called when a pass starts: 1-5 (pass 0 is opening), with e2fsck's header line. */
+  onPass?: (pass: number, title: string) => void;
+  /** Called for each warning (e2fsck's notes that are not problems). */
+  onWarning?: (w: string) => void;
+  /** Buffer cache bound when `check` makes its own cache (default 32 MiB). */
+  cacheBytes?: number;
+}
+
+function isEngine(t: CheckTarget): t is Ext4Fs {
+  return "cache" in t && "sb" in t && "dev" in t;
+}
+
+function isHolder(t: CheckTarget): t is { readonly fs: Ext4Fs } {
+  return "fs" in t && typeof t.fs === "object";
+}
+
+/** e2fsck's summary from the superblock counts as read (with -n nothing corrects them). */
+function summarize(v: FsckVolume | null, c: CheckContext | null): FsckSummary {
+  if (v === null) {
+    return { inodesUsed: 0, inodesCount: 0, blocksUsed: 0, blocksUsedText: "0", blocksCount: 0, nonContiguousPermille: 0, directories: 0, regularFiles: 0, symlinks: 0 };
+  }
+  const sb = v.sb;
+  const inodesUsed = (sb.s_inodes_count - sb.s_free_inodes_count) >>> 0;
+  const used = BigInt.asUintN(64, BigInt(v.blocksCount) - BigInt(sbFreeBlocks(sb)));
+  const blocksUsed = Number(used);
+  const frag = c === null ? 0 : c.counters.fragmented + c.counters.fragmentedDir;
+  let permille = 0;
+  if (inodesUsed > 0) permille = Math.floor((Math.floor((10000 * frag) / inodesUsed) + 5) / 10);
+  return {
+    inodesUsed, inodesCount: sb.s_inodes_count, blocksUsed, blocksUsedText: used.toString(), blocksCount: v.blocksCount, nonContiguousPermille: permille,
+    directories: c?.counters.directories ?? 0, regularFiles: c?.counters.regular ?? 0, symlinks: c?.counters.symlinks ?? 0,
+  };
+}
+
+/**
+ * Check a volume as `e2fsck -n` (with `force`, `e2fsck -fn`) would, without writing to it.
+ * Device errors other than those e2fsck reports as problems are thrown (FsError).
+ */
+export async function check(target: CheckTarget, opts: CheckOptions = {}): Promise<FsckReport> {
+  let dev: BlockDevice;
+  let shared: BufferCache | null = null;
+  if (isEngine(target)) {
+    dev = target.dev;
+    shared = target.cache;
+  } else if (isHolder(target)) {
+    dev = target.fs.dev;
+    shared = target.fs.cache;
+  } else {
+    dev = target;
+  }
+  const name = opts.name ?? dev.description;
+  /** What messages call the volume: its label once the superblock is read, as e2fsck does. */
+  let device = name;
+  const now = opts.now ?? Math.floor(Date.now() / 1000);
+  const r = new Reporter({
+    ...(opts.maxProblems !== undefined ? { maxProblems: opts.maxProblems } : {}),
+    ...(opts.onProblem !== undefined ? { onProblem: opts.onProblem } : {}),
+  });
+  const passMs: number[] = [0, 0, 0, 0, 0, 0];
+  let t = performance.now();
+  const lap = (i: number): void => {
+    const n = performance.now();
+    passMs[i] = (passMs[i] ?? 0) + (n - t);
+    t = n;
+  };
+  let v: FsckVolume | null = null;
+  let c: CheckContext | null = null;
+  let skipped = false;
+  let skipLine: string | undefined;
+  const warnings: string[] = [];
+  try {
+    v = await openVolume(dev, r, {
+      name,
+      makeCache: (bs) => (shared !== null && shared.blockSize === bs ? shared : new BufferCache(dev, bs, { maxBytes: opts.cacheBytes ?? 32 * 1024 * 1024 })),
+    });
+    c = new CheckContext(v, r, now);
+    device = v.name;
+    // e2fsck's order: the journal, the recovery warning, the superblock, then whether to skip.
+    await checkJournal(c);
+    if (v.f.needsRecovery) {
+      const w = "Warning: skipping journal recovery because doing a read-only filesystem check.";
+      warnings.push(w);
+      opts.onWarning?.(w);
+    }
+    checkSuperBlock(c);
+    if (opts.force !== true && reasonToCheck(c) === null) {
+      skipped = true;
+      let freeB = 0;
+      let freeI = 0;
+      for (let g = 0; g < v.groupCount; g++) {
+        const gd = v.group(g);
+        freeB += gd.bg_free_blocks_count_lo + (v.descSize >= 64 ? gd.bg_free_blocks_count_hi * 0x10000 : 0);
+        freeI += gd.bg_free_inodes_count_lo + (v.descSize >= 64 ? gd.bg_free_inodes_count_hi * 0x10000 : 0);
+      }
+      skipLine = `${device}: clean, ${v.inodesCount - freeI}/${v.inodesCount} files, ${v.blocksCount - freeB}/${v.blocksCount} blocks`;
+    } else {
+      await checkResizeInode(c);
+      lap(0);
+      r.counting = true;
+      const names = new PathNamer(c);
+      opts.onPass?.(1, "Pass 1: Checking inodes, blocks, and sizes");
+      await new Pass1(c).run();
+      if (c.blockDup !== null) {
+        opts.onPass?.(1, "\nRunning additional passes to resolve blocks claimed by more than one inode...\nPass 1B: Rescanning for multiply-claimed blocks");
+        await pass1b(c, names, (title) => opts.onPass?.(1, title));
+      }
+      lap(1);
+      opts.onPass?.(2, "Pass 2: Checking directory structure");
+      await new Pass2(c, names).run();
+      lap(2);
+      opts.onPass?.(3, "Pass 3: Checking directory connectivity");
+      await pass3(c, names);
+      if (c.dirsToRehash.size > 0) {
+        opts.onPass?.(3, "Pass 3A: Optimizing directories");
+        await pass3a(c, names);
+      }
+      lap(3);
+      opts.onPass?.(4, "Pass 4: Checking reference counts");
+      await pass4(c, names);
+      lap(4);
+      opts.onPass?.(5, "Pass 5: Checking group summary information");
+      await pass5(c);
+      for (const t of invalidQuotaTypes(c)) r.fix(PR_6_UPDATE_QUOTAS, { num: t });
+      lap(5);
+    }
+  } catch (e) {
+    if (!(e instanceof FsckAbort)) throw e;
+  }
+  const aborted = r.aborted;
+  const summary = summarize(v, c);
+  return {
+    device,
+    clean: r.valid && aborted === undefined,
+    exitCode: exitCodeOf(r.valid, aborted !== undefined),
+    skipped,
+    warnings,
+    ...(aborted !== undefined ? { aborted: aborted.message } : {}),
+    problems: r.problems,
+    problemsDropped: r.dropped,
+    counts: r.counts,
+    summary,
+    summaryLine: skipLine ?? summaryLine(device, summary),
+    passMs,
+  };
+}

@@ -1,0 +1,319 @@
+/**
+ * What the passes share (e2fsck's e2fsck_t): the volume, the reporter, and the facts pass 1
+ * gathers for the later passes, kept in compact chunked bitmaps and counter arrays:
+ *
+ * - inodeUsed / inodeBad / inodeBb / inodeImagic: e2fsck's inode_used_map, inode_bad_map,
+ *   inode_bb_map, inode_imagic_map; `ftype` holds the directory-entry file type each scanned
+ *   inode's mode implies (so pass 2 need not re-read inodes to check entry types; it also
+ *   tells directories and regular files, e2fsck's inode_dir_map and inode_reg_map).
+ * - linkInfo (i_links_count as read) and linkCount (references found in pass 2).
+ * - blockFound (every block something claims), blockDup (claimed twice), blockMeta (the
+ *   fixed metadata), blockEa (extended attribute blocks seen) and the EA refcounts.
+ * - dirs: e2fsck's dir_info (inode, '..' found in the directory, parent found by pass 2),
+ *   sorted by inode as pass 1 finds them; dblist: every directory block.
+ */
+
+import { EXT4_FT_BLKDEV, EXT4_FT_CHRDEV, EXT4_FT_DIR, EXT4_FT_FIFO, EXT4_FT_REG_FILE, EXT4_FT_SOCK, EXT4_FT_SYMLINK, EXT4_FT_UNKNOWN } from "../format/dirent.js";
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from "../format/inode.js";
+import { ChunkedBitmap, ChunkedCounts, GrowF64, GrowU32 } from "./maps.js";
+import type { Reporter } from "./report.js";
+import type { FsckVolume } from "./volume.js";
+
+/** Per-directory flags kept in DirInfo.flags. */
+export const DIR_INLINE = 1;
+export const DIR_ENCRYPTED = 2;
+export const DIR_CASEFOLD = 4;
+export const DIR_HTREE = 8;
+
+/** e2fsck's dir_info list: directories in inode order. */
+export class DirInfo {
+  readonly ino = new GrowU32();
+  readonly dotdot = new GrowU32();
+  readonly parent = new GrowU32();
+  readonly generation = new GrowU32();
+  readonly flags = new GrowU32();
+  readonly size = new GrowF64();
+
+  add(ino: number, generation: number, flags: number, size: number): void {
+    this.ino.push(ino);
+    this.dotdot.push(0);
+    this.parent.push(0);
+    this.generation.push(generation);
+    this.flags.push(flags);
+    this.size.push(size);
+  }
+
+  get count(): number {
+    return this.ino.length;
+  }
+
+  /** Index of directory `ino`, or -1. */
+  find(ino: number): number {
+    const a = this.ino.view();
+    let lo = 0;
+    let hi = a.length - 1;
+    while (lo <= hi) {
+      const m = (lo + hi) >>> 1;
+      const v = a[m]!;
+      if (v === ino) return m;
+      if (v < ino) lo = m + 1;
+      else hi = m - 1;
+    }
+    return -1;
+  }
+}
+
+/** e2fsck's dblist: (directory, physical block, logical block); physical 0 is a hole. */
+export class DbList {
+  readonly ino = new GrowU32();
+  readonly blk = new GrowF64();
+  readonly cnt = new GrowU32();
+
+  add(ino: number, blk: number, cnt: number): void {
+    this.ino.push(ino);
+    this.blk.push(blk);
+    this.cnt.push(cnt);
+  }
+
+  get count(): number {
+    return this.ino.length;
+  }
+}
+
+/** Per-block state of an htree directory (e2fsck's dx_dirblock_info), one slot per logical block. */
+export class DxDir {
+  readonly type: Uint8Array;
+  readonly flags: Uint8Array;
+  readonly parent: Int32Array;
+  readonly previous: Int32Array;
+  readonly minHash: Uint32Array;
+  readonly maxHash: Uint32Array;
+  readonly nodeMinHash: Uint32Array;
+  readonly nodeMaxHash: Uint32Array;
+  hashVersion = 0;
+  depth = 0;
+  /** 0 once the index was found unusable (e2fsck clears numblocks). */
+  numBlocks: number;
+
+  constructor(readonly ino: number, numBlocks: number) {
+    this.numBlocks = numBlocks;
+    this.type = new Uint8Array(numBlocks);
+    this.flags = new Uint8Array(numBlocks);
+    this.parent = new Int32Array(numBlocks);
+    this.previous = new Int32Array(numBlocks);
+    this.minHash = new Uint32Array(numBlocks);
+    this.maxHash = new Uint32Array(numBlocks);
+    this.nodeMinHash = new Uint32Array(numBlocks);
+    this.nodeMaxHash = new Uint32Array(numBlocks);
+  }
+}
+
+export const DX_DIRBLOCK_ROOT = 1;
+export const DX_DIRBLOCK_LEAF = 2;
+export const DX_DIRBLOCK_NODE = 3;
+export const DX_FLAG_REFERENCED = 1;
+export const DX_FLAG_DUP_REF = 2;
+export const DX_FLAG_FIRST = 4;
+export const DX_FLAG_LAST = 8;
+
+/** The file type a directory entry should carry for an inode of this mode. @e2fsprogs ext2_file_type */
+export function fileTypeOfMode(mode: number): number {
+  switch (mode & S_IFMT) {
+    case S_IFREG:
+      return EXT4_FT_REG_FILE;
+    case S_IFDIR:
+      return EXT4_FT_DIR;
+    case S_IFCHR:
+      return EXT4_FT_CHRDEV;
+    case S_IFBLK:
+      return EXT4_FT_BLKDEV;
+    case S_IFLNK:
+      return EXT4_FT_SYMLINK;
+    case S_IFIFO:
+      return EXT4_FT_FIFO;
+    case S_IFSOCK:
+      return EXT4_FT_SOCK;
+    default:
+      return EXT4_FT_UNKNOWN;
+  }
+}
+
+export interface CheckCounters {
+  directories: number;
+  regular: number;
+  symlinks: number;
+  fastSymlinks: number;
+  chardev: number;
+  blockdev: number;
+  fifo: number;
+  sockets: number;
+  fragmented: number;
+  fragmentedDir: number;
+  /** Directories needing LARGE_DIR (a deep htree, or a size past 2 GiB). */
+  largeDirs: number;
+  largeFiles: number;
+  badBlocks: number;
+  links: number;
+  total: number;
+}
+
+/** e2fsck's special policy ids (encrypted_files.c). */
+export const NO_ENCRYPTION_POLICY = 0xffffffff;
+export const CORRUPT_ENCRYPTION_POLICY = 0xfffffffe;
+export const UNRECOGNIZED_ENCRYPTION_POLICY = 0xfffffffd;
+
+/**
+ * The encryption policy of every encrypted inode (e2fsck encrypted_files.c): inodes arrive in
+ * increasing order during pass 1 and are kept as runs of consecutive inodes sharing a policy
+ * id, so a volume where everything is encrypted alike costs a few words. Policies themselves
+ * (the encryption context without its nonce) are numbered in order of first sight.
+ */
+export class EncryptionPolicies {
+  readonly #first = new GrowU32();
+  readonly #last = new GrowU32();
+  readonly #id = new GrowU32();
+  readonly #ids = new Map<string, number>();
+
+  /** The policy id of an encryption context (xattr "c"), or CORRUPT/UNRECOGNIZED. */
+  idOf(ctx: Uint8Array): number {
+    if (ctx.length < 1) return CORRUPT_ENCRYPTION_POLICY;
+    const version = ctx[0]!;
+    let policyLen: number;
+    if (version === 1) {
+      if (ctx.length !== 28) return CORRUPT_ENCRYPTION_POLICY;
+      policyLen = 12; // version, modes, flags, 8-byte key descriptor
+    } else if (version === 2) {
+      if (ctx.length !== 40) return CORRUPT_ENCRYPTION_POLICY;
+      policyLen = 24; // version, modes, flags, 4 reserved, 16-byte key identifier
+    } else if (version === 0) {
+      return CORRUPT_ENCRYPTION_POLICY;
+    } else {
+      return UNRECOGNIZED_ENCRYPTION_POLICY;
+    }
+    const key = Array.from(ctx.subarray(0, policyLen), (b) => b.toString(16).padStart(2, "0")).join("");
+    let id = this.#ids.get(key);
+    if (id === undefined) {
+      id = this.#ids.size;
+      this.#ids.set(key, id);
+    }
+    return id;
+  }
+
+  /** Record inode `ino`'s policy; inodes must come in increasing order. */
+  add(ino: number, id: number): void {
+    const n = this.#first.length;
+    if (n > 0 && this.#last.get(n - 1) + 1 === ino && this.#id.get(n - 1) === id) {
+      this.#last.set(n - 1, ino);
+      return;
+    }
+    this.#first.push(ino);
+    this.#last.push(ino);
+    this.#id.push(id);
+  }
+
+  /** The policy id of `ino`, or NO_ENCRYPTION_POLICY when it is not (validly) encrypted. */
+  find(ino: number): number {
+    let l = 0;
+    let r = this.#first.length;
+    while (l < r) {
+      const m = (l + r) >>> 1;
+      if (ino < this.#first.get(m)) r = m;
+      else if (ino > this.#last.get(m)) l = m + 1;
+      else return this.#id.get(m);
+    }
+    return NO_ENCRYPTION_POLICY;
+  }
+}
+
+/** Everything the passes share: the volume, the reporter, and e2fsck's maps and counts. */
+export class CheckContext {
+  readonly v: FsckVolume;
+  readonly r: Reporter;
+  /** Seconds since the epoch, for time checks. */
+  readonly now: number;
+
+  readonly inodeUsed: ChunkedBitmap;
+  readonly inodeBad: ChunkedBitmap;
+  readonly inodeBb: ChunkedBitmap;
+  readonly inodeImagic: ChunkedBitmap;
+  /** EXT4_FT_* of each scanned inode's mode, 0 when unknown or not scanned. */
+  readonly ftype = ChunkedCounts.u8();
+  readonly linkInfo = ChunkedCounts.u16();
+  readonly linkCount = ChunkedCounts.u32();
+
+  readonly blockFound: ChunkedBitmap;
+  blockDup: ChunkedBitmap | null = null;
+  readonly blockMeta: ChunkedBitmap;
+  readonly blockEa: ChunkedBitmap;
+  /** EA block -> references still expected (h_refcount less those found). */
+  readonly eaRefcount = new Map<number, number>();
+  /** EA block -> blocks it charges each owner, when not one cluster (values in EA inodes). */
+  readonly eaBlockQuota = new Map<number, number>();
+  /** EA block -> why libext2fs could not read it back (bad header or checksum), for pass 1's refcount fix-up. */
+  readonly eaBlockReadError = new Map<number, string>();
+  /** EA block -> its h_refcount as read. */
+  readonly eaHeaderRefcount = new Map<number, number>();
+  /** EA block -> references found beyond h_refcount. */
+  readonly eaRefcountExtra = new Map<number, number>();
+  /** The bad blocks list (inode 1), usually empty. */
+  readonly badBlocks = new Set<number>();
+
+  readonly dirs = new DirInfo();
+  readonly dblist = new DbList();
+  readonly dxDirs = new Map<number, DxDir>();
+  /** Directories pass 3A rebuilds (e2fsck's dirs_to_hash): those with duplicate names. */
+  readonly dirsToRehash = new Set<number>();
+  readonly encryption = new EncryptionPolicies();
+  /** Casefolded inodes (e2fsck's inode_casefold_map). */
+  readonly inodeCasefold: ChunkedBitmap;
+  /** Inode tables groups whose location is unusable (e2fsck's invalid_inode_table_flag). */
+  readonly invalidInodeTable: Uint8Array;
+  readonly invalidBlockBitmap: Uint8Array;
+  readonly invalidInodeBitmap: Uint8Array;
+
+  readonly counters: CheckCounters = {
+    directories: 0, regular: 0, symlinks: 0, fastSymlinks: 0, chardev: 0, blockdev: 0, fifo: 0, sockets: 0,
+    fragmented: 0, fragmentedDir: 0, largeDirs: 0, largeFiles: 0, badBlocks: 0, links: 0, total: 0,
+  };
+
+  constructor(v: FsckVolume, r: Reporter, now: number) {
+    this.v = v;
+    this.r = r;
+    this.now = now;
+    const ni = v.inodesCount + 1;
+    this.inodeUsed = new ChunkedBitmap(ni);
+    this.inodeBad = new ChunkedBitmap(ni);
+    this.inodeBb = new ChunkedBitmap(ni);
+    this.inodeImagic = new ChunkedBitmap(ni);
+    this.inodeCasefold = new ChunkedBitmap(ni);
+    this.blockFound = new ChunkedBitmap(v.blocksCount);
+    this.blockMeta = new ChunkedBitmap(v.blocksCount);
+    this.blockEa = new ChunkedBitmap(v.blocksCount);
+    this.invalidInodeTable = new Uint8Array(v.groupCount);
+    this.invalidBlockBitmap = new Uint8Array(v.groupCount);
+    this.invalidInodeBitmap = new Uint8Array(v.groupCount);
+  }
+
+  isDir(ino: number): boolean {
+    return this.inodeUsed.test(ino) && this.ftype.get(ino) === EXT4_FT_DIR;
+  }
+
+  isReg(ino: number): boolean {
+    return this.inodeUsed.test(ino) && this.ftype.get(ino) === EXT4_FT_REG_FILE;
+  }
+
+  /** Claim a block; a second claim marks it multiply-claimed. @e2fsprogs mark_block_used */
+  markBlockUsed(b: number): void {
+    if (b < 0 || b >= this.v.blocksCount) return;
+    if (this.blockFound.set(b)) {
+      if (this.v.f.sharedBlocks) return;
+      this.blockDup ??= new ChunkedBitmap(this.v.blocksCount);
+      this.blockDup.set(b);
+    }
+  }
+
+  /** Claim a run of blocks. @e2fsprogs mark_blocks_used */
+  markBlocksUsed(b: number, n: number): void {
+    for (let i = 0; i < n; i++) this.markBlockUsed(b + i);
+  }
+}

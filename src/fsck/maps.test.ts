@@ -1,0 +1,69 @@
+import { describe, expect, it } from "vitest";
+import { ChunkedBitmap, ChunkedCounts, GrowF64, GrowU32 } from "./maps.js";
+
+describe("ChunkedBitmap", () => {
+  it("sets, tests and clears bits across chunk boundaries, allocating only touched chunks", () => {
+    const bm = new ChunkedBitmap(10_000_000);
+    expect(bm.bytes).toBe(0);
+    for (const i of [0, 1, 65_535, 65_536, 9_999_999]) {
+      expect(bm.set(i)).toBe(false);
+      expect(bm.set(i)).toBe(true); // set returns the previous state
+      expect(bm.test(i)).toBe(true);
+    }
+    expect(bm.test(2)).toBe(false);
+    expect(bm.bytes).toBeLessThan(64 * 1024);
+    bm.clear(65_536);
+    expect(bm.test(65_536)).toBe(false);
+    const seen: number[] = [];
+    bm.forEachSet(0, 10_000_000, (i) => seen.push(i));
+    expect(seen).toEqual([0, 1, 65_535, 9_999_999]);
+  });
+
+  it("tells whether a range is all clear", () => {
+    const bm = new ChunkedBitmap(1 << 20);
+    for (let i = 100; i < 200; i++) bm.set(i);
+    expect(bm.rangeClear(0, 100)).toBe(true);
+    expect(bm.rangeClear(150, 10)).toBe(false);
+    expect(bm.rangeClear(199, 1)).toBe(false);
+    expect(bm.rangeClear(200, 200_000)).toBe(true);
+  });
+
+  it("extracts bits as an on-disk bitmap (bit i of byte i/8)", () => {
+    const bm = new ChunkedBitmap(1 << 18);
+    bm.set(65_530);
+    bm.set(65_540);
+    const dst = new Uint8Array(4);
+    bm.extract(65_528, 32, dst);
+    expect([...dst]).toEqual([0b100, 0b10000, 0, 0]);
+  });
+});
+
+describe("ChunkedCounts", () => {
+  it("counts per index and saturates at the type's maximum", () => {
+    const c = ChunkedCounts.u8();
+    expect(c.get(123_456)).toBe(0);
+    for (let i = 0; i < 300; i++) c.inc(7);
+    expect(c.get(7)).toBe(255);
+    c.set(9, 42);
+    expect(c.get(9)).toBe(42);
+    const u16 = ChunkedCounts.u16();
+    u16.set(1, 70_000);
+    expect(u16.get(1)).toBe(65_535);
+  });
+});
+
+describe("growable arrays", () => {
+  it("GrowU32 and GrowF64 keep pushed values in order", () => {
+    const a = new GrowU32();
+    const b = new GrowF64();
+    for (let i = 0; i < 5000; i++) {
+      a.push(i * 3);
+      b.push(i * 2 ** 40);
+    }
+    expect(a.get(4999)).toBe(4999 * 3);
+    expect(b.get(4999)).toBe(4999 * 2 ** 40);
+    expect(a.view().length).toBe(5000);
+    a.set(0, 9);
+    expect(a.view()[0]).toBe(9);
+  });
+});

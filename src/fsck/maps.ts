@@ -1,0 +1,254 @@
+/**
+ * Compact per-block and per-inode state for the checker (e2fsck keeps the same facts in
+ * ext2fs bitmaps and icount structures): bitmaps and counter arrays split into fixed-size
+ * chunks allocated on first write, so memory follows the parts of the volume in use,
+ * and growable typed arrays for lists (directory blocks, directories).
+ *
+ * Indexes are plain numbers up to 2^53 (block numbers of 64bit volumes).
+ */
+
+const BITMAP_CHUNK_BITS = 1 << 16; // 8 KiB of bits per chunk
+const COUNT_CHUNK = 1 << 12;
+
+function chunkOf(i: number, size: number): number {
+  return i < 0x80000000 ? (i / size) | 0 : Math.floor(i / size);
+}
+
+/** A bitmap over [0, size). */
+export class ChunkedBitmap {
+  readonly #chunks: (Uint8Array | undefined)[] = [];
+  /** Bits set (maintained by set/clear). */
+  count = 0;
+
+  constructor(readonly size: number) {}
+
+  test(i: number): boolean {
+    const c = chunkOf(i, BITMAP_CHUNK_BITS);
+    const ch = this.#chunks[c];
+    if (ch === undefined) return false;
+    const b = i - c * BITMAP_CHUNK_BITS;
+    return (ch[b >>> 3]! & (1 << (b & 7))) !== 0;
+  }
+
+  /** Set bit i; returns whether it was already set. */
+  set(i: number): boolean {
+    const c = chunkOf(i, BITMAP_CHUNK_BITS);
+    let ch = this.#chunks[c];
+    if (ch === undefined) {
+      ch = new Uint8Array(BITMAP_CHUNK_BITS >>> 3);
+      this.#chunks[c] = ch;
+    }
+    const b = i - c * BITMAP_CHUNK_BITS;
+    const k = b >>> 3;
+    const m = 1 << (b & 7);
+    const was = (ch[k]! & m) !== 0;
+    if (!was) {
+      ch[k] = ch[k]! | m;
+      this.count++;
+    }
+    return was;
+  }
+
+  clear(i: number): void {
+    const c = chunkOf(i, BITMAP_CHUNK_BITS);
+    const ch = this.#chunks[c];
+    if (ch === undefined) return;
+    const b = i - c * BITMAP_CHUNK_BITS;
+    const k = b >>> 3;
+    const m = 1 << (b & 7);
+    if ((ch[k]! & m) !== 0) {
+      ch[k] = ch[k]! & ~m;
+      this.count--;
+    }
+  }
+
+  /** Are all bits of [start, start + len) clear? */
+  rangeClear(start: number, len: number): boolean {
+    for (let i = start; i < start + len; ) {
+      const c = chunkOf(i, BITMAP_CHUNK_BITS);
+      const chunkEnd = (c + 1) * BITMAP_CHUNK_BITS;
+      const stop = Math.min(start + len, chunkEnd);
+      const ch = this.#chunks[c];
+      if (ch !== undefined) {
+        for (let j = i; j < stop; j++) {
+          const b = j - c * BITMAP_CHUNK_BITS;
+          if ((b & 7) === 0 && j + 8 <= stop) {
+            if (ch[b >>> 3] !== 0) return false;
+            j += 7;
+            continue;
+          }
+          if ((ch[b >>> 3]! & (1 << (b & 7))) !== 0) return false;
+        }
+      }
+      i = stop;
+    }
+    return true;
+  }
+
+  /**
+   * Copy bits [start, start + n) into `dst` starting at bit 0 (dst bytes are overwritten
+   * for the bits covered; `dst` must hold n bits).
+   */
+  extract(start: number, n: number, dst: Uint8Array): void {
+    dst.fill(0, 0, Math.ceil(n / 8));
+    for (let i = 0; i < n; ) {
+      const abs = start + i;
+      const c = chunkOf(abs, BITMAP_CHUNK_BITS);
+      const b0 = abs - c * BITMAP_CHUNK_BITS;
+      const take = Math.min(n - i, BITMAP_CHUNK_BITS - b0);
+      const ch = this.#chunks[c];
+      if (ch !== undefined) {
+        if ((b0 & 7) === 0 && (i & 7) === 0) {
+          const bytes = take >>> 3;
+          dst.set(ch.subarray(b0 >>> 3, (b0 >>> 3) + bytes), i >>> 3);
+          for (let j = bytes * 8; j < take; j++) {
+            const b = b0 + j;
+            if ((ch[b >>> 3]! & (1 << (b & 7))) !== 0) dst[(i + j) >>> 3] = dst[(i + j) >>> 3]! | (1 << ((i + j) & 7));
+          }
+        } else {
+          for (let j = 0; j < take; j++) {
+            const b = b0 + j;
+            if ((ch[b >>> 3]! & (1 << (b & 7))) !== 0) dst[(i + j) >>> 3] = dst[(i + j) >>> 3]! | (1 << ((i + j) & 7));
+          }
+        }
+      }
+      i += take;
+    }
+  }
+
+  /** Calls fn for each set bit in [start, end), in order. */
+  forEachSet(start: number, end: number, fn: (i: number) => void): void {
+    for (let i = start; i < end; ) {
+      const c = chunkOf(i, BITMAP_CHUNK_BITS);
+      const chunkEnd = Math.min(end, (c + 1) * BITMAP_CHUNK_BITS);
+      const ch = this.#chunks[c];
+      if (ch === undefined) {
+        i = chunkEnd;
+        continue;
+      }
+      for (; i < chunkEnd; i++) {
+        const b = i - c * BITMAP_CHUNK_BITS;
+        if ((b & 7) === 0 && ch[b >>> 3] === 0 && i + 8 <= chunkEnd) {
+          i += 7;
+          continue;
+        }
+        if ((ch[b >>> 3]! & (1 << (b & 7))) !== 0) fn(i);
+      }
+    }
+  }
+
+  /** Bytes allocated (for memory accounting). */
+  get bytes(): number {
+    let n = 0;
+    for (const ch of this.#chunks) if (ch !== undefined) n += ch.length;
+    return n;
+  }
+}
+
+type CountArray = Uint8Array | Uint16Array | Uint32Array;
+
+/** Counters over [0, size), chunked like ChunkedBitmap; values saturate at the type's maximum. */
+export class ChunkedCounts<T extends CountArray> {
+  readonly #chunks: (T | undefined)[] = [];
+  readonly #make: (n: number) => T;
+  readonly #max: number;
+
+  constructor(make: (n: number) => T, max: number) {
+    this.#make = make;
+    this.#max = max;
+  }
+
+  static u8(): ChunkedCounts<Uint8Array> {
+    return new ChunkedCounts((n) => new Uint8Array(n), 0xff);
+  }
+
+  static u16(): ChunkedCounts<Uint16Array> {
+    return new ChunkedCounts((n) => new Uint16Array(n), 0xffff);
+  }
+
+  static u32(): ChunkedCounts<Uint32Array> {
+    return new ChunkedCounts((n) => new Uint32Array(n), 0xffffffff);
+  }
+
+  get(i: number): number {
+    const c = chunkOf(i, COUNT_CHUNK);
+    const ch = this.#chunks[c];
+    return ch === undefined ? 0 : ch[i - c * COUNT_CHUNK]!;
+  }
+
+  set(i: number, v: number): void {
+    const c = chunkOf(i, COUNT_CHUNK);
+    let ch = this.#chunks[c];
+    if (ch === undefined) {
+      if (v === 0) return;
+      ch = this.#make(COUNT_CHUNK);
+      this.#chunks[c] = ch;
+    }
+    ch[i - c * COUNT_CHUNK] = Math.min(v, this.#max);
+  }
+
+  /** Add one; returns the new value. */
+  inc(i: number): number {
+    const c = chunkOf(i, COUNT_CHUNK);
+    let ch = this.#chunks[c];
+    if (ch === undefined) {
+      ch = this.#make(COUNT_CHUNK);
+      this.#chunks[c] = ch;
+    }
+    const k = i - c * COUNT_CHUNK;
+    const v = ch[k]!;
+    if (v < this.#max) ch[k] = v + 1;
+    return ch[k]!;
+  }
+}
+
+/** A growable array of u32 values. */
+export class GrowU32 {
+  #a = new Uint32Array(64);
+  length = 0;
+
+  push(v: number): void {
+    if (this.length === this.#a.length) {
+      const b = new Uint32Array(this.#a.length * 2);
+      b.set(this.#a);
+      this.#a = b;
+    }
+    this.#a[this.length++] = v;
+  }
+
+  get(i: number): number {
+    return this.#a[i]!;
+  }
+
+  set(i: number, v: number): void {
+    this.#a[i] = v;
+  }
+
+  /** The live prefix as a view (invalidated by the next push). */
+  view(): Uint32Array {
+    return this.#a.subarray(0, this.length);
+  }
+}
+
+/** A growable array of numbers up to 2^53 (block numbers). */
+export class GrowF64 {
+  #a = new Float64Array(64);
+  length = 0;
+
+  push(v: number): void {
+    if (this.length === this.#a.length) {
+      const b = new Float64Array(this.#a.length * 2);
+      b.set(this.#a);
+      this.#a = b;
+    }
+    this.#a[this.length++] = v;
+  }
+
+  get(i: number): number {
+    return this.#a[i]!;
+  }
+
+  view(): Float64Array {
+    return this.#a.subarray(0, this.length);
+  }
+}

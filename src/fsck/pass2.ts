@@ -1,0 +1,673 @@
+/**
+ * Pass 2: directory structure (e2fsck pass2.c).
+ *
+ * Every directory block pass 1 listed is read, in block order (htree roots first, so the
+ * hash version is known), in runs of adjacent blocks. Each entry is checked as e2fsck
+ * checks it: record lengths, '.' and '..', the inode it names (in range, in use, not in an
+ * unused part of the inode table), names, file types, checksum tails; hashed directories
+ * get their index blocks parsed and, once all blocks are seen, the hash ranges of the
+ * index compared with the leaves. References are counted for pass 4 and each
+ * subdirectory's parent recorded for pass 3.
+ */
+
+import { dirBlockChecksum, dxBlockChecksum, inodeChecksumSeed } from "../format/checksum.js";
+import { EXT4_FT_DIR, EXT4_FT_REG_FILE, EXT4_FT_SYMLINK, dirRecLen, recLenFromDisk } from "../format/dirent.js";
+import { EXT4_ENC_STRICT_MODE_FL } from "../format/superblock.js";
+import { dirhash, isDxHashVersion } from "../format/dirhash.js";
+import { EXT4_BG_INODE_UNINIT, itableUnused } from "../format/group_desc.js";
+import {
+  EXT4_INLINE_DATA_FL, EXT4_ROOT_INO, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT,
+  S_IFREG, S_IFSOCK,
+} from "../format/inode.js";
+import type {
+  CheckContext} from "./context.js";
+import { NO_ENCRYPTION_POLICY, fileTypeOfMode, DIR_CASEFOLD, DX_DIRBLOCK_LEAF, DX_DIRBLOCK_NODE, DX_DIRBLOCK_ROOT, DX_FLAG_DUP_REF, DX_FLAG_FIRST,
+  DX_FLAG_LAST, DX_FLAG_REFERENCED, type DxDir,
+} from "./context.js";
+import { checkDeviceInode, checkSymlink } from "./pass1.js";
+import { inlineData, readInode, safeName, type PathNamer } from "./paths.js";
+import {
+  PR_2_1ST_NOT_DOT, PR_2_2ND_NOT_DOT_DOT, PR_2_BAD_BLOCK_DEV, PR_2_BAD_CHAR_DEV, PR_2_BAD_ENCRYPTED_NAME, PR_2_BAD_FIFO,
+  PR_2_BAD_FILETYPE, PR_2_BAD_INLINE_DIR_SIZE, PR_2_BAD_INO, PR_2_BAD_INODE_DOT, PR_2_BAD_MODE, PR_2_BAD_NAME, PR_2_BAD_SOCKET,
+  PR_2_BB_INODE, PR_2_BLOCKS_HI_ZERO, PR_2_CLEAR_FILETYPE, PR_2_DIRECTORY_HOLE, PR_2_DIR_CORRUPTED, PR_2_DIR_SIZE_HIGH_ZERO,
+  PR_2_DOT_DOT_NULL_TERM, PR_2_DOT_NULL_TERM, PR_2_DUP_DOT, PR_2_DUP_DOT_DOT, PR_2_FADDR_ZERO, PR_2_FEATURE_LARGE_FILES,
+  PR_2_FILE_ACL_BAD, PR_2_FILE_ACL_ZERO, PR_2_HTREE_BADBLK, PR_2_HTREE_BAD_COUNT, PR_2_HTREE_BAD_DEPTH, PR_2_HTREE_BAD_LIMIT,
+  PR_2_HTREE_BAD_ROOT, PR_2_HTREE_CLEAR, PR_2_HTREE_DUPREF, PR_2_HTREE_HASH_ORDER, PR_2_HTREE_MAX_HASH, PR_2_HTREE_MIN_HASH,
+  PR_2_HTREE_NODE_CSUM_INVALID, PR_2_HTREE_NOTREF, PR_2_HTREE_ROOT_CSUM_INVALID, PR_2_INOREF_BG_INO_UNINIT,
+  PR_2_INOREF_IN_UNUSED, PR_2_INVALID_SYMLINK, PR_2_I_FILE_ACL_HI_ZERO, PR_2_LEAF_NODE_MISSING_CSUM,
+  PR_2_LEAF_NODE_ONLY_CSUM_INVALID, PR_2_LINK_DIR, PR_2_LINK_DOT, PR_2_LINK_ROOT, PR_2_MISSING_DOT, PR_2_MISSING_DOT_DOT, PR_2_NULL_NAME, PR_2_REPORT_DUP_DIRENT,
+  PR_2_SPLIT_DOT, PR_2_UNEXPECTED_HTREE_BLOCK, PR_2_UNUSED_INODE, PR_2_ABORT, PR_2_BAD_ENCODED_NAME, PR_2_INCONSISTENT_ENCRYPTION_POLICY,
+  PR_2_UNENCRYPTED_FILE, type ProblemArgs, type ProblemDef,
+} from "./problem.js";
+
+const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
+const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+
+const EXT4_DX_BLOCK_MASK = 0x0fffffff;
+/** Blocks read at once when directory blocks are adjacent. */
+const RUN_BLOCKS = 64;
+
+/** libext2fs __get_dirent_tail: the entry chain ends exactly at a well-formed tail. */
+export function hasDirentTail(buf: Uint8Array, bs: number): boolean {
+  return direntTail(buf, bs) !== "no-space";
+}
+
+/**
+ * libext2fs __get_dirent_tail: "ok" when the block ends in a checksum tail, "corrupt" when
+ * the record lengths (raw, as on disk) do not chain, "no-space" when they chain elsewhere.
+ */
+function direntTail(buf: Uint8Array, bs: number): "ok" | "corrupt" | "no-space" {
+  const top = bs - 12;
+  let off = 0;
+  while (off < top) {
+    const rl = u16(buf, off + 4);
+    if (rl < 8 || (rl & 3) !== 0) return "corrupt";
+    off += rl;
+  }
+  if (off > bs) return "corrupt";
+  if (off !== top) return "no-space";
+  return u32(buf, top) === 0 && u16(buf, top + 4) === 12 && u16(buf, top + 6) === 0xde00 ? "ok" : "no-space";
+}
+
+/** libext2fs __get_dx_countlimit: offset of the count/limit pair, or -1 (-2 for insane counts). */
+function dxCountOffset(buf: Uint8Array, bs: number): number {
+  const rl = recLenFromDisk(u16(buf, 4), bs);
+  let at: number;
+  if (rl === bs && u16(buf, 6) === 0) at = 8;
+  else if (rl === 12) {
+    if (recLenFromDisk(u16(buf, 12 + 4), bs) !== bs - 12) return -1;
+    if (u32(buf, 24) !== 0 || buf[29] !== 8) return -1;
+    at = 32;
+  } else return -1;
+  const maxSane = Math.floor((bs - at) / 8);
+  if (u16(buf, at) > maxSane || u16(buf, at + 2) > maxSane) return -2;
+  return at;
+}
+
+/** ext2fs_dir_block_csum_verify: leaf tail, else htree tail, else a failure. */
+function dirBlockCsumOk(buf: Uint8Array, bs: number, seed: number): boolean {
+  if (direntTail(buf, bs) === "ok") return u32(buf, bs - 12 + 8) === dirBlockChecksum(buf, bs, seed);
+  const at = dxCountOffset(buf, bs);
+  if (at >= 0) {
+    const limit = u16(buf, at);
+    const count = u16(buf, at + 2);
+    if (at + limit * 8 > bs - 8) return false;
+    const tail = at + limit * 8;
+    return u32(buf, tail + 4) === dxBlockChecksum(buf, at, count, tail, seed);
+  }
+  return false;
+}
+
+interface DirMeta {
+  ino: number;
+  idx: number;
+  seed: number;
+  flags: number;
+  inline: Uint8Array | null;
+}
+
+export class Pass2 {
+  readonly c: CheckContext;
+  readonly names: PathNamer;
+  #meta: DirMeta | null = null;
+  /**
+   * e2fsck's cd->pctx.dir: set to a directory only once one of its htree blocks has been
+   * walked, so the root check of the next htree directory names the previous one (or 0).
+   */
+  #pctxDir = 0;
+
+  constructor(c: CheckContext, names: PathNamer) {
+    this.c = c;
+    this.names = names;
+  }
+
+  async run(): Promise<void> {
+    const c = this.c;
+    const v = c.v;
+    const rootIdx = c.dirs.find(EXT4_ROOT_INO);
+    if (rootIdx >= 0) c.dirs.parent.set(rootIdx, EXT4_ROOT_INO);
+    const db = c.dblist;
+    const n = db.count;
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    const blk = db.blk.view();
+    const cnt = db.cnt.view();
+    const ino = db.ino.view();
+    // e2fsck sorts the list by block (htree roots first with dir_index, so the hash version is known).
+    const rootsFirst = v.f.dirIndex;
+    order.sort((a, b) => {
+      const ca = cnt[a]!;
+      const cb = cnt[b]!;
+      if (rootsFirst) {
+        if (ca !== 0 && cb === 0) return 1;
+        if (ca === 0 && cb !== 0) return -1;
+      }
+      if (blk[a] !== blk[b]) return blk[a]! - blk[b]!;
+      if (ino[a] !== ino[b]) return ino[a]! - ino[b]!;
+      return ca - cb;
+    });
+    for (let i = 0; i < n; ) {
+      const first = order[i]!;
+      const start = blk[first]!;
+      let j = i + 1;
+      if (start !== 0) {
+        while (j < n && j - i < RUN_BLOCKS && blk[order[j]!] === start + (j - i)) j++;
+      }
+      let run: Uint8Array | null = null;
+      if (start !== 0 && v.blockValid(start) && start + (j - i) <= v.blocksCount) {
+        try {
+          run = await v.cache.readUncached(start, j - i);
+        } catch {
+          run = null;
+        }
+      }
+      for (let k = i; k < j; k++) {
+        const e = order[k]!;
+        const block = run === null ? null : run.subarray((k - i) * v.blockSize, (k - i + 1) * v.blockSize);
+        await this.checkDirBlock(ino[e]!, blk[e]!, cnt[e]!, block);
+      }
+      i = j;
+    }
+    await this.checkHtrees();
+    if (c.counters.largeFiles > 0 && !v.f.largeFile) c.r.fix(PR_2_FEATURE_LARGE_FILES);
+  }
+
+  async #dirMeta(ino: number): Promise<DirMeta> {
+    if (this.#meta?.ino === ino) return this.#meta;
+    const c = this.c;
+    const idx = c.dirs.find(ino);
+    const gen = idx >= 0 ? c.dirs.generation.get(idx) : 0;
+    const flags = idx >= 0 ? c.dirs.flags.get(idx) : 0;
+    let inline: Uint8Array | null = null;
+    if (c.v.f.inlineData) {
+      const got = await readInode(c, ino);
+      if (got !== null && (got.raw.i_flags & EXT4_INLINE_DATA_FL) !== 0) inline = await inlineData(c, got.raw, got.bytes);
+    }
+    this.#meta = { ino, idx, seed: inodeChecksumSeed(c.v.csumSeed, ino, gen), flags, inline };
+    return this.#meta;
+  }
+
+  async #entryText(dir: number, name: Uint8Array): Promise<string> {
+    return `Entry '${safeName(name)}' in ${await this.names.dirPath(dir)} (${dir})`;
+  }
+
+  /** e2fsck check_dir_block. `buf` is the block when it could be read with its run. */
+  async checkDirBlock(ino: number, pblk: number, cnt: number, bufIn: Uint8Array | null): Promise<void> {
+    const c = this.c;
+    const v = c.v;
+    const r = c.r;
+    const bs = v.blockSize;
+    if (!c.inodeUsed.test(ino)) return;
+    const meta = await this.#dirMeta(ino);
+    const inlineBuf = meta.inline;
+    const inlineSize = inlineBuf === null ? 0 : inlineBuf.length;
+    if (pblk === 0 && v.f.largedir && !v.f.inlineData) return;
+    if (pblk === 0 && inlineSize === 0) {
+      r.fix(PR_2_DIRECTORY_HOLE, { ino, blkcount: cnt });
+      return;
+    }
+    let dotState = cnt !== 0 ? 2 : 0;
+    const filetypeFeature = v.f.filetype;
+    let buf: Uint8Array;
+    let failedCsum = false;
+    if (inlineBuf !== null) {
+      buf = inlineBuf;
+    } else {
+      if (bufIn !== null) buf = bufIn;
+      else {
+        try {
+          buf = (await v.readBlock(pblk)).slice();
+        } catch {
+          buf = new Uint8Array(bs);
+        }
+      }
+      if (v.f.metadataCsum && !dirBlockCsumOk(buf, bs, meta.seed)) failedCsum = true;
+    }
+    if (inlineBuf !== null && ((inlineSize & 3) !== 0 || (inlineSize > 60 && inlineSize < 60 + dirRecLen(1)))) {
+      r.fix(PR_2_BAD_INLINE_DIR_SIZE, { ino, num: inlineSize });
+    }
+    // htree bookkeeping
+    let dx: DxDir | undefined = c.dxDirs.get(ino);
+    let dxBlock = -1;
+    let isLeaf = true;
+    const dxCsumSize = v.f.metadataCsum ? 8 : 0;
+    let deCsumSize = v.f.metadataCsum ? 12 : 0;
+    if (dx !== undefined && dx.numBlocks > 0 && inlineBuf === null) {
+      if (cnt >= dx.numBlocks) {
+        r.fix(PR_2_UNEXPECTED_HTREE_BLOCK, { dir: ino, path: await this.names.dirPath(ino) });
+        r.fix(PR_2_ABORT, { str: "Can not continue." });
+      }
+      dxBlock = cnt;
+      dx.type[cnt] = DX_DIRBLOCK_LEAF;
+      dx.minHash[cnt] = 0xffffffff;
+      dx.maxHash[cnt] = 0;
+      const rl = recLenFromDisk(u16(buf, 4), bs);
+      if (cnt === 0) {
+        dx.type[0] = DX_DIRBLOCK_ROOT;
+        dx.flags[0] = dx.flags[0]! | DX_FLAG_FIRST | DX_FLAG_LAST;
+        const reserved = u32(buf, 24);
+        const infoLen = buf[29]!;
+        const levels = buf[30]!;
+        if (reserved !== 0 || infoLen < 8 || levels >= (v.f.largedir ? 3 : 2)) r.fix(PR_2_HTREE_BAD_ROOT, { dir: this.#pctxDir });
+        dx.hashVersion = buf[28]!;
+        if (dx.hashVersion <= 2 && (v.sb.s_flags & 2) !== 0) dx.hashVersion += 3;
+        dx.depth = levels + 1;
+      } else if (u32(buf, 0) === 0 && rl === bs && buf[6] === 0 && u16(buf, 8) === Math.floor((bs - (8 + dxCsumSize)) / 8)) {
+        dx.type[cnt] = DX_DIRBLOCK_NODE;
+      }
+      isLeaf = dx.type[cnt] === DX_DIRBLOCK_LEAF;
+    } else {
+      dx = undefined;
+    }
+    if (isLeaf && inlineBuf === null && failedCsum && !hasDirentTail(buf, bs)) {
+      deCsumSize = 0;
+      r.fix(PR_2_LEAF_NODE_MISSING_CSUM, { ino, blkcount: cnt, num: 0 });
+    }
+    if (!isLeaf) deCsumSize = 0;
+
+    let base = 0;
+    let maxBlockSize: number;
+    if (inlineBuf !== null) {
+      if (cnt !== 0) {
+        base = 60;
+        maxBlockSize = inlineSize - 60;
+        if (maxBlockSize <= 0) return;
+      } else maxBlockSize = 60;
+    } else maxBlockSize = bs - deCsumSize;
+
+    const dirPolicy = c.encryption.find(ino);
+    // Names must be valid UTF-8 in a casefolded directory of a strict-mode volume.
+    const cfDir = c.inodeCasefold.test(ino) && (v.sb.s_encoding_flags & EXT4_ENC_STRICT_MODE_FL) !== 0;
+    const hashable = dx !== undefined && (meta.flags & DIR_CASEFOLD) === 0 && isDxHashVersion(dx.hashVersion) && dx.hashVersion !== 6;
+    const seen = new Set<string>();
+    let dupsFound = c.dirsToRehash.has(ino);
+    let offset = 0;
+    let recLen = 0;
+    do {
+      let problem: ProblemDef | undefined;
+      let entIno: number;
+      let nameLen: number;
+      let name: Uint8Array;
+      let entFileType: number;
+      let nameByteAfter: number;
+      const at = base + offset;
+      if (inlineBuf === null || dotState > 1) {
+        if (maxBlockSize - offset < 8) recLen = dirRecLen(1);
+        else recLen = recLenFromDisk(u16(buf, at + 4), bs);
+        nameLen = maxBlockSize - offset >= 8 ? buf[at + 6]! : 0;
+        if (offset + recLen > maxBlockSize || recLen < 12 || recLen % 4 !== 0 || nameLen + 8 > recLen) {
+          r.fix(PR_2_DIR_CORRUPTED, { ino, blkcount: cnt, num: offset });
+          r.fix(PR_2_ABORT, { str: "e2fsck: aborted" });
+        }
+        entIno = u32(buf, at);
+        entFileType = buf[at + 7]!;
+        name = buf.subarray(at + 8, at + 8 + nameLen);
+        nameByteAfter = buf[at + 8 + nameLen] ?? 0;
+      } else {
+        entIno = dotState === 0 ? ino : u32(buf, 0);
+        nameLen = dotState === 0 ? 1 : 2;
+        name = dotState === 0 ? new Uint8Array([0x2e]) : new Uint8Array([0x2e, 0x2e]);
+        entFileType = filetypeFeature ? 2 : 0;
+        nameByteAfter = 0;
+        recLen = dirRecLen(nameLen);
+      }
+      const entry = (): Promise<string> => this.#entryText(ino, name);
+      const isDot = nameLen === 1 && name[0] === 0x2e;
+      const isDotDot = nameLen === 2 && name[0] === 0x2e && name[1] === 0x2e;
+      let skip = false;
+      if (dotState === 0) {
+        let p: ProblemDef | undefined;
+        if (entIno === 0) p = PR_2_MISSING_DOT;
+        else if (!isDot) p = PR_2_1ST_NOT_DOT;
+        else if (nameByteAfter !== 0) p = PR_2_DOT_NULL_TERM;
+        if (p !== undefined) r.fix(p, { ino, ino2: entIno, str: safeName(name), path: await this.names.dirPath(ino) });
+        if (entIno !== ino) r.fix(PR_2_BAD_INODE_DOT, { ino });
+        if (recLen > 12 && recLen - 12 > 12) r.fix(PR_2_SPLIT_DOT, { ino, path: await this.names.dirPath(ino) });
+      } else if (dotState === 1) {
+        let p: ProblemDef | undefined;
+        if (entIno === 0) p = PR_2_MISSING_DOT_DOT;
+        else if (!isDotDot) p = PR_2_2ND_NOT_DOT_DOT;
+        else if (nameByteAfter !== 0) p = PR_2_DOT_DOT_NULL_TERM;
+        if (p !== undefined) r.fix(p, { ino, ino2: entIno, str: safeName(name) });
+        else if (meta.idx >= 0) c.dirs.dotdot.set(meta.idx, entIno);
+      } else if (entIno === ino) {
+        problem = PR_2_LINK_DOT;
+        r.fix(PR_2_LINK_DOT, { entry: await entry() });
+      }
+      if (entIno === 0) skip = true;
+      if (!skip) {
+        const args = async (): Promise<ProblemArgs> => ({ entry: await entry(), ino: ino, ino2: entIno });
+        if ((entIno !== EXT4_ROOT_INO && entIno < v.firstIno) || entIno > v.inodesCount) problem = PR_2_BAD_INO;
+        else if (c.inodeBb.test(entIno)) problem = PR_2_BB_INODE;
+        else if (dotState > 1 && isDot) problem = PR_2_DUP_DOT;
+        else if (dotState > 1 && isDotDot) problem = PR_2_DUP_DOT_DOT;
+        else if (dotState > 1 && entIno === EXT4_ROOT_INO) problem = PR_2_LINK_ROOT;
+        else if (dotState > 1 && nameLen === 0) problem = PR_2_NULL_NAME;
+        if (problem !== undefined) {
+          r.fix(problem, await args());
+          r.unmarkValid();
+          if (problem === PR_2_BAD_INO) skip = true;
+        }
+        if (!skip) {
+          if (c.inodeBad.test(entIno)) await processBadInode(c, this.names, ino, entIno);
+          const group = v.groupOfIno(entIno);
+          const gd = v.group(group);
+          const firstUnused = group * v.inodesPerGroup + 1 + v.inodesPerGroup - itableUnused(gd, v.descSize);
+          if (gd.bg_flags & EXT4_BG_INODE_UNINIT) {
+            r.fix(PR_2_INOREF_BG_INO_UNINIT, { ...(await args()), group });
+            r.unmarkValid();
+            if (problem === PR_2_BAD_INO) skip = true;
+          } else if (entIno >= firstUnused) {
+            r.fix(PR_2_INOREF_IN_UNUSED, { ...(await args()), group });
+            r.unmarkValid();
+            if (problem === PR_2_BAD_INO) skip = true;
+          }
+        }
+        if (!skip) {
+          if (!c.inodeUsed.test(entIno)) problem = PR_2_UNUSED_INODE;
+          if (problem !== undefined) {
+            r.fix(problem, await args());
+            r.unmarkValid();
+          }
+          if (!this.filetypeMatches(entIno, entFileType)) await this.checkFiletype(ino, entIno, entFileType, name);
+          // e2fsck 1.47's order: file type, then the name by the directory's kind.
+          if (dirPolicy !== NO_ENCRYPTION_POLICY) {
+            if (dotState > 1) {
+              if (nameLen < 16) {
+                r.fix(PR_2_BAD_ENCRYPTED_NAME, await args());
+                r.unmarkValid();
+              }
+              await this.checkEncryptionPolicy(entIno, entFileType, dirPolicy, args);
+            }
+          } else if (cfDir) {
+            if (!wellFormedUtf8(name)) r.fix(PR_2_BAD_ENCODED_NAME, await args());
+          } else {
+            for (const b of name) {
+              if (b === 0x2f || b === 0) {
+                r.fix(PR_2_BAD_NAME, await args());
+                break;
+              }
+            }
+          }
+          {
+            if (hashable && dx !== undefined && dxBlock >= 0) {
+              let h = 0;
+              try {
+                h = dirhash(name, dx.hashVersion as Parameters<typeof dirhash>[1], v.sb.s_hash_seed).hash;
+              } catch {
+                h = 0;
+              }
+              if (h < dx.minHash[dxBlock]!) dx.minHash[dxBlock] = h;
+              if (h > dx.maxHash[dxBlock]!) dx.maxHash[dxBlock] = h;
+            }
+            if (dotState > 1 && c.isDir(entIno)) {
+              const si = c.dirs.find(entIno);
+              if (si >= 0) {
+                const parent = c.dirs.parent.get(si);
+                if (parent !== 0) {
+                  r.fix(PR_2_LINK_DIR, { ...(await args()), path2: await this.names.pathname(parent, entIno) });
+                } else {
+                  c.dirs.parent.set(si, ino);
+                }
+              }
+            }
+            if (!dupsFound) {
+              const key = String.fromCharCode(...name);
+              if (seen.has(key)) {
+                r.fix(PR_2_REPORT_DUP_DIRENT, { ino, str: safeName(name), path: await this.names.dirPath(ino) });
+                c.dirsToRehash.add(ino);
+                dupsFound = true;
+              } else seen.add(key);
+            }
+            const links = c.linkCount.inc(entIno);
+            if (links > 1) c.counters.links++;
+            c.counters.total++;
+          }
+        }
+      }
+      if (inlineBuf === null || dotState > 1) offset += recLen;
+      else if (dotState === 1) offset = 4;
+      dotState++;
+    } while (offset < maxBlockSize);
+
+    if (dx !== undefined && dxBlock >= 0) this.#pctxDir = ino;
+    if (dx !== undefined && dxBlock >= 0 && (dx.type[dxBlock] === DX_DIRBLOCK_ROOT || dx.type[dxBlock] === DX_DIRBLOCK_NODE)) {
+      await this.parseIntNode(ino, dx, cnt, buf.slice(), failedCsum);
+    }
+    if (isLeaf && failedCsum && inlineBuf === null) r.fix(PR_2_LEAF_NODE_ONLY_CSUM_INVALID, { ino, blkcount: cnt });
+  }
+
+  /** e2fsck check_filetype. */
+  /** e2fsck check_encryption_policy: an entry of an encrypted directory and its inode's policy. */
+  async checkEncryptionPolicy(entIno: number, fileType: number, dirPolicy: number, args: () => Promise<ProblemArgs>): Promise<void> {
+    const c = this.c;
+    const filePolicy = c.encryption.find(entIno);
+    if (filePolicy === dirPolicy) return;
+    if (filePolicy === NO_ENCRYPTION_POLICY) {
+      // Only regular files, directories and symlinks must be encrypted (needs_encryption).
+      let needs: boolean;
+      if (fileType !== 0) needs = fileType === EXT4_FT_REG_FILE || fileType === EXT4_FT_DIR || fileType === EXT4_FT_SYMLINK;
+      else if (c.isReg(entIno) || c.isDir(entIno)) needs = true;
+      else {
+        const got = await readInode(c, entIno);
+        const t = (got?.raw.i_mode ?? 0) & S_IFMT;
+        needs = t === S_IFREG || t === S_IFDIR || t === S_IFLNK;
+      }
+      if (!needs) return;
+      c.r.fix(PR_2_UNENCRYPTED_FILE, await args());
+    } else {
+      c.r.fix(PR_2_INCONSISTENT_ENCRYPTION_POLICY, await args());
+    }
+  }
+
+  /** The common case, decided without awaiting: the entry's type is the inode's. */
+  filetypeMatches(ino: number, fileType: number): boolean {
+    const c = this.c;
+    return c.v.f.filetype && fileType !== 0 && c.inodeUsed.test(ino) && !c.inodeBad.test(ino) && c.ftype.get(ino) === fileType;
+  }
+
+  async checkFiletype(dir: number, ino: number, fileType: number, name: Uint8Array): Promise<void> {
+    const c = this.c;
+    if (!c.v.f.filetype) {
+      if (fileType !== 0) c.r.fix(PR_2_CLEAR_FILETYPE, { entry: await this.#entryText(dir, name) });
+      return;
+    }
+    let should: number;
+    if (c.isDir(ino)) should = 2;
+    else if (c.isReg(ino)) should = 1;
+    else if (c.inodeBad.test(ino)) should = 0;
+    else if (c.inodeUsed.test(ino)) should = c.ftype.get(ino);
+    else {
+      // e2fsck reads the inode: it may lie where pass 1 did not scan (an unused table tail).
+      const got = await readInode(c, ino);
+      should = got === null ? 0 : fileTypeOfMode(got.raw.i_mode);
+    }
+    if (fileType === should) return;
+    if (fileType !== 0) c.r.fix(PR_2_BAD_FILETYPE, { entry: await this.#entryText(dir, name), num: should, num2: fileType });
+  }
+
+  /** e2fsck parse_int_node: an htree root or interior node's entries. */
+  async parseIntNode(ino: number, dx: DxDir, cnt: number, buf: Uint8Array, failedCsum: boolean): Promise<void> {
+    const r = this.c.r;
+    const bs = this.c.v.blockSize;
+    let ent: number;
+    if (cnt === 0) {
+      ent = 24 + buf[29]!;
+      if (failedCsum) r.fix(PR_2_HTREE_ROOT_CSUM_INVALID, { ino });
+    } else {
+      ent = 8;
+      if (failedCsum) r.fix(PR_2_HTREE_NODE_CSUM_INVALID, { ino });
+    }
+    let count = u16(buf, ent + 2);
+    const limit = u16(buf, ent);
+    const csumSize = this.c.v.f.metadataCsum ? 8 : 0;
+    const expectLimit = Math.floor((bs - (csumSize + ent)) / 8);
+    if (limit !== expectLimit) r.fix(PR_2_HTREE_BAD_LIMIT, { dir: ino, blkcount: cnt, num: limit });
+    if (count > expectLimit) {
+      r.fix(PR_2_HTREE_BAD_COUNT, { dir: ino, blkcount: cnt, num: count });
+      count = expectLimit;
+    }
+    let minHash = 0xffffffff;
+    let maxHash = 0;
+    let hash = 0;
+    for (let i = 0; i < count; i++) {
+      const prev = hash;
+      const at = ent + i * 8;
+      if (at + 8 > bs) break;
+      hash = i === 0 ? 0 : (u32(buf, at) & ~1) >>> 0;
+      const blk = u32(buf, at + 4) & EXT4_DX_BLOCK_MASK;
+      if (blk >= dx.numBlocks) {
+        r.fix(PR_2_HTREE_BADBLK, { dir: ino, blk, path: await this.names.dirPath(ino) });
+        continue;
+      }
+      if (hash < prev) r.fix(PR_2_HTREE_HASH_ORDER, { dir: ino, blkcount: cnt });
+      if (dx.flags[blk]! & DX_FLAG_REFERENCED) dx.flags[blk] = dx.flags[blk]! | DX_FLAG_DUP_REF;
+      else {
+        dx.flags[blk] = dx.flags[blk]! | DX_FLAG_REFERENCED;
+        dx.parent[blk] = cnt;
+      }
+      dx.previous[blk] = i !== 0 ? u32(buf, at - 8 + 4) & EXT4_DX_BLOCK_MASK : 0;
+      if (hash < minHash) minHash = hash;
+      if (hash > maxHash) maxHash = hash;
+      dx.nodeMinHash[blk] = hash;
+      if (i + 1 < count) dx.nodeMaxHash[blk] = (u32(buf, at + 8) & ~1) >>> 0;
+      else {
+        dx.nodeMaxHash[blk] = 0xfffffffe;
+        dx.flags[blk] = dx.flags[blk] | DX_FLAG_LAST;
+      }
+      if (i === 0) dx.flags[blk] = dx.flags[blk] | DX_FLAG_FIRST;
+    }
+    dx.minHash[cnt] = minHash;
+    dx.maxHash[cnt] = maxHash;
+  }
+
+  /** The end of e2fsck pass 2: every htree's blocks referenced once, hashes within their ranges. */
+  async checkHtrees(): Promise<void> {
+    const r = this.c.r;
+    for (const dx of this.c.dxDirs.values()) {
+      if (dx.numBlocks === 0) continue;
+      let bad = 0;
+      if (dx.flags[0]! & DX_FLAG_REFERENCED) dx.flags[0] = dx.flags[0]! | DX_FLAG_DUP_REF;
+      else dx.flags[0] = dx.flags[0]! | DX_FLAG_REFERENCED;
+      updateParents(dx, DX_DIRBLOCK_LEAF);
+      updateParents(dx, DX_DIRBLOCK_NODE);
+      for (let b = 0; b < dx.numBlocks; b++) {
+        const a = { dir: dx.ino, blkcount: b, group: dx.parent[b]! };
+        if (!(dx.flags[b]! & DX_FLAG_FIRST) && dx.minHash[b]! < dx.nodeMinHash[b]!) {
+          r.fix(PR_2_HTREE_MIN_HASH, a);
+          bad++;
+        }
+        if (dx.type[b] === DX_DIRBLOCK_LEAF) {
+          let depth = 0;
+          let cur = b;
+          while (dx.type[cur] !== DX_DIRBLOCK_ROOT && depth < 32000) {
+            cur = dx.parent[cur]!;
+            depth++;
+            if (cur < 0 || cur >= dx.numBlocks) break;
+          }
+          if (depth !== dx.depth) {
+            r.fix(PR_2_HTREE_BAD_DEPTH, { ...a, num: dx.depth });
+            bad++;
+          }
+        }
+        if (b !== 0 && dx.maxHash[b]! > dx.nodeMaxHash[b]!) {
+          r.fix(PR_2_HTREE_MAX_HASH, a);
+          bad++;
+        }
+        if (!(dx.flags[b]! & DX_FLAG_REFERENCED)) {
+          r.fix(PR_2_HTREE_NOTREF, a);
+          bad++;
+        } else if (dx.flags[b]! & DX_FLAG_DUP_REF) {
+          r.fix(PR_2_HTREE_DUPREF, a);
+          bad++;
+        }
+      }
+      if (bad > 0) r.fix(PR_2_HTREE_CLEAR, { dir: dx.ino, path: await this.names.dirPath(dx.ino) });
+    }
+  }
+}
+
+/** e2fsck update_parents: the first and last child set their parent's hash range. */
+function updateParents(dx: DxDir, type: number): void {
+  for (let b = 0; b < dx.numBlocks; b++) {
+    if (dx.type[b] !== type) continue;
+    const p = dx.parent[b]!;
+    if (p < 0 || p >= dx.numBlocks) continue;
+    if (dx.flags[b]! & DX_FLAG_FIRST) {
+      dx.minHash[p] = dx.minHash[b]!;
+      const prev = dx.previous[p]!;
+      if (prev !== 0) dx.nodeMaxHash[prev] = dx.minHash[p]!;
+    }
+    if (dx.flags[b]! & DX_FLAG_LAST) dx.maxHash[p] = dx.maxHash[b]!;
+  }
+}
+
+/**
+ * e2fsck_process_bad_inode: the fields pass 1 found suspicious, reported with the entry's
+ * path (pass 2) or for an unattached inode (pass 4, `dir` 0).
+ */
+export async function processBadInode(c: CheckContext, names: PathNamer, dir: number, ino: number): Promise<void> {
+  const v = c.v;
+  const r = c.r;
+  const got = await readInode(c, ino);
+  if (got === null) return;
+  const { raw, bytes } = got;
+  const path = await names.pathname(dir, ino);
+  const fileAcl = raw.i_file_acl_lo + (v.f.is64bit ? raw.l_i_file_acl_high * 2 ** 32 : 0);
+  const a = { ino, dir, path };
+  if (fileAcl !== 0 && !v.f.xattr) r.fix(PR_2_FILE_ACL_ZERO, { ...a, num: fileAcl });
+  const type = raw.i_mode & S_IFMT;
+  let problem: ProblemDef | undefined;
+  if (type !== S_IFDIR && type !== S_IFREG && type !== S_IFCHR && type !== S_IFBLK && type !== S_IFLNK && type !== S_IFIFO && type !== S_IFSOCK) {
+    problem = PR_2_BAD_MODE;
+  } else if (type === S_IFCHR && !checkDeviceInode(raw)) problem = PR_2_BAD_CHAR_DEV;
+  else if (type === S_IFBLK && !checkDeviceInode(raw)) problem = PR_2_BAD_BLOCK_DEV;
+  else if (type === S_IFIFO && !checkDeviceInode(raw)) problem = PR_2_BAD_FIFO;
+  else if (type === S_IFSOCK && !checkDeviceInode(raw)) problem = PR_2_BAD_SOCKET;
+  else if (type === S_IFLNK && !(await checkSymlink(c, ino, raw, bytes, fileAcl))) problem = PR_2_INVALID_SYMLINK;
+  if (problem !== undefined) r.fix(problem, { ...a, mode: raw.i_mode });
+  if (raw.i_obso_faddr !== 0) r.fix(PR_2_FADDR_ZERO, { ...a, num: raw.i_obso_faddr });
+  if (v.sb.s_creator_os === 0 && !v.f.hugeFile && raw.l_i_blocks_high !== 0) r.fix(PR_2_BLOCKS_HI_ZERO, { ...a, num: raw.l_i_blocks_high });
+  if (v.sb.s_creator_os === 0 && !v.f.is64bit && raw.l_i_file_acl_high !== 0) r.fix(PR_2_I_FILE_ACL_HI_ZERO, { ...a, num: raw.l_i_file_acl_high });
+  if (fileAcl !== 0 && (fileAcl < v.firstDataBlock || fileAcl >= v.blocksCount)) r.fix(PR_2_FILE_ACL_BAD, { ...a, num: fileAcl });
+  if (raw.i_size_high !== 0 && !v.f.largedir && type === S_IFDIR) r.fix(PR_2_DIR_SIZE_HIGH_ZERO, { ...a, num: raw.i_size_high });
+}
+
+
+/**
+ * Is `b` well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF)?
+ * e2fsck's strict-mode check (utf8_validate) also refuses code points Unicode 12.1 leaves
+ * unassigned; this one does not know the tables.
+ */
+export function wellFormedUtf8(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; ) {
+    const c = b[i]!;
+    let n: number;
+    let min: number;
+    let cp: number;
+    if (c < 0x80) {
+      i++;
+      continue;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      n = 1;
+      min = 0x80;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      min = 0x800;
+      cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      min = 0x10000;
+      cp = c & 0x07;
+    } else return false;
+    for (let k = 1; k <= n; k++) {
+      const d = b[i + k];
+      if (d === undefined || (d & 0xc0) !== 0x80) return false;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += n + 1;
+  }
+  return true;
+}

@@ -1,0 +1,495 @@
+/**
+ * Passes 3, 4 and 5 (e2fsck pass3.c, pass4.c, pass5.c):
+ *
+ * - 3: every directory reaches the root through the parents pass 2 found, and its '..'
+ *   names that parent.
+ * - 4: every inode in use is referenced, as often as i_links_count says.
+ * - 5: the on-disk bitmaps agree with what passes 1-4 found in use, their padding and
+ *   checksums are right, and the free counts of each group and of the superblock match
+ *   the bitmaps (with repairs declined, e2fsck counts from the bitmaps on disk).
+ */
+
+import { blockBitmapCsum, freeBlocksCount as gdFreeBlocks, freeInodesCount as gdFreeInodes, inodeBitmapCsum, usedDirsCount, EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT } from "../format/group_desc.js";
+import { EXT4_BG_BLOCK_BITMAP_CSUM_HI_END, EXT4_BG_INODE_BITMAP_CSUM_HI_END } from "../format/group_desc.js";
+import { bitmapChecksum } from "../format/checksum.js";
+import { EXT4_BAD_INO, EXT4_EA_INODE_FL, EXT4_GOOD_OLD_INODE_SIZE, EXT4_INDEX_FL, EXT4_ROOT_INO, S_IFDIR, S_IFMT, S_IFREG, type RawInode } from "../format/inode.js";
+import { EXT4_XATTR_MAGIC } from "../format/xattr.js";
+import { freeBlocksCount as sbFreeBlocks } from "../format/superblock.js";
+import type { CheckContext } from "./context.js";
+import { ChunkedBitmap } from "./maps.js";
+import { listDir, readInode, safeName, type PathNamer } from "./paths.js";
+import { processBadInode } from "./pass2.js";
+import { dirhash } from "../format/dirhash.js";
+import { dirRecLen } from "../format/dirent.js";
+import {
+  PR_2_DUPLICATE_DIRENT, PR_2_NON_UNIQUE_FILE_NO_RENAME, PR_2_NON_UNIQUE_FILE, PR_3_BAD_DOT_DOT, PR_3_NO_ROOT_INODE, PR_3_NO_ROOT_INODE_ABORT, PR_3_ROOT_NOT_DIR_ABORT, PR_3_UNCONNECTED_DIR,
+  PR_4_BAD_REF_COUNT, PR_4_DIR_NLINK_FEATURE, PR_4_INCONSISTENT_COUNT, PR_4_UNATTACHED_INODE, PR_4_ZERO_LEN_INODE,
+  PR_5_BLOCK_BITMAP_CSUM_INVALID, PR_5_BLOCK_BITMAP_HEADER, PR_5_BLOCK_BMAP_PADDING, PR_5_FREE_BLOCK_COUNT,
+  PR_5_FREE_BLOCK_COUNT_GROUP, PR_5_FREE_DIR_COUNT_GROUP, PR_5_FREE_INODE_COUNT, PR_5_FREE_INODE_COUNT_GROUP,
+  PR_5_INODE_BITMAP_CSUM_INVALID, PR_5_INODE_BITMAP_HEADER, PR_5_INODE_BMAP_PADDING,
+} from "./problem.js";
+
+const EXT2_LINK_MAX = 65000;
+
+// ---------------------------------------------------------------------------------------
+// Pass 3
+
+export async function pass3(c: CheckContext, names: PathNamer): Promise<void> {
+  const r = c.r;
+  if (!c.inodeUsed.test(EXT4_ROOT_INO)) {
+    r.fix(PR_3_NO_ROOT_INODE);
+    r.fix(PR_3_NO_ROOT_INODE_ABORT);
+  }
+  if (!c.isDir(EXT4_ROOT_INO)) r.fix(PR_3_ROOT_NOT_DIR_ABORT);
+  const done = new ChunkedBitmap(c.v.inodesCount + 1);
+  done.set(EXT4_ROOT_INO);
+  const dirs = c.dirs;
+  for (let i = 0; i < dirs.count; i++) {
+    const dir = dirs.ino.get(i);
+    if (!c.isDir(dir)) continue;
+    await checkDirectory(c, names, dir, done);
+  }
+}
+
+async function checkDirectory(c: CheckContext, names: PathNamer, dir: number, done: ChunkedBitmap): Promise<void> {
+  const dirs = c.dirs;
+  let ino = dir;
+  let loopPass = false;
+  let parentCount = 0;
+  let loopDetect: ChunkedBitmap | null = null;
+  for (;;) {
+    if (done.set(ino)) break;
+    const idx = dirs.find(ino);
+    if (idx < 0) return;
+    const parent = dirs.parent.get(idx);
+    if (parent === 0 || (loopPass && loopDetect !== null && loopDetect.test(parent))) {
+      const was = parent !== 0 ? parent : dirs.dotdot.get(idx);
+      c.r.fix(PR_3_UNCONNECTED_DIR, { ino, dir: was, path: await names.pathname(was, 0) });
+      break;
+    }
+    ino = parent;
+    if (loopPass) loopDetect!.set(ino);
+    else if (parentCount++ > 2048) {
+      loopPass = true;
+      loopDetect = new ChunkedBitmap(c.v.inodesCount + 1);
+      ino = dir;
+    }
+  }
+  const idx = dirs.find(dir);
+  if (idx < 0) return;
+  const dotdot = dirs.dotdot.get(idx);
+  const parent = dirs.parent.get(idx);
+  if (dotdot !== parent) {
+    c.r.fix(PR_3_BAD_DOT_DOT, {
+      ino: dir, ino2: dotdot, dir: parent,
+      path: await names.pathname(parent, dir),
+      path2: await names.pathname(dotdot, 0),
+      str: await names.pathname(parent, 0),
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Pass 3A: rebuilding directories (e2fsck rehash.c), here only its duplicate search
+
+/** e2fsck mutate_name: "name~0", then "name~1", ... to make a duplicate name unique. */
+export function mutateName(name: Uint8Array): Uint8Array {
+  const str = Array.from(name);
+  let l = str.length;
+  const isDigit = (b: number | undefined): boolean => b !== undefined && b >= 0x30 && b <= 0x39;
+  let i = l - 1;
+  for (; i > 0; i--) if (!isDigit(str[i])) break;
+  if (i === l - 1 || str[i] !== 0x7e) {
+    if (((l - 1) & 3) < 2) l += 2;
+    else l = (l + 3) & ~3;
+    while (str.length < l) str.push(0);
+    str.length = l;
+    str[l - 2] = 0x7e;
+    str[l - 1] = 0x30;
+    return Uint8Array.from(str);
+  }
+  for (i = l - 1; i >= 0; i--) {
+    if (isDigit(str[i])) {
+      if (str[i] === 0x39) str[i] = 0x30;
+      else {
+        str[i] = str[i]! + 1;
+        return Uint8Array.from(str);
+      }
+      continue;
+    }
+    if (i === 1) {
+      if (str[0] === 0x7a) str[0] = 0x41;
+      else if (str[0] === 0x5a) {
+        str[0] = 0x7e;
+        str[1] = 0x30;
+      } else str[0] = str[0]! + 1;
+    } else if (i > 0) {
+      str[i] = 0x31;
+      str[i - 1] = 0x7e;
+    } else if (str[0] === 0x7e) str[0] = 0x61;
+    else str[0] = str[0]! + 1;
+    break;
+  }
+  return Uint8Array.from(str);
+}
+
+function compareNames(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+interface HashEntry {
+  ino: number;
+  name: Uint8Array;
+  hash: number;
+  minor: number;
+}
+
+/** e2fsck rehash.c hash_cmp: hash, minor hash, name, then the higher inode first. */
+function hashCmp(a: HashEntry, b: HashEntry): number {
+  return a.hash - b.hash || a.minor - b.minor || compareNames(a.name, b.name) || b.ino - a.ino;
+}
+
+const isDot = (n: Uint8Array): boolean => n.length === 1 && n[0] === 0x2e;
+const isDotDot = (n: Uint8Array): boolean => n.length === 2 && n[0] === 0x2e && n[1] === 0x2e;
+
+/**
+ * e2fsck_rehash_directories with repairs declined: each directory pass 2 found a duplicate
+ * name in is read as e2fsck_rehash_dir reads it (entries by hash, or by name when the
+ * directory is to be compressed, its first two entries left in place), and each entry
+ * named like the one before it is reported with the name e2fsck would rename it to.
+ */
+export async function pass3a(c: CheckContext, names: PathNamer): Promise<void> {
+  const v = c.v;
+  const def = v.sb.s_def_hash_version;
+  const version = def <= 2 && (v.sb.s_flags & 2) !== 0 ? def + 3 : def;
+  for (const dir of c.dirsToRehash) {
+    if (!c.isDir(dir)) continue;
+    const got = await readInode(c, dir);
+    if (got === null) continue;
+    const all = await listDir(c, dir);
+    if (all === null) continue;
+    let compress = !v.f.dirIndex || Math.floor(iSizeOf(got.raw) / v.blockSize) < 2;
+    const fill = (): HashEntry[] => {
+      const out: HashEntry[] = [];
+      for (const e of all) {
+        if (e.ino === 0) continue;
+        if (!compress && (isDot(e.name) || isDotDot(e.name))) continue;
+        let hash = 0;
+        let minor = 0;
+        if (!compress) {
+          try {
+            const d = dirhash(e.name, version as Parameters<typeof dirhash>[1], v.sb.s_hash_seed);
+            hash = d.hash;
+            minor = d.minorHash;
+          } catch {
+            hash = 0;
+          }
+        }
+        out.push({ ino: e.ino, name: e.name, hash, minor });
+      }
+      return out;
+    };
+    let arr = fill();
+    // Less than a block of entries: not worth an index, so e2fsck compresses instead.
+    if (!compress && arr.reduce((s, e) => s + dirRecLen(e.name.length), 0) < v.blockSize - 24) {
+      compress = true;
+      arr = fill();
+    }
+    if (compress && arr.length > 1) arr = [...arr.slice(0, 2), ...arr.slice(2).sort(hashCmp)];
+    else arr.sort(hashCmp);
+    const dirPath = await names.dirPath(dir);
+    const encrypted = (c.dirs.flags.get(c.dirs.find(dir)) & 2) !== 0;
+    for (let i = 1; i < arr.length; i++) {
+      const ent = arr[i]!;
+      const prev = arr[i - 1]!;
+      if (compareNames(ent.name, prev.name) !== 0) continue;
+      const entry = `Entry '${safeName(ent.name)}' in ${dirPath} (${dir})`;
+      if (ent.ino === prev.ino) c.r.fix(PR_2_DUPLICATE_DIRENT, { entry, ino: dir });
+      if (encrypted) c.r.fix(PR_2_NON_UNIQUE_FILE_NO_RENAME, { entry, ino: dir });
+      let nn = mutateName(ent.name);
+      for (let j = 0; j < arr.length; j++) {
+        if (j !== i && compareNames(nn, arr[j]!.name) === 0) {
+          nn = mutateName(nn);
+          j = -1;
+        }
+      }
+      c.r.fix(PR_2_NON_UNIQUE_FILE, { entry, str: safeName(nn), ino: dir });
+    }
+  }
+}
+
+const iSizeOf = (raw: RawInode): number => raw.i_size_lo + raw.i_size_high * 2 ** 32;
+
+// ---------------------------------------------------------------------------------------
+// Pass 4
+
+export async function pass4(c: CheckContext, names: PathNamer): Promise<void> {
+  const v = c.v;
+  const r = c.r;
+  const prjQuota = v.f.quota ? v.sb.s_prj_quota_inum : 0;
+  const done = (ino: number): boolean =>
+    ino === prjQuota || ino === EXT4_BAD_INO || (ino > EXT4_ROOT_INO && ino < v.firstIno)
+    || !c.inodeUsed.test(ino) || c.inodeImagic.test(ino) || c.inodeBb.test(ino);
+  const check = async (ino: number): Promise<void> => {
+    if (done(ino)) return;
+    const linkCount = c.linkInfo.get(ino);
+    let counted = c.linkCount.get(ino);
+    if (counted === 0) {
+      const got = await readInode(c, ino);
+      if (got === null) return;
+      const { raw, bytes } = got;
+      if (raw.i_flags & EXT4_EA_INODE_FL) return;
+      await processBadInode(c, names, 0, ino);
+      const type = raw.i_mode & S_IFMT;
+      const extra = v.inodeSize > EXT4_GOOD_OLD_INODE_SIZE ? raw.i_extra_isize : 0;
+      const magicAt = EXT4_GOOD_OLD_INODE_SIZE + extra;
+      const eaMagic = v.inodeSize > EXT4_GOOD_OLD_INODE_SIZE && magicAt + 4 <= bytes.length
+        ? (bytes[magicAt]! | (bytes[magicAt + 1]! << 8) | (bytes[magicAt + 2]! << 16) | (bytes[magicAt + 3]! << 24)) >>> 0 : 0;
+      if (raw.i_blocks_lo === 0 && eaMagic !== EXT4_XATTR_MAGIC && (type === S_IFREG || type === S_IFDIR)) r.fix(PR_4_ZERO_LEN_INODE, { ino });
+      r.fix(PR_4_UNATTACHED_INODE, { ino });
+      return;
+    }
+    const isDir = c.isDir(ino);
+    if (isDir && counted > EXT2_LINK_MAX) {
+      if (!v.f.dirNlink) r.fix(PR_4_DIR_NLINK_FEATURE);
+      counted = 1;
+    }
+    if (counted !== linkCount) {
+      const got = await readInode(c, ino);
+      const links = got?.raw.i_links_count ?? linkCount;
+      if (linkCount !== links && !isDir && links <= EXT2_LINK_MAX) r.fix(PR_4_INCONSISTENT_COUNT, { ino, num: linkCount, links });
+      // A directory whose count once overflowed (1 with dir_nlink) could be exact again; e2fsck
+      // offers that (PR_4_DIR_OVERFLOW_REF_COUNT) only when it may write, so a read-only check is silent.
+      const overflowed = isDir && counted > 1 && linkCount === 1 && ((got?.raw.i_flags ?? 0) & EXT4_INDEX_FL) !== 0;
+      if (!overflowed) r.fix(PR_4_BAD_REF_COUNT, { ino, links, num: counted });
+    }
+  };
+  // Only inodes in use can have something to say: walk the in-use map, not every number.
+  const list: number[] = [];
+  c.inodeUsed.forEachSet(1, v.inodesCount + 1, (ino) => {
+    if (!done(ino) && (c.linkCount.get(ino) === 0 || c.linkCount.get(ino) !== c.linkInfo.get(ino) || c.isDir(ino))) list.push(ino);
+  });
+  for (const ino of list) await check(ino);
+}
+
+// ---------------------------------------------------------------------------------------
+// Pass 5
+
+/** Appends e2fsck's " -N", " +N", " -(a--b)" difference list, collapsing runs. */
+class DiffList {
+  text = "";
+  count = 0;
+  #kind = "";
+  #first = -1;
+  #last = -1;
+  add(kind: "+" | "-", i: number, step: number): void {
+    if (this.#first >= 0 && kind === this.#kind && this.#last + step === i) {
+      this.#last = i;
+      return;
+    }
+    this.flush();
+    this.#kind = kind;
+    this.#first = i;
+    this.#last = i;
+  }
+  flush(): void {
+    if (this.#first < 0) return;
+    this.count++;
+    if (this.text.length < 4000) {
+      this.text += this.#first === this.#last ? ` ${this.#kind}${this.#first}` : ` ${this.#kind}(${this.#first}--${this.#last})`;
+    } else if (!this.text.endsWith(" ...")) this.text += " ...";
+    this.#first = -1;
+  }
+}
+
+interface BitmapFindings {
+  csumBad: number[];
+  paddingBad: boolean;
+}
+
+export async function pass5(c: CheckContext): Promise<void> {
+  const b = await checkBlockBitmaps(c);
+  const i = await checkInodeBitmaps(c);
+  // e2fsck's order: inode then block bitmap padding, inode then block bitmap checksums.
+  if (i.paddingBad) c.r.fix(PR_5_INODE_BMAP_PADDING);
+  if (b.paddingBad) c.r.fix(PR_5_BLOCK_BMAP_PADDING);
+  for (const g of i.csumBad) c.r.fix(PR_5_INODE_BITMAP_CSUM_INVALID, { group: g });
+  for (const g of b.csumBad) c.r.fix(PR_5_BLOCK_BITMAP_CSUM_INVALID, { group: g });
+}
+
+/** The group's block bitmap as e2fsck's read_bitmaps leaves it in memory (bits per cluster). */
+async function loadBlockBitmap(c: CheckContext, g: number, tail?: { bad: boolean }): Promise<Uint8Array> {
+  const v = c.v;
+  const bs = v.blockSize;
+  const gd = v.group(g);
+  const loc = v.blockBitmapLoc(g);
+  const uninit = v.f.groupDescCsum && (gd.bg_flags & EXT4_BG_BLOCK_UNINIT) !== 0;
+  let bm = new Uint8Array(bs);
+  if (!(uninit && v.gdCsumOk[g] === 1) && loc !== 0 && loc < v.blocksCount) {
+    try {
+      bm = (await v.readBlock(loc)).slice();
+      if (tail !== undefined && !tailAllOnes(bm, (v.blocksPerGroup / v.clusterRatio) >>> 3)) tail.bad = true;
+    } catch {
+      bm = new Uint8Array(bs);
+    }
+  }
+  return bm;
+}
+
+/** e2fsprogs bitmap_tail_verify: the bytes past a group's bits, to the end of the block, are all ones. */
+function tailAllOnes(bm: Uint8Array, from: number): boolean {
+  for (let i = from; i < bm.length; i++) if (bm[i] !== 0xff) return false;
+  return true;
+}
+
+/** Blocks of group `g`'s own metadata (e2fsprogs mark_uninit_bg_group_blocks), for BLOCK_UNINIT groups. */
+function uninitMarks(c: CheckContext, g: number, mark: (b: number) => void): void {
+  const v = c.v;
+  v.forEachSuperAndBgdBlock(g, mark);
+  const it = v.inodeTableLoc(g);
+  if (it !== 0) for (let i = 0; i < v.itableBlocks; i++) mark(it + i);
+  const bb = v.blockBitmapLoc(g);
+  if (bb !== 0) mark(bb);
+  const ib = v.inodeBitmapLoc(g);
+  if (ib !== 0) mark(ib);
+}
+
+async function checkBlockBitmaps(c: CheckContext): Promise<BitmapFindings> {
+  const v = c.v;
+  const r = c.r;
+  const ratioLog = v.f.bigalloc ? v.sb.s_log_cluster_size - v.sb.s_log_block_size : 0;
+  const ratio = 2 ** ratioLog;
+  const cpg = v.blocksPerGroup / ratio;
+  const diffs = new DiffList();
+  const freeArray = new Float64Array(v.groupCount);
+  let freeTotal = 0;
+  const csumBad: number[] = [];
+  let paddingBad = false;
+  const tail = { bad: false };
+  // BLOCK_UNINIT groups contribute their own metadata to the bitmaps they live in.
+  const extraMarks = new Map<number, Set<number>>();
+  for (let g = 0; g < v.groupCount; g++) {
+    if ((v.group(g).bg_flags & EXT4_BG_BLOCK_UNINIT) === 0) continue;
+    uninitMarks(c, g, (b) => {
+      if (b >= v.blocksCount) return;
+      const tg = v.groupOfBlock(b);
+      let s = extraMarks.get(tg);
+      if (s === undefined) {
+        s = new Set();
+        extraMarks.set(tg, s);
+      }
+      s.add(Math.floor((b - v.groupFirstBlock(tg)) / ratio));
+    });
+  }
+  const bitOf = (bm: Uint8Array, i: number): boolean => (bm[i >>> 3]! & (1 << (i & 7))) !== 0;
+  for (let g = 0; g < v.groupCount; g++) {
+    const bm = await loadBlockBitmap(c, g, tail);
+    const first = v.groupFirstBlock(g);
+    const inGroup = Math.ceil((v.groupLastBlock(g) - first + 1) / ratio);
+    const marks = extraMarks.get(g);
+    // Checksum of the bitmap as read (e2fsck check_block_bitmap_checksum skips BLOCK_UNINIT groups).
+    if (v.f.metadataCsum && (v.group(g).bg_flags & EXT4_BG_BLOCK_UNINIT) === 0) {
+      const full = bitmapChecksum(bm, cpg >>> 3, v.csumSeed) >>> 0;
+      const want = v.descSize >= EXT4_BG_BLOCK_BITMAP_CSUM_HI_END ? full : full & 0xffff;
+      if (want !== blockBitmapCsum(v.group(g), v.descSize)) csumBad.push(g);
+    }
+    if (marks !== undefined) for (const i of marks) bm[i >>> 3] = bm[i >>> 3]! | (1 << (i & 7));
+    let groupFree = 0;
+    for (let i = 0; i < inGroup; i++) {
+      const b = first + i * ratio;
+      const onDisk = bitOf(bm, i);
+      let found = c.blockFound.test(b);
+      for (let k = 1; !found && k < ratio; k++) found = c.blockFound.test(b + k);
+      if (found !== onDisk) diffs.add(found ? "+" : "-", b, ratio);
+      if (!onDisk) groupFree++;
+    }
+    if (g === v.groupCount - 1) {
+      for (let i = inGroup; i < cpg; i++) {
+        if (!bitOf(bm, i)) {
+          paddingBad = true;
+          break;
+        }
+      }
+    }
+    freeArray[g] = groupFree;
+    freeTotal += groupFree;
+  }
+  diffs.flush();
+  if (diffs.count > 0) r.fix(PR_5_BLOCK_BITMAP_HEADER, { str: diffs.text });
+  for (let g = 0; g < v.groupCount; g++) {
+    const have = gdFreeBlocks(v.group(g), v.descSize);
+    if (have !== freeArray[g]) r.fix(PR_5_FREE_BLOCK_COUNT_GROUP, { group: g, blk: have, blk2: freeArray[g]! });
+  }
+  const sbFree = sbFreeBlocks(v.sb);
+  if (freeTotal * ratio !== sbFree) r.fix(PR_5_FREE_BLOCK_COUNT, { blk: sbFree, blk2: freeTotal * ratio });
+  return { csumBad, paddingBad: paddingBad || tail.bad };
+}
+
+async function checkInodeBitmaps(c: CheckContext): Promise<BitmapFindings> {
+  const v = c.v;
+  const r = c.r;
+  const ipg = v.inodesPerGroup;
+  const diffs = new DiffList();
+  const freeArray = new Float64Array(v.groupCount);
+  const dirArray = new Float64Array(v.groupCount);
+  let freeTotal = 0;
+  const csumBad: number[] = [];
+  let paddingBad = false;
+  let tailBad = false;
+  for (let g = 0; g < v.groupCount; g++) {
+    const gd = v.group(g);
+    const uninit = v.f.groupDescCsum && (gd.bg_flags & EXT4_BG_INODE_UNINIT) !== 0;
+    const loc = v.inodeBitmapLoc(g);
+    let bm = new Uint8Array(v.blockSize);
+    if (!(uninit && v.gdCsumOk[g] === 1) && loc !== 0 && loc < v.blocksCount) {
+      try {
+        bm = (await v.readBlock(loc)).slice();
+        if (!tailAllOnes(bm, ipg >>> 3)) tailBad = true;
+      } catch {
+        bm = new Uint8Array(v.blockSize);
+      }
+    }
+    if (v.f.metadataCsum && (gd.bg_flags & EXT4_BG_INODE_UNINIT) === 0) {
+      const full = bitmapChecksum(bm, ipg >>> 3, v.csumSeed) >>> 0;
+      const want = v.descSize >= EXT4_BG_INODE_BITMAP_CSUM_HI_END ? full : full & 0xffff;
+      if (want !== inodeBitmapCsum(gd, v.descSize)) csumBad.push(g);
+    }
+    let free = 0;
+    let dirs = 0;
+    const base = g * ipg;
+    const n = Math.min(ipg, v.inodesCount - base);
+    for (let i = 0; i < n; i++) {
+      const ino = base + i + 1;
+      const onDisk = (bm[i >>> 3]! & (1 << (i & 7))) !== 0;
+      const used = c.inodeUsed.test(ino);
+      if (used !== onDisk) diffs.add(used ? "+" : "-", ino, 1);
+      if (onDisk) {
+        if (c.isDir(ino)) dirs++;
+      } else free++;
+    }
+    if (g === v.groupCount - 1) {
+      for (let i = n; i < ipg; i++) {
+        if ((bm[i >>> 3]! & (1 << (i & 7))) === 0) {
+          paddingBad = true;
+          break;
+        }
+      }
+    }
+    freeArray[g] = free;
+    dirArray[g] = dirs;
+    freeTotal += free;
+  }
+  diffs.flush();
+  if (diffs.count > 0) r.fix(PR_5_INODE_BITMAP_HEADER, { str: diffs.text });
+  for (let g = 0; g < v.groupCount; g++) {
+    const gd = v.group(g);
+    const have = gdFreeInodes(gd, v.descSize);
+    if (have !== freeArray[g]) r.fix(PR_5_FREE_INODE_COUNT_GROUP, { group: g, ino: have, ino2: freeArray[g]! });
+    const dirsHave = usedDirsCount(gd, v.descSize);
+    if (dirsHave !== dirArray[g]) r.fix(PR_5_FREE_DIR_COUNT_GROUP, { group: g, ino: dirsHave, ino2: dirArray[g]! });
+  }
+  if (freeTotal !== v.sb.s_free_inodes_count) r.fix(PR_5_FREE_INODE_COUNT, { ino: v.sb.s_free_inodes_count, ino2: freeTotal });
+  return { csumBad, paddingBad: paddingBad || tailBad };
+}

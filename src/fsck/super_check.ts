@@ -1,0 +1,330 @@
+/**
+ * Before pass 1 (e2fsck unix.c, super.c check_super_block and check_resize_inode,
+ * journal.c e2fsck_check_ext3_journal): whether a clean volume needs checking at all, the
+ * journal superblock, and the superblock and group descriptor fields.
+ *
+ * As in e2fsck, what is found here is reported but does not make the verdict "not clean"
+ * (e2fsck marks the volume valid again before pass 1), except a journal e2fsck cannot
+ * use: then it gives up ("Cannot proceed with file system check", exit 12).
+ */
+
+import { journalSuperblockChecksum } from "../format/checksum.js";
+import {
+  EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT, freeInodesCount as gdFreeInodes, itableUnused,
+} from "../format/group_desc.js";
+import { EXT4_EXTENTS_FL, S_IFMT, S_IFREG, decodeInode, type RawInode } from "../format/inode.js";
+import {
+  JBD2_CRC32C_CHKSUM, JBD2_FEATURE_COMPAT_CHECKSUM, JBD2_FEATURE_INCOMPAT_CSUM_V2, JBD2_FEATURE_INCOMPAT_CSUM_V3,
+  JBD2_KNOWN_INCOMPAT_FEATURES, JBD2_MAGIC_NUMBER, JBD2_MIN_JOURNAL_BLOCKS, JBD2_SUPERBLOCK_V1, JBD2_SUPERBLOCK_V2,
+  decodeJournalSuperblock, journalHasCsumV2or3,
+} from "../format/jbd2.js";
+import { EXT4_ERROR_FS, EXT4_VALID_FS } from "../format/superblock.js";
+import { groupHasSuperblock } from "../format/group_desc.js";
+import type { CheckContext } from "./context.js";
+import { iterateBlockMap, mapLogical } from "./blockmap.js";
+import { readInodeBytes } from "./paths.js";
+import {
+  PR_0_BAD_MIN_EXTRA_ISIZE, PR_0_BAD_WANT_EXTRA_ISIZE, PR_0_BB_NOT_GROUP, PR_0_BB_UNINIT_LAST, PR_0_CANT_FIND_JOURNAL,
+  PR_0_CLEAR_RESIZE_INODE, PR_0_DISABLE_RESIZE_INODE, PR_0_FIRST_META_BG_TOO_BIG, PR_0_GDT_CSUM, PR_0_GDT_CSUM_LATCH,
+  PR_0_GDT_ITABLE_UNUSED, PR_0_GDT_UNINIT, PR_0_IB_NOT_GROUP, PR_0_INODE_COUNT_WRONG, PR_0_INVALID_QUOTA_INO,
+  PR_0_ITABLE_NOT_GROUP, PR_0_JOURNAL_ABORT, PR_0_JOURNAL_BAD_INODE, PR_0_JOURNAL_BAD_SUPER, PR_0_JOURNAL_HAS_JOURNAL,
+  PR_0_JOURNAL_RECOVERY_CLEAR, PR_0_JOURNAL_RECOVER_SET, PR_0_JOURNAL_UNSUPP_INCOMPAT, PR_0_JOURNAL_UNSUPP_MULTIFS,
+  PR_0_JOURNAL_UNSUPP_VERSION, PR_0_NONZERO_RESERVED_GDT_BLOCKS, PR_0_RESIZE_INODE_INVALID,
+} from "./problem.js";
+
+
+/** Why a volume marked clean must be checked anyway, or null to skip it. @e2fsprogs check_if_skip */
+export function reasonToCheck(c: CheckContext): string | null {
+  const sb = c.v.sb;
+  if ((sb.s_state & EXT4_ERROR_FS) !== 0) return " contains a file system with errors";
+  if ((sb.s_state & EXT4_VALID_FS) === 0) return " was not cleanly unmounted";
+  if (sb.s_max_mnt_count > 0 && sb.s_max_mnt_count < 0x8000 && sb.s_mnt_count >= sb.s_max_mnt_count) {
+    return ` has been mounted ${sb.s_mnt_count} times without being checked`;
+  }
+  const lastcheck = sb.s_lastcheck + sb.s_lastcheck_hi * 2 ** 32;
+  if (sb.s_checkinterval !== 0 && c.now < lastcheck) return " has filesystem last checked time in the future";
+  if (sb.s_checkinterval !== 0 && c.now - lastcheck >= sb.s_checkinterval) {
+    return ` has gone ${Math.floor((c.now - lastcheck) / (3600 * 24))} days without being checked`;
+  }
+  return null;
+}
+
+/** The journal inode's blocks as e2fsck_get_journal wants them: all mapped, covering i_size. */
+async function journalInodeUsable(c: CheckContext, raw: RawInode): Promise<boolean> {
+  const v = c.v;
+  if (raw.i_links_count === 0 || (raw.i_mode & S_IFMT) !== S_IFREG) return false;
+  const size = raw.i_size_lo + raw.i_size_high * 2 ** 32;
+  if (Math.floor(size / v.blockSize) < JBD2_MIN_JOURNAL_BLOCKS) return false;
+  let last = -1;
+  if (raw.i_flags & EXT4_EXTENTS_FL) {
+    // Walk the leaves: every extent inside the volume, contiguous logical coverage.
+    let ok = true;
+    const walk = async (node: Uint8Array, level: number): Promise<void> => {
+      const u16 = (o: number): number => node[o]! | (node[o + 1]! << 8);
+      const u32 = (o: number): number => (node[o]! | (node[o + 1]! << 8) | (node[o + 2]! << 16) | (node[o + 3]! << 24)) >>> 0;
+      if (u16(0) !== 0xf30a || level > 5) {
+        ok = false;
+        return;
+      }
+      const entries = Math.min(u16(2), Math.floor((node.length - 12) / 12));
+      for (let i = 0; i < entries && ok; i++) {
+        const at = 12 + i * 12;
+        if (u16(6) === 0) {
+          const lblk = u32(at);
+          const rl = u16(at + 4);
+          const len = rl > 32768 ? rl - 32768 : rl;
+          const pblk = u32(at + 8) + u16(at + 6) * 2 ** 32;
+          if (pblk < v.firstDataBlock || pblk + len > v.blocksCount || lblk !== last + 1) {
+            ok = false;
+            return;
+          }
+          last = lblk + len - 1;
+        } else {
+          const pblk = u32(at + 4) + u16(at + 8) * 2 ** 32;
+          if (!v.blockValid(pblk)) {
+            ok = false;
+            return;
+          }
+          await walk((await v.readBlock(pblk)).slice(), level + 1);
+        }
+      }
+    };
+    try {
+      await walk(raw.i_block, 0);
+    } catch {
+      ok = false;
+    }
+    if (!ok) return false;
+  } else {
+    const st = { aborted: false };
+    const err = await iterateBlockMap(v, raw, true, (b, cnt) => {
+      if (st.aborted) return false;
+      if (b === 0 || b < v.firstDataBlock || b >= v.blocksCount) {
+        st.aborted = true;
+        return false;
+      }
+      if (cnt >= 0) last = cnt;
+      return true;
+    });
+    if (err !== undefined && !st.aborted) return false;
+  }
+  return (last + 1) * v.blockSize >= size;
+}
+
+/** A journal inode rebuilt from the superblock's backup (s_jnl_blocks), as e2fsck does. */
+function backupJournalInode(c: CheckContext): RawInode | null {
+  const sb = c.v.sb;
+  if (sb.s_jnl_backup_type !== 1) return null;
+  const bytes = new Uint8Array(c.v.inodeSize);
+  const raw = decodeInode(bytes, 0, c.v.inodeSize);
+  const ib = new Uint8Array(60);
+  const dv = new DataView(ib.buffer);
+  for (let i = 0; i < 15; i++) dv.setUint32(i * 4, sb.s_jnl_blocks[i] ?? 0, true);
+  raw.i_block = ib;
+  raw.i_size_high = sb.s_jnl_blocks[15] ?? 0;
+  raw.i_size_lo = sb.s_jnl_blocks[16] ?? 0;
+  raw.i_links_count = 1;
+  raw.i_mode = S_IFREG | 0o600;
+  // The backup is extent-mapped when i_block starts with the extent magic.
+  if ((ib[0]! | (ib[1]! << 8)) === 0xf30a) raw.i_flags |= EXT4_EXTENTS_FL;
+  return raw;
+}
+
+/**
+ * e2fsck_check_ext3_journal, questions declined: a journal e2fsck could not load makes it
+ * give up, reported here as a fatal problem.
+ */
+export async function checkJournal(c: CheckContext): Promise<void> {
+  const v = c.v;
+  const sb = v.sb;
+  const r = c.r;
+  const recover = v.f.needsRecovery;
+  const uuidNull = sb.s_journal_uuid.every((b) => b === 0);
+  if (!v.f.hasJournal && !recover && sb.s_journal_inum === 0 && sb.s_journal_dev === 0 && uuidNull) return;
+  const giveUp = (why: string): never => {
+    r.fix(PR_0_JOURNAL_ABORT, { str: `${why} for ${v.name}` }, {}, true);
+    throw new Error("unreachable: PR_0_JOURNAL_ABORT is fatal");
+  };
+  const badInode = (): never => {
+    if (v.f.hasJournal || sb.s_journal_inum !== 0) {
+      r.fix(PR_0_JOURNAL_BAD_INODE, { ino: sb.s_journal_inum }, {}, true);
+      return giveUp("The journal superblock is corrupt while checking journal");
+    }
+    r.fix(PR_0_JOURNAL_RECOVER_SET, {}, {}, true);
+    return giveUp("Unsupported feature(s) while checking journal");
+  };
+  if (sb.s_journal_inum === 0) {
+    if (sb.s_journal_dev !== 0 || !uuidNull) {
+      r.fix(PR_0_CANT_FIND_JOURNAL, {}, {}, true);
+    }
+    if (v.f.hasJournal || recover) badInode();
+    return;
+  }
+  if (sb.s_journal_inum > v.inodesCount) badInode();
+  let raw: RawInode | null = null;
+  const bytes = await readInodeBytes(c, sb.s_journal_inum);
+  if (bytes !== null) raw = decodeInode(bytes, 0, v.inodeSize);
+  if (raw === null || !(await journalInodeUsable(c, raw))) {
+    raw = backupJournalInode(c);
+    if (raw === null || !(await journalInodeUsable(c, raw))) badInode();
+  }
+  const jraw = raw!;
+  const start = await mapLogical(v, jraw, 0);
+  if (!v.blockValid(start)) badInode();
+  let jsbBlock: Uint8Array;
+  try {
+    jsbBlock = (await v.readBlock(start)).slice();
+  } catch {
+    return giveUp("Attempt to read block from filesystem resulted in short read while checking journal");
+  }
+  const jsb = decodeJournalSuperblock(jsbBlock);
+  if (jsb.h_magic !== JBD2_MAGIC_NUMBER) badInode();
+  const corrupt = (why: string): never => {
+    // e2fsck's message says only "corrupt"; `why` documents each call.
+    r.fix(PR_0_JOURNAL_BAD_SUPER, { str: why }, {}, true);
+    return giveUp("The journal superblock is corrupt while checking journal");
+  };
+  if (jsb.h_blocktype === JBD2_SUPERBLOCK_V2) {
+    if (jsb.s_nr_users > 1) r.fix(PR_0_JOURNAL_UNSUPP_MULTIFS, { num: jsb.s_nr_users }, {}, true);
+  } else if (jsb.h_blocktype !== JBD2_SUPERBLOCK_V1) {
+    if (jsb.h_blocktype >= 1 && jsb.h_blocktype <= 5) corrupt(`block type ${jsb.h_blocktype}`);
+    r.fix(PR_0_JOURNAL_UNSUPP_VERSION, {}, {}, true);
+    corrupt("unsupported version");
+  }
+  if (jsb.h_blocktype === JBD2_SUPERBLOCK_V2) {
+    if ((jsb.s_feature_incompat & ~JBD2_KNOWN_INCOMPAT_FEATURES) !== 0) {
+      r.fix(PR_0_JOURNAL_UNSUPP_INCOMPAT, {}, {}, true);
+      corrupt("unknown incompatible feature");
+    }
+    const v2 = (jsb.s_feature_incompat & JBD2_FEATURE_INCOMPAT_CSUM_V2) !== 0;
+    const v3 = (jsb.s_feature_incompat & JBD2_FEATURE_INCOMPAT_CSUM_V3) !== 0;
+    if (v2 && v3) corrupt("checksum v2 and v3 both set");
+    if (journalHasCsumV2or3(jsb) && (jsb.s_feature_compat & JBD2_FEATURE_COMPAT_CHECKSUM) !== 0) corrupt("checksum v1 and v2/v3 both set");
+    if (journalHasCsumV2or3(jsb)) {
+      if (jsb.s_checksum_type !== JBD2_CRC32C_CHKSUM) corrupt(`checksum type ${jsb.s_checksum_type}`);
+      if (journalSuperblockChecksum(jsbBlock.subarray(0, 1024)) !== jsb.s_checksum) corrupt("checksum does not match");
+    }
+  }
+  if (jsb.s_blocksize !== v.blockSize) corrupt("no valid journal superblock found");
+  const size = jraw.i_size_lo + jraw.i_size_high * 2 ** 32;
+  if (jsb.s_maxlen > Math.floor(size / v.blockSize)) corrupt("journal too short");
+  if (!v.f.hasJournal) r.fix(PR_0_JOURNAL_HAS_JOURNAL);
+  if (v.f.hasJournal && !recover && jsb.s_start !== 0) r.fix(PR_0_JOURNAL_RECOVERY_CLEAR);
+}
+
+/** e2fsck check_super_block, the parts that report (all before pass 1, so none counts). */
+export function checkSuperBlock(c: CheckContext): void {
+  const v = c.v;
+  const sb = v.sb;
+  const r = c.r;
+  const shouldBe = sb.s_inodes_per_group * v.groupCount;
+  if (shouldBe <= 0xffffffff && sb.s_inodes_count !== shouldBe) r.fix(PR_0_INODE_COUNT_WRONG, { ino: sb.s_inodes_count, ino2: shouldBe });
+  if (v.inodeSize > 128) {
+    const max = v.inodeSize - 128;
+    for (const [val, d] of [[sb.s_min_extra_isize, PR_0_BAD_MIN_EXTRA_ISIZE], [sb.s_want_extra_isize, PR_0_BAD_WANT_EXTRA_ISIZE]] as const) {
+      if (val !== 0 && (val < 4 || val > max || (val & 3) !== 0)) r.fix(d, { num: val });
+    }
+  }
+  if (v.f.metaBg && sb.s_first_meta_bg > v.descBlocks) r.fix(PR_0_FIRST_META_BG_TOO_BIG, { num: sb.s_first_meta_bg, group: v.descBlocks });
+  const names = ["user", "group", "project"] as const;
+  for (const t of invalidQuotaTypes(c)) r.fix(PR_0_INVALID_QUOTA_INO, { ino: quotaInums(c)[t]!, str: names[t] ?? "user" });
+  let csumLatched = false;
+  for (let g = 0; g < v.groupCount; g++) {
+    const gd = v.group(g);
+    const first = v.f.flexBg ? v.firstDataBlock : v.groupFirstBlock(g);
+    const last = v.f.flexBg ? v.blocksCount - 1 : v.groupLastBlock(g);
+    const bb = v.blockBitmapLoc(g);
+    if (bb < first || bb > last) r.fix(PR_0_BB_NOT_GROUP, { group: g, blk: bb });
+    const ib = v.inodeBitmapLoc(g);
+    if (ib < first || ib > last) r.fix(PR_0_IB_NOT_GROUP, { group: g, blk: ib });
+    const it = v.inodeTableLoc(g);
+    if (it < first || it + v.itableBlocks - 1 > last) r.fix(PR_0_ITABLE_NOT_GROUP, { group: g, blk: it });
+    if (v.gdCsumOk[g] !== 1) {
+      if (!csumLatched) {
+        r.fix(PR_0_GDT_CSUM_LATCH);
+        csumLatched = true;
+      }
+      r.fix(PR_0_GDT_CSUM, { group: g, num: gd.bg_checksum, num2: v.gdCsumWant[g]! }, {}, false, true);
+    }
+    if (!v.f.groupDescCsum && ((gd.bg_flags & (EXT4_BG_BLOCK_UNINIT | EXT4_BG_INODE_UNINIT)) !== 0 || itableUnused(gd, v.descSize) !== 0)) {
+      r.fix(PR_0_GDT_UNINIT, { group: g });
+    }
+    if (g === v.groupCount - 1 && (gd.bg_flags & EXT4_BG_BLOCK_UNINIT) !== 0) r.fix(PR_0_BB_UNINIT_LAST);
+    const unused = itableUnused(gd, v.descSize);
+    if (v.f.groupDescCsum && (unused > gdFreeInodes(gd, v.descSize) || unused > sb.s_inodes_per_group)) {
+      r.fix(PR_0_GDT_ITABLE_UNUSED, { group: g, blk: unused });
+    }
+  }
+  if (!v.f.resizeInode && sb.s_reserved_gdt_blocks !== 0) r.fix(PR_0_NONZERO_RESERVED_GDT_BLOCKS, { num: sb.s_reserved_gdt_blocks });
+  if (v.f.resizeInode && v.f.metaBg) r.fix(PR_0_DISABLE_RESIZE_INODE);
+}
+
+function quotaInums(c: CheckContext): number[] {
+  const sb = c.v.sb;
+  return [sb.s_usr_quota_inum, sb.s_grp_quota_inum, sb.s_prj_quota_inum];
+}
+
+/** Quota types whose superblock inode number cannot name a quota file (e2fsck: "Invalid user quota inode"). */
+export function invalidQuotaTypes(c: CheckContext): number[] {
+  if (!c.v.f.quota) return [];
+  const out: number[] = [];
+  quotaInums(c).forEach((q, t) => {
+    if (q !== 0 && q !== 3 && q !== 4 && (q < c.v.firstIno || q > c.v.sb.s_inodes_count)) out.push(t);
+  });
+  return out;
+}
+
+/** check_resize_inode: without resize_inode, inode 7 must be empty. */
+export async function checkResizeInode(c: CheckContext): Promise<void> {
+  const v = c.v;
+  const bytes = await readInodeBytes(c, 7);
+  if (bytes === null) return;
+  const raw = decodeInode(bytes, 0, v.inodeSize);
+  if (!v.f.resizeInode) {
+    if (raw.i_block.some((b) => b !== 0)) c.r.fix(PR_0_CLEAR_RESIZE_INODE);
+    return;
+  }
+  if (!(await resizeInodeValid(c, raw))) c.r.fix(PR_0_RESIZE_INODE_INVALID);
+}
+
+/**
+ * e2fsck check_resize_inode's test: only the double indirect block is set, it lies in the
+ * filesystem, it lists the reserved descriptor blocks, and each of those lists its backups.
+ */
+async function resizeInodeValid(c: CheckContext, raw: RawInode): Promise<boolean> {
+  const v = c.v;
+  const word = (i: number): number => u32le(raw.i_block, i * 4);
+  const dind = word(13);
+  for (let i = 0; i < 15; i++) if (i !== 13 && word(i) !== 0) return false;
+  if (dind === 0 || raw.i_links_count === 0 || (raw.i_mode & 0x8000) === 0 || dind < v.firstDataBlock || dind >= v.blocksCount) return false;
+  let dindBuf: Uint8Array;
+  try {
+    dindBuf = (await v.readBlock(dind)).slice();
+  } catch {
+    return false;
+  }
+  const perBlock = v.blockSize / 4;
+  let gdtOff = v.descBlocks;
+  let pblk = v.firstDataBlock + 1 + v.descBlocks;
+  if (v.blockSize === 1024 && v.firstDataBlock === 0) pblk++;
+  for (let i = 0; i < Math.floor(v.sb.s_reserved_gdt_blocks / 4); i++, gdtOff++, pblk++) {
+    gdtOff %= perBlock;
+    if (u32le(dindBuf, gdtOff * 4) !== pblk) return false;
+    let ind: Uint8Array;
+    try {
+      ind = (await v.readBlock(pblk)).slice();
+    } catch {
+      return false;
+    }
+    let indOff = 0;
+    for (let j = 1; j < v.groupCount; j++) {
+      if (!groupHasSuperblock(v.sb, j)) continue;
+      if (indOff >= perBlock) break;
+      if (u32le(ind, indOff * 4) !== (pblk + j * v.blocksPerGroup) % 2 ** 32) return false;
+      indOff++;
+    }
+  }
+  return true;
+}
+
+const u32le = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;

@@ -1,0 +1,247 @@
+/**
+ * The checker against e2fsck -fn (e2fsprogs is the oracle).
+ *
+ *  1. Damage injected with debugfs into small mke2fs -d images in four flavours (ext4 4 KiB
+ *     with metadata_csum, ext4 1 KiB without it, ext3 and ext2 with block maps): i_blocks,
+ *     links_count, i_size, mode (sif); block and inode bitmap bits (freeb/setb, freei/seti);
+ *     superblock and group free counts (ssv, set_bg); a cleared inode still named by its
+ *     directory (clri); a damaged directory block (zap_block). Each must be found with the
+ *     right problem, our verdict (exit status) must be e2fsck's, and our report, printed as
+ *     the CLI prints it, must be e2fsck's output line for line.
+ *  2. Clean images: the mke2fs presets of test/oracle/images.ts (mke2fs -d trees in seven
+ *     configurations) and, where loop mounts work, the kernel-written images: no problem, and
+ *     e2fsck's summary line.
+ *
+ * Needs mke2fs, debugfs and e2fsck (skipped visibly without them; a failure under
+ * EXT4TS_REQUIRE_ORACLES=1); the kernel images also need root and loop devices.
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { FileDevice } from "../../src/device/file.js";
+import { check, formatProblem, type FsckReport } from "../../src/fsck/check.js";
+import { DEBUGFS_ENV } from "../oracle/base_image.js";
+import { KERNEL_IMAGES, MKE2FS_PRESETS, kernelImage, mke2fsPreset, runDir, type KernelImageName, type Mke2fsPresetName } from "../oracle/images.js";
+import { canLoopMount, loopMountStatus, oracleAvailability, oracleGate, requireOrSkip, run, runUnchecked, tool } from "../oracle/oracle_env.js";
+
+const E2FSCK_ENV = { ...process.env, E2FSCK_CONFIG: "/dev/null", LC_ALL: "C", TZ: "GMT0" };
+
+/** e2fsck -fn: exit status and output (stderr apart: it holds the few "e2fsck: ..." lines). */
+function e2fsck(img: string): { status: number; out: string; err: string } {
+  const r = runUnchecked(tool("e2fsck"), ["-fn", img], { env: E2FSCK_ENV });
+  return { status: r.status, out: r.stdout, err: r.stderr };
+}
+
+/**
+ * Our text must be e2fsck's stdout line for line, plus its stderr lines (where they fall
+ * between the two streams is the buffering's business, so they are compared apart).
+ */
+function expectSameText(our: string, e: { out: string; err: string }): void {
+  const isErrLine = (l: string): boolean => /^e2fsck: /.test(l);
+  expect(findings(our.split("\n").filter((l) => !isErrLine(l)).join("\n"))).toBe(findings(e.out));
+  const errLines = e.err.split("\n").filter(isErrLine);
+  expect(our.split("\n").filter(isErrLine)).toEqual(errLines);
+}
+
+/** Our check, with the text the CLI would print. */
+async function ours(img: string): Promise<{ report: FsckReport; out: string }> {
+  const dev = await FileDevice.open(img, { readOnly: true });
+  let out = "";
+  try {
+    const report = await check(dev, {
+      force: true,
+      name: img,
+      onPass: (_p, title) => {
+        out += `${title}\n`;
+      },
+      onWarning: (w) => {
+        out += `${w}\n`;
+      },
+      onProblem: (p) => {
+        out += p.code === 0x00f005 ? `${p.message}\n` : formatProblem(p);
+      },
+    });
+    if (!report.clean) out += `\n${report.device}: ********** WARNING: Filesystem still has errors **********\n\n`;
+    if (report.aborted === undefined) out += `${report.summaryLine}\n`;
+    return { report, out };
+  } finally {
+    await dev.close();
+  }
+}
+
+/** Output without the version banner and the pass headers (which carry no finding). */
+function findings(out: string): string {
+  return out
+    .split("\n")
+    .filter((l) => !/^(e2fsck \d|Pass \d[A-E]?: |Running additional passes)/.test(l))
+    .join("\n")
+    .replace(/^\n+/, "")
+    .trimEnd();
+}
+
+function debugfs(img: string, cmds: readonly string[]): string {
+  return run(tool("debugfs"), ["-w", "-f", "-", img], { input: `${cmds.join("\n")}\n`, env: DEBUGFS_ENV }).stdout;
+}
+
+function debugfsRead(img: string, cmd: string): string {
+  return run(tool("debugfs"), ["-R", cmd, img], { env: DEBUGFS_ENV }).stdout;
+}
+
+function num(text: string, re: RegExp): number {
+  const m = re.exec(text);
+  if (m === null) throw new Error(`no match for ${String(re)} in:\n${text}`);
+  return Number(m[1]);
+}
+
+interface Flavour {
+  readonly name: string;
+  readonly mkfs: readonly string[];
+}
+
+const FLAVOURS: readonly Flavour[] = [
+  { name: "ext4-4k", mkfs: ["-t", "ext4", "-b", "4096"] },
+  { name: "ext4-1k-nocsum", mkfs: ["-t", "ext4", "-b", "1024", "-O", "^metadata_csum,^64bit"] },
+  { name: "ext3-1k", mkfs: ["-t", "ext3", "-b", "1024"] },
+  { name: "ext2-4k", mkfs: ["-t", "ext2", "-b", "4096"] },
+];
+
+/** What a damage needs to know about the base image. */
+interface Facts {
+  readonly multiBlock: number;
+  readonly multiBlocks: number;
+  readonly freeBlock: number;
+  readonly freeInode: number;
+  readonly freeBlocksCount: number;
+  readonly freeInodesCount: number;
+  readonly group0FreeInodes: number;
+}
+
+interface Damage {
+  readonly name: string;
+  readonly commands: (f: Facts) => string[];
+  /** Problem names, at least one of which must be reported. */
+  readonly expect: readonly string[];
+  /** e2fsck -fn calls it damaged (a non-zero exit); false where it only notes it (-n exits 0). */
+  readonly damaged: boolean;
+}
+
+const DAMAGES: readonly Damage[] = [
+  { name: "sif i_blocks", commands: (f) => [`sif /multi blocks ${f.multiBlocks + 16}`], expect: ["PR_1_BAD_I_BLOCKS"], damaged: true },
+  { name: "sif links_count", commands: () => ["sif /small links_count 5"], expect: ["PR_4_BAD_REF_COUNT"], damaged: true },
+  { name: "sif size (file shrunk below its blocks)", commands: () => ["sif /multi size 1"], expect: ["PR_1_BAD_I_SIZE"], damaged: true },
+  { name: "sif size (directory)", commands: () => ["sif /d size 100"], expect: ["PR_1_BAD_I_SIZE"], damaged: true },
+  // An extent-mapped socket is illegal; a block-mapped one may keep a block number in i_block[0]
+  // (a device number's place), so only its size and i_blocks give it away.
+  { name: "sif mode (file made a socket)", commands: () => ["sif /small mode 0140644"], expect: ["PR_2_BAD_SOCKET", "PR_1_SET_NONZSIZE"], damaged: true },
+  { name: "freeb (used block marked free)", commands: (f) => [`freeb ${f.multiBlock}`], expect: ["PR_5_BLOCK_BITMAP_HEADER"], damaged: true },
+  { name: "setb (free block marked used)", commands: (f) => [`setb ${f.freeBlock}`], expect: ["PR_5_BLOCK_BITMAP_HEADER"], damaged: true },
+  { name: "freei (used inode marked free)", commands: () => ["freei /small"], expect: ["PR_5_INODE_BITMAP_HEADER"], damaged: true },
+  { name: "seti (free inode marked used)", commands: (f) => [`seti <${f.freeInode}>`], expect: ["PR_5_INODE_BITMAP_HEADER"], damaged: true },
+  { name: "ssv free_blocks_count", commands: (f) => [`ssv free_blocks_count ${f.freeBlocksCount - 7}`], expect: ["PR_5_FREE_BLOCK_COUNT"], damaged: false },
+  { name: "ssv free_inodes_count", commands: (f) => [`ssv free_inodes_count ${f.freeInodesCount + 3}`], expect: ["PR_5_FREE_INODE_COUNT"], damaged: false },
+  { name: "set_bg free_inodes_count", commands: (f) => [`set_bg 0 free_inodes_count ${f.group0FreeInodes - 2}`], expect: ["PR_5_FREE_INODE_COUNT_GROUP"], damaged: true },
+  { name: "clri (cleared inode still referenced)", commands: () => ["clri /d/f3"], expect: ["PR_2_UNUSED_INODE"], damaged: true },
+  {
+    name: "damaged directory block",
+    commands: () => ["zap_block -f /d -o 4 -l 2 -p 255 0"],
+    expect: ["PR_2_DIR_CORRUPTED", "PR_2_BAD_REC_LEN", "PR_2_FINAL_RECLEN", "PR_2_LEAF_NODE_ONLY_CSUM_INVALID"],
+    damaged: true,
+  },
+];
+
+/** A small tree: files of one block, of several (indirect on 1 KiB block maps), a directory. */
+function makeTree(dir: string): void {
+  mkdirSync(path.join(dir, "d", "sub"), { recursive: true });
+  writeFileSync(path.join(dir, "small"), "x".repeat(100));
+  writeFileSync(path.join(dir, "multi"), Buffer.alloc(60 * 1024, 0x61));
+  writeFileSync(path.join(dir, "big"), Buffer.alloc(300 * 1024, 0x62));
+  for (let i = 0; i < 30; i++) writeFileSync(path.join(dir, "d", `f${i}`), `file ${i}\n`);
+  writeFileSync(path.join(dir, "d", "sub", "deep"), "deep\n");
+}
+
+const e2 = oracleAvailability(["mke2fs", "debugfs", "e2fsck"]);
+
+describe("fsck vs e2fsck -fn: debugfs-injected damage", () => {
+  oracleGate(e2, "e2fsprogs (mke2fs, debugfs, e2fsck) is available");
+  if (!e2.ok) return;
+  const bases = new Map<string, { img: string; facts: Facts }>();
+  const base = (f: Flavour): { img: string; facts: Facts } => {
+    const got = bases.get(f.name);
+    if (got !== undefined) return got;
+    const dir = mkdtempSync(path.join(runDir(), `fsck-${f.name}-`));
+    const tree = path.join(dir, "tree");
+    makeTree(tree);
+    const img = path.join(dir, "base.img");
+    run(tool("mke2fs"), ["-q", "-F", ...f.mkfs, "-E", "root_owner=0:0", "-d", tree, img, "32M"], { env: { ...process.env, E2FSPROGS_FAKE_TIME: "1700000000" } });
+    const stat = debugfsRead(img, "stat /multi");
+    const sb = debugfsRead(img, "stats");
+    const facts: Facts = {
+      multiBlock: num(debugfsRead(img, "bmap /multi 0"), /^(\d+)/m),
+      multiBlocks: num(stat, /Blockcount:\s+(\d+)/),
+      freeBlock: num(debugfsRead(img, "ffb 1 20000"), /Free blocks found:\s+(\d+)/),
+      freeInode: num(debugfsRead(img, "ffi"), /Free inode found:\s+(\d+)/),
+      freeBlocksCount: num(sb, /^Free blocks:\s+(\d+)/m),
+      freeInodesCount: num(sb, /^Free inodes:\s+(\d+)/m),
+      group0FreeInodes: num(sb, /Group\s+0:.*?(\d+) free inodes/s),
+    };
+    const b = { img, facts };
+    bases.set(f.name, b);
+    return b;
+  };
+
+  for (const f of FLAVOURS) {
+    it(`${f.name}: the undamaged image is clean for both`, async () => {
+      const { img } = base(f);
+      const e = e2fsck(img);
+      const o = await ours(img);
+      expect(e.status).toBe(0);
+      expect(o.report.exitCode).toBe(0);
+      expectSameText(o.out, e);
+    });
+    for (const d of DAMAGES) {
+      it(`${f.name}: ${d.name}`, async () => {
+        const b = base(f);
+        const img = path.join(path.dirname(b.img), `${d.name.replace(/[^a-z0-9]+/gi, "_")}.img`);
+        copyFileSync(b.img, img);
+        debugfs(img, d.commands(b.facts));
+        const e = e2fsck(img);
+        expect(e.status !== 0, `e2fsck -fn exit ${e.status}:\n${e.out}`).toBe(d.damaged);
+        const o = await ours(img);
+        const names = o.report.problems.map((p) => p.name);
+        expect(names.some((n) => d.expect.includes(n)), `expected one of ${d.expect.join(", ")}; got ${names.join(", ")}`).toBe(true);
+        expect(o.report.exitCode).toBe(e.status);
+        expectSameText(o.out, e);
+      });
+    }
+  }
+});
+
+describe("fsck vs e2fsck -fn: clean images", () => {
+  oracleGate(e2, "e2fsprogs (mke2fs, e2fsck) is available");
+  if (!e2.ok) return;
+  const presets = (Object.keys(MKE2FS_PRESETS) as Mke2fsPresetName[]).filter((n) => !MKE2FS_PRESETS[n].large);
+  for (const name of presets) {
+    it(`mke2fs -d ${name}: clean, with e2fsck's summary`, { timeout: 300_000 }, async () => {
+      const img = await mke2fsPreset(name);
+      const e = e2fsck(img);
+      const o = await ours(img);
+      expect(o.report.problems).toEqual([]);
+      expect(o.report.exitCode).toBe(0);
+      expectSameText(o.out, e);
+    });
+  }
+  for (const name of Object.keys(KERNEL_IMAGES) as KernelImageName[]) {
+    it(`kernel-written ${name}: clean, with e2fsck's summary`, { timeout: 600_000 }, async (ctx) => {
+      if (!canLoopMount()) {
+        requireOrSkip(`kernel images need loop mounts: ${loopMountStatus().reason}`);
+        ctx.skip();
+        return;
+      }
+      const img = await kernelImage(name);
+      const e = e2fsck(img);
+      const o = await ours(img);
+      expect(o.report.problems).toEqual([]);
+      expectSameText(o.out, e);
+    });
+  }
+});
