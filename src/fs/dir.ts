@@ -13,7 +13,7 @@ import { dirEntryTail, hasDirTail, iterateDirEntries } from "../format/dirent.js
 import { DX_NODE_ENTRIES_OFFSET, DX_ROOT_ENTRIES_OFFSET, dxCountLimit, dxTail, dxTailOffset, looksLikeDxNode } from "../format/htree.js";
 import { EXT4_INDEX_FL } from "../format/inode.js";
 import { FsError } from "../errors.js";
-import { inlineBytes } from "./inline.js";
+import { inlineBytes, type InlineInode } from "./inline.js";
 import { hasInlineData, isDir, type Inode } from "./inode.js";
 import { mapBlocks } from "./read.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
@@ -131,16 +131,25 @@ function* rootDots(fs: Ext4Fs, dir: Inode, block: Uint8Array, pblk: number): Gen
 
 /**
  * Inline directory: i_block starts with the parent's inode number, then entries fill
- * the rest of i_block and continue in system.data. @kernel ext4_read_inline_dir
+ * the rest of i_block and continue in system.data ("." and ".." are not stored).
+ * @kernel ext4_read_inline_dir
  */
-function* inlineDirEntries(fs: Ext4Fs, dir: Inode): Generator<DirRecord> {
+export function inlineDirContents(fs: Ext4Fs, dir: InlineInode): { parent: number; entries: DirRecord[] } {
   const data = inlineBytes(fs, dir);
   const parent = (data[0]! | (data[1]! << 8) | (data[2]! << 16) | (data[3]! << 24)) >>> 0;
   if (parent === 0 || parent > fs.inodesCount) throw fsCorrupted(fs, { ino: dir.ino, what: `Inline directory parent ${parent} out of range` });
+  const ctx = { ino: dir.ino };
+  const entries: DirRecord[] = [];
+  // The two regions are separate chains: rec_len never crosses from i_block into system.data.
+  for (const [from, to] of [[4, 60], [60, data.length]] as const) {
+    for (const e of iterateDirEntries(data, from, to, fs.blockSize, fs.inodesCount, ctx)) entries.push({ name: e.name, ino: e.inode, fileType: e.fileType });
+  }
+  return { parent, entries };
+}
+
+function* inlineDirEntries(fs: Ext4Fs, dir: Inode): Generator<DirRecord> {
+  const { parent, entries } = inlineDirContents(fs, dir);
   yield { name: new Uint8Array([0x2e]), ino: dir.ino, fileType: 2 };
   yield { name: new Uint8Array([0x2e, 0x2e]), ino: parent, fileType: 2 };
-  const ctx = { ino: dir.ino };
-  // The two regions are separate chains: rec_len never crosses from i_block into system.data.
-  for (const e of iterateDirEntries(data, 4, 60, fs.blockSize, fs.inodesCount, ctx)) yield { name: e.name, ino: e.inode, fileType: e.fileType };
-  for (const e of iterateDirEntries(data, 60, data.length, fs.blockSize, fs.inodesCount, ctx)) yield { name: e.name, ino: e.inode, fileType: e.fileType };
+  yield* entries;
 }

@@ -27,7 +27,8 @@ import { dirhash, isDxHashVersion } from "../format/dirhash.js";
 import { DX_ROOT_ENTRIES_OFFSET, dxCountLimit, dxEntry, dxNodeHeader, dxNodeLimit, dxRoot, dxRootLimit, dxTail, dxTailOffset } from "../format/htree.js";
 import { EXT4_INDEX_FL } from "../format/inode.js";
 import type { Handle } from "./handle.js";
-import { destroyInline, inlineDir, inlineDirIsEmpty, isInline } from "./inline_write.js";
+import { inlineDirContents } from "./dir.js";
+import { destroyInline, inlineDirIsEmpty, isInline } from "./inline_write.js";
 import type { InodeInfo } from "./inode_write.js";
 import type { Ext4Fs } from "./super.js";
 import { dcacheSet } from "./dcache.js";
@@ -293,7 +294,7 @@ export function initDirBlock(fs: Ext4Fs, data: Uint8Array, self: number, parent:
  * writes the inode back, as after any entry change. @kernel ext4_convert_inline_data_nolock
  */
 async function convertInlineDir(fs: Ext4Fs, h: Handle, blocks: DirBlocks, dir: InodeInfo): Promise<void> {
-  const { parent, entries } = inlineDir(fs, dir);
+  const { parent, entries } = inlineDirContents(fs, dir);
   destroyInline(fs, dir);
   const { pblk, data } = await blocks.append(h, dir);
   initDirBlock(fs, data, dir.ino, parent);

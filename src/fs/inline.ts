@@ -8,11 +8,14 @@ import type { Inode } from "./inode.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
 import { ibodyXattrs } from "./xattr.js";
 
+/** What the inline readers need: a read snapshot (Inode) or a writable InodeInfo. */
+export type InlineInode = Pick<Inode, "ino" | "raw" | "bytes">;
+
 /**
  * All inline bytes of the inode (i_block, then system.data), not cut to i_size.
  * @kernel ext4_read_inline_data
  */
-export function inlineBytes(fs: Ext4Fs, inode: Inode): Uint8Array {
+export function inlineBytes(fs: Ext4Fs, inode: InlineInode): Uint8Array {
   const extra = inlineDataValue(ibodyXattrs(fs, inode));
   if (extra === null) {
     // The kernel requires the system.data entry on every inline inode (ext4_find_inline_data_nolock).

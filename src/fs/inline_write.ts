@@ -10,19 +10,13 @@
  *         ext4_convert_inline_data_nolock / ext4_finish_convert_inline_dir (fs/ext4/inline.c)
  */
 
-import { iterateDirEntries } from "../format/dirent.js";
 import { EXT4_EXT_MAGIC, extentHeader } from "../format/extent.js";
 import { EXT4_EXTENTS_FL, EXT4_GOOD_OLD_INODE_SIZE, EXT4_INLINE_DATA_FL } from "../format/inode.js";
-import {
-  EXT4_MIN_INLINE_DATA_SIZE,
-  EXT4_XATTR_INDEX_SYSTEM,
-  EXT4_XATTR_SYSTEM_DATA,
-  decodeIbodyXattrs,
-  encodeIbodyXattrs,
-  inlineDataValue,
-} from "../format/xattr.js";
+import { EXT4_XATTR_INDEX_SYSTEM, EXT4_XATTR_SYSTEM_DATA, decodeIbodyXattrs, encodeIbodyXattrs } from "../format/xattr.js";
+import { inlineDirContents } from "./dir.js";
 import { writeData, type WriteDeps } from "./file_write.js";
 import type { Handle } from "./handle.js";
+import { inlineBytes } from "./inline.js";
 import { getSize, setSize, type InodeInfo } from "./inode_write.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
 
@@ -35,41 +29,9 @@ function ibodyRegion(fs: Ext4Fs, inode: InodeInfo): { start: number; region: Uin
   return { start, region: inode.bytes.subarray(start, fs.inodeSize) };
 }
 
-/** i_block then system.data: every inline byte, not cut to i_size. @kernel ext4_read_inline_data */
-function inlineContents(fs: Ext4Fs, inode: InodeInfo): Uint8Array {
-  const extra = fs.inodeSize > EXT4_GOOD_OLD_INODE_SIZE ? inlineDataValue(decodeIbodyXattrs(ibodyRegion(fs, inode).region, { ino: inode.ino })) : null;
-  if (extra === null) throw fsCorrupted(fs, { ino: inode.ino, what: "Inline data inode has no system.data xattr" });
-  const out = new Uint8Array(EXT4_MIN_INLINE_DATA_SIZE + extra.length);
-  out.set(inode.raw.i_block.subarray(0, EXT4_MIN_INLINE_DATA_SIZE), 0);
-  out.set(extra, EXT4_MIN_INLINE_DATA_SIZE);
-  return out;
-}
-
-interface InlineDirEntry {
-  name: Uint8Array;
-  ino: number;
-  fileType: number;
-}
-
-/** Parent and entries of an inline directory (no "." or ".."). @kernel ext4_read_inline_dir */
-export function inlineDir(fs: Ext4Fs, inode: InodeInfo): { parent: number; entries: InlineDirEntry[] } {
-  const data = inlineContents(fs, inode);
-  const parent = new DataView(data.buffer, data.byteOffset, 4).getUint32(0, true);
-  if (parent === 0 || parent > fs.inodesCount) throw fsCorrupted(fs, { ino: inode.ino, what: `Inline directory parent ${parent} out of range` });
-  const entries: InlineDirEntry[] = [];
-  const ctx = { ino: inode.ino };
-  // i_block and system.data are separate chains of entries.
-  for (const [from, to] of [[4, EXT4_MIN_INLINE_DATA_SIZE], [EXT4_MIN_INLINE_DATA_SIZE, data.length]] as const) {
-    for (const e of iterateDirEntries(data, from, to, fs.blockSize, fs.inodesCount, ctx)) {
-      if (e.inode !== 0) entries.push({ name: e.name.slice(), ino: e.inode, fileType: e.fileType });
-    }
-  }
-  return { parent, entries };
-}
-
 /** Is this inline directory empty? (@kernel empty_inline_dir) */
 export function inlineDirIsEmpty(fs: Ext4Fs, inode: InodeInfo): boolean {
-  return inlineDir(fs, inode).entries.length === 0;
+  return inlineDirContents(fs, inode).entries.length === 0;
 }
 
 /**
@@ -104,7 +66,7 @@ export async function convertInlineFile(h: Handle, deps: WriteDeps, inode: Inode
   if (!isInline(inode)) return;
   const fs = h.fs;
   const size = getSize(fs, inode);
-  const all = opts.discard === true ? new Uint8Array(0) : inlineContents(fs, inode);
+  const all = opts.discard === true ? new Uint8Array(0) : inlineBytes(fs, inode);
   if (opts.discard !== true && size > all.length) throw fsCorrupted(fs, { ino: inode.ino, what: `Inline file size ${size} exceeds its ${all.length} inline bytes` });
   destroyInline(fs, inode);
   await writeData(h, deps, inode, 0, all.subarray(0, size));

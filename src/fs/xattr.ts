@@ -13,7 +13,7 @@ import type { Inode } from "./inode.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
 
 /** Entries stored in the inode body. @kernel ext4_xattr_ibody_get */
-export function ibodyXattrs(fs: Ext4Fs, inode: Inode): XattrEntry[] {
+export function ibodyXattrs(fs: Ext4Fs, inode: Pick<Inode, "ino" | "raw" | "bytes">): XattrEntry[] {
   if (fs.inodeSize <= EXT4_GOOD_OLD_INODE_SIZE) return [];
   const start = EXT4_GOOD_OLD_INODE_SIZE + inode.raw.i_extra_isize;
   return decodeIbodyXattrs(inode.bytes.subarray(start, fs.inodeSize), { ino: inode.ino });
