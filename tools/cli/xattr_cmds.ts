@@ -383,6 +383,23 @@ function notImagePath(prog: string, arg: string): void {
   err(`${prog}: ${quote(arg, "\n\r")}: not an IMAGE:PATH argument (IMAGE must be an existing image file)\n`);
 }
 
+/**
+ * The mounted volume for `t` (an IMAGE:PATH argument, parsed or not), or null after saying
+ * why not, as the tools do for a file they cannot reach (the caller counts the error).
+ */
+async function openTarget(images: ImageSet, prog: string, t: Target | string, display?: string): Promise<{ vol: Volume; t: Target } | null> {
+  if (typeof t === "string") {
+    notImagePath(prog, t);
+    return null;
+  }
+  try {
+    return { vol: await images.open(t.image), t };
+  } catch (e) {
+    err(`${prog}: ${quote(display ?? t.display, "\n\r")}: ${mountFailure(e)}\n`);
+    return null;
+  }
+}
+
 function childPath(dir: string, name: string): string {
   return dir.endsWith("/") ? dir + name : `${dir}/${name}`;
 }
@@ -641,20 +658,13 @@ export async function getfattrMain(argv: readonly string[]): Promise<number> {
   };
 
   try {
-    for (const t of targets) {
-      if (typeof t === "string") {
-        notImagePath(prog, t);
+    for (const target of targets) {
+      const opened = await openTarget(images, prog, target);
+      if (opened === null) {
         errors++;
         continue;
       }
-      let vol: Volume;
-      try {
-        vol = await images.open(t.image);
-      } catch (e) {
-        err(`${prog}: ${quote(t.display, "\n\r")}: ${mountFailure(e)}\n`);
-        errors++;
-        continue;
-      }
+      const { vol, t } = opened;
       await walkTree(vol, t.path, t.display, { recursive, logical, followTop: deref && !physical }, visit(vol));
     }
   } finally {
@@ -1137,20 +1147,12 @@ export async function getfaclMain(argv: readonly string[]): Promise<number> {
 
   try {
     for (const arg of operands) {
-      const t = targetOf(arg);
-      if (t === null) {
-        notImagePath(prog, arg);
+      const opened = await openTarget(images, prog, targetOf(arg) ?? arg);
+      if (opened === null) {
         errors++;
         continue;
       }
-      let vol: Volume;
-      try {
-        vol = await images.open(t.image);
-      } catch (e) {
-        err(`${prog}: ${quote(t.display, "\n\r")}: ${mountFailure(e)}\n`);
-        errors++;
-        continue;
-      }
+      const { vol, t } = opened;
       await walkTree(vol, t.path, t.display, { recursive, logical, followTop: !physical }, visit(vol));
     }
   } finally {
@@ -1599,18 +1601,9 @@ export async function setfaclMain(argv: readonly string[], force: boolean): Prom
   const removeAcl = (type: AclType): AclCmd => ({ cmd: CMD_REMOVE_ACL, type, tag: 0, id: ACL_UNDEFINED_ID, perm: 0 });
 
   const nextFile = async (arg: string): Promise<number> => {
-    const t = targetOf(arg);
-    if (t === null) {
-      notImagePath(prog, arg);
-      return 1;
-    }
-    let vol: Volume;
-    try {
-      vol = await images.open(t.image);
-    } catch (e) {
-      err(`${prog}: ${quote(t.display, "\n\r")}: ${mountFailure(e)}\n`);
-      return 1;
-    }
+    const opened = await openTarget(images, prog, targetOf(arg) ?? arg);
+    if (opened === null) return 1;
+    const { vol, t } = opened;
     const res = { failed: false };
     await walkTree(vol, t.path, t.display, { recursive: state.walk.recursive, logical: state.walk.logical, followTop: !state.walk.physical }, async (v) => {
       if (!(await doSetAcl(prog, vol, v, seq, state)).ok) res.failed = true;
@@ -1661,20 +1654,12 @@ export async function setfaclMain(argv: readonly string[], force: boolean): Prom
         err(`${prog}: ${quote(file, "\n\r")}: Invalid argument in line ${i - body.length + parsed.line}\n`);
         return 1;
       }
-      const t = targetOf(path);
-      if (t === null) {
-        notImagePath(prog, path);
+      const opened = await openTarget(images, prog, targetOf(path) ?? path, path);
+      if (opened === null) {
         rstatus = 1;
         continue;
       }
-      let vol: Volume;
-      try {
-        vol = await images.open(t.image);
-      } catch (e) {
-        err(`${prog}: ${quote(path, "\n\r")}: ${mountFailure(e)}\n`);
-        rstatus = 1;
-        continue;
-      }
+      const { vol, t } = opened;
       let lst: Stats | null = null, error: FsError | null = null;
       try {
         lst = await vol.lstat(t.path);
