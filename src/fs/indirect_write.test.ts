@@ -17,14 +17,14 @@
  */
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { DEBUGFS_ENV, makeBaseImage, saveSparseImage, type BaseImage } from "../../test/oracle/base_image.js";
+import { DEBUGFS_ENV, makeBaseImage, saveAndFsck, type BaseImage } from "../../test/oracle/base_image.js";
 import { runDir } from "../../test/oracle/images.js";
-import { oracleAvailability, oracleGate, run, runUnchecked, tool } from "../../test/oracle/oracle_env.js";
+import { oracleAvailability, oracleGate, run, tool } from "../../test/oracle/oracle_env.js";
 import { Rng } from "../../test/oracle/trees.js";
 import { MemoryDevice } from "../device/memory.js";
 import { FsError } from "../errors.js";
 import { EXT4_EXTENTS_FL, EXT4_INLINE_DATA_FL, inodeBlocks, inodeSize64 } from "../format/inode.js";
-import { EXT4_VALID_FS, freeBlocksCount } from "../format/superblock.js";
+import { freeBlocksCount } from "../format/superblock.js";
 import { inodeTable } from "../format/group_desc.js";
 import { childFunding, type BlockAllocator, type Funding } from "./alloc_request.js";
 import { findGoal, mapForWrite, truncateData, writeData, type WriteDeps } from "./file_write.js";
@@ -206,12 +206,8 @@ async function verify(v: Vol): Promise<MapReport> {
 }
 
 async function oracleCheck(v: Vol, tag: string): Promise<void> {
-  v.fs.sb.s_state |= EXT4_VALID_FS;
-  await v.fs.sync();
   const file = path.join(runDir(), `indw-${v.name}-${tag}.img`);
-  await saveSparseImage(v.dev, file);
-  const fsck = runUnchecked(tool("e2fsck"), ["-fn", file]);
-  expect(fsck.status, `e2fsck -fn ${file}:\n${fsck.stdout}${fsck.stderr}`).toBe(0);
+  await saveAndFsck(v.fs, v.dev, file);
   const stat = run(tool("debugfs"), ["-R", "stat f", file], { env: DEBUGFS_ENV }).stdout;
   const d = debugfsBlocks(stat);
   const ours = await walkMap(v.fs, v.inode.raw);

@@ -6,9 +6,12 @@
 
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 import path from "node:path";
+import { expect } from "vitest";
 import type { MemoryDevice } from "../../src/device/memory.js";
+import { EXT4_VALID_FS } from "../../src/format/superblock.js";
+import type { Ext4Fs } from "../../src/fs/super.js";
 import { runDir } from "./images.js";
-import { run, tool } from "./oracle_env.js";
+import { run, runUnchecked, tool } from "./oracle_env.js";
 
 const PIECE = 1 << 20;
 
@@ -60,4 +63,14 @@ export async function saveSparseImage(dev: MemoryDevice, file: string): Promise<
   } finally {
     closeSync(fd);
   }
+}
+
+/** Mark the volume clean, sync it, save it to `file` and require `e2fsck -fn` to exit 0; returns its output. */
+export async function saveAndFsck(fs: Ext4Fs, dev: MemoryDevice, file: string): Promise<string> {
+  fs.sb.s_state |= EXT4_VALID_FS;
+  await fs.sync();
+  await saveSparseImage(dev, file);
+  const fsck = runUnchecked(tool("e2fsck"), ["-fn", file]);
+  expect(fsck.status, `e2fsck -fn ${file}:\n${fsck.stdout}${fsck.stderr}`).toBe(0);
+  return fsck.stdout;
 }
