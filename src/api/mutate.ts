@@ -19,6 +19,9 @@ import { lookup, resolvePath } from "../fs/namei.js";
 import { createNode, evictInode, linkNode, renameNode, rmdirNode, unlinkNode, type NameiDeps, type NewInodeAttrs } from "../fs/namei_write.js";
 import { maxFileBytes, truncateData, writeData } from "../fs/file_write.js";
 import { convertInlineFile } from "../fs/inline_write.js";
+import { inodeTable } from "../fs/inode_core.js";
+import { daWrite, usesPageCache } from "../fs/page_cache.js";
+import { writebackAll, writebackInode } from "../fs/writeback.js";
 import { aclChmod } from "../fs/xattr_write.js";
 import { checkXattrArgs, vfsRemovexattr, vfsSetxattr } from "../fs/xattr_write.js";
 import { orphanList, usesOrphanList } from "../fs/orphan.js";
@@ -81,6 +84,8 @@ export interface Writer {
   /** Owner of new inodes (the caller's fsuid/fsgid; root by default). */
   uid: number;
   gid: number;
+  /** Dirty page-cache bytes above which writers start writeback (balance_dirty_pages). */
+  dirtyLimitBytes: number;
 }
 
 function requireWritable(fs: Ext4Fs, syscall: string, path: string): void {
@@ -155,7 +160,7 @@ export function writeAt(w: Writer, path: string, ino: number, pos: number, data:
       let written = 0;
       try {
         await convertInlineFile(h, w.deps, inode);
-        written = await writeData(h, w.deps, inode, pos, data);
+        written = usesPageCache(inode) ? await daWrite(w.fs, inode, pos, data) : await writeData(h, w.deps, inode, pos, data);
       } finally {
         // Whatever was mapped and written (all of it, or up to an ENOSPC) is recorded.
         const now = w.deps.now();
@@ -164,8 +169,41 @@ export function writeAt(w: Writer, path: string, ino: number, pos: number, data:
         await markInodeDirty(h, inode);
       }
       return written;
+    }).then(async (written) => {
+      await balanceDirtyPages(w);
+      return written;
     }),
   );
+}
+
+/**
+ * Past the dirty limit, write back the oldest dirty inodes until half of it is left, so
+ * the page cache stays bounded however much is written. @kernel balance_dirty_pages
+ */
+async function balanceDirtyPages(w: Writer): Promise<void> {
+  const t = inodeTable(w.fs);
+  const bs = w.fs.blockSize;
+  if (t.dirtyPages * bs <= w.dirtyLimitBytes) return;
+  for (const core of t.dirty()) {
+    await writebackInode(w.fs, w.deps, core.ino);
+    if (t.dirtyPages * bs <= w.dirtyLimitBytes / 2) return;
+  }
+}
+
+/**
+ * Write back one file's dirty pages in blocks [first, last] (fsync, fdatasync,
+ * sync_file_range, close with auto_da_alloc): data on the device, metadata in the buffer
+ * cache until the caller flushes it. @kernel filemap_write_and_wait_range
+ */
+export function writebackFile(w: Writer, ino: number, range?: { first: number; last: number }): Promise<void> {
+  return w.lock.run(async () => {
+    await writebackInode(w.fs, w.deps, ino, range);
+  });
+}
+
+/** Write back every dirty page of the volume (sync, unmount). @kernel sync_inodes_sb */
+export function writebackVolume(w: Writer): Promise<void> {
+  return w.lock.run(() => writebackAll(w.fs, w.deps));
 }
 
 /** Set the size of a regular file (shrinking frees blocks; growing leaves a hole). */
@@ -178,7 +216,11 @@ export function truncateAt(w: Writer, path: string, ino: number, size: number): 
       if ((inode.raw.i_mode & S_IFMT) !== S_IFREG) throw new FsError("EINVAL", "Invalid argument");
       if (size > maxFileBytes(w.fs, inode)) throw new FsError("EFBIG", "File too large");
       await convertInlineFile(h, w.deps, inode, { discard: size === 0 });
-      await truncateData(h, w.deps, inode, getSize(w.fs, inode), size);
+      const oldSize = getSize(w.fs, inode);
+      await truncateData(h, w.deps, inode, oldSize, size);
+      // auto_da_alloc: a file truncated to zero and rewritten gets its new data written back
+      // at close, so "truncate, write, close" does not leave a zero-length file after a crash.
+      if (size === 0 && oldSize > 0) inodeTable(w.fs).getOrCreate(ino).daAllocClose = true;
       setSize(inode, size);
       const now = w.deps.now();
       setInodeTime(inode.raw, w.fs.inodeSize, "i_mtime", now);
@@ -290,6 +332,9 @@ export function renameAt(w: Writer, from: string, to: string, freeIfUnused: (ino
     if (b.existing !== null && isDir(await iget(w.fs, b.existing)) && (await isAncestor(w, b.existing, a.dirIno))) {
       throw new FsError("ENOTEMPTY", "Directory not empty");
     }
+    // auto_da_alloc: replacing a file by rename writes the new file's data first, so the
+    // rename never exposes a name whose data is still only in memory. @kernel ext4_rename -> ext4_alloc_da_blocks
+    if (b.existing !== null) await writebackInode(w.fs, w.deps, a.existing);
     await withHandle(w.fs, async (h) => {
       const source = await igetWritable(w.fs, a.existing!); // checked above
       if ((source.raw.i_mode & S_IFMT) === S_IFDIR && (await isAncestor(w, source.ino, b.dirIno))) {

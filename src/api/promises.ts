@@ -37,7 +37,9 @@ import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
 import { engineDeps } from "../fs/engine_deps.js";
 import { withHandle } from "../fs/handle.js";
 import { orphanCleanup } from "../fs/namei_write.js";
-import { Mutex, splitParent, createAt, evictIfUnlinked, linkAt, renameAt, rmdirAt, setAttr, truncateAt, unlinkAt, writeAt, type Writer } from "./mutate.js";
+import { QuotaSet, type DquotInfo, type DquotLimits, type QuotaType } from "../fs/quota.js";
+import { inodeCore } from "../fs/inode_core.js";
+import { Mutex, writebackFile, writebackVolume, splitParent, createAt, evictIfUnlinked, linkAt, renameAt, rmdirAt, setAttr, truncateAt, unlinkAt, writeAt, type Writer } from "./mutate.js";
 
 export { Stats, type FileType, type MountOptions };
 
@@ -97,6 +99,13 @@ export interface VolumeOptions extends MountOptions {
   umask?: number;
   /** Clock for timestamps (reproducible images); the system clock by default. */
   now?: () => Timespec;
+  /**
+   * Dirty file data kept in memory before writers start writing it back, in bytes
+   * (default 64 MiB). Data written with write() is allocated and written at writeback
+   * (delayed allocation): on sync(), fsync, close after truncate-to-zero, unmount, or when
+   * this limit is passed.
+   */
+  dirtyLimitBytes?: number;
 }
 
 export class Volume {
@@ -105,18 +114,37 @@ export class Volume {
   readonly #umask: number;
   /** Open handles per inode: an unlinked inode is freed at its last close. */
   readonly #open = new Map<number, number>();
+  /** In-core quota, loaded at mount (null without the quota feature). */
+  #quota: QuotaSet | null = null;
 
   private constructor(fs: Ext4Fs, opts: VolumeOptions) {
     this.fs = fs;
     this.#umask = opts.umask ?? 0o022;
     this.#writer = fs.readOnly
       ? null
-      : { fs, deps: engineDeps(fs, opts.now ?? systemNow), lock: new Mutex(), uid: opts.uid ?? 0, gid: opts.gid ?? 0 };
+      : {
+          fs,
+          deps: engineDeps(fs, opts.now ?? systemNow),
+          lock: new Mutex(),
+          uid: opts.uid ?? 0,
+          gid: opts.gid ?? 0,
+          dirtyLimitBytes: opts.dirtyLimitBytes ?? 64 * 1024 * 1024,
+        };
   }
 
   /** Mount the ext2/3/4 volume on `dev`: read-only unless `readOnly: false`. */
   static async mount(dev: BlockDevice, opts: VolumeOptions = {}): Promise<Volume> {
     const vol = new Volume(await Ext4Fs.mount(dev, opts), opts);
+    try {
+      // Before orphan cleanup, as ext4_fill_super enables quota before ext4_orphan_cleanup.
+      vol.#quota = await QuotaSet.load(vol.fs, vol.#writer !== null ? { deps: vol.#writer.deps } : {});
+    } catch (e) {
+      if (vol.#writer !== null) {
+        await vol.fs.dev.close(); // a writable mount must keep quota exact: refuse it
+        throw e;
+      }
+      vol.fs.warnings.push(`Quota files not loaded: ${e instanceof Error ? e.message : String(e)}`);
+    }
     if (vol.#writer !== null) {
       // Before anything else, as ext4_fill_super does: free what a crash left open-unlinked.
       const w = vol.#writer;
@@ -281,9 +309,54 @@ export class Volume {
     return setAttr(this.#w("lutimes", path), "lutimes", path, false, { kind: "times", atime, mtime });
   }
 
-  /** Write every dirty block and the superblock. */
+  /** Write back every dirty page, then every dirty metadata block and the superblock. @kernel sync_filesystem */
   async sync(): Promise<void> {
+    if (this.#writer !== null) await writebackVolume(this.#writer);
+    await this.#flushQuota();
     await this.fs.sync();
+  }
+
+  // ----- quota (setquota, repquota) -----
+
+  /** The in-core quota state (null without the quota feature). */
+  get quota(): QuotaSet | null {
+    return this.#quota;
+  }
+
+  #q(): QuotaSet {
+    if (this.#quota === null) throw new FsError("EOPNOTSUPP", "The volume has no quota feature");
+    return this.#quota;
+  }
+
+  /** Usage and limits of one id (bytes, inodes): an id without a record reads as zeros. @kernel Q_GETQUOTA */
+  getQuota(type: QuotaType, id: number): Promise<DquotInfo> {
+    return this.#call("quotactl", undefined, async () => (await this.#q().dquot(type, id)).snapshot());
+  }
+
+  /**
+   * Set an id's limits (bytes, rounded up to 1 KiB; inodes; 0 = none) and/or the type's grace
+   * periods (`bgrace`/`igrace`, seconds), written to the quota file at once.
+   * @kernel Q_SETQUOTA / Q_SETINFO
+   */
+  setQuota(type: QuotaType, id: number, limits: Partial<DquotLimits> & { bgrace?: number; igrace?: number }): Promise<void> {
+    return this.#call("quotactl", undefined, async () => {
+      this.#w("quotactl", "");
+      await this.#q().setLimits(type, id, limits);
+      await this.#flushQuota();
+    });
+  }
+
+  /** Every id of a quota type with a record or in use, by id. @kernel Q_GETNEXTQUOTA loop */
+  quotaReport(type: QuotaType): Promise<DquotInfo[]> {
+    return this.#call("quotactl", undefined, async () => (await this.#q().report(type)).map((d) => d.snapshot()));
+  }
+
+  /** Write dirty quota records in a handle of their own, under the writer lock. */
+  async #flushQuota(): Promise<void> {
+    const q = this.#quota;
+    const w = this.#writer;
+    if (q === null || w === null || !q.isDirty()) return;
+    await w.lock.run(() => withHandle(this.fs, (h) => q.flush(h)));
   }
 
   /** @internal FileHandle's close: the last close of an unlinked inode frees it. */
@@ -295,7 +368,13 @@ export class Volume {
     }
     this.#open.delete(ino);
     const w = writer ?? this.#writer;
-    if (w !== null) await evictIfUnlinked(w, ino);
+    if (w === null) return;
+    const core = inodeCore(this.fs, ino);
+    if (core?.daAllocClose === true) {
+      core.daAllocClose = false;
+      await writebackFile(w, ino);
+    }
+    await evictIfUnlinked(w, ino);
   }
 
   async #call<T>(syscall: string, path: string | undefined, fn: () => Promise<T>): Promise<T> {
@@ -428,8 +507,10 @@ export class Volume {
 
   statfs(): Promise<StatFs> {
     const sb = this.fs.sb;
-    const free = freeBlocksCount(sb);
-    const reserved = rBlocksCount(sb);
+    // Space reserved for delayed data is not free; bavail also leaves the root reserve and
+    // the emergency pool, as ext4_statfs reports them.
+    const free = Math.max(0, freeBlocksCount(sb) - this.fs.dirtyClusters);
+    const reserved = rBlocksCount(sb) + this.fs.resvClusters;
     return Promise.resolve({
       type: 0xef53,
       bsize: this.fs.blockSize,
@@ -526,6 +607,8 @@ export class Volume {
         this.#open.set(ino, 1);
         await this._release(ino, this.#writer);
       }
+      await writebackVolume(this.#writer);
+      await this.#flushQuota();
     }
     await this.fs.unmount();
   }
@@ -597,17 +680,39 @@ export class FileHandle {
   }
 
   /**
-   * Make this file's data and metadata durable. Without a journal the engine cannot
-   * flush one file alone consistently, so this writes everything (like sync).
+   * Make this file's data and metadata durable: its dirty pages are allocated and written,
+   * then the metadata. Without a journal one file's metadata cannot be flushed alone
+   * consistently, so every dirty metadata block is written (as sync does for metadata).
+   * @kernel ext4_sync_file
    */
   async sync(): Promise<void> {
     this.#check();
+    if (this.#writer !== null) await writebackFile(this.#writer, this.#inode.ino);
     await this.#fs.sync();
   }
 
-  /** As sync (fdatasync). */
+  /** As sync: every metadata change is flushed anyway (fdatasync). */
   datasync(): Promise<void> {
     return this.sync();
+  }
+
+  /**
+   * Start and wait for writeback of the dirty pages overlapping [offset, offset+length)
+   * (length 0: to the end of the file). Data reaches the device; metadata (the new
+   * extents, i_blocks) stays in the buffer cache until a sync, as sync_file_range leaves
+   * it unflushed. The flags of sync_file_range(2) are accepted for compatibility: every
+   * combination writes and waits. @kernel sync_file_range
+   */
+  async syncRange(offset: number, length: number, flags = SYNC_FILE_RANGE_WRITE): Promise<void> {
+    this.#check();
+    const valid = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || (flags & ~valid) !== 0) {
+      throw new FsError("EINVAL", "Invalid argument", { syscall: "sync_file_range", path: this.path });
+    }
+    if (this.#writer === null) return;
+    const bs = this.#fs.blockSize;
+    const last = length === 0 ? Infinity : Math.floor((offset + length - 1) / bs);
+    await writebackFile(this.#writer, this.#inode.ino, { first: Math.floor(offset / bs), last });
   }
 
   async truncate(len = 0): Promise<void> {
@@ -633,6 +738,11 @@ export class FileHandle {
     if (this.#volume !== null) await this.#volume._release(this.#inode.ino, this.#writer);
   }
 }
+
+/** sync_file_range(2) flags. */
+export const SYNC_FILE_RANGE_WAIT_BEFORE = 1;
+export const SYNC_FILE_RANGE_WRITE = 2;
+export const SYNC_FILE_RANGE_WAIT_AFTER = 4;
 
 export type OpenFlags = "r" | "r+" | "rs+" | "w" | "wx" | "w+" | "wx+" | "a" | "ax" | "a+" | "ax+";
 

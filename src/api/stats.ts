@@ -4,6 +4,7 @@
  * kept as numbers (`mtimeSec`, `mtimeNsec`) for formats that print them.
  */
 
+import { reservedBlocks } from "../fs/inode_core.js";
 import {
   S_IFBLK,
   S_IFCHR,
@@ -52,7 +53,7 @@ export class Stats {
   readonly rdevMinor: number;
   readonly size: number;
   readonly blksize: number;
-  /** 512-byte units, like st_blocks. */
+  /** 512-byte units, like st_blocks: i_blocks plus blocks reserved for data not yet written back. */
   readonly blocks: number;
   readonly flags: number;
   readonly generation: number;
@@ -76,7 +77,8 @@ export class Stats {
     this.rdev = ((dev.minor & 0xff) | (dev.major << 8) | ((dev.minor & ~0xff) << 12)) >>> 0; // new_encode_dev
     this.size = inode.size;
     this.blksize = fs.blockSize;
-    this.blocks = inode.blocks;
+    // Delayed data counts as if allocated, as ext4_getattr reports it (du sees it).
+    this.blocks = inode.blocks + reservedBlocks(fs, inode.ino) * (fs.blockSize / 512);
     this.flags = inode.flags;
     this.generation = raw.i_generation;
     this.atime = inodeTime(raw, fs.inodeSize, "i_atime");

@@ -286,8 +286,10 @@ describe.skipIf(!oracle.ok && !oracle.required)("block allocator on mke2fs volum
 
   it("seed rule: near the root-reserve watermark an enforce request fails and a nofail one succeeds, in either order, on the same inode", async () => {
     const { fs, dev } = await mountWritable(VARIANTS[1]!);
-    const reserve = rBlocksCount(fs.sb);
-    expect(reserve).toBeGreaterThan(0);
+    // What an enforce request must leave free: the root reserve and the emergency pool.
+    const reserve = rBlocksCount(fs.sb) + fs.resvClusters;
+    expect(rBlocksCount(fs.sb)).toBeGreaterThan(0);
+    expect(fs.resvClusters).toBeGreaterThan(0);
     const filler: BlockExtent[] = [];
     while (sbFreeBlocks(fs.sb) > reserve) {
       filler.push(await alloc(fs, { ino: 0, purpose: "data", goal: 0, len: Math.min(4096, sbFreeBlocks(fs.sb) - reserve), funding: NOFAIL }));
@@ -318,9 +320,9 @@ describe.skipIf(!oracle.ok && !oracle.required)("block allocator on mke2fs volum
     e2fsckClean(await unmountToFile(fs, dev, "seed.img"));
   });
 
-  it("an enforce request shrinks to what is above the root reserve; nofail may take the reserve", async () => {
+  it("an enforce request shrinks to what is above the root reserve and the pool; nofail may take them", async () => {
     const { fs } = await mountWritable(VARIANTS[1]!);
-    const reserve = rBlocksCount(fs.sb);
+    const reserve = rBlocksCount(fs.sb) + fs.resvClusters;
     while (sbFreeBlocks(fs.sb) > reserve + 5) {
       await alloc(fs, { ino: 0, purpose: "data", goal: 0, len: Math.min(4096, sbFreeBlocks(fs.sb) - reserve - 5), funding: NOFAIL });
     }
@@ -336,11 +338,26 @@ describe.skipIf(!oracle.ok && !oracle.required)("block allocator on mke2fs volum
     await expectInvariants(fs);
   });
 
-  it("delalloc funding is refused as not supported yet (AssertionError, not an errno)", async () => {
+  it("write()'s reservations (dirtyClusters) are off limits to chargeNow requests; delalloc requests draw on them without a second admission", async () => {
     const { fs } = await mountWritable(VARIANTS[1]!);
-    const err = await alloc(fs, { ino: 12, purpose: "data", goal: 0, len: 1, funding: { kind: "delalloc", reservation: 1 } }).catch((x: unknown) => x);
-    expect(err).toBeInstanceOf(AssertionError);
-    expect(String(err)).toMatch(/delalloc not supported yet/);
+    const kept = rBlocksCount(fs.sb) + fs.resvClusters;
+    while (sbFreeBlocks(fs.sb) > kept + 10) {
+      await alloc(fs, { ino: 0, purpose: "data", goal: 0, len: Math.min(4096, sbFreeBlocks(fs.sb) - kept - 10), funding: NOFAIL });
+    }
+    fs.dirtyClusters = 10; // as if write() had reserved the last 10 admissible clusters
+    const refused = await alloc(fs, { ino: 12, purpose: "xattrBlock", goal: 0, len: 1, funding: ENFORCE }).catch((x: unknown) => x);
+    expect(isFsError(refused, "ENOSPC")).toBe(true);
+    // nofail leaves the reservations alone but may use the pool and the root reserve.
+    const n = await alloc(fs, { ino: 12, purpose: "extentNode", goal: 0, len: 1, funding: NOFAIL });
+    expect(n.len).toBe(1);
+    // The reserved data itself is allocated at writeback with no admission test at all.
+    const d = await alloc(fs, { ino: 12, purpose: "data", goal: 0, len: 10, funding: { kind: "delalloc", reservation: 10 } });
+    expect(d.len).toBe(10);
+    // A delalloc request larger than its reservation is a bug, not an errno.
+    const bad = await alloc(fs, { ino: 12, purpose: "data", goal: 0, len: 2, funding: { kind: "delalloc", reservation: 1 } }).catch((x: unknown) => x);
+    expect(bad).toBeInstanceOf(AssertionError);
+    fs.dirtyClusters = 0;
+    await expectInvariants(fs);
   });
 
   it("many concurrent requests in separate handles get disjoint blocks and exact charges", async () => {

@@ -15,12 +15,10 @@
  *   decision from its effect, so concurrent operations (any await lets one run)
  *   serialize at the commit, exactly as the kernel's group lock makes them
  *   (design note §3.2, §5 A1/A2).
- * - Funding comes only from the request (§0, the seed rule): "chargeNow/enforce" must
- *   leave the root reserve (s_r_blocks_count) free, "chargeNow/nofail" may use it,
- *   "delalloc" is not supported yet. Nothing on the inode or volume decides the funding.
- *   The requester of an "enforce" request is treated as unprivileged: root, s_resuid,
- *   s_resgid and CAP_SYS_RESOURCE are not modelled yet. Neither are the dirty-cluster
- *   counter (delalloc) nor s_resv_clusters (the emergency pool), nor quota.
+ * - Funding comes only from the request (§0, the seed rule; reserveFor below): what
+ *   free space it may use and how quota is charged. Nothing on the inode or volume
+ *   decides it. The requester of an "enforce" request is treated as unprivileged: root,
+ *   s_resuid, s_resgid and CAP_SYS_RESOURCE are not modelled.
  * - Cluster = block: bigalloc volumes are refused here by assertion (mount refuses them
  *   for writing elsewhere).
  * - Freed blocks are immediately allocatable again. With a journal they must not be
@@ -33,7 +31,7 @@
  * volume's metadata (superblock copies, GDT, reserved GDT, bitmaps, inode tables).
  */
 
-import { AssertionError, assert } from "../debug/assert.js";
+import { assert } from "../debug/assert.js";
 import { FsError } from "../errors.js";
 import { bitmapChecksum, groupDescChecksum } from "../format/checksum.js";
 import {
@@ -363,14 +361,24 @@ export function commitInitBlockBitmap(h: Handle, b: GroupBuffers): void {
 // ---------------------------------------------------------------------------------------
 // Allocation
 
-/** Blocks the request must leave free: the root reserve for "enforce", nothing for "nofail". */
+/**
+ * Clusters the request must leave free, from its funding alone (the seed rule: nothing on
+ * the inode or volume decides it). @kernel ext4_has_free_clusters, ext4_claim_free_clusters
+ * - chargeNow/enforce (xattr blocks, directory blocks, nodelalloc data): every delalloc
+ *   reservation (dirtyClusters), the root reserve and the emergency pool;
+ * - chargeNow/nofail (tree blocks while writeback maps reserved data): the reservations
+ *   only; it may dip into the root reserve and the pool (EXT4_MB_USE_RESERVED);
+ * - delalloc: nothing. write() already took these clusters out of the free count by
+ *   raising dirtyClusters; the kernel skips the test for EXT4_MB_DELALLOC_RESERVED.
+ */
 function reserveFor(fs: Ext4Fs, req: AllocRequest): number {
   const f = req.funding;
   switch (f.kind) {
     case "chargeNow":
-      return f.quota === "enforce" ? rBlocksCount(fs.sb) : 0;
+      return f.quota === "enforce" ? fs.dirtyClusters + rBlocksCount(fs.sb) + fs.resvClusters : fs.dirtyClusters;
     case "delalloc":
-      throw new AssertionError("delalloc not supported yet");
+      assert(req.len <= f.reservation, () => `Delalloc request for ${req.len} blocks draws on a reservation of ${f.reservation}`);
+      return 0;
   }
 }
 
@@ -488,9 +496,7 @@ function isCorruption(e: unknown): e is FsError {
  * minLen. Groups whose bitmap is corrupt are skipped for the rest of the mount, as the
  * kernel marks them.
  *
- * Funding (req.funding only): chargeNow/enforce must leave s_r_blocks_count free (the
- * requester counts as unprivileged), chargeNow/nofail may use it, delalloc asserts.
- * Throws ENOSPC when no run fits. The handle ends up holding the bitmap and descriptor
+ * Funding (req.funding only): see reserveFor. Throws ENOSPC when no run fits. The handle ends up holding the bitmap and descriptor
  * blocks it changed. Quota is not charged here yet.
  * @kernel ext4_mb_new_blocks (simplified: no buddy, no preallocation)
  */

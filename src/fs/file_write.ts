@@ -5,15 +5,18 @@
  * indirect.c). Block-mapped (ext2/ext3-style) inodes go to indirect_write.ts; inline-data
  * inodes are not written yet (EOPNOTSUPP).
  *
- * No delayed allocation yet: blocks are allocated when written (a later milestone adds
- * the page cache and writeback). Data goes straight to the device, around the metadata
- * cache; metadata changes ride the caller's handle.
+ * Two ways data gets here: writeback of the page cache (page_cache.ts, writeback.ts) maps
+ * delayed pages with delalloc funding; block-mapped files, which are written without
+ * delayed allocation, come through writeData and allocate at write time. Data goes
+ * straight to the device, around the metadata cache; metadata rides the caller's handle.
  */
 
 import { FsError } from "../errors.js";
 import { EXT4_EXTENTS_FL, EXT4_INLINE_DATA_FL } from "../format/inode.js";
 import { groupFirstBlock } from "../format/superblock.js";
-import { allocRequest, type AllocPurpose, type AllocRequest, type BlockAllocator } from "./alloc_request.js";
+import { assert } from "../debug/assert.js";
+import { allocRequest, type AllocPurpose, type AllocRequest, type BlockAllocator, type Funding } from "./alloc_request.js";
+import { claimDelayed, dropPages, inodeCore } from "./inode_core.js";
 import { extMapBlocks } from "./extents.js";
 import type { Handle } from "./handle.js";
 import { indFindGoal, indGetBlock, indMapForWrite, indMaxBlocks, indTruncate } from "./indirect_write.js";
@@ -81,12 +84,60 @@ export async function findGoal(fs: Ext4Fs, inode: InodeInfo, lblk: number): Prom
   return groupFirstBlock(fs.sb, group);
 }
 
+/** A run mapped for writing; `fresh` runs were allocated (or converted from unwritten) by this call. */
+export interface MappedRun {
+  lblk: number;
+  pblk: number;
+  len: number;
+  fresh: boolean;
+}
+
+export interface MapForWriteOptions {
+  /** Stop after this many runs (the caller writes each before mapping more). */
+  maxRuns?: number;
+  /**
+   * How the data blocks are paid for (default chargeNow/enforce: allocate at write time).
+   * Writeback of delayed pages passes {delalloc}: the allocator skips admission and the
+   * claim retires write()'s reservation instead of charging anew.
+   */
+  funding?: Funding;
+  /**
+   * Called for each fresh or converted run after its blocks are allocated and BEFORE the
+   * extent that maps them is inserted (or converted): the caller writes the data there, so
+   * no reader can map the blocks while they still hold a deleted file's bytes (ordered
+   * data, without a journal). Extent-mapped inodes only.
+   */
+  fill?: (run: MappedRun) => Promise<void>;
+}
+
+/**
+ * Account for `len` blocks just mapped into `inode` for request `req`, by the request's
+ * funding (never by inode state): chargeNow blocks were charged to quota by the allocator
+ * and now count in i_blocks; delalloc blocks retire write()'s reservation for pages
+ * [lblk, lblk+len) and count in i_blocks, in the same synchronous section.
+ */
+function chargeGrant(fs: Ext4Fs, inode: InodeInfo, req: AllocRequest, lblk: number, len: number): void {
+  switch (req.funding.kind) {
+    case "chargeNow":
+      chargeBlocks(fs, inode, len);
+      return;
+    case "delalloc": {
+      const core = inodeCore(fs, inode.ino);
+      assert(core !== undefined, () => `Delalloc claim for inode ${inode.ino}, which has no in-core pages`);
+      claimDelayed(fs, core, lblk, len);
+      chargeBlocks(fs, inode, len);
+      return;
+    }
+  }
+}
+
 /**
  * Map [lblk, lblk+len), allocating the holes as written extents (contiguous where the
  * allocator can), or for block-mapped inodes as block-map entries with the indirect blocks
  * they need (indMapForWrite; EFBIG past the block-map limit). Returns the mapped runs in
  * order; `fresh` runs were allocated (or, in fallocated space, converted from unwritten)
  * by this call: their old bytes are not the file's.
+ * @kernel ext4_map_blocks with EXT4_GET_BLOCKS_CREATE (DELALLOC_RESERVE from writeback)
  */
 export async function mapForWrite(
   h: Handle,
@@ -95,14 +146,16 @@ export async function mapForWrite(
   lblk: number,
   len: number,
   purpose: AllocPurpose = "data",
-  opts: { maxRuns?: number } = {},
-): Promise<{ lblk: number; pblk: number; len: number; fresh: boolean }[]> {
+  opts: MapForWriteOptions = {},
+): Promise<MappedRun[]> {
   const fs = h.fs;
+  const funding: Funding = opts.funding ?? { kind: "chargeNow", quota: "enforce" };
   if (!(inode.raw.i_flags & EXT4_EXTENTS_FL)) {
     refuseInline(inode, "Writing");
+    assert(funding.kind === "chargeNow" && opts.fill === undefined, "Block-mapped files are written without delayed allocation");
     return indMapForWrite(h, deps.alloc, inode, lblk, len, {
       purpose,
-      funding: { kind: "chargeNow", quota: "enforce" },
+      funding,
       ...(opts.maxRuns !== undefined ? { maxRuns: opts.maxRuns } : {}),
       charge: (blocks) => {
         chargeBlocks(fs, inode, blocks);
@@ -110,7 +163,7 @@ export async function mapForWrite(
     });
   }
   if (lblk + len - 1 > EXT4_MAX_LOGICAL_BLOCK) throw new FsError("EFBIG", "File too large", { ino: inode.ino });
-  const runs: { lblk: number; pblk: number; len: number; fresh: boolean }[] = [];
+  const runs: MappedRun[] = [];
   let at = lblk;
   const end = lblk + len;
   while (at < end && runs.length < (opts.maxRuns ?? Infinity)) {
@@ -118,11 +171,15 @@ export async function mapForWrite(
     const n = Math.min(run.len, end - at);
     if (run.pblk !== 0 && run.unwritten) {
       // Fallocated space: its blocks become written; their old bytes were never the file's,
-      // so the caller treats them as fresh (zero-filled around the data).
+      // so the caller treats them as fresh (zero-filled around the data). Tree blocks a
+      // split needs are funded like the data: nofail when writeback converts.
       // @kernel ext4_ext_handle_unwritten_extents -> ext4_ext_convert_to_initialized
-      const req = allocRequest({ ino: inode.ino, purpose: "extentNode", goal: run.pblk, len: 1, funding: { kind: "chargeNow", quota: "enforce" } });
+      const m: MappedRun = { lblk: at, pblk: run.pblk, len: n, fresh: true };
+      if (opts.fill) await opts.fill(m);
+      const convFunding: Funding = funding.kind === "delalloc" ? { kind: "chargeNow", quota: "nofail", pool: "emergency" } : funding;
+      const req = allocRequest({ ino: inode.ino, purpose: "extentNode", goal: run.pblk, len: 1, funding: convFunding });
       await deps.extents.convertUnwritten(h, deps.alloc, inode, at, n, req);
-      runs.push({ lblk: at, pblk: run.pblk, len: n, fresh: true });
+      runs.push(m);
       at += n;
       continue;
     }
@@ -132,11 +189,14 @@ export async function mapForWrite(
       continue;
     }
     // A hole of n blocks: allocate it, possibly in several pieces.
-    const req = allocRequest({ ino: inode.ino, purpose, goal: await findGoal(fs, inode, at), len: n, funding: { kind: "chargeNow", quota: "enforce" } });
+    const want = funding.kind === "delalloc" ? { kind: "delalloc" as const, reservation: n } : funding;
+    const req = allocRequest({ ino: inode.ino, purpose, goal: await findGoal(fs, inode, at), len: n, funding: want });
     const got = await deps.alloc.alloc(h, req);
+    const m: MappedRun = { lblk: at, pblk: got.pblk, len: got.len, fresh: true };
+    if (opts.fill) await opts.fill(m);
     await deps.extents.insert(h, deps.alloc, inode, { lblk: at, len: got.len, pblk: got.pblk, unwritten: false }, req);
-    chargeBlocks(fs, inode, got.len);
-    runs.push({ lblk: at, pblk: got.pblk, len: got.len, fresh: true });
+    chargeGrant(fs, inode, req, at, got.len);
+    runs.push(m);
     at += got.len;
   }
   return runs;
@@ -162,7 +222,7 @@ export async function writeData(h: Handle, deps: WriteDeps, inode: InodeInfo, po
   let lblk = Math.floor(pos / bs);
   let done = 0;
   while (lblk <= last) {
-    let r: { lblk: number; pblk: number; len: number; fresh: boolean } | undefined;
+    let r: MappedRun | undefined;
     try {
       [r] = await mapForWrite(h, deps, inode, lblk, last - lblk + 1, "data", { maxRuns: 1 });
     } catch (e) {
@@ -179,7 +239,7 @@ export async function writeData(h: Handle, deps: WriteDeps, inode: InodeInfo, po
   return done;
 }
 
-async function writeRun(fs: Ext4Fs, r: { lblk: number; pblk: number; len: number; fresh: boolean }, pos: number, data: Uint8Array): Promise<void> {
+async function writeRun(fs: Ext4Fs, r: MappedRun, pos: number, data: Uint8Array): Promise<void> {
   const bs = fs.blockSize;
   const runStart = r.lblk * bs;
   const from = Math.max(pos, runStart);
@@ -210,6 +270,7 @@ export async function truncateData(h: Handle, deps: WriteDeps, inode: InodeInfo,
   const blockMapped = !(inode.raw.i_flags & EXT4_EXTENTS_FL);
   if (blockMapped && newSize > indMaxBlocks(fs) * bs) throw new FsError("EFBIG", "File too large", { ino: inode.ino });
   if (newSize >= oldSize) return; // growing leaves a hole; nothing to free or zero
+  truncatePages(fs, inode.ino, newSize);
   if (blockMapped) {
     refuseInline(inode, "Truncating");
     await indTruncate(h, deps.alloc, inode, Math.ceil(newSize / bs), (blocks) => {
@@ -230,6 +291,24 @@ export async function truncateData(h: Handle, deps: WriteDeps, inode: InodeInfo,
       const blk = await fs.cache.readUncached(run.pblk, 1);
       blk.fill(0, newSize % bs);
       await fs.cache.writeUncached(run.pblk, blk);
+    }
+  }
+}
+
+/**
+ * Drop the dirty pages past `newSize` (releasing the reservations of delayed ones) and zero
+ * the tail of the page holding the new end. Synchronous. @kernel truncate_pagecache + ext4_es_remove_extent's release
+ */
+function truncatePages(fs: Ext4Fs, ino: number, newSize: number): void {
+  const core = inodeCore(fs, ino);
+  if (core === undefined || core.pages.size === 0) return;
+  const bs = fs.blockSize;
+  dropPages(fs, core, Math.ceil(newSize / bs));
+  if (newSize % bs !== 0) {
+    const p = core.pages.get(Math.floor(newSize / bs));
+    if (p !== undefined) {
+      p.data.fill(0, newSize % bs);
+      p.version++;
     }
   }
 }

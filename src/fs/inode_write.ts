@@ -12,7 +12,9 @@ import { FsError } from "../errors.js";
 import { inodeChecksum, inodeChecksumSeed, inodeHasChecksumHi, verifyInodeChecksum } from "../format/checksum.js";
 import { EXT4_GOOD_OLD_INODE_SIZE, EXT4_HUGE_FILE_FL, decodeInode, inodeLimit, inodeSize64, inodeStruct, type RawInode } from "../format/inode.js";
 import { split64 } from "../format/struct.js";
+import { assert } from "../debug/assert.js";
 import type { Handle } from "./handle.js";
+import { inodeTable } from "./inode_core.js";
 import { forgetInode, iget, inodeLocation } from "./inode.js";
 import type { Ext4Fs } from "./super.js";
 
@@ -25,11 +27,17 @@ export interface InodeInfo {
   readonly csumSeed: number;
 }
 
-/** A writable copy of an existing, checked inode. */
+/**
+ * The writable in-core fields of an existing, checked inode: one object per inode shared
+ * by every operation (inode_core.ts says why), loaded from the inode table on first use.
+ */
 export async function igetWritable(fs: Ext4Fs, ino: number, opts: { allowUnlinked?: boolean } = {}): Promise<InodeInfo> {
   const snap = await iget(fs, ino, opts);
+  const core = inodeTable(fs).getOrCreate(ino);
+  if (core.info !== null) return core.info; // loaded by another operation during the await
   const bytes = snap.bytes.slice();
-  return { ino, raw: decodeInode(bytes, 0, fs.inodeSize), bytes, csumSeed: snap.csumSeed };
+  core.info = { ino, raw: decodeInode(bytes, 0, fs.inodeSize), bytes, csumSeed: snap.csumSeed };
+  return core.info;
 }
 
 /**
@@ -37,6 +45,8 @@ export async function igetWritable(fs: Ext4Fs, ino: number, opts: { allowUnlinke
  * checks (for an unlinked inode being freed at last close). Checksum still verified.
  */
 export async function igetWritableRaw(fs: Ext4Fs, ino: number): Promise<InodeInfo> {
+  const shared = inodeTable(fs).get(ino)?.info;
+  if (shared != null) return shared;
   const loc = inodeLocation(fs, ino);
   const block = await fs.cache.get(loc.block);
   const bytes = block.slice(loc.offset, loc.offset + fs.inodeSize);
@@ -45,7 +55,9 @@ export async function igetWritableRaw(fs: Ext4Fs, ino: number): Promise<InodeInf
   if (fs.features.metadataCsum && !verifyInodeChecksum(bytes, 0, fs.inodeSize, csumSeed)) {
     throw new FsError("EFSBADCRC", "Inode checksum does not match", { ino, block: loc.block });
   }
-  return { ino, raw, bytes, csumSeed };
+  const core = inodeTable(fs).getOrCreate(ino);
+  core.info ??= { ino, raw, bytes, csumSeed };
+  return core.info;
 }
 
 /** A writable inode for a freshly allocated number: all zero but i_extra_isize and generation. */
@@ -58,7 +70,11 @@ export function newInodeInfo(fs: Ext4Fs, ino: number, generation: number): Inode
     raw.i_extra_isize = Math.min(inodeStruct.size - EXT4_GOOD_OLD_INODE_SIZE, fs.inodeSize - EXT4_GOOD_OLD_INODE_SIZE);
   }
   const csumSeed = fs.features.metadataCsum ? inodeChecksumSeed(fs.csumSeed, ino, raw.i_generation) : 0;
-  return { ino, raw, bytes, csumSeed };
+  // A new life for this number: whatever was in core for the freed inode is gone.
+  const core = inodeTable(fs).getOrCreate(ino);
+  assert(core.pages.size === 0 && core.reservedDataBlocks === 0, () => `New inode ${ino} still has pages or reserved blocks from a freed one`);
+  core.info = { ino, raw, bytes, csumSeed };
+  return core.info;
 }
 
 /** i_size of a writable inode (64-bit for regular files and, with largedir, directories). */

@@ -8,6 +8,7 @@ import { FsError } from "../errors.js";
 import { extMapBlocks, type BlockRun } from "./extents.js";
 import { indMapBlocks } from "./indirect.js";
 import { inlineBytes } from "./inline.js";
+import { capturePages } from "./inode_core.js";
 import { hasInlineData, type Inode, type MappedInode } from "./inode.js";
 import { EXT4_EXTENTS_FL } from "../format/inode.js";
 import type { Ext4Fs } from "./super.js";
@@ -53,6 +54,8 @@ export async function readInto(fs: Ext4Fs, inode: Inode, pos: number, dest: Uint
     return end - pos;
   }
   const bs = fs.blockSize;
+  // Dirty pages (not yet written back) win over the blocks; captured first (page_cache.ts).
+  const pages = capturePages(fs, inode.ino, Math.floor(pos / bs), Math.floor((end - 1) / bs));
   let at = pos;
   while (at < end) {
     const lblk = Math.floor(at / bs);
@@ -71,6 +74,11 @@ export async function readInto(fs: Ext4Fs, inode: Inode, pos: number, dest: Uint
       dest.set(data.subarray(skip, skip + (runEnd - at)), o);
     }
     at = runEnd;
+  }
+  for (const [b, data] of pages) {
+    const from = Math.max(pos, b * bs);
+    const to = Math.min(end, (b + 1) * bs);
+    dest.set(data.subarray(from - b * bs, to - b * bs), from - pos);
   }
   return end - pos;
 }

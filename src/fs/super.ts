@@ -117,6 +117,18 @@ export class Ext4Fs {
    * structure must not build on it. Reads go on; unmount still records the error.
    */
   writeError: FsError | null = null;
+  /**
+   * Clusters reserved by write() for delayed allocation and not yet allocated: the sum of
+   * every in-core inode's i_reserved_data_blocks (inode_core.ts keeps the two in step).
+   * Admission subtracts it from the free count. @kernel s_dirtyclusters_counter
+   */
+  dirtyClusters = 0;
+  /**
+   * The emergency pool: clusters only "must not fail" metadata allocations (extent-tree
+   * blocks during writeback) may take, so writeback of an accepted write never meets ENOSPC.
+   * min(2 % of the volume, 4096); 0 without extents. @kernel s_resv_clusters, ext4_calculate_resv_clusters
+   */
+  readonly resvClusters: number;
   readonly #groups: GroupDesc[];
 
   /** The superblock's on-disk bytes; fields we do not name survive write-back. */
@@ -142,6 +154,7 @@ export class Ext4Fs {
     this.csumSeed = fsChecksumSeed(sb.s_uuid, hasIncompat(sb, EXT4_FEATURE_INCOMPAT_CSUM_SEED), sb.s_checksum_seed);
     this.hashUnsignedDelta = sb.s_flags & EXT2_FLAGS_UNSIGNED_HASH ? 3 : 0;
     this.hashSeed = sb.s_hash_seed;
+    this.resvClusters = this.features.extents ? Math.min(Math.floor(this.blocksCount / 50), 4096) : 0;
   }
 
   /**

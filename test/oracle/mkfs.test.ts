@@ -219,8 +219,8 @@ describe("mkfs refuses what mke2fs refuses", () => {
   it("rejects a bad block size", async () => {
     await expectEinval(mkfs(path.join(dir, "bs.img"), { size: "8M", blockSize: "3000", quiet: true }), /invalid block size - 3000/);
   });
-  it("refuses quota types as not yet supported", async () => {
-    await expectEinval(mkfs(path.join(dir, "quota.img"), { size: "8M", extended: ["quotatype=usrquota"], quiet: true }), /not yet supported/);
+  it("refuses unknown quota types (quota itself: mkfs_quota.test.ts)", async () => {
+    await expectEinval(mkfs(path.join(dir, "quota.img"), { size: "8M", extended: ["quotatype=usrquota:bogus"], quiet: true }), /Failed to parse quota type at bogus/);
   });
   it("refuses to overwrite an existing filesystem without force, and overwrites it with force", async () => {
     const img = path.join(dir, "existing.img");

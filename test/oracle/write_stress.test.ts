@@ -62,6 +62,7 @@ describe("structure stress", () => {
     const STRIDE = 128 * 1024; // one block every 128 blocks: no two extents can merge
     const SIZE = 4 * 1024 ** 3;
     for (let pos = 0; pos < SIZE; pos += STRIDE) await fh.write(one, 0, 1024, pos);
+    await fh.sync(); // delayed allocation: the tree is built at writeback
     await fh.close();
     const st = await vol.stat("/sparse");
     const depth = rootNode(vol.fs, await iget(vol.fs, st.ino)).header.eh_depth;

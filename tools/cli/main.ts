@@ -16,6 +16,7 @@ import { CommandFailure, registerWriteCommands } from "./write_cmds.js";
 import { registerMkfs } from "./mkfs_cmd.js";
 import { registerFsck } from "./fsck_cmd.js";
 import { registerXattrCommands } from "./xattr_cmds.js";
+import { registerQuotaCommands } from "./quota_cmds.js";
 
 class UsageError extends Error {}
 
@@ -201,6 +202,7 @@ export function buildProgram(): Command {
   registerFsck(program);
   registerWriteCommands(program);
   registerXattrCommands(program); // getfattr, setfattr, getfacl, setfacl
+  registerQuotaCommands(program); // repquota, setquota
   return program;
 }
 

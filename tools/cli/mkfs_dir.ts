@@ -27,6 +27,7 @@ import { mkfs, type MkfsOptions, type MkfsOutput, type MkfsResult } from "../mkf
 import { CommandFailure } from "./errors.js";
 import { CopyError, HostCopier, haveGetfattr, scanHostTree, type CopyCounts, type HostTreeTotals } from "./populate.js";
 import { ProgressLine } from "./progress.js";
+import { recomputeQuotaUsage } from "../mkfs/quota.js";
 
 export interface MkfsFromDirOptions extends MkfsOptions {
   output?: MkfsOutput;
@@ -124,6 +125,7 @@ export async function mkfsFromDir(image: string, dir: string, o: MkfsFromDirOpti
       if (e instanceof CopyError) throw new CommandFailure(`mkfs: cannot copy '${dir}' to '${image}:${e.dest}': ${e.fsError.message}`);
       throw e;
     }
+    await recomputeQuotaUsage(vol); // the quota files count what was copied (-O quota)
     // Leave the superblock as mke2fs -d does: never mounted (the engine's mount set these).
     vol.fs.sb.s_mnt_count = 0;
     vol.fs.sb.s_mtime = 0;

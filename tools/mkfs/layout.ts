@@ -36,6 +36,18 @@ export interface LayoutInput {
   lazyItableInit: boolean;
   /** The inode tables are known to read as zeros (-E assume_storage_prezeroed). */
   itableZeroed: boolean;
+  /** Quota files, placed after the journal in this order (quota.ts). */
+  quotaFiles?: readonly QuotaFileRequest[];
+}
+
+/**
+ * A quota file for create_quota_inodes: its inode (0: a new one, the first free as
+ * ext2fs_new_inode picks it) and the file's blocks in the order libext2fs first writes them
+ * (each allocated then, from the previous logical block's, as ext2fs_bmap2 does).
+ */
+export interface QuotaFileRequest {
+  ino: number;
+  writeOrder: readonly number[];
 }
 
 /** A run of blocks mapped at a logical offset. */
@@ -82,8 +94,10 @@ export interface Plan {
   readonly journal: FileLayout | undefined;
   /** s_overhead_clusters */
   readonly overhead: number;
-  /** Inodes mke2fs marks in use: 1..first_ino-1 and lost+found. */
+  /** Inodes mke2fs marks in use: 1..first_ino-1, lost+found and a new project quota inode. */
   readonly usedInodes: readonly number[];
+  /** The quota files placed, in the order asked. */
+  readonly quotaFiles: readonly { ino: number; layout: FileLayout }[];
 }
 
 const EXT2_NDIR_BLOCKS = 12;
@@ -442,6 +456,23 @@ export function planLayout(input: LayoutInput): Plan {
   }
   overhead += geo.firstDataBlock;
 
+  // create_quota_inodes: after the journal; blocks from the previous logical block's.
+  const quotaFiles: { ino: number; layout: FileLayout }[] = [];
+  const newInodes: number[] = [];
+  for (const q of input.quotaFiles ?? []) {
+    let ino = q.ino;
+    if (ino === 0) {
+      ino = lostFoundIno + 1 + newInodes.length;
+      gs.allocInode(ino, false);
+      newInodes.push(ino);
+    }
+    const phys = new Map<number, number>();
+    for (const l of q.writeOrder) phys.set(l, gs.newBlock(phys.get(l - 1) ?? inodeGoal(geo, ino)));
+    const blocks = Array.from({ length: phys.size }, (_, l) => phys.get(l)!); // writeOrder covers 0..n-1
+    if (blocks.length > EXT2_NDIR_BLOCKS) throw fail(`Quota file of ${blocks.length} blocks is larger than mkfs makes`);
+    quotaFiles.push({ ino, layout: { first: blocks[0]!, dataBlocks: blocks.length, totalBlocks: blocks.length, map: fileMapOf(blocks, extents) } });
+  }
+
   const freeBlocks = new Uint32Array(geo.groupCount);
   let totalFreeBlocks = 0;
   let totalFreeInodes = 0;
@@ -452,13 +483,13 @@ export function planLayout(input: LayoutInput): Plan {
   }
   const usedInodes: number[] = [];
   for (let ino = 1; ino < geo.firstIno; ino++) usedInodes.push(ino);
-  usedInodes.push(lostFoundIno);
+  usedInodes.push(lostFoundIno, ...newInodes);
 
   return {
     geo, map,
     blockBitmap: gs.blockBitmap, inodeBitmap: gs.inodeBitmap, inodeTable: gs.inodeTable,
     flags: gs.flags, itableUnused: gs.itableUnused, freeInodes: gs.freeInodes, usedDirs: gs.usedDirs,
     freeBlocks, totalFreeBlocks, totalFreeInodes,
-    root, lostFoundIno, lostFound, resizeDind, journal, overhead, usedInodes,
+    root, lostFoundIno, lostFound, resizeDind, journal, overhead, usedInodes, quotaFiles,
   };
 }

@@ -38,6 +38,7 @@ import { fail, parseUuid, resolveParams, truncateUtf8, type MkfsOptions, type Mk
 import { backupGroups, buildResizeInode } from "./resize_inode.js";
 import { buildGroupDescTable, buildSuperblock, encodeSuperblockCopy } from "./super.js";
 import { BlockWriter } from "./writer.js";
+import { planQuotaFiles, quotaDataBlocks, quotaInode, setQuotaInums, type QuotaFileSpec } from "./quota.js";
 
 export type { MkfsOptions } from "./options.js";
 
@@ -161,7 +162,7 @@ function statsText(geo: Geometry, uuid: Uint8Array): string {
 }
 
 /** The parameters, geometry and layout mkfs would use, without touching the image (like mke2fs -n). */
-export function planMkfs(params: MkfsParams, deviceName: string, o: { discardZeroes?: boolean } = {}): { geo: Geometry; plan: Plan; features: FeatureWords; journalBlocks: number; warnings: string[] } {
+export function planMkfs(params: MkfsParams, deviceName: string, o: { discardZeroes?: boolean; quotaFiles?: readonly QuotaFileSpec[] } = {}): { geo: Geometry; plan: Plan; features: FeatureWords; journalBlocks: number; warnings: string[] } {
   const geo0 = initializeGeometry({
     blockSize: params.blockSize, logBlockSize: params.logBlockSize, blocksCount: params.blocksCount,
     rBlocksCount: params.rBlocksCount, features: params.features, inodeSize: params.inodeSize,
@@ -188,6 +189,7 @@ export function planMkfs(params: MkfsParams, deviceName: string, o: { discardZer
     stride: params.ext.stride,
     lazyItableInit: prezeroed || params.ext.lazyItableInit !== false,
     itableZeroed: prezeroed,
+    quotaFiles: o.quotaFiles ?? [],
   });
   return { geo, plan, features, journalBlocks, warnings };
 }
@@ -220,7 +222,8 @@ export async function mkfs(image: string, options: MkfsOptions & { output?: Mkfs
   const wantBytes = params.blocksCount * params.blockSize;
   const discard = target.exists && !target.isDevice && params.ext.discard && options.noAction !== true &&
     (options.size === undefined || (target.bytes ?? 0) <= wantBytes);
-  const { geo, plan, features, journalBlocks, warnings } = planMkfs(params, image, { discardZeroes: discard });
+  const quotaFiles = await planQuotaFiles(params);
+  const { geo, plan, features, journalBlocks, warnings } = planMkfs(params, image, { discardZeroes: discard, quotaFiles });
   for (const w of warnings) output.err(`\n${w}\n`);
   const uuid = makeUuid(params.uuid, image);
   const hashSeed = params.ext.hashSeed ?? parseUuid(randomUUID())!; // canonical form
@@ -249,7 +252,7 @@ export async function mkfs(image: string, options: MkfsOptions & { output?: Mkfs
     say(statsText(geo, uuid));
     const w = new BlockWriter(dev, geo.blockSize, knownZero);
     say("Allocating group tables: done                            \n");
-    const bytes = await writeFilesystem(w, { geo, plan, params, features, uuid, hashSeed, now, journalBlocks, knownZero, say });
+    const bytes = await writeFilesystem(w, { geo, plan, params, features, uuid, hashSeed, now, journalBlocks, knownZero, say, quotaFiles });
     await dev.flush();
     say("Writing superblocks and filesystem accounting information: done\n\n");
     return result(true, bytes);
@@ -269,6 +272,7 @@ interface WriteContext {
   journalBlocks: number;
   knownZero: boolean;
   say: (s: string) => void;
+  quotaFiles: readonly QuotaFileSpec[];
 }
 
 /** Everything but the opening: returns the bytes written. */
@@ -340,6 +344,14 @@ async function writeFilesystem(w: BlockWriter, c: WriteContext): Promise<number>
     const dv = new DataView(m.iBlock.buffer, m.iBlock.byteOffset, m.iBlock.byteLength);
     jnlBlocks = [...Array.from({ length: 15 }, (_, i) => dv.getUint32(i * 4, true)), Math.floor(inode.size / 2 ** 32), inode.size % 2 ** 32];
   }
+  // create_quota_inodes
+  for (const [i, q] of plan.quotaFiles.entries()) {
+    const spec = c.quotaFiles[i]!; // planLayout places them in the order given
+    const m = encodeFileMap(q.layout.map, bs, seedOf(q.ino));
+    iw.putNew(q.ino, quotaInode(spec, q.layout, m.iBlock, extents));
+    const lblks = q.layout.map.kind === "extents" ? q.layout.map.runs.flatMap((r) => Array.from({ length: r.len }, (_, k) => r.pblk + k)) : q.layout.map.iBlock;
+    for (const [l, data] of quotaDataBlocks(spec, bs).entries()) await w.write(lblks[l]!, data);
+  }
   for (const [blk, data] of [...iw.blocks].sort((a, b) => a[0] - b[0])) await w.write(blk, data);
 
   // Bitmaps, then descriptors (they hold the bitmap checksums), then superblocks.
@@ -381,6 +393,7 @@ async function writeFilesystem(w: BlockWriter, c: WriteContext): Promise<number>
     defaultMountOpts: params.defaultMountOpts, periodicFsck: params.periodicFsck, raidStride: params.ext.stride,
     raidStripeWidth: params.ext.stripeWidth, testFs: params.ext.testFs, jnlBlocks, kbytesWritten,
   });
+  setQuotaInums(sb, plan.quotaFiles.map((q, i) => ({ type: c.quotaFiles[i]!.type, ino: q.ino })));
   const gdt = buildGroupDescTable(geo, plan, features, uuid, csums);
   const sbBlk = geo.firstDataBlock;
   await w.write(sbBlk + 1, gdt);

@@ -63,8 +63,8 @@ describe("resolveParams() defaults (mke2fs 1.47.0 with its mke2fs.conf)", () => 
     const p = resolve({ size: "1G", extended: ["lazy_itable_init=0", "root_owner=5:6"] });
     expect([p.ext.rootUid, p.ext.rootGid, p.ext.lazyItableInit]).toEqual([5, 6, true]);
   });
-  it("refuses quota types, bad sizes and unknown options with EINVAL", () => {
-    for (const o of [{ extended: ["quotatype=usrquota:grpquota"] }, { blockSize: "3000" }, { extended: ["nope"] }, { inodeSize: "100" }]) {
+  it("refuses unknown quota types, bad sizes and unknown options with EINVAL", () => {
+    for (const o of [{ extended: ["quotatype=usrquota:nope"] }, { blockSize: "3000" }, { extended: ["nope"] }, { inodeSize: "100" }]) {
       let err: unknown;
       try {
         resolve({ size: "1G", ...o });

@@ -100,6 +100,8 @@ export interface ExtendedOptions {
   discard: boolean;
   /** no_copy_xattrs: -d copies no extended attributes. */
   noCopyXattrs: boolean;
+  /** quotatype=: QUOTA_*_BIT mask as given (undefined: not given). */
+  quotaTypes: number | undefined;
 }
 
 /** The filesystem parameters mke2fs hands to ext2fs_initialize, plus what main() needs later. */
@@ -130,6 +132,8 @@ export interface MkfsParams {
   journalSize: number;
   journalLocation: number | undefined;
   ext: ExtendedOptions;
+  /** Quota files to create (QUOTA_*_BIT mask; 0 without the quota feature). */
+  quotaTypes: number;
   label: string | undefined;
   lastMounted: string | undefined;
   uuid: string | undefined;
@@ -215,7 +219,8 @@ const BUILDABLE: Readonly<Record<FeatureKind, number>> = {
     EXT4_FEATURE_INCOMPAT_64BIT | EXT4_FEATURE_INCOMPAT_CSUM_SEED | EXT4_FEATURE_INCOMPAT_LARGEDIR,
   ro_compat: EXT4_FEATURE_RO_COMPAT_LARGE_FILE | EXT4_FEATURE_RO_COMPAT_HUGE_FILE | EXT4_FEATURE_RO_COMPAT_DIR_NLINK |
     EXT4_FEATURE_RO_COMPAT_EXTRA_ISIZE | EXT4_FEATURE_RO_COMPAT_SPARSE_SUPER | EXT4_FEATURE_RO_COMPAT_GDT_CSUM |
-    EXT4_FEATURE_RO_COMPAT_METADATA_CSUM | EXT4_FEATURE_RO_COMPAT_VERITY,
+    EXT4_FEATURE_RO_COMPAT_METADATA_CSUM | EXT4_FEATURE_RO_COMPAT_VERITY | EXT4_FEATURE_RO_COMPAT_QUOTA |
+    EXT4_FEATURE_RO_COMPAT_PROJECT,
 };
 
 const WORD: Readonly<Record<FeatureKind, keyof FeatureWords>> = {
@@ -293,14 +298,20 @@ const ERRORS_BEHAVIOR: Readonly<Partial<Record<string, number>>> = {
 /** e2p_string2hash names (DX_HASH_*). */
 const HASH_ALGS: Readonly<Partial<Record<string, number>>> = { legacy: 0, half_md4: 1, tea: 2 };
 
-const QUOTA_TYPES = new Set(["usr", "usrquota", "grp", "grpquota", "prj", "prjquota"]);
+/** Quota type bits (QUOTA_USR_BIT ... in lib/support/quotaio.h) and their -E quotatype names. */
+export const QUOTA_USR_BIT = 1;
+export const QUOTA_GRP_BIT = 2;
+export const QUOTA_PRJ_BIT = 4;
+const QUOTA_TYPES: Readonly<Record<string, number>> = {
+  usr: QUOTA_USR_BIT, usrquota: QUOTA_USR_BIT, grp: QUOTA_GRP_BIT, grpquota: QUOTA_GRP_BIT, prj: QUOTA_PRJ_BIT, prjquota: QUOTA_PRJ_BIT,
+};
 
 /** -E, as parse_extended_opts in misc/mke2fs.c; quota, offsets, encodings and the like are refused. */
 export function parseExtendedOptions(lists: readonly string[], o: { is64bit: boolean; logBlockSize: number; blocksCount: number; blockSize: number; uid: number; gid: number }): ExtendedOptions {
   const ext: ExtendedOptions = {
     rootUid: 0, rootGid: 0, rootPerms: undefined, lazyItableInit: undefined, lazyJournalInit: undefined,
     assumeStoragePrezeroed: false, hashSeed: undefined, descSize: 0, stride: 0, stripeWidth: 0, resize: 0,
-    testFs: false, discard: true, noCopyXattrs: false,
+    testFs: false, discard: true, noCopyXattrs: false, quotaTypes: undefined,
   };
   const bad: string[] = [];
   const bool01 = (arg: string | undefined, token: string): boolean => {
@@ -390,11 +401,15 @@ export function parseExtendedOptions(lists: readonly string[], o: { is64bit: boo
         case "nodiscard": ext.discard = false; break;
         case "no_copy_xattrs": ext.noCopyXattrs = true; break;
         case "quotatype": {
-          const a = need();
-          for (const q of a.split(":")) {
-            if (!QUOTA_TYPES.has(q)) throw fail(`Failed to parse quota type at ${q}`);
+          // @kernel parse_quota_types (lib/support/parse_qtype.c): replaces the default set
+          let bits = 0;
+          for (const q of need().split(":")) {
+            const b = QUOTA_TYPES[q];
+            if (b === undefined) throw fail(`Failed to parse quota type at ${q}`);
+            bits |= b;
           }
-          throw fail(`Extended option quotatype=${a} is not yet supported (quota support arrives later)`);
+          ext.quotaTypes = bits;
+          break;
         }
         case "offset": case "mmp_update_interval": case "num_backup_sb": case "packed_meta_blocks":
         case "revision": case "encoding": case "encoding_flags": case "orphan_file_size": case "android_sparse":
@@ -600,6 +615,16 @@ export function resolveParams(opts: MkfsOptions, dev: DeviceInfo, ids: { uid: nu
     if (n === undefined) throw fail(`invalid inode size - ${opts.inodeSize}`);
     inodeSize = n;
   }
+  // Project quota: -E quotatype=prjquota turns the feature on; the feature needs i_projid,
+  // so inodes of at least 256 bytes, and adds the project quota file. @kernel PRS (misc/mke2fs.c)
+  let quotaTypes = ext.quotaTypes ?? QUOTA_USR_BIT | QUOTA_GRP_BIT;
+  if (quotaTypes & QUOTA_PRJ_BIT) set(features, "ro_compat", EXT4_FEATURE_RO_COMPAT_PROJECT);
+  if (has(features, "ro_compat", EXT4_FEATURE_RO_COMPAT_PROJECT)) {
+    quotaTypes |= QUOTA_PRJ_BIT;
+    if (inodeSize === 128) throw fail("128 byte inodes are too small for project quota");
+    if (inodeSize === 0) inodeSize = Math.max(profileInt(profile, types, "inode_size", 0), 256);
+  }
+  if (!has(features, "ro_compat", EXT4_FEATURE_RO_COMPAT_QUOTA)) quotaTypes = 0;
   if (inodeSize === 0) inodeSize = profileInt(profile, types, "inode_size", 0);
 
   let logGroupsPerFlex = 0;
@@ -686,6 +711,7 @@ export function resolveParams(opts: MkfsOptions, dev: DeviceInfo, ids: { uid: nu
     journalSize,
     journalLocation: jopts.location === undefined ? undefined : parseNumBlocks2(jopts.location, logBlockSize),
     ext,
+    quotaTypes,
     label: opts.label,
     lastMounted: opts.lastMounted,
     uuid: opts.uuid,
