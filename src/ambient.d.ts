@@ -14,3 +14,5 @@ interface Blob {
 }
 /** Both platforms have it; the core uses it only to yield to the event loop. */
 declare function setTimeout(callback: () => void, ms?: number): unknown;
+/** Cancels a setTimeout (the periodic flusher stops at unmount). */
+declare function clearTimeout(handle: unknown): void;

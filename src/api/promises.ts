@@ -32,14 +32,17 @@ import { readLink } from "../fs/symlink.js";
 import { allXattrs } from "../fs/xattr.js";
 import { XATTR_CREATE, XATTR_REPLACE, checkXattrArgs, noteXattrBlockRead, resolveXattrName } from "../fs/xattr_write.js";
 import { removeXattrAt, setXattrAt } from "./mutate.js";
+import { getProjectAt, setProjectAt } from "./project.js";
 import { Stats, fileTypeOf, type FileType } from "./stats.js";
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, type Timespec } from "../format/inode.js";
 import { engineDeps } from "../fs/engine_deps.js";
 import { withHandle } from "../fs/handle.js";
-import { orphanCleanup } from "../fs/namei_write.js";
+import { orphanCleanup, type NameiDeps } from "../fs/namei_write.js";
 import { QuotaSet, type DquotInfo, type DquotLimits, type QuotaType } from "../fs/quota.js";
-import { inodeCore } from "../fs/inode_core.js";
-import { Mutex, writebackFile, writebackVolume, splitParent, createAt, evictIfUnlinked, linkAt, renameAt, rmdirAt, setAttr, truncateAt, unlinkAt, writeAt, type Writer } from "./mutate.js";
+import { inodeCore, inodeTable } from "../fs/inode_core.js";
+import { Task } from "../sync/task.js";
+import { Mutex as SyncMutex } from "../sync/rwlock.js";
+import { Flusher, Yielder, flushQuotaFiles, writebackFile, writebackVolume, splitParent, createAt, evictIfUnlinked, linkAt, renameAt, rmdirAt, setAttr, truncateAt, unlinkAt, writeAt, type Writer } from "./mutate.js";
 
 export { Stats, type FileType, type MountOptions };
 
@@ -106,6 +109,18 @@ export interface VolumeOptions extends MountOptions {
    * this limit is passed.
    */
   dirtyLimitBytes?: number;
+  /**
+   * @internal Tests only: wrap the engine's allocators (e.g. the seed test's deliberately
+   * wrong allocator that reads shared inode state). Not part of the API.
+   */
+  engineDeps?: (deps: NameiDeps) => NameiDeps;
+  /**
+   * Write back dirty data older than `dirtyExpireMs` (default 30 s) every
+   * `writebackIntervalMs` (default 5 s; 0 turns the periodic flusher off), like the
+   * kernel's flusher threads.
+   */
+  writebackIntervalMs?: number;
+  dirtyExpireMs?: number;
 }
 
 export class Volume {
@@ -124,12 +139,17 @@ export class Volume {
       ? null
       : {
           fs,
-          deps: engineDeps(fs, opts.now ?? systemNow),
-          lock: new Mutex(),
+          deps: (opts.engineDeps ?? ((d: NameiDeps): NameiDeps => d))(engineDeps(fs, opts.now ?? systemNow)),
+          nsLock: new SyncMutex("rename", { name: "namespace", domain: fs.syncDomain }),
+          xattrBlockLock: new SyncMutex("xattr_block", { name: "xattr blocks", domain: fs.syncDomain }),
+          quotaLock: new SyncMutex("quota", { name: "quota files", domain: fs.syncDomain }),
+          yielder: new Yielder(),
+          flusher: null,
           uid: opts.uid ?? 0,
           gid: opts.gid ?? 0,
           dirtyLimitBytes: opts.dirtyLimitBytes ?? 64 * 1024 * 1024,
         };
+    if (this.#writer !== null) this.#writer.flusher = new Flusher(this.#writer, opts.writebackIntervalMs ?? 5000, opts.dirtyExpireMs ?? 30_000);
   }
 
   /** Mount the ext2/3/4 volume on `dev`: read-only unless `readOnly: false`. */
@@ -309,6 +329,22 @@ export class Volume {
     return setAttr(this.#w("lutimes", path), "lutimes", path, false, { kind: "times", atime, mtime });
   }
 
+  /**
+   * Set the project id of `path` (`chattr -p ID`; with `inherit`, also `chattr +P`/`-P` on a
+   * directory: new inodes under it take its project, and links/renames into it from another
+   * project fail with EXDEV). Usage moves to the new project's quota (EDQUOT at its limits).
+   * EOPNOTSUPP without the project feature (for ids other than 0) or with 128-byte inodes.
+   * @kernel FS_IOC_FSSETXATTR (ext4_fileattr_set, ext4_ioctl_setproject)
+   */
+  setProjectId(path: string, projid: number, opts: { inherit?: boolean } = {}): Promise<void> {
+    return setProjectAt(this.#w("ioctl", path), path, projid, opts);
+  }
+
+  /** The project id of `path` (0 without the project feature). @kernel FS_IOC_FSGETXATTR */
+  async getProjectId(path: string): Promise<number> {
+    return (await getProjectAt(this.fs, path)).projid;
+  }
+
   /** Write back every dirty page, then every dirty metadata block and the superblock. @kernel sync_filesystem */
   async sync(): Promise<void> {
     if (this.#writer !== null) await writebackVolume(this.#writer);
@@ -351,12 +387,12 @@ export class Volume {
     return this.#call("quotactl", undefined, async () => (await this.#q().report(type)).map((d) => d.snapshot()));
   }
 
-  /** Write dirty quota records in a handle of their own, under the writer lock. */
+  /** Write dirty quota records in a handle of their own, under the quota I/O lock (dqio_sem). */
   async #flushQuota(): Promise<void> {
     const q = this.#quota;
     const w = this.#writer;
     if (q === null || w === null || !q.isDirty()) return;
-    await w.lock.run(() => withHandle(this.fs, (h) => q.flush(h)));
+    await flushQuotaFiles(w, (h) => q.flush(h));
   }
 
   /** @internal FileHandle's close: the last close of an unlinked inode frees it. */
@@ -418,7 +454,7 @@ export class Volume {
     return this.#call("open", path, async () => {
       const inode = await resolvePath(this.fs, path, { followLast: true });
       if (isDir(inode)) throw new FsError("EISDIR", "Illegal operation on a directory");
-      return readRange(this.fs, inode, 0, inode.size);
+      return readLocked(this.fs, inode.ino, () => readRange(this.fs, inode, 0, inode.size));
     });
   }
 
@@ -603,6 +639,7 @@ export class Volume {
    */
   async unmount(): Promise<void> {
     if (this.#writer !== null) {
+      this.#writer.flusher?.stop();
       for (const ino of [...this.#open.keys()]) {
         this.#open.set(ino, 1);
         await this._release(ino, this.#writer);
@@ -649,7 +686,7 @@ export class FileHandle {
     this.#check();
     const inode = await this.#current();
     if (isDir(inode)) throw new FsError("EISDIR", "Illegal operation on a directory", { syscall: "read", path: this.path });
-    const n = await readInto(this.#fs, inode, position, buffer.subarray(offset, offset + Math.min(length, buffer.length - offset)));
+    const n = await readLocked(this.#fs, inode.ino, () => readInto(this.#fs, inode, position, buffer.subarray(offset, offset + Math.min(length, buffer.length - offset))));
     return { bytesRead: n, buffer };
   }
 
@@ -755,6 +792,21 @@ function parseFlags(f: OpenFlags): { write: boolean; create: boolean; excl: bool
     trunc: base.startsWith("w"),
     append: base.startsWith("a"),
   };
+}
+
+/**
+ * Read file data under the inode's i_data_sem (read) on a writable volume, so a read never
+ * walks an extent tree that writeback or truncate is half-way through changing. Read-only
+ * volumes have no writers and skip it. @kernel ext4_map_blocks's down_read(i_data_sem)
+ */
+async function readLocked<T>(fs: Ext4Fs, ino: number, fn: () => Promise<T>): Promise<T> {
+  if (fs.readOnly) return fn();
+  const task = new Task(`read ino ${ino}`);
+  try {
+    return await inodeTable(fs).getOrCreate(ino).dataSem.read(task, fn);
+  } finally {
+    task.finish();
+  }
 }
 
 const systemNow = (): Timespec => {

@@ -14,6 +14,7 @@
 
 import { assert } from "../debug/assert.js";
 import type { Handle } from "./handle.js";
+import type { InodeDquots } from "./quota.js";
 
 /** How an allocation is paid for. A discriminated union, not a bitmask: flags alias (2014's EXT4_EX_NOCACHE). */
 export type Funding =
@@ -21,7 +22,11 @@ export type Funding =
   | { readonly kind: "chargeNow"; readonly quota: "enforce" }
   /** Must not fail for space or quota: may use the emergency pool, quota charged without limit (tree blocks during writeback). */
   | { readonly kind: "chargeNow"; readonly quota: "nofail"; readonly pool: "emergency" }
-  /** Space and quota were reserved by write(); claim the reservation (delayed allocation, a later milestone). */
+  /**
+   * Space and quota were reserved by write() for delayed pages (inode_core.ts): no admission
+   * test, no quota charge; the caller's claim retires `reservation` clusters (at least len).
+   * @kernel EXT4_MB_DELALLOC_RESERVED
+   */
   | { readonly kind: "delalloc"; readonly reservation: number };
 
 /** What the blocks are for; decides the goal heuristics and what gets charged to i_blocks. */
@@ -37,6 +42,13 @@ export interface AllocRequest {
   readonly len: number;
   readonly minLen: number;
   readonly funding: Funding;
+  /**
+   * Whom the blocks are charged to: the owner's dquots, loaded by whoever builds the request
+   * before it is built (quota_charge.ts inodeDquots). null: nobody (no quota on the volume,
+   * S_NOQUOTA inodes such as the quota files, volume metadata). A child request (tree block,
+   * pointer block) carries its parent's. The funding decides HOW they are charged.
+   */
+  readonly dquots: InodeDquots | null;
 }
 
 let nextId = 1;
@@ -68,5 +80,10 @@ export function childFunding(parent: AllocRequest): Funding {
 export interface BlockAllocator {
   /** At least req.minLen, at most req.len blocks, contiguous. ENOSPC (or EDQUOT later) when impossible. */
   alloc(h: Handle, req: AllocRequest): Promise<{ pblk: number; len: number }>;
-  free(h: Handle, ino: number, pblk: number, count: number): Promise<void>;
+  /**
+   * Give back blocks of inode `ino`, uncharging `dquots` (the owner's, or null when the blocks
+   * were never charged: no quota, S_NOQUOTA, or delalloc blocks not yet claimed) in the same
+   * commit as the bitmap change. @kernel ext4_free_blocks -> dquot_free_block
+   */
+  free(h: Handle, ino: number, pblk: number, count: number, dquots: InodeDquots | null): Promise<void>;
 }

@@ -94,8 +94,8 @@ function groupFrees(fs: Ext4Fs): number[] {
   return Array.from({ length: fs.groupCount }, (_, g) => gdFreeBlocks(fs.group(g), fs.descSize));
 }
 
-function alloc(fs: Ext4Fs, r: Omit<AllocRequest, "minLen"> & { minLen?: number }): Promise<BlockExtent> {
-  return withHandle(fs, (h) => ext4NewBlocks(h, allocRequest(r)));
+function alloc(fs: Ext4Fs, r: Omit<AllocRequest, "minLen" | "dquots"> & { minLen?: number; dquots?: AllocRequest["dquots"] }): Promise<BlockExtent> {
+  return withHandle(fs, (h) => ext4NewBlocks(h, allocRequest({ dquots: null, ...r })));
 }
 
 async function free(fs: Ext4Fs, e: BlockExtent): Promise<void> {
@@ -141,7 +141,7 @@ async function runOps(fs: Ext4Fs, ops: readonly Op[]): Promise<BlockExtent[]> {
         const minLen = 1 + ((op.minSeed + k) % len);
         const goal = op.goalSeed === 0 ? 0 : (op.goalSeed + k * 977) % fs.blocksCount;
         const ino = op.inoSeed % (fs.inodesCount + 1);
-        return allocRequest({ ino, purpose: k % 2 === 0 ? "data" : "xattrBlock", goal, len, minLen, funding: op.nofail ? NOFAIL : ENFORCE });
+        return allocRequest({ dquots: null, ino, purpose: k % 2 === 0 ? "data" : "xattrBlock", goal, len, minLen, funding: op.nofail ? NOFAIL : ENFORCE });
       });
       const before = sbFreeBlocks(fs.sb);
       const results = await Promise.allSettled(reqs.map((r) => withHandle(fs, (h) => ext4NewBlocks(h, r))));
@@ -296,7 +296,7 @@ describe.skipIf(!oracle.ok && !oracle.required)("block allocator on mke2fs volum
     }
     expect(sbFreeBlocks(fs.sb)).toBe(reserve);
     for (const order of [["enforce", "nofail"], ["nofail", "enforce"]] as const) {
-      const reqs = order.map((k) => allocRequest({ ino: 12, purpose: k === "enforce" ? "xattrBlock" : "extentNode", goal: 0, len: 1, funding: k === "enforce" ? ENFORCE : NOFAIL }));
+      const reqs = order.map((k) => allocRequest({ dquots: null, ino: 12, purpose: k === "enforce" ? "xattrBlock" : "extentNode", goal: 0, len: 1, funding: k === "enforce" ? ENFORCE : NOFAIL }));
       const before = sbFreeBlocks(fs.sb);
       const [a, b] = await Promise.allSettled(reqs.map((r) => withHandle(fs, (h) => ext4NewBlocks(h, r))));
       const byKind = order[0] === "enforce" ? { enforce: a!, nofail: b! } : { enforce: b!, nofail: a! };

@@ -69,6 +69,8 @@ import {
 import type { AllocRequest } from "./alloc_request.js";
 import { allClear, allSet, clearBits, countZeros, findNextZero, findZeroRun, markBitmapEnd, setBits, zeroRunLength, type BitRun } from "./bitmap.js";
 import type { Handle } from "./handle.js";
+import type { InodeDquots } from "./quota.js";
+import { chargeGrantedBlocks, quotaGrantCap, unchargeFreedBlocks } from "./quota_charge.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
 import { commitGroupDesc, loadGroupDescBlock } from "./group.js";
 
@@ -451,7 +453,9 @@ function searchGroup(bitmap: Uint8Array, n: number, goalBit: number, maxLen: num
  */
 function commitNewBlocks(h: Handle, b: GroupBuffers, req: AllocRequest, goalBit: number, wantFull: boolean): BlockExtent | null {
   const fs = h.fs;
-  const maxLen = admit(fs, req);
+  // Free space first (ENOSPC), then quota (EDQUOT, or the grant shrinks to the room left),
+  // in ext4_mb_new_blocks's order; both from the request alone.
+  const maxLen = Math.min(admit(fs, req), quotaGrantCap(fs, req));
   commitInitBlockBitmap(h, b);
   const gd = fs.group(b.g);
   const n = blocksInGroup(fs, b.g);
@@ -473,6 +477,7 @@ function commitNewBlocks(h: Handle, b: GroupBuffers, req: AllocRequest, goalBit:
   }
   const sbFree = sbFreeBlocks(fs.sb);
   assert(sbFree >= len, () => `s_free_blocks_count ${sbFree} would go negative allocating ${len}`); // admit() guaranteed it
+  chargeGrantedBlocks(fs, req, len); // by req.funding; cannot fail (capped above)
   setBits(b.bitmap, run.start, run.start + len);
   setGdFreeBlocks(gd, groupFree - len, fs.descSize);
   setSbFreeBlocks(fs.sb, sbFree - len);
@@ -497,13 +502,16 @@ function isCorruption(e: unknown): e is FsError {
  * kernel marks them.
  *
  * Funding (req.funding only): see reserveFor. Throws ENOSPC when no run fits. The handle ends up holding the bitmap and descriptor
- * blocks it changed. Quota is not charged here yet.
+ * blocks it changed. Quota: the grant is charged to req.dquots in the commit that marks it
+ * (chargeNow/enforce: EDQUOT, or fewer blocks down to req.minLen; nofail: never refused;
+ * delalloc: not here, writeback's claim converts write()'s reservation).
  * @kernel ext4_mb_new_blocks (simplified: no buddy, no preallocation)
  */
 export async function ext4NewBlocks(h: Handle, req: AllocRequest): Promise<BlockExtent> {
   const fs = h.fs;
   assertNoBigalloc(fs);
   admit(fs, req); // fail fast; the authoritative test is repeated in each commit
+  quotaGrantCap(fs, req); // EDQUOT fast too
   const goal = goalBlock(fs, req);
   const goalGroup = Math.min(groupOfBlock(fs, goal), fs.groupCount - 1);
   const goalBit = goal - groupFirstBlock(fs.sb, goalGroup);
@@ -518,6 +526,10 @@ export async function ext4NewBlocks(h: Handle, req: AllocRequest): Promise<Block
       let got: BlockExtent | null;
       try {
         const b = await loadBlockGroup(h, g);
+        // Between loading and committing, other operations may run (the seed's window):
+        // the commit decides everything again from the request alone.
+        const p = h.point(`alloc:${req.purpose}`);
+        if (p !== undefined) await p;
         got = commitNewBlocks(h, b, req, g === goalGroup ? goalBit : 0, wantFull);
       } catch (e) {
         if (!(isCorruption(e) && isBitmapProblem(fs, g, e))) throw e;
@@ -553,7 +565,7 @@ async function mayHoldRun(fs: Ext4Fs, g: number, len: number): Promise<boolean> 
  * COMMIT (synchronous): clear [bit, bit + count) in one group after checking every bit
  * was set, then raise the counts and fix the checksums.
  */
-function commitFreeBlocks(h: Handle, b: GroupBuffers, ino: number, bit: number, count: number): void {
+function commitFreeBlocks(h: Handle, b: GroupBuffers, ino: number, bit: number, count: number, dquots: InodeDquots | null): void {
   const fs = h.fs;
   reconcileFreeCounts(fs);
   commitInitBlockBitmap(h, b);
@@ -573,6 +585,7 @@ function commitFreeBlocks(h: Handle, b: GroupBuffers, ino: number, bit: number, 
   clearBits(b.bitmap, bit, bit + count);
   setGdFreeBlocks(gd, groupFree, fs.descSize);
   setSbFreeBlocks(fs.sb, sbFree);
+  unchargeFreedBlocks(fs, dquots, count);
   setBlockBitmapCsum(fs, gd, b.bitmap);
   h.dirtyMetadata(b.bitmapBlock);
   commitGroupDesc(h, b.g, b.descBlock);
@@ -583,11 +596,11 @@ function commitFreeBlocks(h: Handle, b: GroupBuffers, ino: number, bit: number, 
  * span groups; each group's part is one commit. A range outside the data area or
  * overlapping volume metadata, or a block already free, is reported as corruption
  * (EFSCORRUPTED) before that group changes. Blocks are reusable at once (no journal
- * yet: with one, only after the freeing transaction commits). Quota is not uncharged
- * here yet.
+ * yet: with one, only after the freeing transaction commits). `dquots` (null: the blocks
+ * were never charged) is uncharged in each group's commit, with the bitmap change.
  * @kernel ext4_free_blocks (mballoc.c)
  */
-export async function ext4FreeBlocks(h: Handle, ino: number, pblk: number, count: number): Promise<void> {
+export async function ext4FreeBlocks(h: Handle, ino: number, pblk: number, count: number, dquots: InodeDquots | null = null): Promise<void> {
   const fs = h.fs;
   assertNoBigalloc(fs);
   assert(Number.isSafeInteger(count) && count >= 1, () => `Invalid block count ${count} to free`);
@@ -604,7 +617,7 @@ export async function ext4FreeBlocks(h: Handle, ino: number, pblk: number, count
     const bit = at - groupFirstBlock(fs.sb, g);
     const n = Math.min(left, blocksInGroup(fs, g) - bit);
     const b = await loadBlockGroup(h, g);
-    commitFreeBlocks(h, b, ino, bit, n);
+    commitFreeBlocks(h, b, ino, bit, n, dquots);
     at += n;
     left -= n;
   }

@@ -14,12 +14,12 @@ import type { Ext4Fs } from "./super.js";
 export function engineDeps(_fs: Ext4Fs, now: () => Timespec): NameiDeps {
   const alloc: BlockAllocator = {
     alloc: (h, req) => ext4NewBlocks(h, req),
-    free: (h, ino, pblk, count) => ext4FreeBlocks(h, ino, pblk, count),
+    free: (h, ino, pblk, count, dquots) => ext4FreeBlocks(h, ino, pblk, count, dquots),
   };
   return {
     alloc,
     extents: { insert: extInsertExtent, removeSpace: extRemoveSpace, convertUnwritten: extConvertUnwritten },
-    inodes: { newInode: (h, dirIno, mode, name) => ext4NewInode(h, dirIno, mode, { name }), freeInode: ext4FreeInode },
+    inodes: { newInode: (h, dirIno, mode, name, dquots) => ext4NewInode(h, dirIno, mode, { name, dquots }), freeInode: ext4FreeInode },
     now,
   };
 }

@@ -204,7 +204,7 @@ function accountData(v: Vol, delta: number): void {
 /** Allocate up to `len` data blocks near `goal` and map them at lblk (one handle, like a write). */
 async function mapNew(v: Vol, lblk: number, len: number, opts: { goal?: number; unwritten?: boolean; funding?: Funding } = {}): Promise<{ run: Run; req: AllocRequest }> {
   return withHandle(v.fs, async (h) => {
-    const req = allocRequest({ ino: v.inode.ino, purpose: "data", goal: opts.goal ?? 0, len, funding: opts.funding ?? ENFORCE });
+    const req = allocRequest({ dquots: null, ino: v.inode.ino, purpose: "data", goal: opts.goal ?? 0, len, funding: opts.funding ?? ENFORCE });
     const got = await v.alloc.alloc(h, req);
     const run = { lblk, len: got.len, pblk: got.pblk, unwritten: opts.unwritten ?? false };
     await extInsertExtent(h, v.alloc, v.inode, run, req);
@@ -296,7 +296,7 @@ function shuffle<T>(items: T[], rng: Rng): T[] {
 
 /** Convert [lblk, lblk + len) to written in one handle; the caller charges nothing (unwritten blocks are counted already). */
 async function convert(v: Vol, lblk: number, len: number, opts: { funding?: Funding; alloc?: BlockAllocator } = {}): Promise<AllocRequest> {
-  const parent = allocRequest({ ino: v.inode.ino, purpose: "data", goal: 0, len, funding: opts.funding ?? ENFORCE });
+  const parent = allocRequest({ dquots: null, ino: v.inode.ino, purpose: "data", goal: 0, len, funding: opts.funding ?? ENFORCE });
   await withHandle(v.fs, async (h) => {
     await extConvertUnwritten(h, opts.alloc ?? v.alloc, v.inode, lblk, len, parent);
     await markInodeDirty(h, v.inode);
@@ -307,7 +307,7 @@ async function convert(v: Vol, lblk: number, len: number, opts: { funding?: Fund
 
 /** Map [lblk, lblk + len) at pblk (already allocated, or not when the volume is never written back). */
 async function place(v: Vol, lblk: number, len: number, pblk: number, unwritten: boolean): Promise<void> {
-  const parent = allocRequest({ ino: v.inode.ino, purpose: "data", goal: pblk, len, funding: ENFORCE });
+  const parent = allocRequest({ dquots: null, ino: v.inode.ino, purpose: "data", goal: pblk, len, funding: ENFORCE });
   await withHandle(v.fs, async (h) => {
     const run = { lblk, len, pblk, unwritten };
     await extInsertExtent(h, v.alloc, v.inode, run, parent);
@@ -319,7 +319,7 @@ async function place(v: Vol, lblk: number, len: number, pblk: number, unwritten:
 
 /** Reserve `len` contiguous blocks in the bitmaps (mapped later by `place`). */
 async function reserve(v: Vol, len: number): Promise<number> {
-  const got = await withHandle(v.fs, (h) => v.alloc.alloc(h, allocRequest({ ino: v.inode.ino, purpose: "data", goal: 0, len, minLen: len, funding: ENFORCE })));
+  const got = await withHandle(v.fs, (h) => v.alloc.alloc(h, allocRequest({ dquots: null, ino: v.inode.ino, purpose: "data", goal: 0, len, minLen: len, funding: ENFORCE })));
   return got.pblk;
 }
 
@@ -355,8 +355,8 @@ describe("extent tree writes (extents_write.ts)", () => {
     it("extInsertExtent() maps holes in the root and merges logically and physically contiguous neighbours", async () => {
       const v = await openVol(base4k);
       // Reserve 11 contiguous blocks, then map them piecewise out of order.
-      const p = await withHandle(v.fs, (h) => v.alloc.alloc(h, allocRequest({ ino: v.inode.ino, purpose: "data", goal: 0, len: 11, minLen: 11, funding: ENFORCE })));
-      const parent = allocRequest({ ino: v.inode.ino, purpose: "data", goal: p.pblk, len: 11, funding: ENFORCE });
+      const p = await withHandle(v.fs, (h) => v.alloc.alloc(h, allocRequest({ dquots: null, ino: v.inode.ino, purpose: "data", goal: 0, len: 11, minLen: 11, funding: ENFORCE })));
+      const parent = allocRequest({ dquots: null, ino: v.inode.ino, purpose: "data", goal: p.pblk, len: 11, funding: ENFORCE });
       const insert = async (lblk: number, len: number, off: number, unwritten = false): Promise<void> => {
         await withHandle(v.fs, async (h) => {
           const run = { lblk, len, pblk: p.pblk + off, unwritten };
@@ -386,7 +386,7 @@ describe("extent tree writes (extents_write.ts)", () => {
       const P = 20000;
       for (const unwritten of [false, true]) {
         const v = await openVol(base4k);
-        const parent = allocRequest({ ino: v.inode.ino, purpose: "data", goal: 0, len: 1, funding: ENFORCE });
+        const parent = allocRequest({ dquots: null, ino: v.inode.ino, purpose: "data", goal: 0, len: 1, funding: ENFORCE });
         const put = (lblk: number, len: number): Promise<void> =>
           withHandle(v.fs, (h) => extInsertExtent(h, v.alloc, v.inode, { lblk, len, pblk: P + lblk, unwritten }, parent));
         const max = unwritten ? 32767 : 32768;
@@ -433,7 +433,7 @@ describe("extent tree writes (extents_write.ts)", () => {
       const free = freeBlocksCount(v.fs.sb);
       // Grow needs one block.
       v.alloc.failNext = 1;
-      const parent = allocRequest({ ino: v.inode.ino, purpose: "data", goal: 0, len: 1, funding: ENFORCE });
+      const parent = allocRequest({ dquots: null, ino: v.inode.ino, purpose: "data", goal: 0, len: 1, funding: ENFORCE });
       const err = await withHandle(v.fs, (h) => extInsertExtent(h, v.alloc, v.inode, { lblk: 100, len: 1, pblk: before.extents[0]!.pblk + 50, unwritten: false }, parent)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(FsError);
       expect((err as FsError).code).toBe("ENOSPC");
@@ -494,7 +494,7 @@ describe("extent tree writes (extents_write.ts)", () => {
       };
       await withHandle(v.fs, async (h) => {
         const put = async (lblk: number, len: number, goal: number): Promise<void> => {
-          const req = allocRequest({ ino: v.inode.ino, purpose: "data", goal, len, minLen: len, funding: ENFORCE });
+          const req = allocRequest({ dquots: null, ino: v.inode.ino, purpose: "data", goal, len, minLen: len, funding: ENFORCE });
           const got = await v.alloc.alloc(h, req);
           const run = { lblk, len: got.len, pblk: got.pblk, unwritten: false };
           await extInsertExtent(h, lifo, v.inode, run, req);
@@ -908,7 +908,7 @@ describe("extent tree writes (extents_write.ts)", () => {
       await place(v, 10, 10, P + 10, true);
       await place(v, 20, 5, P + 25, true); // not physically after [10, 20): a separate extent
       const before = await verify(v);
-      const parent = allocRequest({ ino: v.inode.ino, purpose: "data", goal: 0, len: 1, funding: ENFORCE });
+      const parent = allocRequest({ dquots: null, ino: v.inode.ino, purpose: "data", goal: 0, len: 1, funding: ENFORCE });
       // Written, written + unwritten, two unwritten extents, past an extent's end, a hole, empty.
       for (const [lblk, len] of [[2, 3], [9, 2], [18, 4], [22, 4], [30, 1], [10, 0]] as const) {
         await expect(withHandle(v.fs, (h) => extConvertUnwritten(h, v.alloc, v.inode, lblk, len, parent))).rejects.toThrow(AssertionError);

@@ -64,6 +64,8 @@ import { EXT4_EXTENTS_FL, inodeBlocks, inodeFileAcl } from "../format/inode.js";
 import { join64, split64 } from "../format/struct.js";
 import { allocRequest, childFunding, type AllocRequest, type BlockAllocator, type Funding } from "./alloc_request.js";
 import type { Handle } from "./handle.js";
+import type { InodeDquots } from "./quota.js";
+import { inodeDquots } from "./quota_charge.js";
 import { markInodeDirty, setInodeBlocks, type InodeInfo } from "./inode_write.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
 
@@ -182,16 +184,21 @@ interface Ctx {
   /** Deferred frees, done after every reference is gone. */
   readonly dataFrees: { pblk: number; count: number }[];
   readonly treeFrees: number[];
+  /**
+   * Whom the operation's tree blocks (and freed data) are charged to: the parent request's
+   * dquots for insert/convert (a child request inherits them), the inode's for removal.
+   */
+  readonly dquots: InodeDquots | null;
 }
 
-function newCtx(h: Handle, alloc: BlockAllocator, inode: InodeInfo): Ctx {
+function newCtx(h: Handle, alloc: BlockAllocator, inode: InodeInfo, dquots: InodeDquots | null): Ctx {
   const fs = h.fs;
   assert((inode.raw.i_flags & EXT4_EXTENTS_FL) !== 0, () => `Inode ${inode.ino} does not use extents`);
   // The root is checked as the read path checks it (throws EFSCORRUPTED).
   decodeExtentNode(inode.raw.i_block, inode.raw.i_block.length, {
     isRoot: true, blocksCount: fs.blocksCount, firstDataBlock: fs.sb.s_first_data_block, ctx: { ino: inode.ino },
   });
-  return { h, fs, inode, alloc, inodeChanged: false, dataFrees: [], treeFrees: [] };
+  return { h, fs, inode, alloc, inodeChanged: false, dataFrees: [], treeFrees: [], dquots };
 }
 
 /**
@@ -324,7 +331,7 @@ async function allocNodes(ctx: Ctx, depths: readonly number[], goal: number, fun
   const nodes: Node[] = [];
   try {
     for (const depth of depths) {
-      const req = allocRequest({ ino: ctx.inode.ino, purpose: "extentNode", goal, len: 1, funding });
+      const req = allocRequest({ ino: ctx.inode.ino, purpose: "extentNode", goal, len: 1, funding, dquots: ctx.dquots });
       const r = await ctx.alloc.alloc(ctx.h, req);
       assert(r.len === 1 && ctx.fs.blockRangeValid(r.pblk, 1), () => `Allocator returned ${r.len} blocks at ${r.pblk} for one tree block`);
       got.push(r.pblk);
@@ -337,7 +344,8 @@ async function allocNodes(ctx: Ctx, depths: readonly number[], goal: number, fun
     }
   } catch (err) {
     for (const n of nodes) verified.delete(n.buf);
-    for (const b of got) await ctx.alloc.free(ctx.h, ctx.inode.ino, b, 1);
+    // Tree blocks are always chargeNow (childFunding): each grant was charged to ctx.dquots.
+    for (const b of got) await ctx.alloc.free(ctx.h, ctx.inode.ino, b, 1, ctx.dquots);
     throw err;
   }
   return nodes;
@@ -516,8 +524,8 @@ async function finish(ctx: Ctx, check = true): Promise<void> {
     if (last !== undefined && last.pblk + last.count === f.pblk) last.count += f.count;
     else runs.push({ ...f });
   }
-  for (const r of runs) await alloc.free(h, inode.ino, r.pblk, r.count);
-  for (const b of ctx.treeFrees) await alloc.free(h, inode.ino, b, 1);
+  for (const r of runs) await alloc.free(h, inode.ino, r.pblk, r.count, ctx.dquots);
+  for (const b of ctx.treeFrees) await alloc.free(h, inode.ino, b, 1, ctx.dquots);
   if (check && debugLevel >= 2) {
     const problems = await checkExtentTree(ctx.fs, inode);
     assert(problems.length === 0, () => `Inode ${inode.ino}: extent tree broken after a write: ${problems.join("; ")}`);
@@ -535,7 +543,7 @@ async function finish(ctx: Ctx, check = true): Promise<void> {
  * @kernel ext4_ext_insert_extent
  */
 export async function extInsertExtent(h: Handle, alloc: BlockAllocator, inode: InodeInfo, ext: NewExtent, parent: AllocRequest): Promise<void> {
-  const ctx = newCtx(h, alloc, inode);
+  const ctx = newCtx(h, alloc, inode, parent.dquots);
   assert(parent.ino === inode.ino, () => `Insert into inode ${inode.ino} funded by a request for inode ${parent.ino}`);
   assert(Number.isSafeInteger(ext.lblk) && ext.lblk >= 0 && Number.isSafeInteger(ext.len) && ext.len >= 1, () => `Invalid extent ${ext.lblk}+${ext.len}`);
   assert(ext.len <= maxLen(ext.unwritten), () => `Extent of ${ext.len} blocks exceeds the ${ext.unwritten ? "unwritten" : "initialized"} maximum`);
@@ -606,7 +614,7 @@ function tryToMerge(ctx: Ctx, leaf: Node, i: number): void {
  * @kernel ext4_ext_convert_to_initialized, ext4_split_extent, ext4_split_extent_at
  */
 export async function extConvertUnwritten(h: Handle, alloc: BlockAllocator, inode: InodeInfo, lblk: number, len: number, parent: AllocRequest): Promise<void> {
-  const ctx = newCtx(h, alloc, inode);
+  const ctx = newCtx(h, alloc, inode, parent.dquots);
   assert(parent.ino === inode.ino, () => `Conversion in inode ${inode.ino} funded by a request for inode ${parent.ino}`);
   assert(Number.isSafeInteger(lblk) && lblk >= 0 && Number.isSafeInteger(len) && len >= 1 && lblk + len <= EXT_MAX_BLOCKS, () => `Invalid range ${lblk}+${len}`);
   const end = lblk + len;
@@ -693,6 +701,8 @@ export interface RemoveSpaceOptions {
    * EXT4_GET_BLOCKS_METADATA_NOFAIL for ext4_force_split_extent_at.
    */
   readonly splitFunding?: Funding;
+  /** Whom freed blocks are uncharged from (and split blocks charged to); the inode's own dquots when absent. */
+  readonly dquots?: InodeDquots | null;
 }
 
 const NOFAIL: Funding = Object.freeze({ kind: "chargeNow", quota: "nofail", pool: "emergency" });
@@ -765,7 +775,7 @@ async function removeRange(ctx: Ctx, n: Node, from: number, end: number): Promis
  */
 export async function extRemoveSpace(h: Handle, alloc: BlockAllocator, inode: InodeInfo, from: number, to: number, opts: RemoveSpaceOptions = {}): Promise<number> {
   assert(Number.isSafeInteger(from) && Number.isSafeInteger(to) && from >= 0 && from <= to && to <= EXT_MAX_BLOCKS, () => `Invalid range ${from}..${to}`);
-  const ctx = newCtx(h, alloc, inode);
+  const ctx = newCtx(h, alloc, inode, opts.dquots !== undefined ? opts.dquots : await inodeDquots(h.fs, inode));
   const end = Math.min(to, EXT_MAX_BLOCKS - 1);
   if (from > end) return 0;
   let freed: number;

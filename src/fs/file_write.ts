@@ -23,6 +23,8 @@ import { indFindGoal, indGetBlock, indMapForWrite, indMaxBlocks, indTruncate } f
 import { getSize, setInodeBlocks, setSize, type InodeInfo } from "./inode_write.js";
 import { inodeBlocks } from "../format/inode.js";
 import type { Ext4Fs } from "./super.js";
+import type { InodeDquots } from "./quota.js";
+import { inodeDquots } from "./quota_charge.js";
 
 /** The extent-tree operations this file needs (extents_write.ts provides them). */
 export interface ExtentWriter {
@@ -108,6 +110,8 @@ export interface MapForWriteOptions {
    * data, without a journal). Extent-mapped inodes only.
    */
   fill?: (run: MappedRun) => Promise<void>;
+  /** Whom the blocks are charged to; loaded from the inode's ids when absent (quota_charge.ts inodeDquots). */
+  dquots?: InodeDquots | null;
 }
 
 /**
@@ -124,7 +128,7 @@ function chargeGrant(fs: Ext4Fs, inode: InodeInfo, req: AllocRequest, lblk: numb
     case "delalloc": {
       const core = inodeCore(fs, inode.ino);
       assert(core !== undefined, () => `Delalloc claim for inode ${inode.ino}, which has no in-core pages`);
-      claimDelayed(fs, core, lblk, len);
+      claimDelayed(fs, core, lblk, len, req.dquots);
       chargeBlocks(fs, inode, len);
       return;
     }
@@ -150,12 +154,15 @@ export async function mapForWrite(
 ): Promise<MappedRun[]> {
   const fs = h.fs;
   const funding: Funding = opts.funding ?? { kind: "chargeNow", quota: "enforce" };
+  // Loaded before any request is built: every request carries its owner's dquots.
+  const dquots = opts.dquots !== undefined ? opts.dquots : await inodeDquots(fs, inode);
   if (!(inode.raw.i_flags & EXT4_EXTENTS_FL)) {
     refuseInline(inode, "Writing");
     assert(funding.kind === "chargeNow" && opts.fill === undefined, "Block-mapped files are written without delayed allocation");
     return indMapForWrite(h, deps.alloc, inode, lblk, len, {
       purpose,
       funding,
+      dquots,
       ...(opts.maxRuns !== undefined ? { maxRuns: opts.maxRuns } : {}),
       charge: (blocks) => {
         chargeBlocks(fs, inode, blocks);
@@ -177,7 +184,7 @@ export async function mapForWrite(
       const m: MappedRun = { lblk: at, pblk: run.pblk, len: n, fresh: true };
       if (opts.fill) await opts.fill(m);
       const convFunding: Funding = funding.kind === "delalloc" ? { kind: "chargeNow", quota: "nofail", pool: "emergency" } : funding;
-      const req = allocRequest({ ino: inode.ino, purpose: "extentNode", goal: run.pblk, len: 1, funding: convFunding });
+      const req = allocRequest({ ino: inode.ino, purpose: "extentNode", goal: run.pblk, len: 1, funding: convFunding, dquots });
       await deps.extents.convertUnwritten(h, deps.alloc, inode, at, n, req);
       runs.push(m);
       at += n;
@@ -190,7 +197,7 @@ export async function mapForWrite(
     }
     // A hole of n blocks: allocate it, possibly in several pieces.
     const want = funding.kind === "delalloc" ? { kind: "delalloc" as const, reservation: n } : funding;
-    const req = allocRequest({ ino: inode.ino, purpose, goal: await findGoal(fs, inode, at), len: n, funding: want });
+    const req = allocRequest({ ino: inode.ino, purpose, goal: await findGoal(fs, inode, at), len: n, funding: want, dquots });
     const got = await deps.alloc.alloc(h, req);
     const m: MappedRun = { lblk: at, pblk: got.pblk, len: got.len, fresh: true };
     if (opts.fill) await opts.fill(m);
@@ -275,7 +282,7 @@ export async function truncateData(h: Handle, deps: WriteDeps, inode: InodeInfo,
     refuseInline(inode, "Truncating");
     await indTruncate(h, deps.alloc, inode, Math.ceil(newSize / bs), (blocks) => {
       chargeBlocks(fs, inode, blocks);
-    });
+    }, await inodeDquots(fs, inode));
     if (newSize % bs !== 0) {
       const pblk = await indGetBlock(fs, inode, Math.floor(newSize / bs));
       if (pblk !== 0) await zeroTail(fs, pblk, newSize % bs);

@@ -12,16 +12,28 @@
  */
 
 import { assert } from "../debug/assert.js";
+import type { Task } from "../sync/task.js";
 import type { Ext4Fs } from "./super.js";
 
 export class Handle {
   readonly fs: Ext4Fs;
+  /** The operation this handle belongs to (the kernel's `current`): lock ownership and scheduling points. */
+  readonly task: Task | null;
   readonly #pinned = new Map<number, Uint8Array>();
   #stopped = false;
 
-  constructor(fs: Ext4Fs) {
+  constructor(fs: Ext4Fs, task: Task | null = null) {
     assert(!fs.readOnly, "Handle on a read-only volume");
     this.fs = fs;
+    this.task = task;
+  }
+
+  /**
+   * A scheduling point: where an explorer may let other operations run (src/sync/scheduler.ts).
+   * Free in production (no await when no scheduler is installed).
+   */
+  point(label: string): Promise<void> | undefined {
+    return this.fs.syncDomain.scheduler.point(this.task, label);
   }
 
   /** The block's buffer, pinned for this handle's lifetime. @kernel ext4_journal_get_write_access */
@@ -68,8 +80,8 @@ export class Handle {
 }
 
 /** Run `fn` in a handle, stopping it however `fn` ends. */
-export async function withHandle<T>(fs: Ext4Fs, fn: (h: Handle) => Promise<T>): Promise<T> {
-  const h = new Handle(fs);
+export async function withHandle<T>(fs: Ext4Fs, fn: (h: Handle) => Promise<T>, task: Task | null = null): Promise<T> {
+  const h = new Handle(fs, task);
   try {
     return await fn(h);
   } finally {

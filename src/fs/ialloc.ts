@@ -53,6 +53,8 @@ import {
 } from "./balloc.js";
 import { clearBit, findNextZero, markBitmapEnd, setBit, testBit } from "./bitmap.js";
 import type { Handle } from "./handle.js";
+import type { InodeDquots } from "./quota.js";
+import { chargeInode, unchargeInode } from "./quota_charge.js";
 import { iget, inodeLocation } from "./inode.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
 import { commitGroupDesc, loadGroupDescBlock } from "./group.js";
@@ -65,6 +67,12 @@ export interface NewInodeOptions {
   readonly name?: Uint8Array;
   /** Seed for the start group of a top-level directory made without a name (deterministic tests). */
   readonly seed?: number;
+  /**
+   * Whom the new inode is charged to (its owner's dquots, loaded by the caller from the ids
+   * it will give the inode); null or absent: nobody (no quota). Charged in the commit that
+   * takes the bit; EDQUOT there changes nothing.
+   */
+  readonly dquots?: InodeDquots | null;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -264,7 +272,7 @@ interface Taken {
  * COMMIT (synchronous): take the first free inode of the group (at or after s_first_ino),
  * or return null. @kernel __ext4_new_inode (from find_inode_bit to ext4_group_desc_csum_set)
  */
-function commitNewInode(h: Handle, b: InodeGroupBuffers, isDir: boolean): Taken | null {
+function commitNewInode(h: Handle, b: InodeGroupBuffers, isDir: boolean, dquots: InodeDquots | null): Taken | null {
   const fs = h.fs;
   const g = b.g;
   const ipg = fs.inodesPerGroup;
@@ -278,6 +286,10 @@ function commitNewInode(h: Handle, b: InodeGroupBuffers, isDir: boolean): Taken 
   const groupFree = gdFreeInodes(gd, fs.descSize);
   const sbFree = fs.sb.s_free_inodes_count;
   if (sbFree === 0) throw fsCorrupted(fs, { what: `s_free_inodes_count is 0 but group ${g} has ${groupFree} free inodes` });
+  // The quota charge is the last check (EDQUOT: nothing changed) and the first change.
+  // @kernel __ext4_new_inode: dquot_alloc_inode (the kernel takes the bit first and frees
+  // the inode again on EDQUOT; the outcome is the same)
+  chargeInode(fs, dquots);
   // Decisions are made; from here on every change happens together.
   if (b.blocks !== null) commitInitBlockBitmap(h, b.blocks);
   assert(!testBit(b.bitmap, bit), () => `Inode bit ${bit} of group ${g} was set`);
@@ -309,7 +321,8 @@ function commitNewInode(h: Handle, b: InodeGroupBuffers, isDir: boolean): Taken 
  * lies in a never-used part of a table that was not zeroed (no EXT4_BG_INODE_ZEROED,
  * beyond the old bg_itable_unused mark), the slot is zeroed here, in the same handle, so
  * the caller always starts from zeros whatever mke2fs left there.
- * Throws ENOSPC when no group has a free inode. Quota is not charged here yet.
+ * Throws ENOSPC when no group has a free inode, EDQUOT when `opts.dquots` refuse one more
+ * inode (nothing changed either way).
  * @kernel __ext4_new_inode (inode bitmap and group descriptor part)
  */
 export async function ext4NewInode(h: Handle, dirIno: number, mode: number, opts: NewInodeOptions = {}): Promise<number> {
@@ -334,7 +347,7 @@ export async function ext4NewInode(h: Handle, dirIno: number, mode: number, opts
     const g = (start + i) % fs.groupCount;
     if (!hasFreeInodes(fs, g)) continue;
     const b = await loadInodeGroup(h, g, hasGroupDescCsum(fs));
-    const taken = commitNewInode(h, b, isDir);
+    const taken = commitNewInode(h, b, isDir, opts.dquots ?? null);
     if (taken === null) continue;
     if (taken.zeroSlot) {
       // The number is ours now; nobody else reads or writes this slot meanwhile.
@@ -352,7 +365,7 @@ export async function ext4NewInode(h: Handle, dirIno: number, mode: number, opts
  * COMMIT (synchronous): clear the inode's bit after checking it was set; raise the free
  * count, lower the directory count, fix checksums. @kernel ext4_free_inode
  */
-function commitFreeInode(h: Handle, b: InodeGroupBuffers, ino: number, isDir: boolean): void {
+function commitFreeInode(h: Handle, b: InodeGroupBuffers, ino: number, isDir: boolean, dquots: InodeDquots | null): void {
   const fs = h.fs;
   const g = b.g;
   const bit = (ino - 1) % fs.inodesPerGroup;
@@ -370,6 +383,7 @@ function commitFreeInode(h: Handle, b: InodeGroupBuffers, ino: number, isDir: bo
   setFreeInodesCount(gd, groupFree, fs.descSize);
   if (isDir) setUsedDirsCount(gd, dirs - 1, fs.descSize);
   fs.sb.s_free_inodes_count += 1;
+  unchargeInode(fs, dquots);
   setInodeBitmapCsum(fs, gd, b.bitmap);
   h.dirtyMetadata(b.bitmapBlock);
   commitGroupDesc(h, g, b.descBlock);
@@ -380,15 +394,16 @@ function commitFreeInode(h: Handle, b: InodeGroupBuffers, ino: number, isDir: bo
  * The caller has already cleared or will write the inode itself (i_dtime, links 0).
  * A reserved or out-of-range number, or an inode already free, is reported as
  * corruption (EFSCORRUPTED) and changes nothing. bg_itable_unused is left as it is, as
- * the kernel leaves it. Quota is not uncharged here yet.
+ * the kernel leaves it. `dquots` (the owner's, loaded by the caller; null: not charged) is
+ * uncharged one inode in the commit that clears the bit. @kernel dquot_free_inode
  * @kernel ext4_free_inode
  */
-export async function ext4FreeInode(h: Handle, ino: number, isDir: boolean): Promise<void> {
+export async function ext4FreeInode(h: Handle, ino: number, isDir: boolean, dquots: InodeDquots | null = null): Promise<void> {
   const fs = h.fs;
   if (!Number.isInteger(ino) || ino < firstIno(fs.sb) || ino > fs.inodesCount) {
     throw fsCorrupted(fs, { ino, what: `Freeing reserved or nonexistent inode ${ino}` });
   }
   const g = Math.floor((ino - 1) / fs.inodesPerGroup);
   const b = await loadInodeGroup(h, g, false);
-  commitFreeInode(h, b, ino, isDir);
+  commitFreeInode(h, b, ino, isDir, dquots);
 }

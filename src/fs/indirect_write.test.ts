@@ -148,6 +148,7 @@ async function mapW(v: Vol, lblk: number, len: number, opts: { funding?: Funding
   const runs = await withHandle(v.fs, async (h) => {
     const r = await indMapForWrite(h, opts.alloc ?? v.alloc, v.inode, lblk, len, {
       purpose: "data",
+      dquots: null,
       funding: opts.funding ?? ENFORCE,
       charge: charge(v),
       ...(opts.maxRuns !== undefined ? { maxRuns: opts.maxRuns } : {}),
@@ -175,7 +176,7 @@ async function cut(v: Vol, from: number): Promise<void> {
   const freesBefore = v.alloc.frees.length;
   const freeBefore = freeBlocksCount(v.fs.sb);
   const res = await withHandle(v.fs, async (h) => {
-    const r = await indTruncate(h, v.alloc, v.inode, from, charge(v));
+    const r = await indTruncate(h, v.alloc, v.inode, from, charge(v), null);
     setSize(v.inode, Math.min(getSize(v.fs, v.inode), from * v.fs.blockSize));
     await markInodeDirty(h, v.inode);
     return r;
@@ -224,7 +225,7 @@ function failingAt(inner: BlockAllocator, n: number): BlockAllocator & { calls: 
     calls: 0,
     alloc: (h: Parameters<BlockAllocator["alloc"]>[0], req: Parameters<BlockAllocator["alloc"]>[1]) =>
       ++a.calls === n ? Promise.reject(new FsError("ENOSPC", "injected")) : inner.alloc(h, req),
-    free: (h: Parameters<BlockAllocator["free"]>[0], ino: number, pblk: number, count: number) => inner.free(h, ino, pblk, count),
+    free: (h: Parameters<BlockAllocator["free"]>[0], ino: number, pblk: number, count: number) => inner.free(h, ino, pblk, count, null),
   };
   return a;
 }
@@ -473,7 +474,7 @@ describe("block-map writes (indirect_write.ts)", () => {
         expect(e1).toBeInstanceOf(FsError);
         expect((e1 as FsError).code).toBe("EFSCORRUPTED");
         expect((e1 as FsError).detail.ino).toBe(v.inode.ino);
-        const e2 = await withHandle(v.fs, (h) => indTruncate(h, v.alloc, v.inode, 5, charge(v))).catch((e: unknown) => e);
+        const e2 = await withHandle(v.fs, (h) => indTruncate(h, v.alloc, v.inode, 5, charge(v), null)).catch((e: unknown) => e);
         expect((e2 as FsError).code).toBe("EFSCORRUPTED");
         // Nothing was freed or unlinked: the direct and indirect blocks before the bad pointer stay.
         expect(freeBlocksCount(v.fs.sb)).toBe(free);
@@ -495,7 +496,7 @@ describe("block-map writes (indirect_write.ts)", () => {
         expect((e1 as FsError).code).toBe("EFSCORRUPTED");
         expect((e1 as FsError).detail.block).toBe(ind);
         const free = freeBlocksCount(v.fs.sb);
-        const e2 = await withHandle(v.fs, (h) => indTruncate(h, v.alloc, v.inode, 12, charge(v))).catch((e: unknown) => e);
+        const e2 = await withHandle(v.fs, (h) => indTruncate(h, v.alloc, v.inode, 12, charge(v), null)).catch((e: unknown) => e);
         expect((e2 as FsError).code).toBe("EFSCORRUPTED");
         expect(freeBlocksCount(v.fs.sb)).toBe(free);
         expect((await walkMap(v.fs, v.inode.raw)).ptrs).toHaveLength(1);

@@ -58,6 +58,7 @@ import { groupFirstBlock } from "../format/superblock.js";
 import { allocRequest, childFunding, type AllocPurpose, type BlockAllocator, type Funding } from "./alloc_request.js";
 import { overlapsSystemZone } from "./balloc.js";
 import type { Handle } from "./handle.js";
+import type { InodeDquots } from "./quota.js";
 import { markInodeDirty, type InodeInfo } from "./inode_write.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
 
@@ -230,6 +231,8 @@ export interface IndWriteOptions {
   readonly purpose: AllocPurpose;
   /** How the data is paid for; pointer blocks get childFunding of the data request. */
   readonly funding: Funding;
+  /** Whom data and pointer blocks are charged to (the inode's dquots, loaded by the caller). */
+  readonly dquots: InodeDquots | null;
   /** Stop after this many runs (default: the whole range). */
   readonly maxRuns?: number;
   /** Add `blocks` (negative: remove) to i_blocks: the caller's accounting (chargeBlocks). */
@@ -298,7 +301,7 @@ async function mapOne(h: Handle, alloc: BlockAllocator, inode: InodeInfo, lblk: 
   }
   const goal = findNear(fs, inode, arr, holder, slot);
 
-  const dataReq = allocRequest({ ino: inode.ino, purpose: opts.purpose, goal, len: count, funding: opts.funding });
+  const dataReq = allocRequest({ ino: inode.ino, purpose: opts.purpose, goal, len: count, funding: opts.funding, dquots: opts.dquots });
   const ptrFunding = childFunding(dataReq);
   const granted: number[] = [];
   let data: { pblk: number; len: number } | undefined;
@@ -307,7 +310,7 @@ async function mapOne(h: Handle, alloc: BlockAllocator, inode: InodeInfo, lblk: 
     // @kernel ext4_alloc_branch: pointer blocks first, each aimed at the one before.
     let g = goal;
     for (let i = 0; i < newPtrBlocks; i++) {
-      const r = await alloc.alloc(h, allocRequest({ ino: inode.ino, purpose: "indirect", goal: g, len: 1, funding: ptrFunding }));
+      const r = await alloc.alloc(h, allocRequest({ ino: inode.ino, purpose: "indirect", goal: g, len: 1, funding: ptrFunding, dquots: dataReq.dquots }));
       assert(r.len === 1 && fs.blockRangeValid(r.pblk, 1), () => `Allocator returned ${r.len} blocks at ${r.pblk} for one pointer block`);
       granted.push(r.pblk);
       g = r.pblk;
@@ -326,8 +329,9 @@ async function mapOne(h: Handle, alloc: BlockAllocator, inode: InodeInfo, lblk: 
     }
     target = holder === 0 ? inode.raw.i_block : await h.getWriteAccess(holder);
   } catch (err) {
-    if (data !== undefined) await alloc.free(h, inode.ino, data.pblk, data.len);
-    for (let i = granted.length - 1; i >= 0; i--) await alloc.free(h, inode.ino, granted[i]!, 1);
+    // Block-mapped data is never delalloc: every grant was charged with the request's dquots.
+    if (data !== undefined) await alloc.free(h, inode.ino, data.pblk, data.len, dataReq.dquots);
+    for (let i = granted.length - 1; i >= 0; i--) await alloc.free(h, inode.ino, granted[i]!, 1, dataReq.dquots);
     throw err;
   }
   // @kernel ext4_splice_branch: no await from here to the charge.
@@ -439,7 +443,7 @@ async function planPartial(c: TruncCtx, pblk: number, depth: number, off: number
  * corrupt pointer is EFSCORRUPTED before anything changes.
  * @kernel ext4_ind_truncate
  */
-export async function indTruncate(h: Handle, alloc: BlockAllocator, inode: InodeInfo, from: number, charge: (blocks: number) => void): Promise<{ data: number; ptrBlocks: number }> {
+export async function indTruncate(h: Handle, alloc: BlockAllocator, inode: InodeInfo, from: number, charge: (blocks: number) => void, dquots: InodeDquots | null): Promise<{ data: number; ptrBlocks: number }> {
   const fs = h.fs;
   assert(Number.isSafeInteger(from) && from >= 0, () => `Invalid truncation point ${from}`);
   const apb = fs.blockSize / 4;
@@ -483,7 +487,7 @@ export async function indTruncate(h: Handle, alloc: BlockAllocator, inode: Inode
   const held = Math.floor(inodeBlocks(inode.raw, fs.features.hugeFile, fs.blockSize) / (fs.blockSize / 512));
   charge(-Math.min(freed, held));
   await markInodeDirty(h, inode);
-  for (const r of plan.data) await alloc.free(h, inode.ino, r.pblk, r.count);
-  for (const b of plan.ptrBlocks) await alloc.free(h, inode.ino, b, 1);
+  for (const r of plan.data) await alloc.free(h, inode.ino, r.pblk, r.count, dquots);
+  for (const b of plan.ptrBlocks) await alloc.free(h, inode.ino, b, 1, dquots);
   return { data: plan.dataBlocks, ptrBlocks: plan.ptrBlocks.length };
 }

@@ -24,7 +24,10 @@ import { assert } from "../debug/assert.js";
 import { FsError } from "../errors.js";
 import { rBlocksCount } from "../format/superblock.js";
 import { freeBlocksCount as sbFreeBlocks } from "../format/superblock.js";
+import { RwLock, type SyncDomain } from "../sync/rwlock.js";
 import type { InodeInfo } from "./inode_write.js";
+import type { InodeDquots } from "./quota.js";
+import { checkReserve, claimQuota, releaseQuota, reserveQuota, sameDquots } from "./quota_charge.js";
 import type { Ext4Fs } from "./super.js";
 
 /** One block of file data held in memory until writeback. Page size = block size here. */
@@ -39,27 +42,56 @@ export interface Page {
 
 export class InodeCore {
   readonly ino: number;
+  /** Size and namespace changes, writes, truncate, setattr, setxattr. @kernel i_rwsem */
+  readonly iRwsem: RwLock;
+  /** The xattr areas (in-inode and block) and inline data. @kernel xattr_sem */
+  readonly xattrSem: RwLock;
+  /** The block mapping (extent tree / block map) and the pages' delayed state. @kernel i_data_sem */
+  readonly dataSem: RwLock;
   /** The shared writable fields, loaded by igetWritable; null until then. */
   info: InodeInfo | null = null;
   /** Dirty pages by logical block. */
   readonly pages = new Map<number, Page>();
   /** Delayed pages: clusters reserved and not allocated. @kernel i_reserved_data_blocks */
   reservedDataBlocks = 0;
+  /**
+   * Whom the reservation is charged to: the owner's dquots, loaded by the async caller
+   * (daWrite) before reserveDelayed; null without quota or for S_NOQUOTA inodes; undefined
+   * until loaded. chown/setProjectId move it with the reservation (quota_charge.ts).
+   */
+  dquots: InodeDquots | null | undefined = undefined;
   /** Write back at the next close: the file was truncated to zero (auto_da_alloc). @kernel EXT4_STATE_DA_ALLOC_CLOSE */
   daAllocClose = false;
   /** When the oldest dirty page of this inode was dirtied (ms), for the periodic flusher; 0 when clean. */
   dirtiedAt = 0;
 
-  constructor(ino: number) {
+  constructor(ino: number, domain: SyncDomain) {
     this.ino = ino;
+    this.iRwsem = new RwLock("i_rwsem", { name: `i_rwsem ino ${ino}`, domain });
+    this.xattrSem = new RwLock("xattr_sem", { name: `xattr_sem ino ${ino}`, domain });
+    this.dataSem = new RwLock("i_data_sem", { name: `i_data_sem ino ${ino}`, domain });
+  }
+
+  /** Holds nothing only memory has and no operation holds or waits for its locks. */
+  idle(): boolean {
+    const locks = [this.iRwsem, this.xattrSem, this.dataSem];
+    return this.pages.size === 0 && this.reservedDataBlocks === 0 && locks.every((l) => !l.locked && l.waiters.length === 0);
   }
 }
 
 /** Per-volume registry of in-core inodes and page-cache totals. */
 export class InodeTable {
   readonly #cores = new Map<number, InodeCore>();
+  readonly #domain: SyncDomain;
+  /** Operations in flight on this volume (the API counts them; prune needs none). */
+  active = 0;
+
   /** Dirty pages over all inodes (the memory bound counts these). */
   dirtyPages = 0;
+
+  constructor(domain: SyncDomain) {
+    this.#domain = domain;
+  }
 
   get(ino: number): InodeCore | undefined {
     return this.#cores.get(ino);
@@ -68,7 +100,7 @@ export class InodeTable {
   getOrCreate(ino: number): InodeCore {
     let c = this.#cores.get(ino);
     if (c === undefined) {
-      c = new InodeCore(ino);
+      c = new InodeCore(ino, this.#domain);
       this.#cores.set(ino, c);
     }
     return c;
@@ -89,10 +121,8 @@ export class InodeTable {
    * operation may hold a reference to `info` across awaits). @kernel prune_icache_sb
    */
   prune(limit: number): void {
-    if (this.#cores.size <= limit) return;
-    for (const [ino, c] of this.#cores) {
-      if (c.pages.size === 0 && c.reservedDataBlocks === 0) this.#cores.delete(ino);
-    }
+    if (this.#cores.size <= limit || this.active > 0) return;
+    for (const [ino, c] of this.#cores) if (c.idle()) this.#cores.delete(ino);
   }
 
   /** Drop every in-core copy of inode fields (after a failed operation, when nothing else runs). */
@@ -106,7 +136,7 @@ const tables = new WeakMap<Ext4Fs, InodeTable>();
 export function inodeTable(fs: Ext4Fs): InodeTable {
   let t = tables.get(fs);
   if (t === undefined) {
-    t = new InodeTable();
+    t = new InodeTable(fs.syncDomain);
     tables.set(fs, t);
   }
   return t;
@@ -127,39 +157,49 @@ export function reservableClusters(fs: Ext4Fs): number {
 }
 
 /**
- * Make page `lblk` of `core` delayed: reserve one cluster, or throw ENOSPC changing
- * nothing. Synchronous: the check and the counters move together.
- * @kernel ext4_da_reserve_space (quota reservation added with quota)
+ * Make page `lblk` of `core` delayed: reserve one cluster of quota and of free space, or
+ * throw EDQUOT or ENOSPC changing nothing. Quota is checked first, as ext4_da_reserve_space
+ * calls dquot_reserve_block before ext4_claim_free_clusters (and undoes it on ENOSPC).
+ * Synchronous: the checks and the counters move together. The caller loaded core.dquots.
+ * @kernel ext4_da_reserve_space
  */
 export function reserveDelayed(fs: Ext4Fs, core: InodeCore, page: Page): void {
   assert(!page.delayed, () => `Page of inode ${core.ino} reserved twice`);
+  assert(core.dquots !== undefined, () => `Delalloc reservation for inode ${core.ino} before its dquots were loaded`);
+  checkReserve(fs, core.dquots, 1); // EDQUOT: nothing changed
   if (reservableClusters(fs) < 1) {
     throw new FsError("ENOSPC", `No space left for delayed allocation: ${sbFreeBlocks(fs.sb)} free, ${fs.dirtyClusters} reserved by writes, ${rBlocksCount(fs.sb) + fs.resvClusters} kept back`, { ino: core.ino });
   }
+  reserveQuota(fs, core.dquots, 1);
   fs.dirtyClusters += 1;
   core.reservedDataBlocks += 1;
   page.delayed = true;
 }
 
 /**
- * Writeback allocated [lblk, lblk+len) for delayed pages: they stop being delayed and
- * their reservation is retired, in one step. The caller charges the same blocks to
- * i_blocks in the same synchronous section. Asserts that every page was delayed: a claim
- * for a range write() did not reserve would take space nobody set aside.
- * @kernel ext4_da_update_reserve_space (via ext4_es_insert_extent, delalloc_reserve_used)
+ * Writeback allocated [lblk, lblk+len) for delayed pages: they stop being delayed, their
+ * reservation is retired and its quota claimed (reserved -> used, charged to `dquots`, the
+ * allocation request's, which must be the accounts the reservation was made against). The
+ * caller charges the same blocks to i_blocks in the same synchronous section. Asserts that
+ * every page was delayed: a claim for a range write() did not reserve would take space
+ * nobody set aside.
+ * @kernel ext4_da_update_reserve_space (via ext4_es_insert_extent, delalloc_reserve_used) -> dquot_claim_block
  */
-export function claimDelayed(fs: Ext4Fs, core: InodeCore, lblk: number, len: number): void {
+export function claimDelayed(fs: Ext4Fs, core: InodeCore, lblk: number, len: number, dquots: InodeDquots | null): void {
+  assert(sameDquots(dquots, core.dquots), () => `Writeback of inode ${core.ino} claims for other dquots than its reservation's`);
   for (let b = lblk; b < lblk + len; b++) {
     const p = core.pages.get(b);
     assert(p !== undefined && p.delayed, () => `Writeback claimed block ${b} of inode ${core.ino}, which write() did not reserve`);
-    p.delayed = false;
   }
+  for (let b = lblk; b < lblk + len; b++) core.pages.get(b)!.delayed = false; // checked just above
   retire(fs, core, len);
+  claimQuota(fs, dquots, len);
 }
 
 /**
- * Pages dropped before writeback (truncate, unlink): delayed ones give their cluster back.
- * Synchronous. Returns the clusters released. @kernel ext4_da_release_space
+ * Pages dropped before writeback (truncate, unlink): delayed ones give their cluster and
+ * its quota reservation back. Synchronous. Returns the clusters released.
+ * @kernel ext4_da_release_space -> dquot_release_reservation_block
  */
 export function dropPages(fs: Ext4Fs, core: InodeCore, fromLblk: number): number {
   const table = inodeTable(fs);
@@ -171,6 +211,7 @@ export function dropPages(fs: Ext4Fs, core: InodeCore, fromLblk: number): number
     table.dirtyPages--;
   }
   retire(fs, core, released);
+  if (released > 0) releaseQuota(fs, core.dquots ?? null, released);
   if (core.pages.size === 0) core.dirtiedAt = 0;
   return released;
 }

@@ -41,12 +41,17 @@ import { aclsForNewInode, initAcls, releaseXattrBlock } from "./xattr_write.js";
 import type { AclEntry } from "../format/acl.js";
 import { orphanAdd, orphanDel, orphanList } from "./orphan.js";
 import { EXT4_ERROR_FS, firstIno } from "../format/superblock.js";
+import { EXT4_PROJINHERIT_FL } from "../format/inode.js";
+import type { InodeDquots } from "./quota.js";
+import { dquotsForIds, hasProjectFeature, inodeDquots, projectIdOf } from "./quota_charge.js";
 
 /** The inode allocator as namespace code sees it (ialloc.ts implements it). */
 export interface InodeAllocator {
   /** `name` lets top-level directories spread by name hash (Orlov). */
-  newInode(h: Handle, dirIno: number, mode: number, name: Uint8Array): Promise<number>;
-  freeInode(h: Handle, ino: number, isDir: boolean): Promise<void>;
+  /** `dquots`: whom the inode is charged to (EDQUOT before anything changes); null: nobody. */
+  newInode(h: Handle, dirIno: number, mode: number, name: Uint8Array, dquots: InodeDquots | null): Promise<number>;
+  /** `dquots`: whom the inode was charged to, uncharged with the bit; null: nobody. */
+  freeInode(h: Handle, ino: number, isDir: boolean, dquots: InodeDquots | null): Promise<void>;
 }
 
 export interface NameiDeps extends WriteDeps {
@@ -159,10 +164,14 @@ export async function createNode(h: Handle, deps: NameiDeps, dir: InodeInfo, nam
   }
   const acls = await aclsForNewInode(fs, dir, attrs.mode);
   attrs = { ...attrs, mode: acls === null ? attrs.mode & ~((attrs.umask ?? 0) & 0o777) : acls.mode };
-  const ino = await deps.inodes.newInode(h, dir.ino, attrs.mode, name);
+  // A directory with PROJINHERIT hands its project down. @kernel __ext4_new_inode
+  const projid = hasProjectFeature(fs) && (dir.raw.i_flags & EXT4_PROJINHERIT_FL) !== 0 ? projectIdOf(fs, dir.raw) : 0;
+  // The owner's quota records are loaded before the inode is taken (dquot_initialize).
+  const dquots = await dquotsForIds(fs, { uid: attrs.uid >>> 0, gid: attrs.gid >>> 0, projid });
+  const ino = await deps.inodes.newInode(h, dir.ino, attrs.mode, name, dquots);
   const inode = newInodeInfo(fs, ino, nextGeneration(fs));
   try {
-    await initNewInode(h, deps, dir, inode, attrs, name, ft, acls);
+    await initNewInode(h, deps, dir, inode, { ...attrs, projid }, name, ft, acls);
   } catch (e) {
     // No entry, no inode: give back what was allocated (e.g. ENOSPC for the directory's
     // first block, or growing the parent directory).
@@ -183,7 +192,7 @@ async function initNewInode(
   deps: NameiDeps,
   dir: InodeInfo,
   inode: InodeInfo,
-  attrs: NewInodeAttrs,
+  attrs: NewInodeAttrs & { projid: number },
   name: Uint8Array,
   ft: number,
   acls: { access: AclEntry[] | null; dflt: AclEntry[] | null } | null,
@@ -197,6 +206,11 @@ async function initNewInode(
   r.l_i_uid_high = attrs.uid >>> 16;
   r.i_gid = attrs.gid & 0xffff;
   r.l_i_gid_high = attrs.gid >>> 16;
+  // The ids the inode was charged to are all set before anything else can fail, so an
+  // eviction on failure uncharges the same dquots. PROJINHERIT stays on directories only
+  // (ext4_mask_flags). @kernel __ext4_new_inode
+  if (attrs.projid !== 0) r.i_projid = attrs.projid;
+  if (type === S_IFDIR && hasProjectFeature(fs) && (dir.raw.i_flags & EXT4_PROJINHERIT_FL) !== 0) r.i_flags |= EXT4_PROJINHERIT_FL;
   r.i_links_count = type === S_IFDIR ? 2 : 1;
   const now = deps.now();
   touch(fs, inode, now, ["i_atime", "i_mtime", "i_ctime", "i_crtime"]);
@@ -240,11 +254,21 @@ function encodeRdev(d: { major: number; minor: number }): Uint8Array {
   return b;
 }
 
+/**
+ * A directory with PROJINHERIT takes only inodes of its own project (link, rename into it):
+ * EXDEV otherwise, so quota trees stay closed. @kernel ext4_link / ext4_rename
+ */
+function checkProjectMove(fs: Ext4Fs, dir: InodeInfo, inode: InodeInfo): void {
+  if (!hasProjectFeature(fs) || (dir.raw.i_flags & EXT4_PROJINHERIT_FL) === 0) return;
+  if (projectIdOf(fs, dir.raw) !== projectIdOf(fs, inode.raw)) throw new FsError("EXDEV", "Invalid cross-device link");
+}
+
 /** Add a hard link to `target` as `name` in `dir`. @kernel ext4_link */
 export async function linkNode(h: Handle, deps: NameiDeps, dir: InodeInfo, name: Uint8Array, target: InodeInfo): Promise<void> {
   const fs = h.fs;
   if ((target.raw.i_mode & S_IFMT) === S_IFDIR) throw new FsError("EPERM", "Operation not permitted");
   if (target.raw.i_links_count >= EXT4_LINK_MAX) throw new FsError("EMLINK", "Too many links");
+  checkProjectMove(fs, dir, target);
   await addDirEntry(fs, h, dirBlocksOf(fs, deps), dir, name, target.ino, fileTypeOfMode(target.raw.i_mode));
   target.raw.i_links_count++;
   const now = deps.now();
@@ -298,6 +322,7 @@ export async function rmdirNode(h: Handle, deps: NameiDeps, dir: InodeInfo, name
  */
 export async function evictInode(h: Handle, deps: NameiDeps, inode: InodeInfo): Promise<void> {
   const fs = h.fs;
+  const dquots = await inodeDquots(fs, inode); // the ids are intact until the inode is freed
   const type = inode.raw.i_mode & S_IFMT;
   const size = getSize(fs, inode);
   await orphanDel(h, inode);
@@ -318,7 +343,7 @@ export async function evictInode(h: Handle, deps: NameiDeps, inode: InodeInfo): 
   inode.raw.i_dtime = Math.max(0, deps.now().sec) >>> 0;
   await markInodeDirty(h, inode);
   if (type === S_IFDIR) dcacheDropDir(fs, inode.ino);
-  await deps.inodes.freeInode(h, inode.ino, type === S_IFDIR);
+  await deps.inodes.freeInode(h, inode.ino, type === S_IFDIR, dquots);
 }
 
 /**
@@ -378,10 +403,12 @@ export async function renameNode(
     const targetIsDir = (target.raw.i_mode & S_IFMT) === S_IFDIR;
     if (isDir && !targetIsDir) throw new FsError("ENOTDIR", "Not a directory");
     if (!isDir && targetIsDir) throw new FsError("EISDIR", "Is a directory");
+    checkProjectMove(fs, newDir, source);
     if (targetIsDir && !(await isEmptyDir(fs, h, blocks, target))) throw new FsError("ENOTEMPTY", "Directory not empty");
     await setDirEntry(fs, h, blocks, newDir, newName, source.ino, fileTypeOfMode(source.raw.i_mode));
   } else {
     if (isDir && !sameDir && dirLinkMax(fs, newDir)) throw new FsError("EMLINK", "Too many links");
+    checkProjectMove(fs, newDir, source);
     await addDirEntry(fs, h, blocks, newDir, newName, source.ino, fileTypeOfMode(source.raw.i_mode));
   }
   // The same directory object may be both parents: edit through one reference.

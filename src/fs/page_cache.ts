@@ -14,9 +14,10 @@
  * written through at write() time (file_write.ts writeData), as with `-o nodelalloc`:
  * their indirect blocks would need a metadata reservation the kernel no longer makes.
  *
- * What is atomic: each page's reservation and its creation (one synchronous section); the
- * caller holds the inode's i_rwsem, so no truncate, punch or other write changes the
- * inode's mapping or pages between this code's awaits (which are only block reads).
+ * What is atomic: each page's reservation (quota, then free space) and its creation (one
+ * synchronous section); the caller holds the inode's i_rwsem, so no truncate, punch or
+ * other write changes the inode's mapping or pages between this code's awaits (which are
+ * only block reads).
  */
 
 import { FsError } from "../errors.js";
@@ -26,6 +27,8 @@ import { maxFileBytes } from "./file_write.js";
 import { inodeTable, reserveDelayed, type InodeCore, type Page } from "./inode_core.js";
 import { getSize, setSize, type InodeInfo } from "./inode_write.js";
 import type { Ext4Fs } from "./super.js";
+import { assert } from "../debug/assert.js";
+import { inodeDquots, sameDquots } from "./quota_charge.js";
 
 /** Does this inode's data go through the page cache? (Extent files; see the file comment.) */
 export function usesPageCache(inode: Pick<InodeInfo, "raw">): boolean {
@@ -47,6 +50,12 @@ export async function daWrite(fs: Ext4Fs, inode: InodeInfo, pos: number, data: U
   if (pos + data.length > limit) data = data.subarray(0, limit - pos);
   const table = inodeTable(fs);
   const core = table.getOrCreate(inode.ino);
+  // Whom reservations are charged to, loaded before reserveDelayed's synchronous step
+  // (dquot_initialize). The same accounts as any reservation already held: ids change only
+  // through chown/setProjectId, which move the reservation and core.dquots together.
+  const dquots = await inodeDquots(fs, inode);
+  assert(core.reservedDataBlocks === 0 || sameDquots(core.dquots, dquots), () => `Inode ${inode.ino}: reservation held by other dquots than its ids'`);
+  core.dquots = dquots;
   const first = Math.floor(pos / bs);
   const last = Math.floor((pos + data.length - 1) / bs);
   let done = 0;

@@ -137,6 +137,13 @@ export class Dquot {
 /** What an inode is charged to: its dquots, loaded before any synchronous charge section. */
 export type InodeDquots = readonly Dquot[];
 
+const volumeQuotas = new WeakMap<Ext4Fs, QuotaSet>();
+
+/** The quota state QuotaSet.load attached to `fs` (null: the volume has no quota loaded). */
+export function quotaSetOf(fs: Ext4Fs): QuotaSet | null {
+  return volumeQuotas.get(fs) ?? null;
+}
+
 /** The ids an inode is charged to, by e2fsprogs' rule: project 0 when i_extra_isize does not cover i_projid. @kernel get_qid (lib/support/mkquota.c) */
 export function quotaIdsOf(fs: Ext4Fs, raw: RawInode): { uid: number; gid: number; projid: number } {
   return { uid: inodeUid(raw), gid: inodeGid(raw), projid: fitsInInode(raw, fs.inodeSize, "i_projid") ? raw.i_projid : 0 };
@@ -275,7 +282,9 @@ export class QuotaSet {
         lock: new FileLock(),
       });
     }
-    return new QuotaSet(fs, types, opts);
+    const set = new QuotaSet(fs, types, opts);
+    volumeQuotas.set(fs, set); // the engine's charge sites find it here (quotaSetOf)
+    return set;
   }
 
   /** Set the allocators used to grow the files (when load had none). */
@@ -345,6 +354,35 @@ export class QuotaSet {
   }
 
   // ----- charges: synchronous, all-or-nothing -----
+
+  /**
+   * Bytes `dq` can still be charged in "enforce" mode (Infinity without a limit): the room
+   * below the hard limit, and none above an expired soft limit. Synchronous; what the
+   * allocator uses to shrink a request to the room left, as ext4_mb_new_blocks's
+   * dquot_alloc_block loop does. @kernel dquot_add_space (the checks)
+   */
+  roomFor(dq: InodeDquots): number {
+    const now = this.#now();
+    let room = Infinity;
+    for (const d of dq) {
+      const used = d.curspace + d.rsvspace;
+      const { bhardlimit: hard, bsoftlimit: soft } = d.limits;
+      if (hard !== 0) room = Math.min(room, hard - used);
+      if (soft !== 0 && d.btime !== 0 && now >= d.btime) room = Math.min(room, soft - used);
+    }
+    return Math.max(0, room);
+  }
+
+  /** Throw the EDQUOT an "enforce" charge of `bytes` would throw; change nothing. */
+  checkSpace(dq: InodeDquots, bytes: number): void {
+    checkBytes(bytes);
+    if (bytes === 0) return;
+    const now = this.#now();
+    for (const d of dq) {
+      const v = spaceVerdict(d, bytes, now);
+      if (v === "hard" || v === "softlong") throw edquot(d, v === "hard" ? "block hard limit reached" : "block grace period expired");
+    }
+  }
 
   /** Check every dquot, then apply to all; EDQUOT (nothing changed) when one refuses. */
   #addSpace(dq: InodeDquots, space: number, rsv: number, mode: "enforce" | "nofail"): void {

@@ -10,6 +10,7 @@
  */
 
 import { BufferCache } from "../cache/buffer_cache.js";
+import { createSyncDomain, type SyncDomain } from "../sync/rwlock.js";
 import type { BlockDevice } from "../device/block_device.js";
 import { FsError, type FsErrorDetail } from "../errors.js";
 import { fsChecksumSeed, groupDescChecksum, superblockChecksum } from "../format/checksum.js";
@@ -129,6 +130,11 @@ export class Ext4Fs {
    * min(2 % of the volume, 4096); 0 without extents. @kernel s_resv_clusters, ext4_calculate_resv_clusters
    */
   readonly resvClusters: number;
+  /**
+   * Lock-order checking and the scheduler seam for every lock of this volume (src/sync):
+   * tests install a ControlledScheduler here to drive interleavings.
+   */
+  readonly syncDomain: SyncDomain = createSyncDomain();
   readonly #groups: GroupDesc[];
 
   /** The superblock's on-disk bytes; fields we do not name survive write-back. */

@@ -29,6 +29,7 @@ import { mapForWrite, type MappedRun, type WriteDeps } from "./file_write.js";
 import { withHandle } from "./handle.js";
 import { inodeCore, inodeTable, type InodeCore, type Page } from "./inode_core.js";
 import { igetWritableRaw, markInodeDirty } from "./inode_write.js";
+import type { Task } from "../sync/task.js";
 import type { Ext4Fs } from "./super.js";
 
 /** Largest run mapped and written as one piece (bounds the bounce buffer). */
@@ -46,7 +47,13 @@ export interface WritebackResult {
  * Write back the dirty pages of inode `ino` in blocks [first, last] (all by default).
  * @kernel ext4_writepages (WB_SYNC_ALL), filemap_write_and_wait_range for a range
  */
-export async function writebackInode(fs: Ext4Fs, deps: WriteDeps, ino: number, range: { first: number; last: number } = { first: 0, last: Infinity }): Promise<WritebackResult> {
+export async function writebackInode(
+  fs: Ext4Fs,
+  deps: WriteDeps,
+  ino: number,
+  range: { first: number; last: number } = { first: 0, last: Infinity },
+  task: Task | null = null,
+): Promise<WritebackResult> {
   const core = inodeCore(fs, ino);
   const done: WritebackResult = { pages: 0, runs: 0 };
   if (core === undefined || core.pages.size === 0) return done;
@@ -85,7 +92,7 @@ export async function writebackInode(fs: Ext4Fs, deps: WriteDeps, ino: number, r
       await markInodeDirty(h, inode);
       if (core.pages.size === 0) core.dirtiedAt = 0;
     }
-  });
+  }, task);
   return done;
 }
 

@@ -553,7 +553,7 @@ describe("funding and failure atomicity (the seed rule)", () => {
           if (fail.on) return Promise.reject(new FsError("ENOSPC", "No space left on device (test)"));
           return real.alloc(h, req);
         },
-        free: (h, ino, pblk, count) => real.free(h, ino, pblk, count),
+        free: (h, ino, pblk, count, dquots) => real.free(h, ino, pblk, count, dquots),
       },
     };
   }

@@ -33,11 +33,13 @@
  * AllocRequest whose funding, `chargeNow`/`enforce`, is chosen here and travels with the
  * request; nothing reads inode or volume state to decide how the block is paid for. A
  * shared block is charged to each inode that references it (i_blocks + one block), in the
- * same synchronous section as its h_refcount increment. Quota is not modelled yet.
+ * same synchronous section as its h_refcount increment, and its quota with it (EDQUOT
+ * possible); a new block is charged by the allocator (its request carries the inode's
+ * dquots); dropping a reference uncharges one block (§4.5 of the design note).
  *
  * Not supported: ea_inode (values that do not fit give ENOSPC, as Linux without the
  * feature; volumes with it are refused at mount), i_extra_isize expansion
- * (ext4_expand_extra_isize_ea), quota charges, security.capability value conversion.
+ * (ext4_expand_extra_isize_ea), security.capability value conversion.
  * Permissions: the caller's uid/gid decide the ACL owner check, the setgid rule,
  * trusted.* (root only) and sticky directories; the mode/ACL write-permission check
  * (inode_permission) is not modelled, so a non-root caller may write user.* anywhere.
@@ -99,6 +101,8 @@ import {
 } from "../format/xattr.js";
 import { allocRequest, type BlockAllocator } from "./alloc_request.js";
 import { chargeBlocks } from "./file_write.js";
+import type { InodeDquots } from "./quota.js";
+import { chargeBlockReference, inodeDquots, unchargeFreedBlocks } from "./quota_charge.js";
 import type { Handle } from "./handle.js";
 import { markInodeDirty, type InodeInfo } from "./inode_write.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
@@ -408,11 +412,13 @@ async function findIdentical(fs: Ext4Fs, hash: number, mine: readonly XattrEntry
 /**
  * Drop `inode`'s reference to the xattr block `pblk`: at h_refcount 1 the block leaves the
  * index and is freed, otherwise h_refcount goes down by one; either way the inode is
- * uncharged one block. The caller clears or replaces i_file_acl in the same handle.
+ * uncharged one block (i_blocks and quota: `dquots`, the inode's, loaded here when not
+ * given). The caller clears or replaces i_file_acl in the same handle.
  * @kernel ext4_xattr_release_block
  */
-export async function releaseXattrBlock(h: Handle, deps: { alloc: BlockAllocator }, inode: InodeInfo, pblk: number): Promise<void> {
+export async function releaseXattrBlock(h: Handle, deps: { alloc: BlockAllocator }, inode: InodeInfo, pblk: number, dquots?: InodeDquots | null): Promise<void> {
   const fs = h.fs;
+  const dq = dquots !== undefined ? dquots : await inodeDquots(fs, inode); // loaded before the step that uncharges
   if (!fs.blockRangeValid(pblk, 1)) throw fsCorrupted(fs, { ino: inode.ino, block: pblk, what: `Inode ${inode.ino} has its xattr block at ${pblk}, outside the volume` });
   const data = await h.getWriteAccess(pblk);
   const hdr = xattrHeader.decode(data);
@@ -421,11 +427,13 @@ export async function releaseXattrBlock(h: Handle, deps: { alloc: BlockAllocator
   }
   if (hdr.h_refcount === 1) {
     xattrBlockIndex(fs).remove(pblk);
-    await deps.alloc.free(h, inode.ino, pblk, 1);
+    await deps.alloc.free(h, inode.ino, pblk, 1, dq); // uncharged with the bitmap change
   } else {
+    // One synchronous section: the reference and its charge go together. @kernel dquot_free_block
     xattrHeader.encode({ h_refcount: hdr.h_refcount - 1 }, data);
     blockCsumSet(fs, data, pblk);
     h.dirtyMetadata(pblk);
+    unchargeFreedBlocks(fs, dq, 1);
   }
   chargeBlocks(fs, inode, -1);
 }
@@ -439,6 +447,8 @@ export async function releaseXattrBlock(h: Handle, deps: { alloc: BlockAllocator
  */
 async function xattrBlockSet(h: Handle, deps: XattrDeps, inode: InodeInfo, old: LoadedBlock | null, area: Area): Promise<void> {
   const fs = h.fs;
+  // Whom the block is charged to, loaded before any charge (dquot_initialize before xattr changes).
+  const dquots = await inodeDquots(fs, inode);
   const ix = xattrBlockIndex(fs);
   let target = 0;
   if (area.table.length > 0) {
@@ -459,6 +469,7 @@ async function xattrBlockSet(h: Handle, deps: XattrDeps, inode: InodeInfo, old: 
         if (hdr.h_hash !== h_hash) ix.remove(found);
         continue;
       }
+      chargeBlockReference(fs, dquots, 1); // EDQUOT here changes nothing
       xattrHeader.encode({ h_refcount: ref }, data);
       blockCsumSet(fs, data, found);
       h.dirtyMetadata(found);
@@ -488,7 +499,8 @@ async function xattrBlockSet(h: Handle, deps: XattrDeps, inode: InodeInfo, old: 
         purpose: "xattrBlock",
         goal: groupFirstBlock(fs.sb, group), // @kernel ext4_xattr_block_set: ext4_group_first_block_no(sb, i_block_group)
         len: 1,
-        funding: { kind: "chargeNow", quota: "enforce" },
+        funding: { kind: "chargeNow", quota: "enforce" }, // the allocator charges it, once
+        dquots,
       });
       const got = await deps.alloc.alloc(h, req);
       assert(got.len === 1, () => `Xattr block allocation returned ${got.len} blocks`);
@@ -502,7 +514,7 @@ async function xattrBlockSet(h: Handle, deps: XattrDeps, inode: InodeInfo, old: 
     }
   }
   setFileAcl(inode, target);
-  if (old !== null && old.pblk !== target) await releaseXattrBlock(h, deps, inode, old.pblk);
+  if (old !== null && old.pblk !== target) await releaseXattrBlock(h, deps, inode, old.pblk, dquots);
 }
 
 // =======================================================================================

@@ -218,7 +218,7 @@ async function convertWithEngine(img: string, bs: number): Promise<void> {
         const run = await extMapBlocks(fs, inode, lblk, count);
         expect(run, `${spec.name} ${lblk}+${count} must be unwritten`).toMatchObject({ lblk, unwritten: true });
         expect(run.len).toBe(count);
-        const parent = allocRequest({ ino, purpose: "data", goal: run.pblk, len: count, funding: { kind: "chargeNow", quota: "enforce" } });
+        const parent = allocRequest({ dquots: null, ino, purpose: "data", goal: run.pblk, len: count, funding: { kind: "chargeNow", quota: "enforce" } });
         await extConvertUnwritten(h, alloc, inode, lblk, count, parent);
         await fs.cache.writeUncached(run.pblk, blockData(spec.name, lblk, count, bs));
         if ((lblk + count) * bs > getSize(fs, inode)) setSize(inode, (lblk + count) * bs);

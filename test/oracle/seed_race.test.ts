@@ -1,0 +1,172 @@
+/**
+ * The project's seed, as a test (Linux 6d6a435190bd, "ext4: fix race in xattr block
+ * allocation path"; design note §0).
+ *
+ * The interleaving, driven deterministically with a ControlledScheduler:
+ *
+ *   1. inode X has delayed data (write() reserved its clusters) and a setxattr starts that
+ *      needs an external xattr block: its allocation is suspended inside the allocator,
+ *      between loading the group bitmap and committing (the point "alloc:xattrBlock");
+ *   2. writeback of X starts (fsync from another handle, as Ceph's flusher did) and is
+ *      suspended inside the allocator while mapping X's delayed blocks ("alloc:data");
+ *   3. the xattr allocation resumes and finishes, then the setxattr;
+ *   4. writeback resumes and finishes.
+ *
+ * Afterwards i_blocks, the quota usage, the free counts and the reservation counters must be
+ * exact, and e2fsck must agree. In ext4ts this holds by construction: how each block is paid
+ * for is the `funding` of its own allocation request (alloc_request.ts), so the two
+ * operations never read each other's context.
+ *
+ * The companion test runs the same schedule with an allocator that does what the 2011 code
+ * did: it keeps a per-inode "delalloc reserved" bit that writeback sets while it maps data,
+ * and decides how to charge a block from that bit instead of from the request. It charges
+ * the xattr block twice, and the same assertions catch it (in-core i_blocks, quota, and
+ * e2fsck's "i_blocks is X, should be Y"). That test asserts the failure, so it would start
+ * failing if the detection were lost.
+ */
+
+import { afterAll, describe, expect, it } from "vitest";
+import type { BlockAllocator } from "../../src/fs/alloc_request.js";
+import { Volume } from "../../src/api/promises.js";
+import { FileDevice } from "../../src/device/file.js";
+import { freeBlocksCount } from "../../src/format/superblock.js";
+import { chargeBlocks } from "../../src/fs/file_write.js";
+import { chargeGrantedBlocks } from "../../src/fs/quota_charge.js";
+import { iget } from "../../src/fs/inode.js";
+import { inodeCore } from "../../src/fs/inode_core.js";
+import type { NameiDeps } from "../../src/fs/namei_write.js";
+import { ControlledScheduler } from "../../src/sync/scheduler.js";
+import { cleanupImages, scratchImage } from "./images.js";
+import { oracleAvailability, oracleGate, runUnchecked, tool } from "./oracle_env.js";
+
+const oracle = oracleAvailability(["mke2fs", "e2fsck"], {});
+
+const UID = 1000;
+const DATA_BLOCKS = 16;
+const XATTR_VALUE = new Uint8Array(1500).fill(0x61); // too big for a 256-byte inode's body: needs the block
+
+/**
+ * The 2011 design, deliberately: writeback sets a per-inode state bit while it maps delayed
+ * data (EXT4_STATE_DELALLOC_RESERVED), and the metadata-allocation wrapper reads that bit to
+ * decide that a block "was allocated during writeback" and charges it (ext4_new_meta_blocks's
+ * dquot_alloc_block_nofail) on top of the charge its caller makes.
+ */
+function sharedStateDeps(deps: NameiDeps): NameiDeps {
+  const delallocReserved = new Set<number>(); // per-inode state, shared by every operation on the inode
+  const alloc: BlockAllocator = {
+    async alloc(h, req) {
+      if (req.funding.kind === "delalloc") {
+        delallocReserved.add(req.ino);
+        try {
+          return await deps.alloc.alloc(h, req);
+        } finally {
+          delallocReserved.delete(req.ino);
+        }
+      }
+      const got = await deps.alloc.alloc(h, req);
+      if (req.purpose !== "data" && delallocReserved.has(req.ino)) {
+        // Read from shared state, wrong for this request: "metadata allocated during
+        // writeback", charged again to i_blocks and (never-fail) to quota.
+        const inode = inodeCore(h.fs, req.ino)?.info;
+        if (inode != null) chargeBlocks(h.fs, inode, got.len);
+        chargeGrantedBlocks(h.fs, { ...req, funding: { kind: "chargeNow", quota: "nofail", pool: "emergency" } }, got.len);
+      }
+      return got;
+    },
+    free: (h, ino, pblk, count, dquots) => deps.alloc.free(h, ino, pblk, count, dquots),
+  };
+  return { ...deps, alloc };
+}
+
+interface Outcome {
+  ino: number;
+  inCoreSectors: number;
+  onDiskSectors: number;
+  freeUsed: number;
+  reserved: number;
+  dirtyClusters: number;
+  quotaBytes: number | null;
+  e2fsck: { status: number | null; out: string };
+}
+
+/** Drive the seed's interleaving on a fresh image; `deps` may replace the allocator. */
+async function seedSchedule(name: string, wrap?: (d: NameiDeps) => NameiDeps): Promise<Outcome> {
+  const img = scratchImage(name, ["-t", "ext4", "-b", "4096", "-I", "256", "-O", "quota", "-E", "quotatype=usrquota:grpquota"], "64M");
+  const sched = new ControlledScheduler();
+  const vol = await Volume.mount(await FileDevice.open(img), { readOnly: false, uid: UID, gid: UID, ...(wrap ? { engineDeps: wrap } : {}) });
+  vol.fs.syncDomain.scheduler = sched;
+  const bs = vol.fs.blockSize;
+  const writer = await vol.open("/x", "w");
+  await writer.write(new Uint8Array(DATA_BLOCKS * bs).fill(0x5a));
+  const ino = (await writer.stat()).ino;
+  const free0 = freeBlocksCount(vol.fs.sb);
+  expect(inodeCore(vol.fs, ino)?.reservedDataBlocks).toBe(DATA_BLOCKS); // delayed: nothing allocated yet
+
+  // 1. setxattr, suspended inside the allocator.
+  const xattrGate = sched.pauseAt("alloc:xattrBlock");
+  const setx = vol.setxattr("/x", "user.ceph", XATTR_VALUE);
+  await xattrGate.reached;
+  // 2. writeback of the same inode from another handle, suspended while mapping its delayed data.
+  const dataGate = sched.pauseAt("alloc:data");
+  const flusher = await vol.open("/x", "r+");
+  const fsync = flusher.syncRange(0, 0);
+  await dataGate.reached;
+  // 3. the xattr allocation completes while writeback is mid-mapping; 4. writeback completes.
+  xattrGate.release();
+  await setx;
+  dataGate.release();
+  await fsync;
+
+  const core = inodeCore(vol.fs, ino);
+  const inCoreSectors = (core?.info?.raw.i_blocks_lo ?? -1) + 0;
+  const quota = vol.quota === null ? null : (await vol.getQuota("usr", UID)).curspace;
+  await writer.close();
+  await flusher.close();
+  await vol.sync();
+  const out: Outcome = {
+    ino,
+    inCoreSectors,
+    onDiskSectors: (await iget(vol.fs, ino)).blocks,
+    freeUsed: free0 - freeBlocksCount(vol.fs.sb),
+    reserved: core?.reservedDataBlocks ?? 0,
+    dirtyClusters: vol.fs.dirtyClusters,
+    quotaBytes: quota,
+    e2fsck: { status: null, out: "" },
+  };
+  await vol.unmount();
+  const r = runUnchecked(tool("e2fsck"), ["-fn", img]);
+  out.e2fsck = { status: r.status, out: r.stdout + r.stderr };
+  return out;
+}
+
+describe("the seed: an xattr block allocation and writeback of the same inode interleave", () => {
+  oracleGate(oracle);
+  afterAll(() => {
+    cleanupImages();
+  });
+
+  it.skipIf(!oracle.ok)("every block is charged once: i_blocks, quota, free counts and reservations stay exact, e2fsck clean", async () => {
+    const o = await seedSchedule("seed-race");
+    const expected = (DATA_BLOCKS + 1) * (4096 / 512); // 16 data blocks + the xattr block, in sectors
+    expect(o.inCoreSectors).toBe(expected);
+    expect(o.onDiskSectors).toBe(expected);
+    expect(o.freeUsed).toBe(DATA_BLOCKS + 1);
+    expect(o.reserved).toBe(0);
+    expect(o.dirtyClusters).toBe(0);
+    expect(o.quotaBytes).toBe((DATA_BLOCKS + 1) * 4096);
+    expect(o.e2fsck.status, o.e2fsck.out).toBe(0);
+  });
+
+  it.skipIf(!oracle.ok)("with the charging context in shared inode state (the 2011 design), the same schedule double-charges and is caught", async () => {
+    const o = await seedSchedule("seed-race-shared", sharedStateDeps);
+    const expected = (DATA_BLOCKS + 1) * (4096 / 512);
+    // The xattr block was charged by its caller and again by the wrapper that read the bit writeback had set.
+    expect(o.inCoreSectors).toBe(expected + 4096 / 512);
+    expect(o.onDiskSectors).toBe(expected + 4096 / 512);
+    expect(o.freeUsed).toBe(DATA_BLOCKS + 1); // only one block was taken from the bitmap
+    expect(o.quotaBytes).toBe((DATA_BLOCKS + 2) * 4096); // the quota usage is off by the same block
+    expect(o.e2fsck.status).toBe(4);
+    expect(o.e2fsck.out).toMatch(/Update quota info for quota type 0/);
+    expect(o.e2fsck.out).toMatch(new RegExp(`Inode ${o.ino}, i_blocks is ${expected + 8}, should be ${expected}`));
+  });
+});
