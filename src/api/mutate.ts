@@ -19,7 +19,7 @@ import { iget, isDir } from "../fs/inode.js";
 import { getSize, type InodeInfo, igetWritable, igetWritableRaw, markInodeDirty, setSize } from "../fs/inode_write.js";
 import { lookup, resolvePath } from "../fs/namei.js";
 import { createNode, evictInode, linkNode, renameNode, rmdirNode, unlinkNode, type NameiDeps, type NewInodeAttrs } from "../fs/namei_write.js";
-import { maxFileBytes, truncateData, writeData } from "../fs/file_write.js";
+import { maxFileBytes, punchHole, truncateData, writeData } from "../fs/file_write.js";
 import { convertInlineFile } from "../fs/inline_write.js";
 import { inodeTable } from "../fs/inode_core.js";
 import { daWrite, usesPageCache } from "../fs/page_cache.js";
@@ -393,6 +393,32 @@ export function truncateAt(w: Writer, path: string, ino: number, size: number): 
         // at close, so "truncate, write, close" does not leave a zero-length file after a crash.
         if (size === 0 && oldSize > 0) inodeTable(w.fs).getOrCreate(ino).daAllocClose = true;
         setSize(inode, size);
+        const now = w.deps.now();
+        setInodeTime(inode.raw, w.fs.inodeSize, "i_mtime", now);
+        setInodeTime(inode.raw, w.fs.inodeSize, "i_ctime", now);
+        await markInodeDirty(h, inode);
+      },
+      l.task,
+    );
+  });
+}
+
+/** fallocate(PUNCH_HOLE | KEEP_SIZE) on a regular file. @kernel ext4_fallocate -> ext4_punch_hole */
+export function punchAt(w: Writer, path: string, ino: number, offset: number, len: number): Promise<void> {
+  return op(w, "fallocate", path, async (l) => {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(len) || offset < 0 || len <= 0) throw new FsError("EINVAL", "Invalid argument");
+    const core = inodeTable(w.fs).getOrCreate(ino);
+    await l.write(core.iRwsem);
+    await l.write(core.xattrSem); // inline data is moved to a block first
+    await l.write(core.dataSem);
+    await withHandle(
+      w.fs,
+      async (h) => {
+        const inode = await igetWritable(w.fs, ino, { allowUnlinked: true });
+        if ((inode.raw.i_mode & S_IFMT) === S_IFDIR) throw new FsError("EISDIR", "Is a directory");
+        if ((inode.raw.i_mode & S_IFMT) !== S_IFREG) throw new FsError("ENODEV", "No such device");
+        await convertInlineFile(h, w.deps, inode);
+        await punchHole(h, w.deps, inode, offset, len);
         const now = w.deps.now();
         setInodeTime(inode.raw, w.fs.inodeSize, "i_mtime", now);
         setInodeTime(inode.raw, w.fs.inodeSize, "i_ctime", now);

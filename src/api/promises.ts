@@ -42,7 +42,7 @@ import { QuotaSet, type DquotInfo, type DquotLimits, type QuotaType } from "../f
 import { inodeCore, inodeTable } from "../fs/inode_core.js";
 import { Task } from "../sync/task.js";
 import { Mutex as SyncMutex } from "../sync/rwlock.js";
-import { Flusher, Yielder, flushQuotaFiles, writebackFile, writebackVolume, splitParent, createAt, evictIfUnlinked, linkAt, renameAt, rmdirAt, setAttr, truncateAt, unlinkAt, writeAt, type Writer } from "./mutate.js";
+import { Flusher, Yielder, flushQuotaFiles, punchAt, writebackFile, writebackVolume, splitParent, createAt, evictIfUnlinked, linkAt, renameAt, rmdirAt, setAttr, truncateAt, unlinkAt, writeAt, type Writer } from "./mutate.js";
 
 export { Stats, type FileType, type MountOptions };
 
@@ -756,6 +756,17 @@ export class FileHandle {
     this.#check();
     if (this.#writer === null) throw new FsError("EBADF", "Bad file descriptor", { syscall: "ftruncate", path: this.path });
     await truncateAt(this.#writer, this.path, this.#inode.ino, len);
+  }
+
+  /**
+   * Deallocate [offset, offset+length): the range reads as zeros afterwards and its whole
+   * blocks are freed; the file size does not change (fallocate with FALLOC_FL_PUNCH_HOLE |
+   * FALLOC_FL_KEEP_SIZE). Extent-mapped files only (EOPNOTSUPP for block-mapped ones).
+   */
+  async punchHole(offset: number, length: number): Promise<void> {
+    this.#check();
+    if (this.#writer === null) throw new FsError("EBADF", "Bad file descriptor", { syscall: "fallocate", path: this.path });
+    await punchAt(this.#writer, this.path, this.#inode.ino, offset, length);
   }
 
   /** The whole file as a stream of chunks. */

@@ -303,6 +303,50 @@ export async function truncateData(h: Handle, deps: WriteDeps, inode: InodeInfo,
 }
 
 /**
+ * Punch a hole over [offset, offset+len) of an extent-mapped file, keeping its size: whole
+ * blocks inside are unmapped and freed (emptied tree blocks too), delayed pages there give
+ * their reservation back, and the partial blocks at either edge are zeroed in their page
+ * or on disk. The caller holds i_rwsem and i_data_sem (write). Returns the data blocks freed.
+ * @kernel ext4_punch_hole (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)
+ */
+export async function punchHole(h: Handle, deps: WriteDeps, inode: InodeInfo, offset: number, len: number): Promise<number> {
+  const fs = h.fs;
+  const bs = fs.blockSize;
+  if (!(inode.raw.i_flags & EXT4_EXTENTS_FL)) throw new FsError("EOPNOTSUPP", "Punching holes in block-mapped files is not supported", { ino: inode.ino });
+  const end = Math.min(offset + len, getSize(fs, inode));
+  if (end <= offset) return 0;
+  const first = Math.ceil(offset / bs); // first whole block inside
+  const stop = Math.floor(end / bs); // one past the last whole block
+  if (first > stop) {
+    await zeroInBlock(fs, inode, Math.floor(offset / bs), offset % bs, end - Math.floor(offset / bs) * bs);
+    return 0;
+  }
+  if (offset % bs !== 0) await zeroInBlock(fs, inode, first - 1, offset % bs, bs);
+  if (end % bs !== 0) await zeroInBlock(fs, inode, stop, 0, end % bs);
+  if (stop === first) return 0;
+  const core = inodeCore(fs, inode.ino);
+  if (core !== undefined) dropPages(fs, core, first, stop - 1);
+  const freed = await deps.extents.removeSpace(h, deps.alloc, inode, first, stop - 1);
+  chargeBlocks(fs, inode, -freed);
+  return freed;
+}
+
+/** Zero bytes [from, to) of logical block `lblk`: in its dirty page if it has one (the page is what will be written), and on disk if written there. @kernel ext4_zero_partial_blocks */
+async function zeroInBlock(fs: Ext4Fs, inode: InodeInfo, lblk: number, from: number, to: number): Promise<void> {
+  const page = inodeCore(fs, inode.ino)?.pages.get(lblk);
+  if (page !== undefined) {
+    page.data.fill(0, from, to);
+    page.version++;
+    return;
+  }
+  const run = await extMapBlocks(fs, inode, lblk, 1);
+  if (run.pblk === 0 || run.unwritten) return; // reads as zeros already
+  const blk = await fs.cache.readUncached(run.pblk, 1);
+  blk.fill(0, from, to);
+  await fs.cache.writeUncached(run.pblk, blk);
+}
+
+/**
  * Drop the dirty pages past `newSize` (releasing the reservations of delayed ones) and zero
  * the tail of the page holding the new end. Synchronous. @kernel truncate_pagecache + ext4_es_remove_extent's release
  */

@@ -201,11 +201,11 @@ export function claimDelayed(fs: Ext4Fs, core: InodeCore, lblk: number, len: num
  * its quota reservation back. Synchronous. Returns the clusters released.
  * @kernel ext4_da_release_space -> dquot_release_reservation_block
  */
-export function dropPages(fs: Ext4Fs, core: InodeCore, fromLblk: number): number {
+export function dropPages(fs: Ext4Fs, core: InodeCore, fromLblk: number, toLblk = Infinity): number {
   const table = inodeTable(fs);
   let released = 0;
   for (const [b, p] of core.pages) {
-    if (b < fromLblk) continue;
+    if (b < fromLblk || b > toLblk) continue;
     if (p.delayed) released++;
     core.pages.delete(b);
     table.dirtyPages--;

@@ -6,7 +6,7 @@
  * image, and the kernel reading back what was written.
  */
 
-import { readFileSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Volume } from "../../src/api/promises.js";
@@ -16,9 +16,9 @@ import { freeBlocksCount } from "../../src/format/superblock.js";
 import { iget } from "../../src/fs/inode.js";
 import { inodeCore, inodeTable } from "../../src/fs/inode_core.js";
 import { cleanupImages, scratchImage, withLoopMount } from "./images.js";
-import { oracleAvailability, oracleGate, runUnchecked, tool } from "./oracle_env.js";
+import { oracleAvailability, oracleGate, run, runUnchecked, tool } from "./oracle_env.js";
 
-const oracle = oracleAvailability(["mke2fs", "e2fsck"], { loop: true, root: true });
+const oracle = oracleAvailability(["mke2fs", "e2fsck", "fallocate", "stat"], { loop: true, root: true });
 
 function expectClean(img: string): void {
   const r = runUnchecked(tool("e2fsck"), ["-fn", img]);
@@ -163,6 +163,47 @@ describe("delayed allocation, writeback and reservations", () => {
           expect(Buffer.compare(part, want.subarray(0, part.length)), `${name} at ${at}`).toBe(0);
         }
       }
+      return Promise.resolve();
+    });
+  });
+
+  it.skipIf(!oracle.ok)("punching holes over written and delayed data frees and releases what the kernel frees (fallocate -p on a kernel mount)", async () => {
+    const img = scratchImage("da-punch", ["-t", "ext4"], "32M");
+    const forKernel = img.replace(/\.img$/, "-kernel.img");
+    copyFileSync(img, forKernel);
+    const a = pattern(64 * 1024, 11);
+    const b = pattern(64 * 1024, 12);
+    const punches: [number, number][] = [
+      [10_000, 50_000], // across written blocks, partial at both ends
+      [100_000, 20_000], // inside delayed pages
+      [126_000, 100_000], // past the end: clipped to the size
+      [5, 3], // inside one block
+    ];
+    const vol = await writable(img);
+    const fh = await vol.open("/f", "w");
+    await fh.write(a, 0, a.length, 0);
+    await fh.sync(); // the first half written, the second half delayed
+    await fh.write(b, 0, b.length, a.length);
+    const ino = (await fh.stat()).ino;
+    const reservedBefore = inodeCore(vol.fs, ino)?.reservedDataBlocks ?? 0;
+    for (const [off, len] of punches) await fh.punchHole(off, len);
+    expect(reservedBefore - (inodeCore(vol.fs, ino)?.reservedDataBlocks ?? 0)).toBeGreaterThan(0); // delayed pages released
+    await fh.close();
+    await vol.unmount();
+    expectClean(img);
+    let kernel: { data: Uint8Array; blocks: string } | null = null;
+    await withLoopMount(forKernel, { readOnly: false }, (dir) => {
+      const f = path.join(dir, "f");
+      writeFileSync(f, Buffer.concat([a, b]));
+      for (const [off, len] of punches) run("fallocate", ["-p", "-o", String(off), "-l", String(len), f]);
+      kernel = { data: new Uint8Array(readFileSync(f)), blocks: run(tool("stat"), ["-c", "%b", f]).stdout.trim() };
+      return Promise.resolve();
+    });
+    await withLoopMount(img, { readOnly: true }, (dir) => {
+      const f = path.join(dir, "f");
+      const ours = new Uint8Array(readFileSync(f));
+      expect(Buffer.compare(ours, kernel!.data)).toBe(0);
+      expect(run(tool("stat"), ["-c", "%b", f]).stdout.trim()).toBe(kernel!.blocks);
       return Promise.resolve();
     });
   });

@@ -1,6 +1,7 @@
 /**
  * Property test of reservation, block and quota arithmetic (issue 5, first acceptance point):
  * random sequences of writes (any offset and size, sparse too), truncates (shrink and grow),
+ * hole punches (fallocate PUNCH_HOLE|KEEP_SIZE, over delayed and written blocks),
  * xattr sets and removes (values big enough to need the external block, some identical so
  * blocks are shared), fsync / syncRange / sync, chown and setProjectId (quota images), and
  * unlink of files still open (written after the unlink, closed at the end), run partly
@@ -52,6 +53,7 @@ type Op =
   /** Many one-block writes a block apart: many extents, so writeback needs extent-tree blocks (nofail, charged to the owner). */
   | { kind: "scatter"; f: number; blk: number; n: number; seed: number }
   | { kind: "truncate"; f: number; blk: number; byte: number }
+  | { kind: "punch"; f: number; blk: number; byte: number; len: number }
   | { kind: "setxattr"; f: number; name: number; value: number }
   | { kind: "removexattr"; f: number; name: number }
   | { kind: "fsync"; f: number }
@@ -86,6 +88,7 @@ function opArb(quota: boolean): fc.Arbitrary<Op> {
     fc.record({ kind: fc.constant("write" as const), f: fileArb, blk: fc.nat(8), byte: fc.nat(4095), len: fc.integer({ min: 1, max: 3000 }), seed: fc.nat() }),
     fc.record({ kind: fc.constant("scatter" as const), f: fileArb, blk: fc.nat(60), n: fc.integer({ min: 4, max: 14 }), seed: fc.nat() }),
     fc.record({ kind: fc.constant("truncate" as const), f: fileArb, blk: fc.nat(90), byte: fc.nat(4095) }),
+    fc.record({ kind: fc.constant("punch" as const), f: fileArb, blk: fc.nat(50), byte: fc.nat(4095), len: fc.integer({ min: 1, max: 20 * 4096 }) }),
     fc.record({ kind: fc.constant("setxattr" as const), f: fileArb, name: fc.nat(XNAMES.length - 1), value: fc.nat(VALUE_SIZES.length * 2 - 1) }),
     fc.record({ kind: fc.constant("removexattr" as const), f: fileArb, name: fc.nat(XNAMES.length - 1) }),
     fc.record({ kind: fc.constant("fsync" as const), f: fileArb }),
@@ -113,6 +116,7 @@ function aspect(op: Op): string | null {
     case "write":
     case "scatter":
     case "truncate":
+    case "punch":
       return `data ${op.f}`;
     case "unlinkOpen":
       return `all ${op.f}`;
@@ -245,6 +249,19 @@ class Runner {
         const next = new Uint8Array(size);
         next.set(m.data.subarray(0, Math.min(size, m.data.length)));
         m.data = next;
+        return;
+      }
+      case "punch": {
+        // fallocate(PUNCH_HOLE | KEEP_SIZE): zeros over the range (within the size), size unchanged.
+        const pos = op.blk * bs + (op.byte % bs);
+        const fh = await vol.open(FILES[op.f]!, "r+");
+        try {
+          await fh.punchHole(pos, op.len);
+        } finally {
+          await fh.close();
+        }
+        const m = this.file(op.f);
+        if (pos < m.data.length) m.data.fill(0, pos, Math.min(m.data.length, pos + op.len));
         return;
       }
       case "setxattr": {
