@@ -25,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { TIME_BIN, brief, dropCaches, exitText, failed, findTool, firstLines, log, mbps, median, ratio, run, secs, sha256File } from './lib.mjs';
+import { TIME_BIN, brief, dropCaches, exitText, failed, findTool, firstLines, log, mbps, median, ratio, run, secs, sha256File, cleanupOnExit } from './lib.mjs';
 /** @typedef {import('./lib.mjs').RunResult} RunResult */
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -250,23 +250,8 @@ function cleanup() {
   }
   if (opt.work === undefined) fs.rmSync(work, { recursive: true, force: true });
 }
-for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
-  process.on(sig, () => {
-    log(`${sig}: cleaning up`);
-    cleanup();
-    process.exit(130);
-  });
-}
-
-/**
- * @param {string} msg
- * @returns {never}
- */
-function fatal(msg) {
-  console.error(`bench: ${msg}`);
-  cleanup();
-  process.exit(2);
-}
+/** @type {(msg: string) => never} */
+const fatal = cleanupOnExit(cleanup);
 
 async function main() {
   const mke2fs = findTool('mke2fs');

@@ -156,3 +156,24 @@ export const secs = (ms) => (Number.isNaN(ms) ? 'n/a' : ms < 1000 ? (ms / 1000).
 export const mbps = (bytes, ms) => (Number.isNaN(ms) ? 'n/a' : (bytes / 1e6 / (ms / 1000)).toFixed(0));
 /** @param {number} a @param {number} b */
 export const ratio = (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? 'n/a' : `${(a / b).toFixed(2)}x`);
+
+/**
+ * Run `cleanup` when the bench is interrupted (SIGINT/SIGTERM, exit 130), and return the
+ * bench's `fatal`: print "bench: MSG", clean up, exit 2 (a setup error).
+ * @param {() => void} cleanup
+ * @returns {(msg: string) => never}
+ */
+export function cleanupOnExit(cleanup) {
+  for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
+    process.on(sig, () => {
+      log(`${sig}: cleaning up`);
+      cleanup();
+      process.exit(130);
+    });
+  }
+  return (msg) => {
+    process.stderr.write(`bench: ${msg}\n`);
+    cleanup();
+    process.exit(2);
+  };
+}

@@ -52,7 +52,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { brief, exitText, failed, findTool, firstLines, log, median, ratio, run, secs } from './lib.mjs';
+import { brief, exitText, failed, findTool, firstLines, log, median, ratio, run, secs, cleanupOnExit } from './lib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..');
@@ -542,23 +542,8 @@ function cleanup() {
   fs.rmSync(floorDir, { recursive: true, force: true });
   if (opt.work === undefined) fs.rmSync(work, { recursive: true, force: true });
 }
-for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
-  process.on(sig, () => {
-    log(`${sig}: cleaning up`);
-    cleanup();
-    process.exit(130);
-  });
-}
-
-/**
- * @param {string} msg
- * @returns {never}
- */
-function fatal(msg) {
-  console.error(`bench: ${msg}`);
-  cleanup();
-  process.exit(2);
-}
+/** @type {(msg: string) => never} */
+const fatal = cleanupOnExit(cleanup);
 
 const banner = '!'.repeat(78);
 

@@ -10,7 +10,6 @@
 import { describe, expect, it } from "vitest";
 import { Volume } from "../src/api/promises.js";
 import type { MemoryDevice } from "../src/device/memory.js";
-import { FsError } from "../src/errors.js";
 import { freeBlocksCount } from "../src/format/superblock.js";
 import { allocRequest, type Funding } from "../src/fs/alloc_request.js";
 import { ext4FreeBlocks, ext4NewBlocks, reconcileFreeCounts } from "../src/fs/balloc.js";
@@ -18,6 +17,7 @@ import { withHandle } from "../src/fs/handle.js";
 import { inodeCore } from "../src/fs/inode_core.js";
 import { quotaSetOf } from "../src/fs/quota.js";
 import { auditVolume, compareQuota, deviceOf, mkfsBytes, reservationProblems } from "./oracle/quota_audit.js";
+import { outcome } from "./outcome.js";
 
 const QUOTA_OPTS = { features: ["quota,project"], extended: ["quotatype=usrquota:grpquota:prjquota,hash_seed=8f3e2d1c-0b4a-4c5d-8e6f-7a8b9c0d1e2f"] };
 let image1k: Promise<Uint8Array> | undefined;
@@ -31,15 +31,6 @@ async function mount(bytes: Uint8Array, opts: { uid?: number; gid?: number } = {
   return { vol, dev };
 }
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return "ok";
-  } catch (e) {
-    if (e instanceof FsError) return e.code;
-    throw e;
-  }
-}
 
 /** Sync, audit the live volume, unmount, audit the image's quota files. */
 async function finish(vol: Volume, dev: MemoryDevice): Promise<void> {
@@ -79,7 +70,7 @@ describe("quota charges", () => {
     expect(b.len).toBe(4);
     expect(usr.curspace).toBe(12 * bs);
     const free = freeBlocksCount(fs.sb);
-    expect(await code(alloc(1, ENFORCE))).toBe("EDQUOT");
+    expect(await outcome(alloc(1, ENFORCE))).toBe("EDQUOT");
     expect([freeBlocksCount(fs.sb), usr.curspace]).toEqual([free, 12 * bs]); // nothing changed
     const c = await alloc(2, NOFAIL); // writeback's tree blocks: never refused
     expect(usr.curspace).toBe(14 * bs);
@@ -121,7 +112,7 @@ describe("quota charges", () => {
     expect(r.bytesWritten).toBe(2 * bs); // short write
     const dirty = vol.fs.dirtyClusters;
     const before = await vol.getQuota("usr", 1000);
-    expect(await code(fh.write(new Uint8Array(bs), 0, bs, 20 * bs))).toBe("EDQUOT");
+    expect(await outcome(fh.write(new Uint8Array(bs), 0, bs, 20 * bs))).toBe("EDQUOT");
     expect(vol.fs.dirtyClusters).toBe(dirty);
     expect(await vol.getQuota("usr", 1000)).toEqual(before);
     expect((await fh.stat()).size).toBe(10 * bs);
@@ -136,9 +127,9 @@ describe("quota charges", () => {
     await vol.writeFile("/d/a", "a");
     await vol.symlink("/d/a", "/d/l");
     const freeInodes = vol.fs.sb.s_free_inodes_count;
-    expect(await code(vol.writeFile("/d/b", "b"))).toBe("EDQUOT");
+    expect(await outcome(vol.writeFile("/d/b", "b"))).toBe("EDQUOT");
     expect(vol.fs.sb.s_free_inodes_count).toBe(freeInodes);
-    expect(await code(vol.stat("/d/b"))).toBe("ENOENT");
+    expect(await outcome(vol.stat("/d/b"))).toBe("ENOENT");
     expect((await vol.getQuota("usr", 1000)).curinodes).toBe(3);
     expect((await vol.getQuota("grp", 100)).curinodes).toBe(3);
     await vol.unlink("/d/l");
@@ -167,7 +158,7 @@ describe("quota charges", () => {
     await vol.writeFile("/c", new Uint8Array(bs).fill(3));
     await vol.sync();
     await vol.setQuota("usr", 2000 + "c".charCodeAt(0), { bhardlimit: bs });
-    expect(await code(vol.setxattr("/c", "user.k", big))).toBe("EDQUOT");
+    expect(await outcome(vol.setxattr("/c", "user.k", big))).toBe("EDQUOT");
     expect(await space("/c")).toBe(bs);
     expect((await vol.stat("/c")).blocks).toBe(bs / 512);
     const free2 = freeBlocksCount(vol.fs.sb);
@@ -192,7 +183,7 @@ describe("quota charges", () => {
     expect((await vol.getQuota("grp", 100)).curspace).toBe(3 * bs);
     expect(inodeCore(vol.fs, (await vol.stat("/f")).ino)?.dquots?.[0]?.id).toBe(1000);
     await vol.setQuota("usr", 1001, { bhardlimit: 4 * bs });
-    expect(await code(vol.chown("/f", 1001, -1))).toBe("EDQUOT");
+    expect(await outcome(vol.chown("/f", 1001, -1))).toBe("EDQUOT");
     expect((await vol.stat("/f")).uid).toBe(1000);
     u = await vol.getQuota("usr", 1000);
     expect([u.curspace, u.rsvspace]).toEqual([3 * bs, 2 * bs]);
@@ -222,18 +213,18 @@ describe("quota charges", () => {
     await vol.mkdir("/p/sub");
     await vol.writeFile("/p/sub/h", "y");
     expect(await Promise.all(["/p/g", "/p/sub", "/p/sub/h"].map((x) => vol.getProjectId(x)))).toEqual([7, 7, 7]);
-    expect(await code(vol.link("/f", "/p/f2"))).toBe("EXDEV");
-    expect(await code(vol.rename("/f", "/p/f2"))).toBe("EXDEV");
-    expect(await code(vol.rename("/f", "/p/g"))).toBe("EXDEV");
+    expect(await outcome(vol.link("/f", "/p/f2"))).toBe("EXDEV");
+    expect(await outcome(vol.rename("/f", "/p/f2"))).toBe("EXDEV");
+    expect(await outcome(vol.rename("/f", "/p/g"))).toBe("EXDEV");
     await vol.link("/p/g", "/p/sub/g2"); // same project: fine
     await vol.rename("/p/g", "/g"); // out of a project tree: fine (the root has no PROJINHERIT)
-    expect(await code(vol.setProjectId("/f", 1, { inherit: true }))).toBe("EOPNOTSUPP"); // PROJINHERIT on a file
+    expect(await outcome(vol.setProjectId("/f", 1, { inherit: true }))).toBe("EOPNOTSUPP"); // PROJINHERIT on a file
     await vol.setProjectId("/f", 0);
     expect((await vol.getQuota("prj", 42)).curspace).toBe(0);
     expect((await vol.getQuota("prj", 0)).curspace).toBeGreaterThanOrEqual(2 * bs);
     await vol.setQuota("prj", 9, { ihardlimit: 1 });
     await vol.setProjectId("/g", 9);
-    expect(await code(vol.setProjectId("/p/sub/h", 9))).toBe("EDQUOT");
+    expect(await outcome(vol.setProjectId("/p/sub/h", 9))).toBe("EDQUOT");
     expect(await vol.getProjectId("/p/sub/h")).toBe(7);
     await finish(vol, dev);
   });
@@ -241,7 +232,7 @@ describe("quota charges", () => {
   it("without the project feature, only project id 0 is accepted", async () => {
     const { vol } = await mount(await mkfsBytes("8M", { blockSize: "1024", features: ["quota"] }));
     await vol.writeFile("/f", "x");
-    expect(await code(vol.setProjectId("/f", 3))).toBe("EOPNOTSUPP");
+    expect(await outcome(vol.setProjectId("/f", 3))).toBe("EOPNOTSUPP");
     await vol.setProjectId("/f", 0);
     expect(await vol.getProjectId("/f")).toBe(0);
     await vol.unmount();

@@ -9,7 +9,7 @@
  * seqlocks; file data reads see dirty pages first (page_cache.ts).
  */
 
-import { FsError } from "../errors.js";
+import { FsError, type Errno } from "../errors.js";
 import type { Mutex as SyncMutex, RwLock } from "../sync/rwlock.js";
 import { Task } from "../sync/task.js";
 import { EXT4_NAME_LEN } from "../format/dirent.js";
@@ -371,28 +371,32 @@ export function writebackVolume(w: Writer): Promise<void> {
   return op(w, "sync", "/", (l) => writebackAll(w.fs, w.deps, (ino) => writebackLocked(w, l.task, ino)), { check: false });
 }
 
-/** Set the size of a regular file (shrinking frees blocks; growing leaves a hole). */
-export function truncateAt(w: Writer, path: string, ino: number, size: number): Promise<void> {
-  return op(w, "truncate", path, async (l) => {
-    if (!Number.isSafeInteger(size) || size < 0) throw new FsError("EINVAL", "Invalid argument");
+/**
+ * A size or mapping change of a regular file (truncate, punch): argument checks, then
+ * i_rwsem, xattr_sem (inline data may move to a block) and i_data_sem, then `change` in one
+ * handle, then mtime/ctime. A directory is EISDIR; another type `notRegular`.
+ */
+function fileRangeOp(
+  w: Writer,
+  syscall: string,
+  path: string,
+  ino: number,
+  o: { valid: boolean; notRegular: Errno },
+  change: (h: Handle, inode: InodeInfo) => Promise<void>,
+): Promise<void> {
+  return op(w, syscall, path, async (l) => {
+    if (!o.valid) throw new FsError("EINVAL", "Invalid argument");
     const core = inodeTable(w.fs).getOrCreate(ino);
     await l.write(core.iRwsem);
-    await l.write(core.xattrSem); // inline data may be converted
+    await l.write(core.xattrSem);
     await l.write(core.dataSem);
     await withHandle(
       w.fs,
       async (h) => {
         const inode = await igetWritable(w.fs, ino, { allowUnlinked: true });
-          if ((inode.raw.i_mode & S_IFMT) === S_IFDIR) throw new FsError("EISDIR", "Is a directory");
-        if ((inode.raw.i_mode & S_IFMT) !== S_IFREG) throw new FsError("EINVAL", "Invalid argument");
-        if (size > maxFileBytes(w.fs, inode)) throw new FsError("EFBIG", "File too large");
-        await convertInlineFile(h, w.deps, inode, { discard: size === 0 });
-        const oldSize = getSize(w.fs, inode);
-        await truncateData(h, w.deps, inode, oldSize, size);
-        // auto_da_alloc: a file truncated to zero and rewritten gets its new data written back
-        // at close, so "truncate, write, close" does not leave a zero-length file after a crash.
-        if (size === 0 && oldSize > 0) inodeTable(w.fs).getOrCreate(ino).daAllocClose = true;
-        setSize(inode, size);
+        if ((inode.raw.i_mode & S_IFMT) === S_IFDIR) throw new FsError("EISDIR", "Is a directory");
+        if ((inode.raw.i_mode & S_IFMT) !== S_IFREG) throw new FsError(o.notRegular, o.notRegular === "ENODEV" ? "No such device" : "Invalid argument");
+        await change(h, inode);
         const now = w.deps.now();
         setInodeTime(inode.raw, w.fs.inodeSize, "i_mtime", now);
         setInodeTime(inode.raw, w.fs.inodeSize, "i_ctime", now);
@@ -403,29 +407,26 @@ export function truncateAt(w: Writer, path: string, ino: number, size: number): 
   });
 }
 
+/** Set the size of a regular file (shrinking frees blocks; growing leaves a hole). */
+export function truncateAt(w: Writer, path: string, ino: number, size: number): Promise<void> {
+  return fileRangeOp(w, "truncate", path, ino, { valid: Number.isSafeInteger(size) && size >= 0, notRegular: "EINVAL" }, async (h, inode) => {
+    if (size > maxFileBytes(w.fs, inode)) throw new FsError("EFBIG", "File too large");
+    await convertInlineFile(h, w.deps, inode, { discard: size === 0 });
+    const oldSize = getSize(w.fs, inode);
+    await truncateData(h, w.deps, inode, oldSize, size);
+    // auto_da_alloc: a file truncated to zero and rewritten gets its new data written back
+    // at close, so "truncate, write, close" does not leave a zero-length file after a crash.
+    if (size === 0 && oldSize > 0) inodeTable(w.fs).getOrCreate(ino).daAllocClose = true;
+    setSize(inode, size);
+  });
+}
+
 /** fallocate(PUNCH_HOLE | KEEP_SIZE) on a regular file. @kernel ext4_fallocate -> ext4_punch_hole */
 export function punchAt(w: Writer, path: string, ino: number, offset: number, len: number): Promise<void> {
-  return op(w, "fallocate", path, async (l) => {
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(len) || offset < 0 || len <= 0) throw new FsError("EINVAL", "Invalid argument");
-    const core = inodeTable(w.fs).getOrCreate(ino);
-    await l.write(core.iRwsem);
-    await l.write(core.xattrSem); // inline data is moved to a block first
-    await l.write(core.dataSem);
-    await withHandle(
-      w.fs,
-      async (h) => {
-        const inode = await igetWritable(w.fs, ino, { allowUnlinked: true });
-        if ((inode.raw.i_mode & S_IFMT) === S_IFDIR) throw new FsError("EISDIR", "Is a directory");
-        if ((inode.raw.i_mode & S_IFMT) !== S_IFREG) throw new FsError("ENODEV", "No such device");
-        await convertInlineFile(h, w.deps, inode);
-        await punchHole(h, w.deps, inode, offset, len);
-        const now = w.deps.now();
-        setInodeTime(inode.raw, w.fs.inodeSize, "i_mtime", now);
-        setInodeTime(inode.raw, w.fs.inodeSize, "i_ctime", now);
-        await markInodeDirty(h, inode);
-      },
-      l.task,
-    );
+  const valid = Number.isSafeInteger(offset) && Number.isSafeInteger(len) && offset >= 0 && len > 0;
+  return fileRangeOp(w, "fallocate", path, ino, { valid, notRegular: "ENODEV" }, async (h, inode) => {
+    await convertInlineFile(h, w.deps, inode);
+    await punchHole(h, w.deps, inode, offset, len);
   });
 }
 

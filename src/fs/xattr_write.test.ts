@@ -45,6 +45,7 @@ import { igetWritable } from "./inode_write.js";
 import { resolvePath } from "./namei.js";
 import type { Ext4Fs } from "./super.js";
 import { XattrBlockIndex, aclEquivMode, checkXattrArgs, resolveXattrName, xattrBlockIndex, xattrSetHandle } from "./xattr_write.js";
+import { outcome } from "../../test/outcome.js";
 
 const e2fsckOracle = oracleAvailability(["e2fsck"]);
 const te = new TextEncoder();
@@ -136,16 +137,6 @@ const lstat = (m: Mounted, p: string): Promise<Inode> => resolvePath(m.fs, p, { 
 
 /** Deterministic test bytes. */
 const bytes = (n: number, seed: number): Uint8Array => new Rng(seed).bytes(n);
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof FsError) return e.code;
-    throw e;
-  }
-  return "ok";
-}
 
 /** The in-inode entries of `p`. */
 async function ibody(m: Mounted, p: string): Promise<ReturnType<typeof decodeIbodyXattrs>> {
@@ -242,8 +233,8 @@ describe("where values go: the inode body first, then one block", () => {
     // 4096 - 32 header - 4 terminator - entry of "user.v" (16 + 4)
     const max = 4096 - 32 - 4 - xattrLen(1);
     await m.vol.setxattr("/f", "user.v", bytes(max, 6));
-    expect(await code(m.vol.setxattr("/f", "user.w", ""))).toBe("ENOSPC");
-    expect(await code(m.vol.setxattr("/f", "user.v", bytes(max + 1, 6)))).toBe("ENOSPC");
+    expect(await outcome(m.vol.setxattr("/f", "user.w", ""))).toBe("ENOSPC");
+    expect(await outcome(m.vol.setxattr("/f", "user.v", bytes(max + 1, 6)))).toBe("ENOSPC");
     expect(await m.vol.getxattr("/f", "user.v")).toEqual(bytes(max, 6)); // unchanged by the failures
     await unmountChecked(m);
   });
@@ -270,14 +261,14 @@ describe("flags and limits", () => {
   it("XATTR_CREATE gives EEXIST, XATTR_REPLACE and removing an absent name give ENODATA; both may be set", async () => {
     const m = await mount(C4K);
     await m.vol.writeFile("/f", "x");
-    expect(await code(m.vol.setxattr("/f", "user.a", "1", XATTR_REPLACE))).toBe("ENODATA");
+    expect(await outcome(m.vol.setxattr("/f", "user.a", "1", XATTR_REPLACE))).toBe("ENODATA");
     await m.vol.setxattr("/f", "user.a", "1", XATTR_CREATE);
-    expect(await code(m.vol.setxattr("/f", "user.a", "2", XATTR_CREATE))).toBe("EEXIST");
+    expect(await outcome(m.vol.setxattr("/f", "user.a", "2", XATTR_CREATE))).toBe("EEXIST");
     await m.vol.setxattr("/f", "user.a", "2", XATTR_REPLACE);
-    expect(await code(m.vol.setxattr("/f", "user.a", "3", XATTR_CREATE | XATTR_REPLACE))).toBe("EEXIST");
-    expect(await code(m.vol.setxattr("/f", "user.zz", "3", XATTR_CREATE | XATTR_REPLACE))).toBe("ENODATA");
-    expect(await code(m.vol.setxattr("/f", "user.a", "3", 4))).toBe("EINVAL");
-    expect(await code(m.vol.removexattr("/f", "user.nope"))).toBe("ENODATA");
+    expect(await outcome(m.vol.setxattr("/f", "user.a", "3", XATTR_CREATE | XATTR_REPLACE))).toBe("EEXIST");
+    expect(await outcome(m.vol.setxattr("/f", "user.zz", "3", XATTR_CREATE | XATTR_REPLACE))).toBe("ENODATA");
+    expect(await outcome(m.vol.setxattr("/f", "user.a", "3", 4))).toBe("EINVAL");
+    expect(await outcome(m.vol.removexattr("/f", "user.nope"))).toBe("ENODATA");
     expect(td.decode(await m.vol.getxattr("/f", "user.a"))).toBe("2");
     await m.vol.removexattr("/f", "user.a");
     expect(await m.vol.listxattr("/f")).toEqual([]);
@@ -300,21 +291,21 @@ describe("flags and limits", () => {
     const m = await mount(C4K);
     await m.vol.writeFile("/f", "x");
     await m.vol.setxattr("/f", `user.${"n".repeat(250)}`, "ok"); // 255 bytes in all
-    expect(await code(m.vol.setxattr("/f", `user.${"n".repeat(251)}`, "x"))).toBe("ERANGE");
-    expect(await code(m.vol.setxattr("/f", `user.${"é".repeat(126)}`, "x"))).toBe("ERANGE"); // 257 bytes of UTF-8
-    expect(await code(m.vol.setxattr("/f", "", "x"))).toBe("ERANGE");
-    expect(await code(m.vol.removexattr("/f", `user.${"n".repeat(251)}`))).toBe("ERANGE");
-    expect(await code(m.vol.setxattr("/f", "user.big", new Uint8Array(65537)))).toBe("E2BIG");
-    expect(await code(m.vol.setxattr("/f", "user.big", new Uint8Array(65536)))).toBe("ENOSPC");
-    expect(await code(m.vol.setxattr("/f", "user.big", new Uint8Array(4096)))).toBe("ENOSPC");
-    expect(await code(m.vol.setxattr("/f", "user.", "x"))).toBe("EINVAL");
-    expect(await code(m.vol.setxattr("/f", "foo.bar", "x"))).toBe("EOPNOTSUPP");
-    expect(await code(m.vol.setxattr("/f", "system.foo", "x"))).toBe("EOPNOTSUPP");
-    expect(await code(m.vol.setxattr("/f", "system.posix_acl_accessX", "x"))).toBe("EOPNOTSUPP");
+    expect(await outcome(m.vol.setxattr("/f", `user.${"n".repeat(251)}`, "x"))).toBe("ERANGE");
+    expect(await outcome(m.vol.setxattr("/f", `user.${"é".repeat(126)}`, "x"))).toBe("ERANGE"); // 257 bytes of UTF-8
+    expect(await outcome(m.vol.setxattr("/f", "", "x"))).toBe("ERANGE");
+    expect(await outcome(m.vol.removexattr("/f", `user.${"n".repeat(251)}`))).toBe("ERANGE");
+    expect(await outcome(m.vol.setxattr("/f", "user.big", new Uint8Array(65537)))).toBe("E2BIG");
+    expect(await outcome(m.vol.setxattr("/f", "user.big", new Uint8Array(65536)))).toBe("ENOSPC");
+    expect(await outcome(m.vol.setxattr("/f", "user.big", new Uint8Array(4096)))).toBe("ENOSPC");
+    expect(await outcome(m.vol.setxattr("/f", "user.", "x"))).toBe("EINVAL");
+    expect(await outcome(m.vol.setxattr("/f", "foo.bar", "x"))).toBe("EOPNOTSUPP");
+    expect(await outcome(m.vol.setxattr("/f", "system.foo", "x"))).toBe("EOPNOTSUPP");
+    expect(await outcome(m.vol.setxattr("/f", "system.posix_acl_accessX", "x"))).toBe("EOPNOTSUPP");
     // Argument errors come before the path lookup, as in Linux.
-    expect(await code(m.vol.setxattr("/nope", `user.${"n".repeat(251)}`, "x"))).toBe("ERANGE");
-    expect(await code(m.vol.setxattr("/nope", "user.a", new Uint8Array(65537)))).toBe("E2BIG");
-    expect(await code(m.vol.setxattr("/nope", "user.a", "x"))).toBe("ENOENT");
+    expect(await outcome(m.vol.setxattr("/nope", `user.${"n".repeat(251)}`, "x"))).toBe("ERANGE");
+    expect(await outcome(m.vol.setxattr("/nope", "user.a", new Uint8Array(65537)))).toBe("E2BIG");
+    expect(await outcome(m.vol.setxattr("/nope", "user.a", "x"))).toBe("ENOENT");
     await m.vol.setxattr("/f", "user.empty", "");
     expect(await m.vol.getxattr("/f", "user.empty")).toEqual(new Uint8Array(0));
     await unmountChecked(m);
@@ -324,7 +315,7 @@ describe("flags and limits", () => {
     const m = await mount(C4K);
     await m.vol.writeFile("/f", "x");
     await m.vol.symlink("f", "/l");
-    expect(await code(m.vol.lsetxattr("/l", "user.a", "x"))).toBe("EPERM");
+    expect(await outcome(m.vol.lsetxattr("/l", "user.a", "x"))).toBe("EPERM");
     await m.vol.lsetxattr("/l", "trusted.a", "on the link");
     await m.vol.lsetxattr("/l", "security.b", "on the link");
     await m.vol.setxattr("/l", "user.a", "through the link"); // follows to /f
@@ -341,8 +332,8 @@ describe("flags and limits", () => {
       i.raw.i_flags |= 0x10;
       await markInodeDirty(h, i);
     });
-    expect(await code(m.vol.setxattr("/f", "user.b", "x"))).toBe("EPERM");
-    expect(await code(m.vol.removexattr("/f", "user.a"))).toBe("EPERM");
+    expect(await outcome(m.vol.setxattr("/f", "user.b", "x"))).toBe("EPERM");
+    expect(await outcome(m.vol.removexattr("/f", "user.a"))).toBe("EPERM");
     await unmountChecked(m);
   });
 
@@ -599,7 +590,7 @@ describe("funding and failure atomicity (the seed rule)", () => {
       { index: EXT4_XATTR_INDEX_USER, name: "in", value: bytes(1000, 5) },
       { index: EXT4_XATTR_INDEX_USER, name: "new", value: bytes(100, 6) },
     ]) {
-      const err = await code(
+      const err = await outcome(
         withHandle(m.fs, async (h) => {
           const inode = await igetWritable(m.fs, ino);
           await xattrSetHandle(h, { alloc: r.alloc, now: m.tick }, inode, change.index, te.encode(change.name), change.value, 0);
@@ -682,13 +673,13 @@ describe("POSIX ACLs", () => {
     await m.vol.setxattr("/d", "system.posix_acl_default", def);
     expect(await m.vol.getxattr("/d", "system.posix_acl_default")).toEqual(def);
     expect((await lstat(m, "/d")).mode & 0o777).toBe(0o755); // default ACLs leave the mode alone
-    expect(await code(m.vol.setxattr("/f", "system.posix_acl_default", def))).toBe("EACCES");
-    expect(await code(m.vol.removexattr("/f", "system.posix_acl_default"))).toBe("ok");
-    expect(await code(m.vol.removexattr("/f", "system.posix_acl_access"))).toBe("ok");
-    expect(await code(m.vol.setxattr("/f", "system.posix_acl_access", acl(u(7), u(7, 5), g(5), o(0))))).toBe("EINVAL"); // no mask
-    expect(await code(m.vol.setxattr("/f", "system.posix_acl_access", new Uint8Array([2, 0, 0, 0, 1])))).toBe("EINVAL");
-    expect(await code(m.vol.setxattr("/f", "system.posix_acl_access", new Uint8Array([1, 0, 0, 0])))).toBe("EOPNOTSUPP");
-    expect(await code(m.vol.lsetxattr("/l", "system.posix_acl_access", acl(u(7), g(5), o(0))))).toBe("EOPNOTSUPP");
+    expect(await outcome(m.vol.setxattr("/f", "system.posix_acl_default", def))).toBe("EACCES");
+    expect(await outcome(m.vol.removexattr("/f", "system.posix_acl_default"))).toBe("ok");
+    expect(await outcome(m.vol.removexattr("/f", "system.posix_acl_access"))).toBe("ok");
+    expect(await outcome(m.vol.setxattr("/f", "system.posix_acl_access", acl(u(7), u(7, 5), g(5), o(0))))).toBe("EINVAL"); // no mask
+    expect(await outcome(m.vol.setxattr("/f", "system.posix_acl_access", new Uint8Array([2, 0, 0, 0, 1])))).toBe("EINVAL");
+    expect(await outcome(m.vol.setxattr("/f", "system.posix_acl_access", new Uint8Array([1, 0, 0, 0])))).toBe("EOPNOTSUPP");
+    expect(await outcome(m.vol.lsetxattr("/l", "system.posix_acl_access", acl(u(7), g(5), o(0))))).toBe("EOPNOTSUPP");
     // An empty value or a bare header means "no ACL": removal.
     await m.vol.setxattr("/d", "system.posix_acl_default", new Uint8Array([2, 0, 0, 0]));
     expect(await m.vol.listxattr("/d")).toEqual([]);
@@ -708,8 +699,8 @@ describe("POSIX ACLs", () => {
     const m2 = await remount(m, { uid: 1000, gid: 50 });
     await m2.vol.setxattr("/f", "system.posix_acl_access", acl(u(7), g(5), o(4)));
     expect((await lstat(m2, "/f")).mode & 0o7777).toBe(0o754); // not in group 1000: dropped
-    expect(await code(m2.vol.setxattr("/g", "system.posix_acl_access", acl(u(7), g(5), o(5))))).toBe("EPERM"); // not the owner
-    expect(await code(m2.vol.setxattr("/f", "trusted.x", "y"))).toBe("EPERM"); // no CAP_SYS_ADMIN
+    expect(await outcome(m2.vol.setxattr("/g", "system.posix_acl_access", acl(u(7), g(5), o(5))))).toBe("EPERM"); // not the owner
+    expect(await outcome(m2.vol.setxattr("/f", "trusted.x", "y"))).toBe("EPERM"); // no CAP_SYS_ADMIN
     await m2.vol.setxattr("/f", "security.x", "y");
     await unmountChecked(m2);
   });
@@ -739,12 +730,12 @@ describe("random set/remove sequences against a model", () => {
               const f = files[op.file]!;
               const mm = model[op.file]!;
               if (op.remove) {
-                const r = await code(m.vol.removexattr(f, op.name));
+                const r = await outcome(m.vol.removexattr(f, op.name));
                 expect(r).toBe(mm.has(op.name) ? "ok" : "ENODATA");
                 mm.delete(op.name);
               } else {
                 const v = bytes(op.size, op.seed);
-                const r = await code(m.vol.setxattr(f, op.name, v));
+                const r = await outcome(m.vol.setxattr(f, op.name, v));
                 if (r === "ok") mm.set(op.name, v);
                 else expect(r).toBe("ENOSPC");
               }

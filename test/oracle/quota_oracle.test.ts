@@ -22,6 +22,7 @@ import { FsError } from "../../src/errors.js";
 import { runDir } from "./images.js";
 import { oracleAvailability, oracleGate, runAsync, runUnchecked, tool } from "./oracle_env.js";
 import { auditVolume, compareQuota, deviceOf, mkfsBytes, reservationProblems } from "./quota_audit.js";
+import { outcome } from "../outcome.js";
 
 const tools = oracleAvailability(["mke2fs", "e2fsck"]);
 const QUOTA_EXT = "quotatype=usrquota:grpquota:prjquota";
@@ -79,15 +80,6 @@ function pattern(n: number, seed: number): Uint8Array {
   return out;
 }
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return "ok";
-  } catch (e) {
-    if (e instanceof FsError) return e.code;
-    throw e;
-  }
-}
 
 describe("quota accounting: oracle prerequisites", () => {
   oracleGate(tools, "e2fsprogs (mke2fs, e2fsck) is available");
@@ -149,8 +141,8 @@ for (const img of IMAGES) {
       expect((await vol.getQuota("usr", owners[2][0])).curinodes).toBeGreaterThan(0);
       await open.close();
       // Crossing project trees.
-      expect(await code(vol.rename(files[0]!, "/proj/moved"))).toBe("EXDEV");
-      expect(await code(vol.link(files[1]!, "/proj/linked"))).toBe("EXDEV");
+      expect(await outcome(vol.rename(files[0]!, "/proj/moved"))).toBe("EXDEV");
+      expect(await outcome(vol.link(files[1]!, "/proj/linked"))).toBe("EXDEV");
       await vol.rename(files[8]!, "/proj/renamed"); // same project (7): fine
       await unmountAndCheck(vol, dev, img.name);
     });
@@ -198,7 +190,7 @@ for (const img of IMAGES) {
         }),
       );
       // Also an xattr at the limit: EDQUOT, nothing changed.
-      expect(await code(vol.setxattr(names[0]!, "user.big", pattern(800, 1)))).toBe("EDQUOT");
+      expect(await outcome(vol.setxattr(names[0]!, "user.big", pattern(800, 1)))).toBe("EDQUOT");
       expect(await vol.listxattr(names[0]!)).toEqual([]);
       await vol.sync();
       expect(refused.length).toBeGreaterThan(0);
