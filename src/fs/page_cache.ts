@@ -72,6 +72,11 @@ export async function daWrite(fs: Ext4Fs, inode: InodeInfo, pos: number, data: U
       // One extent-tree lookup covers a run of blocks without pages.
       const run = await extMapBlocks(fs, inode, lblk, last - lblk + 1);
       const n = Math.max(1, Math.min(run.len, last - lblk + 1));
+      // New pages of this run are views of one buffer: fewer allocations, and writeback can
+      // write consecutive pages of it without copying them (writeback.ts writePages). The
+      // buffer lives while any of its pages does; pages of one write are normally written
+      // back, and freed, together.
+      const slab = new Uint8Array(n * bs);
       for (let i = 0; i < n; i++, lblk++) {
         let page = core.pages.get(lblk);
         if (page === undefined) {
@@ -81,7 +86,7 @@ export async function daWrite(fs: Ext4Fs, inode: InodeInfo, pos: number, data: U
           const old = partial && run.pblk !== 0 && !run.unwritten ? await fs.cache.readUncached(run.pblk + i, 1) : null;
           page = core.pages.get(lblk); // i_rwsem keeps other writers out; writeback only removes pages
           if (page === undefined) {
-            page = { data: old ?? new Uint8Array(bs), delayed: false, version: 0 };
+            page = { data: old ?? slab.subarray(i * bs, (i + 1) * bs), delayed: false, version: 0 };
             if (run.pblk === 0) reserveDelayed(fs, core, page); // may throw ENOSPC: the page is not added
             addPage(fs, core, lblk, page);
           }

@@ -102,9 +102,23 @@ function pageOf(core: InodeCore, lblk: number): Page {
   return p;
 }
 
-/** Write the pages of `m` to its blocks, in one device request. */
+/**
+ * Write the pages of `m` to its blocks, in one device request. Pages that are consecutive
+ * views of one buffer (written by one write() call: page_cache.ts) are written from it
+ * directly; otherwise they are gathered into a bounce buffer.
+ */
 async function writePages(fs: Ext4Fs, core: InodeCore, m: MappedRun): Promise<void> {
   const bs = fs.blockSize;
+  const first = pageOf(core, m.lblk).data;
+  let contiguous = true;
+  for (let k = 1; k < m.len && contiguous; k++) {
+    const d = pageOf(core, m.lblk + k).data;
+    contiguous = d.buffer === first.buffer && d.byteOffset === first.byteOffset + k * bs;
+  }
+  if (contiguous) {
+    await fs.cache.writeUncached(m.pblk, new Uint8Array(first.buffer, first.byteOffset, m.len * bs));
+    return;
+  }
   const buf = new Uint8Array(m.len * bs);
   for (let k = 0; k < m.len; k++) buf.set(pageOf(core, m.lblk + k).data, k * bs);
   await fs.cache.writeUncached(m.pblk, buf);
