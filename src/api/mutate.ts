@@ -103,7 +103,7 @@ export class Flusher {
 }
 
 /** Locks taken by one operation, released in reverse order however it ends. */
-class HeldLocks {
+export class HeldLocks {
   readonly task: Task;
   readonly #held: (() => void)[] = [];
   constructor(task: Task) {
@@ -263,6 +263,19 @@ async function lockInodes(w: Writer, l: HeldLocks, inos: readonly number[], evic
   await l.write(w.xattrBlockLock);
 }
 
+/**
+ * i_rwsem, xattr_sem and i_data_sem of one inode, for changes of its size, mapping or ids
+ * (truncate, punch, project id): nothing else may change the inode, its xattr area
+ * (inline data, i_extra_isize) or its block mapping meanwhile, and no writeback allocates
+ * for it with the ids it had.
+ */
+export async function lockWholeInode(w: Writer, l: HeldLocks, ino: number): Promise<void> {
+  const core = inodeTable(w.fs).getOrCreate(ino);
+  await l.write(core.iRwsem);
+  await l.write(core.xattrSem);
+  await l.write(core.dataSem);
+}
+
 /** Write back one inode's pages under its i_data_sem (the caller holds no lock of that inode, or only i_rwsem). */
 async function writebackLocked(w: Writer, task: Task, ino: number, range?: { first: number; last: number }): Promise<void> {
   const core = inodeTable(w.fs).get(ino);
@@ -386,10 +399,7 @@ function fileRangeOp(
 ): Promise<void> {
   return op(w, syscall, path, async (l) => {
     if (!o.valid) throw new FsError("EINVAL", "Invalid argument");
-    const core = inodeTable(w.fs).getOrCreate(ino);
-    await l.write(core.iRwsem);
-    await l.write(core.xattrSem);
-    await l.write(core.dataSem);
+    await lockWholeInode(w, l, ino);
     await withHandle(
       w.fs,
       async (h) => {

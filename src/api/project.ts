@@ -7,12 +7,11 @@
 import { FsError } from "../errors.js";
 import { setInodeTime } from "../format/inode.js";
 import { withHandle } from "../fs/handle.js";
-import { inodeTable } from "../fs/inode_core.js";
 import { igetWritable, markInodeDirty } from "../fs/inode_write.js";
 import { resolvePath } from "../fs/namei.js";
 import { projectOf, setProjectId } from "../fs/quota_charge.js";
 import type { Ext4Fs } from "../fs/super.js";
-import { op, type Writer } from "./mutate.js";
+import { lockWholeInode, op, type Writer } from "./mutate.js";
 
 /**
  * Set the project id of the inode at `path` (following a final symlink, as an ioctl on an
@@ -23,10 +22,7 @@ import { op, type Writer } from "./mutate.js";
 export function setProjectAt(w: Writer, path: string, projid: number, opts: { inherit?: boolean } = {}): Promise<void> {
   return op(w, "ioctl", path, async (l) => {
     const snap = await resolvePath(w.fs, path, { followLast: true });
-    const core = inodeTable(w.fs).getOrCreate(snap.ino);
-    await l.write(core.iRwsem);
-    await l.write(core.xattrSem);
-    await l.write(core.dataSem);
+    await lockWholeInode(w, l, snap.ino);
     await withHandle(
       w.fs,
       async (h) => {
