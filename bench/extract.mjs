@@ -444,8 +444,4 @@ async function main() {
   process.exit(status);
 }
 
-main().catch((/** @type {unknown} */ err) => {
-  console.error(`bench: unexpected failure: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-  cleanup();
-  process.exit(2);
-});
+main().catch((/** @type {unknown} */ err) => fatal(`unexpected failure: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));

@@ -16,7 +16,7 @@ import { ext4FreeBlocks, ext4NewBlocks, reconcileFreeCounts } from "../src/fs/ba
 import { withHandle } from "../src/fs/handle.js";
 import { inodeCore } from "../src/fs/inode_core.js";
 import { quotaSetOf } from "../src/fs/quota.js";
-import { auditVolume, compareQuota, deviceOf, mkfsBytes, reservationProblems } from "./oracle/quota_audit.js";
+import { auditVolume, compareQuota, deviceOf, mkfsBytes, syncAndAudit } from "./oracle/quota_audit.js";
 import { outcome } from "./outcome.js";
 
 const QUOTA_OPTS = { features: ["quota,project"], extended: ["quotatype=usrquota:grpquota:prjquota,hash_seed=8f3e2d1c-0b4a-4c5d-8e6f-7a8b9c0d1e2f"] };
@@ -31,14 +31,9 @@ async function mount(bytes: Uint8Array, opts: { uid?: number; gid?: number } = {
   return { vol, dev };
 }
 
-
 /** Sync, audit the live volume, unmount, audit the image's quota files. */
 async function finish(vol: Volume, dev: MemoryDevice): Promise<void> {
-  await vol.sync();
-  expect(reservationProblems(vol.fs)).toEqual([]);
-  const live = await auditVolume(vol.fs);
-  expect(live.problems).toEqual([]);
-  expect(await compareQuota(vol.quota!, live.usage, { live: true })).toEqual([]);
+  expect(await syncAndAudit(vol)).toEqual([]);
   await vol.unmount();
   const ro = await Volume.mount(deviceOf(dev.toBytes()));
   const after = await auditVolume(ro.fs);

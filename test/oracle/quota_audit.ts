@@ -13,6 +13,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { Volume } from "../../src/api/promises.js";
 import { MemoryDevice } from "../../src/device/memory.js";
 import { decodeExtentNode } from "../../src/format/extent.js";
 import { EXT4_EXTENTS_FL, EXT4_INLINE_DATA_FL, inodeBlocks, inodeFileAcl, type RawInode } from "../../src/format/inode.js";
@@ -160,4 +161,16 @@ export function reservationProblems(fs: Ext4Fs): string[] {
   if (fs.dirtyClusters !== 0) out.push(`dirtyClusters ${fs.dirtyClusters} after sync`);
   for (const c of inodeTable(fs).all()) if (c.reservedDataBlocks !== 0) out.push(`inode ${c.ino}: reservedDataBlocks ${c.reservedDataBlocks} after sync`);
   return out;
+}
+
+/**
+ * Sync `vol`, then everything wrong with it while still mounted: reservations left, blocks
+ * charged differently from what the inodes reference, quota usage differing from the sums.
+ * Empty when all holds.
+ */
+export async function syncAndAudit(vol: Volume): Promise<string[]> {
+  await vol.sync();
+  const live = await auditVolume(vol.fs);
+  const quota = vol.quota === null ? ["the volume has no quota loaded"] : await compareQuota(vol.quota, live.usage, { live: true });
+  return [...reservationProblems(vol.fs), ...live.problems, ...quota];
 }

@@ -21,7 +21,7 @@ import type { MemoryDevice } from "../../src/device/memory.js";
 import { FsError } from "../../src/errors.js";
 import { runDir } from "./images.js";
 import { oracleAvailability, oracleGate, runAsync, runUnchecked, tool } from "./oracle_env.js";
-import { auditVolume, compareQuota, deviceOf, mkfsBytes, reservationProblems } from "./quota_audit.js";
+import { auditVolume, compareQuota, deviceOf, mkfsBytes, syncAndAudit } from "./quota_audit.js";
 import { outcome } from "../outcome.js";
 
 const tools = oracleAvailability(["mke2fs", "e2fsck"]);
@@ -49,11 +49,7 @@ const IMAGES: ImageCase[] = [
 
 /** Unmount, save, run e2fsck -fn (must exit 0) and audit the quota files of the saved image. */
 async function unmountAndCheck(vol: Volume, dev: MemoryDevice, name: string): Promise<void> {
-  await vol.sync();
-  expect(reservationProblems(vol.fs)).toEqual([]);
-  const live = await auditVolume(vol.fs);
-  expect(live.problems).toEqual([]);
-  expect(await compareQuota(vol.quota!, live.usage, { live: true })).toEqual([]);
+  expect(await syncAndAudit(vol)).toEqual([]);
   await vol.unmount();
   const bytes = dev.toBytes();
   const dir = path.join(runDir(), "quota-oracle");
@@ -79,7 +75,6 @@ function pattern(n: number, seed: number): Uint8Array {
   }
   return out;
 }
-
 
 describe("quota accounting: oracle prerequisites", () => {
   oracleGate(tools, "e2fsprogs (mke2fs, e2fsck) is available");

@@ -118,7 +118,7 @@ async function seedSchedule(name: string, wrap?: (d: NameiDeps) => NameiDeps): P
   await fsync;
 
   const core = inodeCore(vol.fs, ino);
-  const inCoreSectors = (core?.info?.raw.i_blocks_lo ?? -1) + 0;
+  const inCoreSectors = core?.info?.raw.i_blocks_lo ?? -1;
   const quota = vol.quota === null ? null : (await vol.getQuota("usr", UID)).curspace;
   await writer.close();
   await flusher.close();
