@@ -10,7 +10,7 @@
  */
 
 import { FsError, type Errno } from "../errors.js";
-import type { Mutex as SyncMutex, RwLock } from "../sync/rwlock.js";
+import type { Mutex as SyncMutex, RwLock, SyncDomain } from "../sync/rwlock.js";
 import { Task } from "../sync/task.js";
 import { EXT4_NAME_LEN } from "../format/dirent.js";
 import { EXT4_INLINE_DATA_FL, S_IFDIR, S_IFMT, S_IFREG, setInodeTime, type Timespec } from "../format/inode.js";
@@ -39,14 +39,21 @@ const YIELD_EVERY_MS = 50;
  * Yields to the event loop (a macrotask) when operations have kept the engine busy for
  * YIELD_EVERY_MS: operations served from the buffer cache resolve as microtasks only, and a
  * long run of them would starve timers and I/O callbacks of the embedding program (the
- * kernel's cond_resched, for an async engine).
+ * kernel's cond_resched, for an async engine). Time comes from the volume's clock, so under a
+ * simulated clock it yields only when the simulation says time has passed.
  */
 export class Yielder {
-  #lastYield = Date.now();
+  readonly #domain: SyncDomain;
+  #lastYield: number;
+  constructor(domain: SyncDomain) {
+    this.#domain = domain;
+    this.#lastYield = domain.clock.now();
+  }
   async maybeYield(): Promise<void> {
-    if (Date.now() - this.#lastYield <= YIELD_EVERY_MS) return;
-    await new Promise<void>((r) => setTimeout(r, 0));
-    this.#lastYield = Date.now();
+    const clock = this.#domain.clock;
+    if (clock.now() - this.#lastYield <= YIELD_EVERY_MS) return;
+    await clock.yieldToEventLoop();
+    this.#lastYield = clock.now();
   }
 }
 
@@ -73,16 +80,14 @@ export class Flusher {
   /** Make sure a flush is scheduled (called after writes). */
   kick(): void {
     if (this.#stopped || this.#intervalMs <= 0 || this.#timer !== null) return;
-    const t = setTimeout(() => {
+    this.#timer = this.#w.fs.syncDomain.clock.setTimer(this.#intervalMs, () => {
       this.#timer = null;
       void this.#run();
-    }, this.#intervalMs);
-    (t as { unref?: () => void }).unref?.();
-    this.#timer = t;
+    });
   }
 
   async #run(): Promise<void> {
-    const now = Date.now();
+    const now = this.#w.fs.syncDomain.clock.now();
     for (const core of inodeTable(this.#w.fs).dirty()) {
       if (this.#stopped || now - core.dirtiedAt < this.#expireMs) break; // oldest first
       try {
@@ -97,7 +102,7 @@ export class Flusher {
 
   stop(): void {
     this.#stopped = true;
-    if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#timer !== null) this.#w.fs.syncDomain.clock.clearTimer(this.#timer);
     this.#timer = null;
   }
 }
@@ -230,7 +235,7 @@ export async function op<T>(w: Writer, syscall: string, path: string, fn: (l: He
   if (opts.check !== false) requireWritable(w.fs, syscall, path);
   await w.yielder.maybeYield();
   const table = inodeTable(w.fs);
-  const l = new HeldLocks(new Task(`${syscall} ${path}`));
+  const l = new HeldLocks(new Task(`${syscall} ${path}`, w.fs.syncDomain.tasks));
   table.active++;
   try {
     if (opts.ns === true) await l.write(w.nsLock);

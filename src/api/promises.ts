@@ -42,6 +42,7 @@ import { QuotaSet, type DquotInfo, type DquotLimits, type QuotaType } from "../f
 import { inodeCore, inodeTable } from "../fs/inode_core.js";
 import { Task } from "../sync/task.js";
 import { Mutex as SyncMutex } from "../sync/rwlock.js";
+import type { Clock, Scheduler } from "../sync/scheduler.js";
 import { Flusher, Yielder, flushQuotaFiles, punchAt, writebackFile, writebackVolume, splitParent, createAt, evictIfUnlinked, linkAt, renameAt, rmdirAt, setAttr, truncateAt, unlinkAt, writeAt, type Writer } from "./mutate.js";
 
 export { Stats, type FileType, type MountOptions };
@@ -121,6 +122,11 @@ export interface VolumeOptions extends MountOptions {
    */
   writebackIntervalMs?: number;
   dirtyExpireMs?: number;
+  /**
+   * @internal The schedule explorer: a scheduler for every scheduling point and a clock for
+   * timers and ages (sync/sim_scheduler.ts), installed before anything reads the clock.
+   */
+  sim?: { scheduler: Scheduler; clock: Clock };
 }
 
 export class Volume {
@@ -134,6 +140,10 @@ export class Volume {
 
   private constructor(fs: Ext4Fs, opts: VolumeOptions) {
     this.fs = fs;
+    if (opts.sim !== undefined) {
+      fs.syncDomain.scheduler = opts.sim.scheduler;
+      fs.syncDomain.clock = opts.sim.clock;
+    }
     this.#umask = opts.umask ?? 0o022;
     this.#writer = fs.readOnly
       ? null
@@ -143,7 +153,7 @@ export class Volume {
           nsLock: new SyncMutex("rename", { name: "namespace", domain: fs.syncDomain }),
           xattrBlockLock: new SyncMutex("xattr_block", { name: "xattr blocks", domain: fs.syncDomain }),
           quotaLock: new SyncMutex("quota", { name: "quota files", domain: fs.syncDomain }),
-          yielder: new Yielder(),
+          yielder: new Yielder(fs.syncDomain),
           flusher: null,
           uid: opts.uid ?? 0,
           gid: opts.gid ?? 0,
@@ -812,7 +822,7 @@ function parseFlags(f: OpenFlags): { write: boolean; create: boolean; excl: bool
  */
 async function readLocked<T>(fs: Ext4Fs, ino: number, fn: () => Promise<T>): Promise<T> {
   if (fs.readOnly) return fn();
-  const task = new Task(`read ino ${ino}`);
+  const task = new Task(`read ino ${ino}`, fs.syncDomain.tasks);
   try {
     return await inodeTable(fs).getOrCreate(ino).dataSem.read(task, fn);
   } finally {

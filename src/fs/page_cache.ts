@@ -108,7 +108,7 @@ export async function daWrite(fs: Ext4Fs, inode: InodeInfo, pos: number, data: U
 function addPage(fs: Ext4Fs, core: InodeCore, lblk: number, page: Page): void {
   core.pages.set(lblk, page);
   inodeTable(fs).dirtyPages++;
-  if (core.dirtiedAt === 0) core.dirtiedAt = Date.now();
+  if (core.dirtiedAt === 0) core.dirtiedAt = fs.syncDomain.clock.now();
 }
 
 /** Copy the part of `data` (at file offset `pos`) that falls in block `lblk`; returns bytes of data consumed so far. */

@@ -32,8 +32,8 @@
 
 import { AssertionError, assert } from "../debug/assert.js";
 import { checkLockOrder, type LockClass } from "./lock_order.js";
-import { noScheduler, type Scheduler } from "./scheduler.js";
-import type { LockMode, LockRef, Task } from "./task.js";
+import { noScheduler, realClock, type Clock, type Scheduler } from "./scheduler.js";
+import { TaskRegistry, type LockMode, type LockRef, type Task } from "./task.js";
 
 /**
  * Per-volume lock settings, shared by every lock of the volume (mutable: install a scheduler
@@ -42,12 +42,19 @@ import type { LockMode, LockRef, Task } from "./task.js";
 export interface SyncDomain {
   /** Lock-order checking (lock_order.ts) and wait-cycle detection. Reentrancy and ownership are always checked. */
   lockdep: boolean;
-  /** Called as point(task, "lock:<class>") before each blocking acquire. */
+  /**
+   * Called as point(task, "lock:<class>") before each blocking acquire, and as
+   * point(task, "lock:<class>:handoff") when a queued task has been handed the lock.
+   */
   scheduler: Scheduler;
+  /** Time and timers for the volume's background work (flusher, yielder). */
+  clock: Clock;
+  /** The volume's live operations: task ids count from 1 per volume, so replayed schedules name the same tasks. */
+  readonly tasks: TaskRegistry;
 }
 
 export function createSyncDomain(opts: Partial<SyncDomain> = {}): SyncDomain {
-  return { lockdep: opts.lockdep ?? true, scheduler: opts.scheduler ?? noScheduler };
+  return { lockdep: opts.lockdep ?? true, scheduler: opts.scheduler ?? noScheduler, clock: opts.clock ?? realClock, tasks: opts.tasks ?? new TaskRegistry() };
 }
 
 /** For locks created without a domain: checks on, production scheduler; frozen. */
@@ -74,6 +81,7 @@ abstract class LockBase implements LockRef {
   readonly name: string;
   readonly domain: SyncDomain;
   readonly #pointLabel: string;
+  readonly #handoffLabel: string;
   #writer: Task | null = null;
   readonly #readers: Task[] = [];
   readonly #queue: Waiter[] = [];
@@ -83,6 +91,7 @@ abstract class LockBase implements LockRef {
     this.name = opts.name ?? cls;
     this.domain = opts.domain ?? defaultSyncDomain;
     this.#pointLabel = `lock:${cls}`;
+    this.#handoffLabel = `lock:${cls}:handoff`;
   }
 
   /** Is it held (in any mode)? */
@@ -123,12 +132,22 @@ abstract class LockBase implements LockRef {
   protected acquire(task: Task, mode: LockMode, subclass: number): Promise<void> {
     this.#checkAcquire(task, mode, true, subclass);
     const p = this.domain.scheduler.point(task, this.#pointLabel);
-    if (p === undefined) return this.#enter(task, mode, subclass) ?? RESOLVED;
+    if (p === undefined) return this.#queued(task, this.#enter(task, mode, subclass));
     task.noteWaiting({ lock: this, mode });
     return p.then(() => {
       task.noteWaiting(null);
-      return this.#enter(task, mode, subclass);
+      return this.#queued(task, this.#enter(task, mode, subclass));
     });
+  }
+
+  /**
+   * After queueing: once handed the lock, the new owner passes the scheduler point
+   * "lock:<class>:handoff" before it resumes, so a simulated schedule decides when it runs
+   * (it would otherwise run in the releaser's turn).
+   */
+  #queued(task: Task, q: Promise<void> | undefined): Promise<void> {
+    if (q === undefined) return RESOLVED;
+    return q.then(() => this.domain.scheduler.point(task, this.#handoffLabel));
   }
 
   /** acquire, then fn, then release; fn is called synchronously when the lock is free. */
@@ -138,13 +157,12 @@ abstract class LockBase implements LockRef {
     if (p === undefined) {
       const q = this.#enter(task, mode, subclass);
       if (q === undefined) return this.#runHeld(task, mode, fn);
-      return q.then(() => this.#runHeld(task, mode, fn));
+      return this.#queued(task, q).then(() => this.#runHeld(task, mode, fn));
     }
     task.noteWaiting({ lock: this, mode });
     return p.then(async () => {
       task.noteWaiting(null);
-      const q = this.#enter(task, mode, subclass);
-      if (q !== undefined) await q;
+      await this.#queued(task, this.#enter(task, mode, subclass));
       return this.#runHeld(task, mode, fn);
     });
   }

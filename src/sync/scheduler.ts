@@ -26,6 +26,38 @@ export interface Scheduler {
   point(task: Task | null, label: string): Promise<void> | undefined;
 }
 
+/** An opaque timer, from Clock.setTimer. */
+export type TimerHandle = unknown;
+
+/**
+ * Time and timers, the other half of the seam: the periodic flusher, dirty-page ages and the
+ * event-loop yielder read time and arm timers only through the volume's clock, so a simulated
+ * clock (sim_scheduler.ts) can fire timers in an order of its choosing, deterministically.
+ */
+export interface Clock {
+  /** Milliseconds, monotonic enough for ages and intervals. */
+  now(): number;
+  /** Calls `fn` once after `ms`; the timer never keeps a Node process alive. */
+  setTimer(ms: number, fn: () => void): TimerHandle;
+  clearTimer(h: TimerHandle): void;
+  /** Resolves after other pending work has had a turn (a macrotask: the kernel's cond_resched). */
+  yieldToEventLoop(): Promise<void>;
+}
+
+/** Production: wall-clock time and the platform's timers. */
+export const realClock: Clock = Object.freeze({
+  now: (): number => Date.now(),
+  setTimer(ms: number, fn: () => void): TimerHandle {
+    const t = setTimeout(fn, ms);
+    (t as { unref?: () => void }).unref?.();
+    return t;
+  },
+  clearTimer(h: TimerHandle): void {
+    clearTimeout(h);
+  },
+  yieldToEventLoop: (): Promise<void> => new Promise<void>((r) => setTimeout(r, 0)),
+});
+
 /** Production: every point passes straight through. */
 export const noScheduler: Scheduler = Object.freeze({
   point(): undefined {

@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { ArrayBufferDevice, BlobDevice } from "../../src/device/blob.js";
 import { FileDevice } from "../../src/device/file.js";
 import { MemoryDevice } from "../../src/device/memory.js";
+import { SimDevice } from "../../src/device/sim.js";
+import { SimScheduler } from "../../src/sync/sim_scheduler.js";
 import { blockDeviceSuite, type DeviceInit } from "./block_device_suite.js";
 
 function padded({ size, contents }: DeviceInit): Uint8Array {
@@ -22,6 +24,12 @@ blockDeviceSuite("MemoryDevice (4 KiB chunks)", {
   writable: true,
   create: ({ size, contents, readOnly }) =>
     Promise.resolve(MemoryDevice.from(contents ?? new Uint8Array(0), { size, readOnly, chunkSize: 4096 })),
+});
+
+blockDeviceSuite("SimDevice (copy-on-write over a base image; points pass through outside a run)", {
+  writable: true,
+  create: ({ size, contents, readOnly }) =>
+    Promise.resolve(new SimDevice(contents ?? new Uint8Array(0), new SimScheduler({ strategy: { kind: "random" }, seed: 1 }), { size, readOnly })),
 });
 
 let dir: string | undefined;

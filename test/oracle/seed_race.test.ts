@@ -26,16 +26,14 @@
  */
 
 import { afterAll, describe, expect, it } from "vitest";
-import type { BlockAllocator } from "../../src/fs/alloc_request.js";
 import { Volume } from "../../src/api/promises.js";
 import { FileDevice } from "../../src/device/file.js";
 import { freeBlocksCount } from "../../src/format/superblock.js";
-import { chargeBlocks } from "../../src/fs/file_write.js";
-import { chargeGrantedBlocks } from "../../src/fs/quota_charge.js";
 import { iget } from "../../src/fs/inode.js";
 import { inodeCore } from "../../src/fs/inode_core.js";
 import type { NameiDeps } from "../../src/fs/namei_write.js";
 import { ControlledScheduler } from "../../src/sync/scheduler.js";
+import { sharedStateDeps } from "../shared_state_alloc.js";
 import { cleanupImages, scratchImage } from "./images.js";
 import { oracleAvailability, oracleGate, runUnchecked, tool } from "./oracle_env.js";
 
@@ -44,39 +42,6 @@ const oracle = oracleAvailability(["mke2fs", "e2fsck"], {});
 const UID = 1000;
 const DATA_BLOCKS = 16;
 const XATTR_VALUE = new Uint8Array(1500).fill(0x61); // too big for a 256-byte inode's body: needs the block
-
-/**
- * The 2011 design, deliberately: writeback sets a per-inode state bit while it maps delayed
- * data (EXT4_STATE_DELALLOC_RESERVED), and the metadata-allocation wrapper reads that bit to
- * decide that a block "was allocated during writeback" and charges it (ext4_new_meta_blocks's
- * dquot_alloc_block_nofail) on top of the charge its caller makes.
- */
-function sharedStateDeps(deps: NameiDeps): NameiDeps {
-  const delallocReserved = new Set<number>(); // per-inode state, shared by every operation on the inode
-  const alloc: BlockAllocator = {
-    async alloc(h, req) {
-      if (req.funding.kind === "delalloc") {
-        delallocReserved.add(req.ino);
-        try {
-          return await deps.alloc.alloc(h, req);
-        } finally {
-          delallocReserved.delete(req.ino);
-        }
-      }
-      const got = await deps.alloc.alloc(h, req);
-      if (req.purpose !== "data" && delallocReserved.has(req.ino)) {
-        // Read from shared state, wrong for this request: "metadata allocated during
-        // writeback", charged again to i_blocks and (never-fail) to quota.
-        const inode = inodeCore(h.fs, req.ino)?.info;
-        if (inode != null) chargeBlocks(h.fs, inode, got.len);
-        chargeGrantedBlocks(h.fs, { ...req, funding: { kind: "chargeNow", quota: "nofail", pool: "emergency" } }, got.len);
-      }
-      return got;
-    },
-    free: (h, ino, pblk, count, dquots) => deps.alloc.free(h, ino, pblk, count, dquots),
-  };
-  return { ...deps, alloc };
-}
 
 interface Outcome {
   ino: number;
