@@ -12,6 +12,7 @@
 
 import { randomBytes, randomUUID } from "node:crypto";
 import { stat, truncate } from "node:fs/promises";
+import type { BlockDevice } from "../../src/device/block_device.js";
 import { FileDevice } from "../../src/device/file.js";
 import { bitmapChecksum, fsChecksumSeed, inodeChecksumSeed } from "../../src/format/checksum.js";
 import {
@@ -87,8 +88,12 @@ function makeUuid(spec: string | undefined, image: string): Uint8Array {
   return u;
 }
 
+/** What mkfs formats, as found before it is opened. */
 interface Target {
+  /** For messages: the path, or the device's description. */
+  name: string;
   exists: boolean;
+  /** A block device (fixed size) rather than a regular file. */
   isDevice: boolean;
   bytes: number | undefined;
 }
@@ -100,23 +105,28 @@ async function probeTarget(image: string): Promise<Target> {
       const dev = await FileDevice.open(image, { readOnly: true });
       const bytes = dev.size;
       await dev.close();
-      return { exists: true, isDevice: true, bytes };
+      return { name: image, exists: true, isDevice: true, bytes };
     }
     if (!st.isFile()) throw fail(`${image}: not a regular file or block device`);
-    return { exists: true, isDevice: false, bytes: st.size };
+    return { name: image, exists: true, isDevice: false, bytes: st.size };
   } catch (e) {
-    if (typeof e === "object" && e !== null && "code" in e && e.code === "ENOENT") return { exists: false, isDevice: false, bytes: undefined };
+    if (typeof e === "object" && e !== null && "code" in e && e.code === "ENOENT") return { name: image, exists: false, isDevice: false, bytes: undefined };
     throw e;
   }
 }
 
-/** Does the image already hold an ext2/3/4 superblock? */
-async function holdsExtFs(image: string, bytes: number): Promise<boolean> {
-  if (bytes < SUPERBLOCK_OFFSET + 1024) return false;
+/** Does the device already hold an ext2/3/4 superblock? */
+async function holdsExtFs(dev: BlockDevice): Promise<boolean> {
+  if (dev.size < SUPERBLOCK_OFFSET + 1024) return false;
+  const b = await dev.read(SUPERBLOCK_OFFSET + 0x38, 2);
+  return (b[0]! | (b[1]! << 8)) === EXT4_SUPER_MAGIC;
+}
+
+/** holdsExtFs for an image file, opened read-only for the look. */
+async function fileHoldsExtFs(image: string): Promise<boolean> {
   const dev = await FileDevice.open(image, { readOnly: true });
   try {
-    const b = await dev.read(SUPERBLOCK_OFFSET + 0x38, 2);
-    return (b[0]! | (b[1]! << 8)) === EXT4_SUPER_MAGIC;
+    return await holdsExtFs(dev);
   } finally {
     await dev.close();
   }
@@ -194,71 +204,131 @@ export function planMkfs(params: MkfsParams, deviceName: string, o: { discardZer
   return { geo, plan, features, journalBlocks, warnings };
 }
 
+/** Options of mkfsDevice. */
+export interface MkfsDeviceOptions extends MkfsOptions {
+  output?: MkfsOutput;
+  /**
+   * The device reads as zeros everywhere (a fresh MemoryDevice): nothing is zeroed and
+   * all-zero blocks are not written. Default false: old data is zapped as mke2fs zaps it
+   * on a block device.
+   */
+  knownZero?: boolean;
+}
+
+/** Everything decided before the first write. */
+type Prepared = Omit<WriteContext, "knownZero"> & {
+  output: MkfsOutput;
+  /** Opening the target discards its old contents (an existing image file). */
+  discard: boolean;
+};
+
+/**
+ * From options to everything decided before the first write, as mke2fs' PRS and the first
+ * half of main: parameters (warnings and notices printed), the refusal to overwrite a
+ * filesystem without -F, the size check on a device, quota files, layout, UUID, hash seed
+ * and time. `io.holdsExtFs` looks at the target (an existing one only); `io.discards` says
+ * whether opening it will discard old contents, which makes the inode tables count as zeroed.
+ */
+async function prepare(
+  target: Target,
+  options: MkfsOptions & { output?: MkfsOutput },
+  io: { holdsExtFs(): Promise<boolean>; discards(params: MkfsParams): boolean },
+): Promise<Prepared> {
+  const output = options.output ?? { out: () => undefined, err: () => undefined };
+  const quiet = options.quiet === true;
+  const say = (s: string): void => {
+    if (!quiet) output.out(s);
+  };
+  const name = target.name;
+  const params = resolveParams(options, { bytes: target.bytes, isDevice: target.isDevice, name }, {
+    uid: process.getuid?.() ?? 0,
+    gid: process.getgid?.() ?? 0,
+  });
+  for (const w of params.warnings) output.err(`${w}\n`);
+  for (const n of params.notices) output.out(`${n}\n`);
+  if (target.exists && options.noAction !== true && (await io.holdsExtFs()) && options.force !== true) {
+    throw fail(`${name} contains an ext2/ext3/ext4 file system; use -F to overwrite it`);
+  }
+  const discard = io.discards(params);
+  const quotaFiles = await planQuotaFiles(params);
+  const { geo, plan, features, journalBlocks, warnings } = planMkfs(params, name, { discardZeroes: discard, quotaFiles });
+  for (const w of warnings) output.err(`\n${w}\n`);
+  if (target.isDevice && options.noAction !== true && geo.blocksCount * geo.blockSize > (target.bytes ?? 0)) {
+    throw fail(`${name}: Filesystem larger than apparent device size.`);
+  }
+  const uuid = makeUuid(params.uuid, name);
+  const hashSeed = params.ext.hashSeed ?? parseUuid(randomUUID())!; // canonical form
+  const now = options.now ?? Math.floor(Date.now() / 1000);
+  return { geo, plan, params, features, uuid, hashSeed, now, journalBlocks, say, quotaFiles, output, discard };
+}
+
+function resultOf(p: Prepared, wrote: boolean, bytesWritten: number): MkfsResult {
+  return { geometry: p.geo, plan: p.plan, features: p.features, uuid: uuidToString(p.uuid), journalBlocks: p.journalBlocks, wrote, bytesWritten };
+}
+
+/** -n: print what would be made, write nothing. */
+function dryRun(p: Prepared): MkfsResult {
+  p.say(statsText(p.geo, p.uuid));
+  return resultOf(p, false, 0);
+}
+
+/** Write the prepared filesystem onto the open `dev` and flush it; the caller closes it. */
+async function writeTo(dev: BlockDevice, p: Prepared, knownZero: boolean): Promise<MkfsResult> {
+  p.say(statsText(p.geo, p.uuid));
+  const w = new BlockWriter(dev, p.geo.blockSize, knownZero);
+  p.say("Allocating group tables: done                            \n");
+  const bytes = await writeFilesystem(w, { ...p, knownZero });
+  await dev.flush();
+  p.say("Writing superblocks and filesystem accounting information: done\n\n");
+  return resultOf(p, true, bytes);
+}
+
 /**
  * Make a filesystem on `image`. Throws FsError (EINVAL with mke2fs' message for bad
  * options or sizes; the host's code for I/O failures).
  * @kernel main (e2fsprogs misc/mke2fs.c)
  */
 export async function mkfs(image: string, options: MkfsOptions & { output?: MkfsOutput } = {}): Promise<MkfsResult> {
-  const output = options.output ?? { out: () => undefined, err: () => undefined };
-  const quiet = options.quiet === true;
-  const say = (s: string): void => {
-    if (!quiet) output.out(s);
-  };
   const target = await probeTarget(image);
-  const params = resolveParams(options, { bytes: target.bytes, isDevice: target.isDevice, name: image }, {
-    uid: process.getuid?.() ?? 0,
-    gid: process.getgid?.() ?? 0,
-  });
-  for (const w of params.warnings) output.err(`${w}\n`);
-  for (const n of params.notices) output.out(`${n}\n`);
-  if (target.exists && options.noAction !== true && (await holdsExtFs(image, target.bytes ?? 0)) && options.force !== true) {
-    throw fail(`${image} contains an ext2/ext3/ext4 file system; use -F to overwrite it`);
-  }
-
   // An existing regular file is discarded as mke2fs discards it (punching out the
   // filesystem's range): truncated to nothing and regrown sparse, unless that would cut
   // off data past a smaller filesystem asked for with SIZE.
-  const wantBytes = params.blocksCount * params.blockSize;
-  const discard = target.exists && !target.isDevice && params.ext.discard && options.noAction !== true &&
-    (options.size === undefined || (target.bytes ?? 0) <= wantBytes);
-  const quotaFiles = await planQuotaFiles(params);
-  const { geo, plan, features, journalBlocks, warnings } = planMkfs(params, image, { discardZeroes: discard, quotaFiles });
-  for (const w of warnings) output.err(`\n${w}\n`);
-  const uuid = makeUuid(params.uuid, image);
-  const hashSeed = params.ext.hashSeed ?? parseUuid(randomUUID())!; // canonical form
-  const now = options.now ?? Math.floor(Date.now() / 1000);
-  const result = (wrote: boolean, bytesWritten: number): MkfsResult => ({
-    geometry: geo, plan, features, uuid: uuidToString(uuid), journalBlocks, wrote, bytesWritten,
+  const p = await prepare(target, options, {
+    holdsExtFs: () => fileHoldsExtFs(image),
+    discards: (params) => target.exists && !target.isDevice && params.ext.discard && options.noAction !== true &&
+      (options.size === undefined || (target.bytes ?? 0) <= params.blocksCount * params.blockSize),
   });
-
-  if (!target.exists && options.noAction !== true) say(`Creating regular file ${image}\n`);
-  if (options.noAction === true) {
-    say(statsText(geo, uuid));
-    return result(false, 0);
-  }
+  if (!target.exists && options.noAction !== true) p.say(`Creating regular file ${image}\n`);
+  if (options.noAction === true) return dryRun(p);
 
   // Open, discarding old contents of a regular file the way mke2fs' discard does.
-  const fsBytes = geo.blocksCount * geo.blockSize;
-  if (target.isDevice && fsBytes > (target.bytes ?? 0)) throw fail(`${image}: Filesystem larger than apparent device size.`);
-  const knownZero = !target.exists || discard;
-  if (discard) {
+  if (p.discard) {
     await truncate(image, 0);
-    say("Discarding device blocks: done                            \n");
+    p.say("Discarding device blocks: done                            \n");
   }
-  const size = Math.max(fsBytes, target.isDevice ? 0 : target.bytes ?? 0);
+  const size = Math.max(p.geo.blocksCount * p.geo.blockSize, target.isDevice ? 0 : target.bytes ?? 0);
   const dev = await FileDevice.open(image, { create: !target.exists, ...(target.isDevice ? {} : { size }), syncIO: true });
   try {
-    say(statsText(geo, uuid));
-    const w = new BlockWriter(dev, geo.blockSize, knownZero);
-    say("Allocating group tables: done                            \n");
-    const bytes = await writeFilesystem(w, { geo, plan, params, features, uuid, hashSeed, now, journalBlocks, knownZero, say, quotaFiles });
-    await dev.flush();
-    say("Writing superblocks and filesystem accounting information: done\n\n");
-    return result(true, bytes);
+    return await writeTo(dev, p, !target.exists || p.discard);
   } finally {
     await dev.close();
   }
+}
+
+/**
+ * Make a filesystem on an open device of fixed size (a MemoryDevice, a FileDevice the
+ * caller opened), as mkfs makes it on a block device: `size` may ask for less than
+ * dev.size, never more. Flushes the device and leaves it open. Deterministic when the
+ * options give `uuid`, `extended: ["hash_seed=..."]` and `now`. Throws as mkfs does.
+ * @kernel main (e2fsprogs misc/mke2fs.c)
+ */
+export async function mkfsDevice(dev: BlockDevice, options: MkfsDeviceOptions = {}): Promise<MkfsResult> {
+  const p = await prepare({ name: dev.description, exists: true, isDevice: true, bytes: dev.size }, options, {
+    holdsExtFs: () => holdsExtFs(dev),
+    discards: () => false,
+  });
+  if (options.noAction === true) return dryRun(p);
+  return writeTo(dev, p, options.knownZero === true);
 }
 
 interface WriteContext {
