@@ -17,6 +17,7 @@ import { registerMkfs } from "./mkfs_cmd.js";
 import { registerFsck } from "./fsck_cmd.js";
 import { registerXattrCommands } from "./xattr_cmds.js";
 import { registerQuotaCommands } from "./quota_cmds.js";
+import { registerStress } from "./stress_cmd.js";
 
 class UsageError extends Error {}
 
@@ -203,6 +204,7 @@ export function buildProgram(): Command {
   registerWriteCommands(program);
   registerXattrCommands(program); // getfattr, setfattr, getfacl, setfacl
   registerQuotaCommands(program); // repquota, setquota
+  registerStress(program);
   return program;
 }
 
