@@ -85,6 +85,11 @@ export interface SimSchedulerOptions {
    * suspended at points). Default setTimeout(0); Node callers pass setImmediate, ~100x faster.
    */
   readonly macrotask?: () => Promise<void>;
+  /**
+   * Called at every step, while everything is suspended (the "always" invariants: checked
+   * where another operation could observe them). Not called outside run().
+   */
+  readonly onStep?: (step: number) => void;
 }
 
 interface Pending {
@@ -105,6 +110,7 @@ export class SimScheduler implements Scheduler, Clock {
   readonly #maxSteps: number;
   readonly #keep: boolean;
   readonly #macrotask: () => Promise<void>;
+  readonly #onStep: ((step: number) => void) | undefined;
   readonly #pending: Pending[] = [];
   readonly #names = new Map<number, string>();
   #running = false;
@@ -124,6 +130,7 @@ export class SimScheduler implements Scheduler, Clock {
     this.#maxSteps = opts.maxSteps ?? 200_000;
     this.#keep = opts.keepDecisions ?? false;
     this.#macrotask = opts.macrotask ?? ((): Promise<void> => new Promise<void>((r) => setTimeout(r, 0)));
+    this.#onStep = opts.onStep;
     if (opts.strategy.kind === "pct") {
       const k = Math.max(1, opts.strategy.expectedSteps);
       for (let i = 1; i < opts.strategy.depth; i++) this.#changeAt.set(this.#rng.below(k), i);
@@ -194,6 +201,7 @@ export class SimScheduler implements Scheduler, Clock {
     try {
       for (;;) {
         await this.#macrotask();
+        this.#onStep?.(steps);
         const work = this.#pending.some((p) => p.due === null);
         if (!work && settled.done) break;
         if (this.#pending.length === 0) {

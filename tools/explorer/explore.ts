@@ -14,7 +14,10 @@
 import { Volume, type VolumeOptions } from "../../src/api/promises.js";
 import { SimDevice } from "../../src/device/sim.js";
 import { FsError } from "../../src/errors.js";
+import { freeBlocksCount } from "../../src/format/superblock.js";
+import { inodeTable } from "../../src/fs/inode_core.js";
 import type { NameiDeps } from "../../src/fs/namei_write.js";
+import type { Ext4Fs } from "../../src/fs/super.js";
 import { SimScheduler, type Decision, type Deviation, type SimRun, type Strategy } from "../../src/sync/sim_scheduler.js";
 import { checkInvariants } from "./invariants.js";
 import { planStreamtest, runStreamtest, verifyStreamtest, type StreamtestOptions } from "./streamtest.js";
@@ -119,7 +122,19 @@ interface Outcome {
 
 /** Runs schedule `index` with `strategy` and checks it. */
 export async function runSchedule(opts: ExploreOptions, index: number, strategy: Strategy, check: { fsck: boolean; oracle: boolean }): Promise<Outcome> {
-  const sim = new SimScheduler({ strategy, seed: mix(opts.seed, index, 0x5eed), macrotask: immediate });
+  let vol: Volume | null = null;
+  const always: { first: string | null } = { first: null }; // the first "always" violation, with its step
+  const sim = new SimScheduler({
+    strategy,
+    seed: mix(opts.seed, index, 0x5eed),
+    macrotask: immediate,
+    onStep: (step) => {
+      if (always.first === null && vol !== null) {
+        const bad = alwaysProblems(vol.fs);
+        if (bad.length > 0) always.first = `A1: at step ${step}: ${bad.join("; ")}`;
+      }
+    },
+  });
   const dev = new SimDevice(opts.image, sim);
   const volOpts: VolumeOptions = {
     readOnly: false,
@@ -129,14 +144,15 @@ export async function runSchedule(opts: ExploreOptions, index: number, strategy:
     now: () => ({ sec: 1_700_000_000 + Math.floor(sim.now() / 1000), nsec: 0 }),
     ...(opts.engineDeps !== undefined ? { engineDeps: opts.engineDeps } : {}),
   };
-  const vol = await Volume.mount(dev, volOpts);
+  const mounted = await Volume.mount(dev, volOpts);
+  vol = mounted;
   const plan = planStreamtest({ ...opts.workload, seed: mix(opts.seed, index, 0x91a7) });
   const run = await sim.run(async () => {
-    await runStreamtest(vol, plan, () => sim.now());
+    await runStreamtest(mounted, plan, () => sim.now());
   });
-  const problems: string[] = [];
+  const problems: string[] = always.first === null ? [] : [always.first];
   if (run.outcome === "deadlock") {
-    problems.push(`deadlock: after ${run.steps} steps: no task can run\n${vol.fs.syncDomain.tasks.describe()}`);
+    problems.push(`deadlock: after ${run.steps} steps: no task can run\n${mounted.fs.syncDomain.tasks.describe()}`);
     return { run, problems, oracleRun: false }; // tasks hold locks: nothing more can be checked
   }
   if (run.outcome === "step-limit") {
@@ -146,9 +162,9 @@ export async function runSchedule(opts: ExploreOptions, index: number, strategy:
   if (run.error !== undefined) problems.push(`error: an operation failed: ${describe(run.error)}`);
   let oracleRun = false;
   try {
-    problems.push(...(await checkInvariants(vol, { fsck: check.fsck })).problems);
-    problems.push(...(await verifyStreamtest(vol, plan)));
-    await vol.unmount();
+    problems.push(...(await checkInvariants(mounted, { fsck: check.fsck })).problems);
+    problems.push(...(await verifyStreamtest(mounted, plan)));
+    await mounted.unmount();
     if (check.oracle && opts.oracle !== undefined && problems.length === 0) {
       oracleRun = true;
       problems.push(...(await opts.oracle.check(dev.snapshot())));
@@ -157,6 +173,20 @@ export async function runSchedule(opts: ExploreOptions, index: number, strategy:
     problems.push(`error: checking failed: ${describe(e)}`);
   }
   return { run, problems, oracleRun };
+}
+
+/**
+ * A1 at a scheduling point: the counters another operation could read now are in range
+ * (the free count may dip only as far as zero; reservations never below zero).
+ */
+function alwaysProblems(fs: Ext4Fs): string[] {
+  const out: string[] = [];
+  if (fs.dirtyClusters < 0) out.push(`dirtyClusters ${fs.dirtyClusters}`);
+  const free = freeBlocksCount(fs.sb);
+  if (free < 0 || free > fs.blocksCount) out.push(`s_free_blocks_count ${free}`);
+  if (fs.dirtyClusters > free) out.push(`dirtyClusters ${fs.dirtyClusters} above the ${free} free`);
+  for (const c of inodeTable(fs).all()) if (c.reservedDataBlocks < 0) out.push(`inode ${c.ino}: reservedDataBlocks ${c.reservedDataBlocks}`);
+  return out;
 }
 
 /** Delta debugging (ddmin) over the deviations: the smallest set found that still fails. */
