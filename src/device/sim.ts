@@ -16,6 +16,18 @@ export interface IoGate {
 
 const CHUNK = 4096;
 
+/** Calls `fn(chunk, offsetInChunk, doneSoFar, bytes)` for each chunk-sized piece of [offset, offset + length). */
+function eachChunk(offset: number, length: number, fn: (c: number, at: number, done: number, n: number) => void): void {
+  for (let done = 0; done < length; ) {
+    const pos = offset + done;
+    const c = Math.floor(pos / CHUNK);
+    const at = pos - c * CHUNK;
+    const n = Math.min(CHUNK - at, length - done);
+    fn(c, at, done, n);
+    done += n;
+  }
+}
+
 export class SimDevice implements BlockDevice {
   readonly size: number;
   readonly readOnly: boolean;
@@ -51,17 +63,13 @@ export class SimDevice implements BlockDevice {
     checkAccess(this, "read", offset, dest.length, this.#closed);
     await this.#turn("io:read");
     this.stats.reads++;
-    for (let done = 0; done < dest.length; ) {
-      const pos = offset + done;
-      const c = Math.floor(pos / CHUNK);
-      const at = pos - c * CHUNK;
-      const n = Math.min(CHUNK - at, dest.length - done);
+    eachChunk(offset, dest.length, (c, at, done, n) => {
       const chunk = this.#overlay.get(c);
+      const pos = offset + done;
       if (chunk !== undefined) dest.set(chunk.subarray(at, at + n), done);
       else if (pos < this.#base.length) dest.set(this.#base.subarray(pos, Math.min(pos + n, this.#base.length)), done);
       else dest.fill(0, done, done + n);
-      done += n;
-    }
+    });
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {
@@ -70,11 +78,7 @@ export class SimDevice implements BlockDevice {
     const copy = data.slice();
     await this.#turn("io:write");
     this.stats.writes++;
-    for (let done = 0; done < copy.length; ) {
-      const pos = offset + done;
-      const c = Math.floor(pos / CHUNK);
-      const at = pos - c * CHUNK;
-      const n = Math.min(CHUNK - at, copy.length - done);
+    eachChunk(offset, copy.length, (c, at, done, n) => {
       let chunk = this.#overlay.get(c);
       if (chunk === undefined) {
         chunk = new Uint8Array(CHUNK);
@@ -83,8 +87,7 @@ export class SimDevice implements BlockDevice {
         this.#overlay.set(c, chunk);
       }
       chunk.set(copy.subarray(done, done + n), at);
-      done += n;
-    }
+    });
   }
 
   async flush(): Promise<void> {
