@@ -202,11 +202,14 @@ interface Parent {
   trailingSlash: boolean;
 }
 
-/** Resolve the directory holding the last component of `path` (@kernel filename_parentat); no lookup of the name yet. */
+/**
+ * Resolve the directory holding the last component of `path` (@kernel filename_parentat);
+ * no lookup of the name yet. Namespace operations only: they hold the namespace lock.
+ */
 async function resolveParent(w: Writer, path: string): Promise<Parent> {
   const { parent, name, trailingSlash } = splitParent(path);
   if (name === "." || name === "..") throw new FsError(name === "." ? "EINVAL" : "ENOTEMPTY", "Invalid argument", { path });
-  const dir = await resolvePath(w.fs, parent, { followLast: true });
+  const dir = await resolvePath(w.fs, parent, { followLast: true, nsHeld: true });
   if (!isDir(dir)) throw new FsError("ENOTDIR", "Not a directory", { path });
   return { dir, name, path, trailingSlash };
 }
@@ -214,7 +217,7 @@ async function resolveParent(w: Writer, path: string): Promise<Parent> {
 /** Look the last component up in its resolved parent; ENAMETOOLONG comes here, as from ext4_lookup. */
 async function lookupIn(w: Writer, p: Parent): Promise<{ dirIno: number; name: Uint8Array; existing: number | null; trailingSlash: boolean }> {
   const nb = checkName(p.name, p.path);
-  return { dirIno: p.dir.ino, name: nb, existing: await lookup(w.fs, p.dir, nb), trailingSlash: p.trailingSlash };
+  return { dirIno: p.dir.ino, name: nb, existing: await lookup(w.fs, p.dir, nb, { nsHeld: true }), trailingSlash: p.trailingSlash };
 }
 
 async function parentDir(w: Writer, path: string): Promise<{ dirIno: number; name: Uint8Array; existing: number | null; trailingSlash: boolean }> {
@@ -532,7 +535,7 @@ export function linkAt(w: Writer, existing: string, path: string): Promise<void>
     "link",
     path,
     async (l) => {
-      const target = await resolvePath(w.fs, existing, { followLast: false });
+      const target = await resolvePath(w.fs, existing, { followLast: false, nsHeld: true });
       const p = await parentDir(w, path);
       if (p.existing !== null) throw new FsError("EEXIST", "File exists");
       await lockInodes(w, l, [p.dirIno, target.ino]);
@@ -556,7 +559,7 @@ async function isAncestor(w: Writer, ancestor: number, dirIno: number): Promise<
   for (let depth = 0; depth < 4096; depth++) {
     if (cur === ancestor) return true;
     if (cur === 2) return false;
-    const parent = await lookup(w.fs, await iget(w.fs, cur), dotdot);
+    const parent = await lookup(w.fs, await iget(w.fs, cur), dotdot, { nsHeld: true });
     if (parent === null || parent === cur) return false;
     cur = parent;
   }

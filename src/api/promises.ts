@@ -454,9 +454,12 @@ export class Volume {
   readdirEntries(path: string): Promise<Dirent[]> {
     return this.#call("scandir", path, async () => {
       const dir = await resolvePath(this.fs, path, { followLast: true });
-      const out: Dirent[] = [];
-      for await (const e of readDirEntries(this.fs, dir)) if (!isDot(e)) out.push(toDirent(e));
-      return out;
+      // One consistent listing, as one getdents: the directory is re-read under its lock.
+      return readLocked(this.fs, dir.ino, async () => {
+        const out: Dirent[] = [];
+        for await (const e of readDirEntries(this.fs, await iget(this.fs, dir.ino))) if (!isDot(e)) out.push(toDirent(e));
+        return out;
+      }, "iRwsem");
     });
   }
 
@@ -816,15 +819,17 @@ function parseFlags(f: OpenFlags): { write: boolean; create: boolean; excl: bool
 }
 
 /**
- * Read file data under the inode's i_data_sem (read) on a writable volume, so a read never
- * walks an extent tree that writeback or truncate is half-way through changing. Read-only
- * volumes have no writers and skip it. @kernel ext4_map_blocks's down_read(i_data_sem)
+ * Run a reader under one of the inode's locks, shared, on a writable volume (read-only
+ * volumes have no writers and skip it): file data under i_data_sem, so a read never walks an
+ * extent tree that writeback or truncate is half-way through changing (@kernel
+ * ext4_map_blocks's down_read(i_data_sem)); a directory listing under i_rwsem, which every
+ * change to the directory holds exclusively (@kernel iterate_dir's inode_lock_shared).
  */
-async function readLocked<T>(fs: Ext4Fs, ino: number, fn: () => Promise<T>): Promise<T> {
+async function readLocked<T>(fs: Ext4Fs, ino: number, fn: () => Promise<T>, lock: "dataSem" | "iRwsem" = "dataSem"): Promise<T> {
   if (fs.readOnly) return fn();
-  const task = new Task(`read ino ${ino}`, fs.syncDomain.tasks);
+  const task = new Task(`${lock === "dataSem" ? "read" : "readdir"} ino ${ino}`, fs.syncDomain.tasks);
   try {
-    return await inodeTable(fs).getOrCreate(ino).dataSem.read(task, fn);
+    return await inodeTable(fs).getOrCreate(ino)[lock].read(task, fn);
   } finally {
     task.finish();
   }

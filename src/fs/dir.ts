@@ -108,14 +108,16 @@ export async function* readDirEntries(fs: Ext4Fs, dir: Inode): AsyncGenerator<Di
       if (indexed && (lblk === 0 || looksLikeDxNode(block, fs.blockSize))) {
         verifyDxBlock(fs, dir, block, pblk, lblk === 0);
         // The root still holds "." and ".." as real entries; interior nodes hold none.
-        if (lblk === 0) yield* rootDots(fs, dir, block, pblk);
+        if (lblk === 0) yield* [...rootDots(fs, dir, block, pblk)];
         continue;
       }
       verifyDirLeaf(fs, dir, block, pblk);
       const end = fs.features.metadataCsum ? fs.blockSize - dirEntryTail.size : fs.blockSize;
-      for (const e of iterateDirEntries(block, 0, end, fs.blockSize, maxIno, { ino: dir.ino, block: pblk })) {
-        yield { name: e.name, ino: e.inode, fileType: e.fileType };
-      }
+      // Decode the whole block before the first yield: the cached buffer is shared, and a
+      // directory change may rewrite it in place (split, conversion to an htree) while the
+      // consumer awaits; each block is then seen as it was at one moment.
+      const entries = [...iterateDirEntries(block, 0, end, fs.blockSize, maxIno, { ino: dir.ino, block: pblk })];
+      for (const e of entries) yield { name: e.name, ino: e.inode, fileType: e.fileType };
     }
   }
 }

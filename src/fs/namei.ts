@@ -16,21 +16,47 @@ import { iget, isDir, isSymlink, type Inode } from "./inode.js";
 import { readLink } from "./symlink.js";
 import { fsCorrupted, type Ext4Fs } from "./super.js";
 import { firstIno } from "../format/superblock.js";
+import { Task } from "../sync/task.js";
+import { inodeTable } from "./inode_core.js";
 
 export const MAXSYMLINKS = 40;
 /** Linux PATH_MAX, counting the terminating NUL. */
 const PATH_MAX = 4096;
 const utf8 = new TextEncoder();
 
+export interface LookupOptions {
+  /**
+   * The caller holds the volume's namespace lock, so no directory changes meanwhile and the
+   * directory's i_rwsem is not needed (it may even be held by the caller).
+   */
+  nsHeld?: boolean;
+}
+
 /**
  * Inode number of `name` in `dir`, or null. Throws ENOTDIR, ENAMETOOLONG.
+ *
+ * On a writable volume a lookup holds the directory's i_rwsem shared, as the kernel's
+ * lookup_slow does: changes to a directory hold it exclusively, so a lookup never walks a
+ * block half-way through a split, or misses an entry that is moving between blocks (an
+ * htree leaf split, the conversion of a full linear directory into an htree).
  * @kernel ext4_find_entry
  */
-export async function lookup(fs: Ext4Fs, dir: Inode, name: Uint8Array): Promise<number | null> {
+export async function lookup(fs: Ext4Fs, dir: Inode, name: Uint8Array, opts: LookupOptions = {}): Promise<number | null> {
   if (!isDir(dir)) throw new FsError("ENOTDIR", "Not a directory", { ino: dir.ino });
   if (name.length > EXT4_NAME_LEN) throw new FsError("ENAMETOOLONG", `Name of ${name.length} bytes exceeds ${EXT4_NAME_LEN}`);
   const cached = dcacheGet(fs, dir.ino, name);
   if (cached !== undefined) return cached;
+  if (fs.readOnly || opts.nsHeld === true) return findEntry(fs, dir, name);
+  const task = new Task(`lookup in ino ${dir.ino}`, fs.syncDomain.tasks);
+  try {
+    // Re-read the directory under the lock: `dir` may predate a change that finished since.
+    return await inodeTable(fs).getOrCreate(dir.ino).iRwsem.read(task, async () => findEntry(fs, await iget(fs, dir.ino), name));
+  } finally {
+    task.finish();
+  }
+}
+
+async function findEntry(fs: Ext4Fs, dir: Inode, name: Uint8Array): Promise<number | null> {
   let ino: number | null = null;
   const dx = isIndexed(fs, dir) ? await dxFindEntry(fs, dir, name) : BAD_DX_DIR;
   if (dx !== BAD_DX_DIR) ino = dx;
@@ -63,7 +89,7 @@ export function checkEntryIno(fs: Ext4Fs, dir: Inode, ino: number, name: Uint8Ar
   }
 }
 
-export interface ResolveOptions {
+export interface ResolveOptions extends LookupOptions {
   /** Follow a symlink in the last component (stat vs lstat). */
   followLast: boolean;
 }
@@ -94,7 +120,7 @@ export async function resolvePath(fs: Ext4Fs, path: string, opts: ResolveOptions
       if (stack.length > 1) stack.pop();
       continue;
     }
-    const ino = await lookup(fs, cur, utf8.encode(comp));
+    const ino = await lookup(fs, cur, utf8.encode(comp), opts);
     if (ino === null) throw new FsError("ENOENT", "No such file or directory", { path });
     const next = await iget(fs, ino);
     if (isSymlink(next) && (pending.length > 0 || followLast)) {
