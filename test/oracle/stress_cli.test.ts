@@ -41,7 +41,7 @@ describe("ext4ts stress", () => {
     const r = cli("stress", "--objects", "40", "--size", "4096");
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/streamtest on an in-memory \d+ MiB ext4 image \(quota: usr, grp, prj\)/);
-    expect(r.stdout).toMatch(/8 writers, 1 flusher, 40 objects of 4 KiB \+ 3 xattrs/);
+    expect(r.stdout).toMatch(/8 writers, 1 flusher, 40 objects of 4 KiB \+ 3 xattrs in 16 directories/);
     expect(r.stdout).toMatch(/40 objects, [\d,]+ operations in [\d.]+ s: [\d,]+ objects\/s/);
     expect(r.stdout).toMatch(/^ {2}setxattr +\d+ /m);
     expect(r.stdout).toMatch(/check: clean/);

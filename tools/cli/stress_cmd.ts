@@ -24,7 +24,7 @@ import { QUOTA_TYPES } from "../../src/fs/quota.js";
 import { DEFAULT_SCHEDULES, explore, parseDeviations, runSchedule, type ExploreOptions, type StrategyName } from "../explorer/explore.js";
 import { checkInvariants } from "../explorer/invariants.js";
 import { imageBytesFor, streamImage } from "../explorer/memory_image.js";
-import { percentile, planStreamtest, runStreamtest, verifyStreamtest, type OpKind, type StreamtestOptions } from "../explorer/streamtest.js";
+import { STREAM_DIRS, percentile, planStreamtest, runStreamtest, verifyStreamtest, type OpKind, type StreamtestOptions } from "../explorer/streamtest.js";
 import { CommandFailure } from "./errors.js";
 
 interface StressCliOptions {
@@ -35,6 +35,7 @@ interface StressCliOptions {
   size?: string;
   updates?: string;
   syncs?: string;
+  dirs?: string;
   seed: string;
   explore?: string | true;
   strategy: string;
@@ -69,18 +70,19 @@ function workload(o: StressCliOptions, base: Omit<StreamtestOptions, "seed">): O
     objectBytes: o.size !== undefined ? int("--size", o.size, 1) : base.objectBytes,
     updates: o.updates !== undefined ? int("--updates", o.updates, 0) : base.updates,
     syncs: o.syncs !== undefined ? int("--syncs", o.syncs, 0) : base.syncs,
+    ...(o.dirs !== undefined ? { dirs: int("--dirs", o.dirs, 1) } : base.dirs !== undefined ? { dirs: base.dirs } : {}),
   };
 }
 
 /** The workload flags that differ from `base`, for a replay command line. */
 function workloadFlags(w: Omit<StreamtestOptions, "seed">, base: Omit<StreamtestOptions, "seed">): string {
-  const flags: [keyof typeof w, string][] = [["workers", "--workers"], ["flushers", "--flushers"], ["objects", "--objects"], ["objectBytes", "--size"], ["updates", "--updates"], ["syncs", "--syncs"]];
+  const flags: [keyof typeof w, string][] = [["workers", "--workers"], ["flushers", "--flushers"], ["objects", "--objects"], ["objectBytes", "--size"], ["updates", "--updates"], ["syncs", "--syncs"], ["dirs", "--dirs"]];
   return flags.filter(([k]) => w[k] !== base[k]).map(([k, f]) => ` ${f} ${w[k]}`).join("");
 }
 
 function describeWorkload(w: Omit<StreamtestOptions, "seed">, seed: number): string {
   const kib = w.objectBytes % 1024 === 0 ? `${w.objectBytes / 1024} KiB` : `${w.objectBytes} bytes`;
-  return `${w.workers} writers, ${w.flushers} flusher${w.flushers === 1 ? "" : "s"}, ${w.objects} objects of ${kib} + 3 xattrs, ${w.updates} update${w.updates === 1 ? "" : "s"} per object on average, ${w.syncs} syncfs during the run; seed ${seed}`;
+  return `${w.workers} writers, ${w.flushers} flusher${w.flushers === 1 ? "" : "s"}, ${w.objects} objects of ${kib} + 3 xattrs in ${w.dirs ?? STREAM_DIRS} directories, ${w.updates} update${w.updates === 1 ? "" : "s"} per object on average, ${w.syncs} syncfs during the run; seed ${seed}`;
 }
 
 const group = (n: number): string => Math.round(n).toLocaleString("en-US");
@@ -220,6 +222,7 @@ export function registerStress(program: Command): void {
     .option("--size <bytes>", `bytes of each object's first write (default ${TIMED.objectBytes}; exploring ${EXPLORED.objectBytes})`)
     .option("--updates <n>", `overwrites, xattr changes, truncates, renames, unlinks per object on average (default ${TIMED.updates}; exploring ${EXPLORED.updates})`)
     .option("--syncs <n>", `syncfs calls during the run (default ${TIMED.syncs}; exploring ${EXPLORED.syncs})`)
+    .option("--dirs <n>", `hashed directories the objects live in (default ${STREAM_DIRS}; few make big, indexed directories)`)
     .option("--seed <s>", "workload (and schedule) seed", "1")
     .option("--explore [n]", `explore N schedules (default ${DEFAULT_SCHEDULES}) on a simulated device instead of one timed run`)
     .addOption(new Option("--strategy <name>", "scheduling strategy when exploring").choices(["random", "pct", "mixed"]).default("mixed"))

@@ -31,6 +31,8 @@ export interface StreamtestOptions {
   readonly updates: number;
   /** syncfs calls spread over the run, besides the final one (default 0). */
   readonly syncs: number;
+  /** Hashed directories the objects live in (default 16, as FileStore's first level). Few make big, indexed directories. */
+  readonly dirs?: number;
   readonly seed: number;
 }
 
@@ -79,11 +81,12 @@ export function planStreamtest(opts: StreamtestOptions): Plan {
   const poolBytes = Math.max(1 << 20, opts.objectBytes * 2 + 16384);
   const pool = r.bytes(poolBytes);
   const span = (len: number): Span => ({ off: r.below(poolBytes - len), len });
-  const dirs = Array.from({ length: STREAM_DIRS }, (_, d) => `/DIR_${hex(d, 1)}`);
+  const ndirs = opts.dirs ?? STREAM_DIRS;
+  const dirs = Array.from({ length: ndirs }, (_, d) => `/DIR_${hex(d, ndirs <= 16 ? 1 : 2)}`);
   const objects: ObjectPlan[] = [];
   for (let i = 0; i < opts.objects; i++) {
     const h = r.u32();
-    const name = (suffix: string): string => `${dirs[h & 0xf]!}/rbd_data.${opts.seed.toString(16)}.${hex(i, 16).toLowerCase()}${suffix}__head_${hex(h, 8)}__3`;
+    const name = (suffix: string): string => `${dirs[h % ndirs]!}/rbd_data.${opts.seed.toString(16)}.${hex(i, 16).toLowerCase()}${suffix}__head_${hex(h, 8)}__3`;
     const ops: Op[] = [
       {
         kind: "create",
@@ -115,7 +118,7 @@ export function planStreamtest(opts: StreamtestOptions): Plan {
         size = r.below(size + 1);
         ops.push({ kind: "truncate", len: size });
       } else if (x < 0.95) {
-        ops.push({ kind: "rename", to: `${dirs[r.below(STREAM_DIRS)]!}/${name(`.r${++renames}`).split("/")[2]!}` });
+        ops.push({ kind: "rename", to: `${dirs[r.below(ndirs)]!}/${name(`.r${++renames}`).split("/")[2]!}` });
       } else {
         ops.push({ kind: "unlink" });
         break;
