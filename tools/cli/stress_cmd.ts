@@ -51,6 +51,12 @@ interface StressCliOptions {
 /** Workload defaults: a timed run is FileStore-sized; explored schedules are small, so hundreds run in seconds. */
 const TIMED: Omit<StreamtestOptions, "seed"> = { workers: 8, flushers: 1, objects: 1000, objectBytes: 65536, updates: 1, syncs: 2 };
 const EXPLORED: Omit<StreamtestOptions, "seed"> = { workers: 3, flushers: 2, objects: 6, objectBytes: 16384, updates: 2, syncs: 1 };
+/**
+ * Every fourth explored schedule without workload flags: one directory that grows past a
+ * block, so lookups and listings meet its conversion to an htree and leaf splits.
+ */
+const EXPLORED_BIG_DIR: Omit<StreamtestOptions, "seed"> = { workers: 4, flushers: 2, objects: 90, objectBytes: 4096, updates: 1, syncs: 1, dirs: 1 };
+const WORKLOAD_FLAGS = ["workers", "flushers", "objects", "size", "updates", "syncs", "dirs"] as const;
 
 function out(s: string): void {
   process.stdout.write(s);
@@ -82,7 +88,7 @@ function workloadFlags(w: Omit<StreamtestOptions, "seed">, base: Omit<Streamtest
 
 function describeWorkload(w: Omit<StreamtestOptions, "seed">, seed: number): string {
   const kib = w.objectBytes % 1024 === 0 ? `${w.objectBytes / 1024} KiB` : `${w.objectBytes} bytes`;
-  return `${w.workers} writers, ${w.flushers} flusher${w.flushers === 1 ? "" : "s"}, ${w.objects} objects of ${kib} + 3 xattrs in ${w.dirs ?? STREAM_DIRS} directories, ${w.updates} update${w.updates === 1 ? "" : "s"} per object on average, ${w.syncs} syncfs during the run; seed ${seed}`;
+  return `${w.workers} writers, ${w.flushers} flusher${w.flushers === 1 ? "" : "s"}, ${w.objects} objects of ${kib} + 3 xattrs in ${w.dirs ?? STREAM_DIRS} director${(w.dirs ?? STREAM_DIRS) === 1 ? "y" : "ies"}, ${w.updates} update${w.updates === 1 ? "" : "s"} per object on average, ${w.syncs} syncfs during the run; seed ${seed}`;
 }
 
 const group = (n: number): string => Math.round(n).toLocaleString("en-US");
@@ -154,15 +160,17 @@ function e2fsckOracle(): ((image: Uint8Array) => Promise<string[]>) | null {
 
 async function exploreRun(o: StressCliOptions): Promise<void> {
   const w = workload(o, EXPLORED);
+  // Without workload flags, a mix of shapes; with any, exactly the shape asked for.
+  const workloads = WORKLOAD_FLAGS.some((f) => o[f] !== undefined) ? [w] : [EXPLORED, EXPLORED, EXPLORED, EXPLORED_BIG_DIR];
   const seed = int("--seed", o.seed, 0);
   const strategy = o.strategy as StrategyName;
-  const dev = await streamImage(imageBytesFor(w));
+  const dev = await streamImage(imageBytesFor(...workloads));
   const image = await dev.read(0, dev.size);
   const e2fsckEvery = int("--e2fsck-every", o.e2fsckEvery, 0);
   const oracle = e2fsckEvery > 0 ? e2fsckOracle() : null;
   const opts: ExploreOptions = {
     schedules: typeof o.explore === "string" ? int("--explore", o.explore, 1) : DEFAULT_SCHEDULES,
-    seed, strategy, depth: int("--depth", o.depth, 1), workload: w, image,
+    seed, strategy, depth: int("--depth", o.depth, 1), workloads, image,
     uid: int("--uid", o.uid, 0), gid: int("--gid", o.gid, 0),
     ...(oracle !== null ? { oracle: { every: e2fsckEvery, check: oracle } } : {}),
   };
@@ -172,14 +180,16 @@ async function exploreRun(o: StressCliOptions): Promise<void> {
     const index = int("--schedule", o.schedule ?? "0", 0);
     const devs = parseDeviations(o.replay ?? "");
     const r = await runSchedule(opts, index, { kind: "replay", deviations: devs }, { fsck: true, oracle: oracle !== null });
-    out(`ext4ts stress: schedule ${index} of seed ${seed}, replayed with ${devs.length} context switch${devs.length === 1 ? "" : "es"}: ${r.run.steps} steps\n  ${describeWorkload(w, seed)}\n`);
+    out(`ext4ts stress: schedule ${index} of seed ${seed}, replayed with ${devs.length} context switch${devs.length === 1 ? "" : "es"}: ${r.run.steps} steps\n  ${describeWorkload(workloads[index % workloads.length]!, seed)}\n`);
     for (const d of r.run.decisions) out(`  step ${d.step}: ran ${d.who} at ${d.label}, instead of ${d.defaultWho}\n`);
     out(r.problems.length === 0 ? "  verdict: clean\n" : `  verdict: ${r.problems.length} problem${r.problems.length === 1 ? "" : "s"}:\n${r.problems.map((p) => `    ${p}`).join("\n")}\n`);
     if (r.problems.length > 0) throw new CommandFailure("");
     return;
   }
 
-  out(`ext4ts stress: exploring ${opts.schedules} schedule${opts.schedules === 1 ? "" : "s"} of the streamtest on a simulated device (strategy ${strategy}${strategy === "random" ? "" : `, PCT depth ${opts.depth}`}), seed ${seed}\n  ${describeWorkload(w, seed)}\n`);
+  out(`ext4ts stress: exploring ${opts.schedules} schedule${opts.schedules === 1 ? "" : "s"} of the streamtest on a simulated device (strategy ${strategy}${strategy === "random" ? "" : `, PCT depth ${opts.depth}`}), seed ${seed}\n`);
+  if (workloads.length === 1) out(`  ${describeWorkload(w, seed)}\n`);
+  else out(`  3 in 4: ${describeWorkload(EXPLORED, seed)}\n  1 in 4: ${describeWorkload(EXPLORED_BIG_DIR, seed)}\n`);
   out(`  after each: reservations, counters, i_blocks, quota, the project's fsck and the model${oracle !== null ? `; e2fsck -fn every ${e2fsckEvery} schedules` : e2fsckEvery > 0 ? "; e2fsck not installed: not run" : ""}\n`);
   const tty = process.stderr.isTTY;
   let last = 0;

@@ -20,7 +20,7 @@ async function base(): Promise<Omit<ExploreOptions, "seed" | "schedules">> {
     const dev = await streamImage(imageBytesFor(WORKLOAD));
     image = await dev.read(0, dev.size);
   }
-  return { strategy: "mixed", depth: 3, workload: WORKLOAD, image, uid: 1000, gid: 1000 };
+  return { strategy: "mixed", depth: 3, workloads: [WORKLOAD], image, uid: 1000, gid: 1000 };
 }
 
 const found: string[] = [];

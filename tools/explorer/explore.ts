@@ -7,8 +7,9 @@
  * (non-preemptive) order (delta debugging), so the report names the few context switches
  * that matter, and a command line that replays it.
  *
- * Schedule i of seed S is fully determined by (S, i): its workload plan, its strategy
- * (random walk on even i, PCT on odd i with "mixed") and its scheduler seed.
+ * Schedule i of seed S is fully determined by (S, i): its workload shape (the i-th of
+ * `workloads`, cyclically), its plan, its strategy (random walk on even i, PCT on odd i
+ * with "mixed") and its scheduler seed.
  */
 
 import { Volume, type VolumeOptions } from "../../src/api/promises.js";
@@ -38,8 +39,8 @@ export interface ExploreOptions {
   readonly strategy: StrategyName;
   /** PCT bug depth: ordering constraints a bug may need (default 3). */
   readonly depth: number;
-  /** The workload; its seed is replaced per schedule. */
-  readonly workload: Omit<StreamtestOptions, "seed">;
+  /** Workload shapes, used in turn; the seed is replaced per schedule. */
+  readonly workloads: readonly Omit<StreamtestOptions, "seed">[];
   /** A formatted image; every schedule starts from it (copy-on-write). */
   readonly image: Uint8Array;
   /** Owner of the files the workload creates. */
@@ -47,6 +48,11 @@ export interface ExploreOptions {
   readonly gid: number;
   /** @internal tests: wrap the engine's allocators (the shared-state allocator of the seed). */
   readonly engineDeps?: (deps: NameiDeps) => NameiDeps;
+  /**
+   * Buffer cache of each explored volume, in bytes (default 256 KiB): small, so blocks are
+   * evicted and read again, and every read is a scheduling point.
+   */
+  readonly cacheBytes?: number;
   /** Run the project's fsck in the invariant check of every n-th schedule (default 1: all). */
   readonly fsckEvery?: number;
   /** An external oracle run on the image of every n-th clean schedule (e2fsck -fn); returns problems. */
@@ -138,6 +144,7 @@ export async function runSchedule(opts: ExploreOptions, index: number, strategy:
   const dev = new SimDevice(opts.image, sim);
   const volOpts: VolumeOptions = {
     readOnly: false,
+    cacheBytes: opts.cacheBytes ?? 256 * 1024,
     uid: opts.uid,
     gid: opts.gid,
     sim: { scheduler: sim, clock: sim },
@@ -146,7 +153,7 @@ export async function runSchedule(opts: ExploreOptions, index: number, strategy:
   };
   const mounted = await Volume.mount(dev, volOpts);
   vol = mounted;
-  const plan = planStreamtest({ ...opts.workload, seed: mix(opts.seed, index, 0x91a7) });
+  const plan = planStreamtest({ ...opts.workloads[index % opts.workloads.length]!, seed: mix(opts.seed, index, 0x91a7) });
   const run = await sim.run(async () => {
     await runStreamtest(mounted, plan, () => sim.now());
   });

@@ -11,11 +11,14 @@ import type { StreamtestOptions } from "./streamtest.js";
 
 export const STREAM_MKFS_FEATURES = ["quota", "project"] as const;
 
-/** Bytes an image needs for the workload, with room for metadata, the journal and slack. */
-export function imageBytesFor(w: Omit<StreamtestOptions, "seed">): number {
-  const perObject = w.objectBytes * (1 + w.updates) + 3 * 4096; // data, overwrites past EOF, xattr block, dir share
-  const bytes = Math.ceil((w.objects * perObject * 1.5) / (1 << 20)) * (1 << 20) + (32 << 20);
-  return Math.max(16 << 20, bytes);
+/** Bytes an image needs for the workloads, with room for metadata, the journal and slack. */
+export function imageBytesFor(...ws: Omit<StreamtestOptions, "seed">[]): number {
+  let most = 16 << 20;
+  for (const w of ws) {
+    const perObject = w.objectBytes * (1 + w.updates) + 3 * 4096; // data, overwrites past EOF, xattr block, dir share
+    most = Math.max(most, Math.ceil((w.objects * perObject * 1.5) / (1 << 20)) * (1 << 20) + (32 << 20));
+  }
+  return most;
 }
 
 /** A fresh in-memory ext4 image of `bytes` for the streamtest. */
