@@ -66,13 +66,13 @@ export class Prng {
     return xs[this.below(xs.length)]!; // length ≥ 1 by contract
   }
 
-  /** `n` pseudo-random bytes. */
+  /** `n` pseudo-random bytes (little-endian words, so the stream is the same on every platform). */
   bytes(n: number): Uint8Array {
     const out = new Uint8Array(n);
-    for (let i = 0; i < n; i += 4) {
-      let w = this.u32();
-      for (let j = i; j < Math.min(n, i + 4); j++, w >>>= 8) out[j] = w & 0xff;
-    }
+    const dv = new DataView(out.buffer);
+    const whole = n - (n % 4);
+    for (let i = 0; i < whole; i += 4) dv.setUint32(i, this.u32(), true);
+    for (let i = whole, w = whole < n ? this.u32() : 0; i < n; i++, w >>>= 8) out[i] = w & 0xff;
     return out;
   }
 }

@@ -354,7 +354,7 @@ export async function verifyStreamtest(vol: Volume, plan: Plan): Promise<string[
     }
     if (data.length !== s.data.length) problems.push(`Q6 ${s.path}: size ${data.length}, expected ${s.data.length}`);
     else {
-      const at = data.findIndex((b, i) => b !== s.data[i]);
+      const at = firstDifference(data, s.data);
       if (at >= 0) problems.push(`Q6 ${s.path}: byte ${at} is ${data[at]}, expected ${s.data[at]}`);
     }
     const names = new Set(await vol.listxattr(s.path));
@@ -364,7 +364,7 @@ export async function verifyStreamtest(vol: Volume, plan: Plan): Promise<string[
         continue;
       }
       const got = await vol.getxattr(s.path, n);
-      if (got.length !== v.length || got.some((b, i) => b !== v[i])) problems.push(`Q6 ${s.path}: xattr ${n} differs (${got.length} bytes, expected ${v.length})`);
+      if (got.length !== v.length || firstDifference(got, v) >= 0) problems.push(`Q6 ${s.path}: xattr ${n} differs (${got.length} bytes, expected ${v.length})`);
     }
     for (const n of names) if (!s.xattrs.has(n)) problems.push(`Q6 ${s.path}: unexpected xattr ${n}`);
   }
@@ -381,6 +381,12 @@ export async function verifyStreamtest(vol: Volume, plan: Plan): Promise<string[
     if (have.length !== names.size) problems.push(`Q6 ${d}: ${have.length} entries, expected ${names.size}`);
   }
   return problems;
+}
+
+/** Index of the first byte where two equally long arrays differ, or -1. */
+function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+  return -1;
 }
 
 /** p-th percentile (0-100) of `xs` (nearest rank), or NaN for none. */
