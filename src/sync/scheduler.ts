@@ -9,6 +9,8 @@
  * The production scheduler returns `undefined`, so production pays a call and no await. A
  * ControlledScheduler lets a test hold one task at a named point while others run
  * (`pauseAt`), or turn every point into a real await (`yieldEvery`) to shake interleavings.
+ * The explorer's SimScheduler (sim_scheduler.ts) suspends every point and resumes one at a
+ * time, in an order chosen by a seeded strategy.
  *
  * What is atomic in this engine: code between two `await`s runs alone, so the only places
  * another operation can observe half-done state are awaits; making them visible (and
