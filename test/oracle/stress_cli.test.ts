@@ -8,7 +8,7 @@
 import { spawnSync } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
 import { BIN, type CliResult } from "../cli.js";
-import { cleanupImages, scratchImage } from "./images.js";
+import { cleanupImages, scratchImage, withLoopMount } from "./images.js";
 import { oracleAvailability, oracleGate, runUnchecked, tool } from "./oracle_env.js";
 
 function cli(...args: string[]): CliResult {
@@ -17,6 +17,7 @@ function cli(...args: string[]): CliResult {
 }
 
 const oracle = oracleAvailability(["mke2fs", "e2fsck"]);
+const kernel = oracleAvailability(["mke2fs", "e2fsck", "mount", "umount", "python3"], { loop: true });
 
 describe("ext4ts stress", () => {
   afterAll(() => {
@@ -72,6 +73,24 @@ describe("ext4ts stress", () => {
     const c = cli("stress", "--workers", "0");
     expect(c.code).toBe(1);
     expect(c.stderr).toMatch(/--workers must be an integer ≥ 1/);
+  });
+
+  describe("on a kernel mount (--dir), the same plan through python3", () => {
+    oracleGate(kernel);
+    it.skipIf(!kernel.ok)("reports objects/s and latencies and finds every object as planned; e2fsck agrees", async () => {
+      const img = scratchImage("stress-dir", ["-t", "ext4", "-b", "4096", "-I", "256"], "96M");
+      await withLoopMount(img, { readOnly: false }, (mnt) => {
+        const r = cli("stress", "--dir", mnt, "--objects", "60", "--size", "8192", "--updates", "2", "--syncs", "1");
+        expect(r.code, r.stdout + r.stderr).toBe(0);
+        expect(r.stdout).toMatch(/streamtest on the directory/);
+        expect(r.stdout).toMatch(/60 objects, [\d,]+ operations in [\d.]+ s/);
+        expect(r.stdout).toMatch(/^ {2}sync_file_range +\d+ /m);
+        expect(r.stdout).toMatch(/check: clean/);
+        return Promise.resolve();
+      });
+      const f = runUnchecked(tool("e2fsck"), ["-fn", img]);
+      expect(f.status, f.stdout + f.stderr).toBe(0);
+    });
   });
 
   describe("on an image made by mke2fs -O quota,project", () => {

@@ -3,6 +3,7 @@
  *
  *   ext4ts stress [--memory]                 one timed run on an in-memory image with quota
  *   ext4ts stress IMAGE                      one timed run on an image file (changed in place)
+ *   ext4ts stress --dir DIR                  the same plan on a kernel or FUSE mount, to compare
  *   ext4ts stress --explore N [--seed S]     N schedules, each a different interleaving on a
  *                                            simulated device, invariants checked after each
  *   ext4ts stress --schedule I --replay DEVS replay one (shortened) schedule and explain it
@@ -24,11 +25,13 @@ import { QUOTA_TYPES } from "../../src/fs/quota.js";
 import { DEFAULT_SCHEDULES, explore, parseDeviations, runSchedule, type ExploreOptions, type StrategyName } from "../explorer/explore.js";
 import { checkInvariants } from "../explorer/invariants.js";
 import { imageBytesFor, streamImage } from "../explorer/memory_image.js";
-import { STREAM_DIRS, percentile, planStreamtest, runStreamtest, verifyStreamtest, type OpKind, type StreamtestOptions } from "../explorer/streamtest.js";
+import { STREAM_DIRS, planStreamtest, runStreamtest, verifyStreamtest, type OpKind, type StreamtestOptions } from "../explorer/streamtest.js";
+import { runStreamtestOnDir, summarizeLatencies, type LatencySummary } from "../explorer/dir_target.js";
 import { CommandFailure } from "./errors.js";
 
 interface StressCliOptions {
   memory?: boolean;
+  dir?: string;
   workers?: string;
   flushers?: string;
   objects?: string;
@@ -94,12 +97,46 @@ function describeWorkload(w: Omit<StreamtestOptions, "seed">, seed: number): str
 const group = (n: number): string => Math.round(n).toLocaleString("en-US");
 const ms = (n: number): string => (Number.isNaN(n) ? "-" : n < 10 ? n.toFixed(2) : n.toFixed(1));
 
-function latencyTable(lat: ReadonlyMap<OpKind, number[]>): string {
+function latencyTable(lat: ReadonlyMap<OpKind, LatencySummary>): string {
   const rows = [`  ${"latency (ms)".padEnd(16)}${"n".padStart(7)}${"p50".padStart(9)}${"p90".padStart(9)}${"p99".padStart(9)}${"max".padStart(9)}`];
-  for (const [kind, xs] of [...lat].sort((a, b) => a[0].localeCompare(b[0]))) {
-    rows.push(`  ${kind.padEnd(16)}${String(xs.length).padStart(7)}${ms(percentile(xs, 50)).padStart(9)}${ms(percentile(xs, 90)).padStart(9)}${ms(percentile(xs, 99)).padStart(9)}${ms(Math.max(...xs)).padStart(9)}`);
+  for (const [kind, l] of [...lat].sort((a, b) => a[0].localeCompare(b[0]))) {
+    rows.push(`  ${kind.padEnd(16)}${String(l.n).padStart(7)}${ms(l.p50).padStart(9)}${ms(l.p90).padStart(9)}${ms(l.p99).padStart(9)}${ms(l.max).padStart(9)}`);
   }
   return rows.join("\n");
+}
+
+/** The figures of a timed run, whoever ran it. */
+interface Timed {
+  readonly objects: number;
+  readonly operations: number;
+  readonly elapsedMs: number;
+  readonly bytesWritten: number;
+  readonly latencies: ReadonlyMap<OpKind, LatencySummary>;
+}
+
+function report(r: Timed, problems: readonly string[], checked: string, json: boolean): void {
+  const s = r.elapsedMs / 1000;
+  if (json) {
+    out(`${JSON.stringify({ objects: r.objects, operations: r.operations, elapsed_ms: r.elapsedMs, objects_per_s: r.objects / s, ops_per_s: r.operations / s, MB_per_s: r.bytesWritten / 1e6 / s, latencies: Object.fromEntries(r.latencies), clean: problems.length === 0, problems })}\n`);
+    return;
+  }
+  out(`  ${group(r.objects)} objects, ${group(r.operations)} operations in ${s.toFixed(2)} s: ${group(r.objects / s)} objects/s, ${group(r.operations / s)} ops/s, ${(r.bytesWritten / 1e6 / s).toFixed(1)} MB/s written\n`);
+  out(`${latencyTable(r.latencies)}\n`);
+  out(problems.length === 0
+    ? `  check: clean (${checked})\n`
+    : `  check: ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n${problems.map((p) => `    ${p}`).join("\n")}\n`);
+}
+
+/** The same plan on a host directory (a kernel or FUSE mount), through dir_runner.py. */
+async function dirRun(dir: string, o: StressCliOptions): Promise<void> {
+  const w = workload(o, TIMED);
+  const seed = int("--seed", o.seed, 0);
+  if (o.json !== true) out(`ext4ts stress: streamtest on the directory '${dir}' (python3 tools/explorer/dir_runner.py)\n  ${describeWorkload(w, seed)}\n`);
+  const r = await runStreamtestOnDir(dir, planStreamtest({ ...w, seed }), { verify: true });
+  const problems = r.verify === undefined ? [] : [...r.verify.problems];
+  if (r.verify !== undefined && r.verify.badObjects > problems.length) problems.push(`... ${r.verify.badObjects} objects differ in all`);
+  report(r, problems, "every object's data and xattrs as the plan says", o.json === true);
+  if (problems.length > 0) throw new CommandFailure("");
 }
 
 /** One timed run on a real (memory or file) device, then the invariant check. */
@@ -124,17 +161,7 @@ async function timedRun(image: string | undefined, o: StressCliOptions): Promise
     const checkMs = performance.now() - t0;
     await vol.unmount();
     closed = true;
-    const s = r.elapsedMs / 1000;
-    if (o.json === true) {
-      const lat = Object.fromEntries([...r.latencies].map(([k, xs]) => [k, { n: xs.length, p50: percentile(xs, 50), p90: percentile(xs, 90), p99: percentile(xs, 99), max: Math.max(...xs) }]));
-      out(`${JSON.stringify({ objects: r.objects, operations: r.operations, elapsed_ms: r.elapsedMs, objects_per_s: r.objects / s, ops_per_s: r.operations / s, MB_per_s: r.bytesWritten / 1e6 / s, latencies: lat, clean: problems.length === 0, problems })}\n`);
-    } else {
-      out(`  ${group(r.objects)} objects, ${group(r.operations)} operations in ${s.toFixed(2)} s: ${group(r.objects / s)} objects/s, ${group(r.operations / s)} ops/s, ${(r.bytesWritten / 1e6 / s).toFixed(1)} MB/s written\n`);
-      out(`${latencyTable(r.latencies)}\n`);
-      out(problems.length === 0
-        ? `  check: clean (reservations, i_blocks, quota, fsck, every object's data and xattrs) in ${(checkMs / 1000).toFixed(2)} s\n`
-        : `  check: ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n${problems.map((p) => `    ${p}`).join("\n")}\n`);
-    }
+    report({ ...r, latencies: summarizeLatencies(r.latencies) }, problems, `reservations, i_blocks, quota, fsck, every object's data and xattrs; ${(checkMs / 1000).toFixed(2)} s`, o.json === true);
     if (problems.length > 0) throw new CommandFailure("");
   } finally {
     if (!closed) await vol.unmount().catch(() => undefined);
@@ -226,6 +253,7 @@ export function registerStress(program: Command): void {
     .description("run the streamtest workload (Ceph FileStore-like: writers, xattrs, flushers) and check every invariant; --explore N tries N interleavings deterministically; exit 1 on any inconsistency")
     .argument("[image]", "image file to run on (changed in place); default: an in-memory image with quota")
     .option("--memory", "run on an in-memory image made for the workload (the default without IMAGE)")
+    .option("--dir <path>", "run the same plan on a host directory (a kernel or FUSE mount) through python3, to compare")
     .option("--workers <n>", `writer tasks (default ${TIMED.workers}; exploring ${EXPLORED.workers})`)
     .option("--flushers <n>", `flusher tasks (default ${TIMED.flushers}; exploring ${EXPLORED.flushers})`)
     .option("--objects <n>", `objects (default ${TIMED.objects}; exploring ${EXPLORED.objects})`)
@@ -244,10 +272,12 @@ export function registerStress(program: Command): void {
     .option("--gid <gid>", "group of the files the workload creates", "1000")
     .option("--json", "timed run: print one JSON object")
     .action(async (image: string | undefined, o: StressCliOptions) => {
-      if (image !== undefined && o.memory === true) throw new CommandFailure("stress: give an IMAGE or --memory, not both");
+      if ([image !== undefined, o.memory === true, o.dir !== undefined].filter(Boolean).length > 1) throw new CommandFailure("stress: give one of IMAGE, --memory and --dir");
       const exploring = o.explore !== undefined || o.replay !== undefined || o.schedule !== undefined;
       if (exploring && image !== undefined) throw new CommandFailure("stress: --explore runs on an in-memory image (a replayable schedule needs the simulated device); drop IMAGE");
+      if (exploring && o.dir !== undefined) throw new CommandFailure("stress: --explore runs on an in-memory image, not on --dir");
       if (exploring) await exploreRun(o);
+      else if (o.dir !== undefined) await dirRun(o.dir, o);
       else await timedRun(image, o);
     });
 }
