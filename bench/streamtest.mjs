@@ -39,18 +39,18 @@
 // 5. Print medians (objects/s, MB/s, p99 latencies of setxattr and sync_file_range) and the
 //    ratios ext4ts/kernel and ext4ts/fuse2fs as Markdown on stdout; progress goes to stderr.
 
-/* global console, process, performance, setTimeout */
-import { spawn, spawnSync } from 'node:child_process';
-import { Buffer } from 'node:buffer';
+/* global console, process, performance */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { brief, exitText, failed, findTool, firstLines, log, median, ratio, run, cleanupOnExit } from './lib.mjs';
+import {
+  IMAGE_BENCH_OPTIONS, REPO, brief, childMode, count, dumpMemory, exitText, failed, findTool, firstLines, fsType, fsckProblem, hostInfo, log, median,
+  ratio, rotated, run, runChild, scratchArea, size, usage, vmHwm,
+} from './lib.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, '..');
 const SELF = fileURLToPath(import.meta.url);
 const RUNNER = path.join(REPO, 'tools/explorer/dir_runner.py');
 
@@ -145,34 +145,6 @@ const mkfsDeviceOpts = (quota) => ({
  * @property {number} rssKb peak RSS (VmHWM), before the dump
  */
 
-/** Peak RSS (VmHWM) of a process, in KiB. @param {number | undefined} pid */
-function vmHwm(pid) {
-  if (pid === undefined) return undefined;
-  try {
-    const m = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m?.[1] !== undefined ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Write a (closed) MemoryDevice to a new sparse image file. @param {MemDev} dev @param {string} img */
-function dumpMemory(dev, img) {
-  const bytes = dev.toBytes();
-  fs.rmSync(img, { force: true });
-  const fd = fs.openSync(img, 'w');
-  const zero = Buffer.alloc(1 << 16);
-  try {
-    fs.ftruncateSync(fd, bytes.length);
-    for (let off = 0; off < bytes.length; off += zero.length) {
-      const piece = bytes.subarray(off, Math.min(bytes.length, off + zero.length));
-      if (!Buffer.from(piece.buffer, piece.byteOffset, piece.length).equals(zero.subarray(0, piece.length))) fs.writeSync(fd, piece, 0, piece.length, off);
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 /** @param {ChildSpec} spec */
 async function childMain(spec) {
   const api = /** @type {Ext4tsNode} */ (await load(spec.dist, 'src/node.js'));
@@ -217,10 +189,7 @@ async function childMain(spec) {
 
 const { values: opt } = parseArgs({
   options: {
-    runs: { type: 'string', default: '3' },
-    keep: { type: 'boolean', default: false },
-    work: { type: 'string' },
-    dist: { type: 'string', default: path.join(REPO, 'dist') },
+    ...IMAGE_BENCH_OPTIONS,
     python: { type: 'string', default: 'python3' },
     tools: { type: 'string', default: 'mem,mem-quota,file,kernel,fuse2fs' },
     'image-size': { type: 'string', default: '1G' },
@@ -231,52 +200,16 @@ const { values: opt } = parseArgs({
     'object-bytes': { type: 'string', default: '65536' },
     updates: { type: 'string', default: '0' },
     syncs: { type: 'string', default: '0' },
-    seed: { type: 'string', default: '42' },
-    child: { type: 'string' },
-    help: { type: 'boolean', default: false },
   },
 });
 
-if (opt.child !== undefined) {
-  try {
-    /** @type {unknown} */
-    const spec = JSON.parse(opt.child);
-    await childMain(/** @type {ChildSpec} */ (spec));
-    process.exit(0);
-  } catch (e) {
-    process.stderr.write(`child failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exit(1);
-  }
-}
+await childMode(opt.child, childMain);
 
 if (opt.help) {
   console.log('usage: node bench/streamtest.mjs [--runs 3] [--keep] [--work DIR] [--dist DIR] [--python python3] ' +
     '[--tools mem,mem-quota,file,kernel,fuse2fs] [--image-size 1G] [--quota] [--workers 8] [--flushers 1] [--objects 4000] ' +
     '[--object-bytes 65536] [--updates 0] [--syncs 0] [--seed 42]');
   process.exit(0);
-}
-
-/**
- * @param {string} what
- * @returns {never}
- */
-function usage(what) {
-  console.error(`bench: ${what} (see --help)`);
-  process.exit(2);
-}
-
-/** "1G" -> bytes (K, M, G: powers of 1024). @param {string} name @param {string} s */
-function size(name, s) {
-  const m = /^(\d+)([KMG]?)$/i.exec(s.trim());
-  if (m === null) usage(`--${name} ${s}: want a number with an optional K, M or G suffix`);
-  const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(m[2] ?? '').toUpperCase()] ?? 1;
-  return Number(m[1]) * mult;
-}
-/** @param {string} name @param {string} s @param {number} [min] */
-function count(name, s, min = 1) {
-  const n = Number(s);
-  if (!Number.isSafeInteger(n) || n < min) usage(`--${name} ${s}: want an integer of at least ${min}`);
-  return n;
 }
 
 const RUNS = count('runs', opt.runs);
@@ -309,52 +242,11 @@ for (const t of wantPeers) if (!PEER_ORDER.includes(/** @type {PeerId} */ (t))) 
 // ---------------------------------------------------------------------------------------------
 // work dir, mounts and cleanup
 
-/** @param {string} dir */
-const fsType = (dir) => spawnSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' }).stdout.trim();
-const shm = fs.existsSync('/dev/shm') && fsType('/dev/shm') === 'tmpfs' ? '/dev/shm' : os.tmpdir();
-const work = opt.work !== undefined ? path.resolve(opt.work) : fs.mkdtempSync(path.join(shm, 'ext4ts-bench-streamtest-'));
-fs.mkdirSync(work, { recursive: true });
-const mnt = path.join(work, 'mnt');
-/** @type {Set<string>} */
-const images = new Set();
-/** @type {import('node:child_process').ChildProcess | undefined} */
-let fuseDaemon;
-
-/** @param {string} dir */
-const isMounted = (dir) => fs.existsSync(dir) && spawnSync('mountpoint', ['-q', dir]).status === 0;
-
-/** Undo what a failed or interrupted step left: the mount, our fuse2fs process, loop devices. */
-function unmountLeftover() {
-  if (isMounted(mnt)) {
-    if (spawnSync('umount', [mnt], { stdio: 'ignore' }).status !== 0) spawnSync('umount', ['-l', mnt], { stdio: 'ignore' });
-  }
-  if (fuseDaemon !== undefined && fuseDaemon.exitCode === null && fuseDaemon.signalCode === null) fuseDaemon.kill('SIGTERM');
-  for (const img of images) {
-    if (!fs.existsSync(img)) continue;
-    const r = spawnSync('losetup', ['-j', img], { encoding: 'utf8' });
-    for (const line of r.stdout.split('\n')) {
-      const dev = /^(\/dev\/loop\d+):/.exec(line)?.[1];
-      if (dev !== undefined) spawnSync('losetup', ['-d', dev], { stdio: 'ignore' });
-    }
-  }
-}
-
-function cleanup() {
-  unmountLeftover();
-  if (opt.keep) {
-    log(`kept ${work}`);
-    return;
-  }
-  if (isMounted(mnt)) {
-    log(`${mnt} is still mounted: not removing ${work}`);
-    return;
-  }
-  for (const img of images) fs.rmSync(img, { force: true });
-  fs.rmSync(mnt, { recursive: true, force: true });
-  if (opt.work === undefined) fs.rmSync(work, { recursive: true, force: true });
-}
+const scratch = scratchArea({ name: 'streamtest', work: opt.work, keep: opt.keep });
+const { work, mnt } = scratch;
+// annotated here: TypeScript narrows after a `never` call only through a declared type
 /** @type {(msg: string) => never} */
-const fatal = cleanupOnExit(cleanup);
+const fatal = scratch.fatal;
 
 const banner = '!'.repeat(78);
 
@@ -374,24 +266,13 @@ const banner = '!'.repeat(78);
  * @property {number | undefined} rssKb ext4ts: the child; fuse2fs: the fuse2fs process
  */
 
-/** @param {number} ms */
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * Run this script as an ext4ts child; its JSON result.
  * @param {Omit<ChildSpec, 'dist' | 'W'>} spec
- * @returns {Promise<{ failure: string | undefined, res: ChildResult | undefined }>}
  */
 async function child(spec) {
-  const r = await run(process.execPath, [SELF, '--child', JSON.stringify({ ...spec, dist: DIST, W })]);
-  if (failed(r)) return { failure: `child ${exitText(r)}: ${brief(r.stderr)}`, res: undefined };
-  try {
-    /** @type {unknown} */
-    const res = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '');
-    return { failure: undefined, res: /** @type {ChildResult} */ (res) };
-  } catch {
-    return { failure: `child printed no result: ${brief(r.stdout + r.stderr)}`, res: undefined };
-  }
+  const c = await runChild(SELF, { ...spec, dist: DIST, W });
+  return { failure: c.failure, res: /** @type {ChildResult | undefined} */ (c.res) };
 }
 
 /** @param {unknown} e */
@@ -427,55 +308,14 @@ async function exec(peer, img, template, first, dt, plan, fuse2fs) {
     const { mountMs, elapsedMs, unmountMs, operations, bytesWritten, latencies, problems, rssKb } = c.res;
     return { ...step, mountMs, elapsedMs, unmountMs, operations, bytesWritten, latencies, problems, rssKb };
   }
-  if (peer === 'kernel') {
-    const m = await run('mount', ['-o', 'loop', img, mnt]);
-    if (failed(m)) return { ...step, failure: `mount -o loop failed (${exitText(m)}): ${brief(m.stderr)}` };
-    step.mountMs = m.ms;
-    const r = await onDir(dt, plan, first);
-    const u = await run('umount', [mnt]);
-    if (r.failure !== undefined) return { ...step, failure: r.failure };
-    if (failed(u)) return { ...step, failure: `umount failed (${exitText(u)}): ${brief(u.stderr)}` };
-    return { ...step, ...r, unmountMs: u.ms };
-  }
-  // fuse2fs, in the foreground so that its exit (after it has written the volume out) is seen
-  const t0 = performance.now();
-  const d = spawn(fuse2fs, [img, mnt, '-f', '-o', 'fakeroot'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  fuseDaemon = d;
-  let stderr = '';
-  d.stderr.setEncoding('utf8');
-  d.stderr.on('data', (/** @type {string} */ s) => {
-    if (stderr.length < 1 << 16) stderr += s;
-  });
-  /** @type {Promise<{ code: number | null, signal: NodeJS.Signals | null }>} */
-  const exited = new Promise((resolve) => {
-    d.on('close', (code, signal) => resolve({ code, signal }));
-    d.on('error', (e) => {
-      stderr += `spawn failed: ${e.message}\n`;
-      resolve({ code: null, signal: null });
-    });
-  });
-  let up = false;
-  while (!up && d.exitCode === null && d.signalCode === null && performance.now() - t0 < 20_000) {
-    up = isMounted(mnt);
-    if (!up) await sleep(5);
-  }
-  if (!up) {
-    unmountLeftover();
-    await exited;
-    return { ...step, failure: `fuse2fs did not mount: ${brief(stderr)}` };
-  }
-  step.mountMs = performance.now() - t0;
+  const m = peer === 'kernel' ? await scratch.mountLoop(img) : await scratch.mountFuse2fs(fuse2fs, img);
+  if (m.failure !== undefined) return { ...step, failure: m.failure };
   const r = await onDir(dt, plan, first);
-  step.rssKb = vmHwm(d.pid);
-  const t1 = performance.now();
-  const u = await run('umount', [mnt]);
-  if (failed(u)) unmountLeftover(); // umount -l and SIGTERM, or the wait below never ends
-  const e = await exited;
-  step.unmountMs = performance.now() - t1;
+  const rssKb = vmHwm(m.pid); // fuse2fs: its process's; kernel: none to count
+  const u = await m.unmount();
   if (r.failure !== undefined) return { ...step, failure: r.failure };
-  if (failed(u)) return { ...step, failure: `umount failed (${exitText(u)}): ${brief(u.stderr)}` };
-  if (e.code !== 0) return { ...step, failure: `fuse2fs exited with ${e.signal ?? String(e.code)}: ${brief(stderr)}` };
-  return { ...step, ...r };
+  if (u.failure !== undefined) return { ...step, failure: u.failure };
+  return { ...step, ...r, mountMs: m.mountMs, unmountMs: u.unmountMs, rssKb };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -519,13 +359,8 @@ async function main() {
   const python = spawnSync(opt.python, ['--version'], { encoding: 'utf8' });
   const pythonV = python.error === undefined && python.status === 0 ? `${python.stdout}${python.stderr}`.trim() : undefined;
   const fuse2fs = findTool('fuse2fs');
-  fs.mkdirSync(mnt, { recursive: true });
-  unmountLeftover();
   /** @param {string} img */
-  const fsck = async (img) => {
-    const fk = await run(e2fsck, ['-fn', img]);
-    return failed(fk) ? `e2fsck -fn: ${exitText(fk)}: ${brief(fk.stdout + fk.stderr)}` : undefined;
-  };
+  const fsck = (img) => fsckProblem(e2fsck, img);
 
   // 1. template images (mke2fs), one per quota setting in use
   /** @type {Map<boolean, string>} */
@@ -534,9 +369,7 @@ async function main() {
   const template = async (quota) => {
     const have = templates.get(quota);
     if (have !== undefined) return have;
-    const img = path.join(work, `template${quota ? '-quota' : ''}.img`);
-    images.add(img);
-    fs.rmSync(img, { force: true });
+    const img = scratch.image(`template${quota ? '-quota' : ''}.img`);
     const m = await run(mke2fs, ['-q', '-F', ...mkfsArgs(quota), img, IMAGE_SIZE]);
     if (failed(m)) fatal(`mke2fs failed (${exitText(m)}): ${brief(m.stderr)}`);
     const bad = await fsck(img);
@@ -565,15 +398,12 @@ async function main() {
     `${W.updates} updates, ${W.syncs} syncs, seed ${W.seed}; work dir ${work} (${fsType(work)})`);
 
   for (let r = 0; r < RUNS; r++) {
-    const order = cases.map((_, i) => cases[(i + r) % cases.length]).filter((c) => c !== undefined);
-    for (const c of order) {
+    for (const c of rotated(cases, r)) {
       if (c.broken !== undefined || c.skipped !== undefined) continue;
       const first = c.steps.length === 0;
       const quota = quotaOf(c.peer);
       // prepare (untimed): a fresh copy of the template; mem makes its own and dumps it here
-      const img = path.join(work, `${c.peer}.img`);
-      images.add(img);
-      fs.rmSync(img, { force: true });
+      const img = scratch.image(`${c.peer}.img`);
       const tmpl = await template(quota);
       if (c.peer === 'file' || c.peer === 'kernel' || c.peer === 'fuse2fs') {
         const cp = spawnSync('cp', ['--sparse=always', tmpl, img]);
@@ -583,7 +413,7 @@ async function main() {
       // time
       const step = await exec(c.peer, img, tmpl, first, dt, plan, fuse2fs ?? 'fuse2fs');
       if (step.failure !== undefined) {
-        unmountLeftover();
+        scratch.unmountLeftover();
         c.broken = `failed${first ? '' : ` in run ${r + 1}`}: ${step.failure}`;
         console.error(`${banner}\n!!! ${c.peer}: ${c.broken}\n${banner}`);
         if (isExt4ts(c.peer)) bad = true;
@@ -647,12 +477,9 @@ async function main() {
   const medRate = (c) => med(c, (s) => W.objects / (s.elapsedMs / 1000));
   /** @param {Case} c @param {string} k */
   const medP99 = (c, k) => med(c, (s) => s.latencies[k]?.p99 ?? NaN);
-  const unameR = spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim();
-  const e2v = (spawnSync(e2fsck, ['-V'], { encoding: 'utf8' }).stderr.split('\n')[0] ?? '').trim();
-  const fv = fuse2fs === undefined ? undefined : spawnSync(fuse2fs, ['-V'], { encoding: 'utf8' });
-  const fuseV = fv === undefined ? 'no fuse2fs' : `${fv.stdout}${fv.stderr}`.split('\n').map((l) => l.trim()).filter((l) => /^(fuse2fs|FUSE library)/.test(l)).join(', ');
+  const host = hostInfo(e2fsck, fuse2fs);
   const maxLoad = Math.max(...loads.map((l) => l[0] ?? 0));
-  const cpus = os.cpus().length;
+  const cpus = host.cpus;
   const cmdline = ['node', path.relative(process.cwd(), SELF) || SELF, ...process.argv.slice(2)].join(' ');
   const mkfsText = (/** @type {boolean} */ q) => `mke2fs -q -F ${mkfsArgs(q).join(' ')} IMG ${IMAGE_SIZE}`;
   const runnerText = `${opt.python} tools/explorer/dir_runner.py PLAN.json POOL.bin MNT`;
@@ -672,7 +499,7 @@ async function main() {
       `${W.updates} updates per object, ${W.syncs} syncfs besides the final one, seed ${W.seed}; the same plan on every peer. ` +
       `Images: \`${mkfsText(QUOTA)}\` (ext4ts mem: the same options through mkfsDevice), a fresh one per step in ${work} (${fsType(work)}). ` +
       `${RUNS} run(s) per peer, order rotated each run; medians. Time = first mkdir to after the final syncfs (mount and unmount not counted); MB/s = object data written (decimal MB) / time. ` +
-      `Node ${process.version}, ${pythonV ?? 'no python'}, kernel ${unameR}, ${e2v}, ${fuseV}, ${cpus} CPUs. ` +
+      `Node ${process.version}, ${pythonV ?? 'no python'}, kernel ${host.kernel}, ${host.e2fsprogs}, ${host.fuse}, ${cpus} CPUs. ` +
       `Load average (1 min) ${loads.map((l) => (l[0] ?? 0).toFixed(2)).join(' / ')} before and after each run; uptime before: \`${uptimeBefore}\`, after: \`${uptimeAfter}\`.` +
       (maxLoad > cpus * 0.5 ? ` **The machine was shared with other jobs (load up to ${maxLoad.toFixed(1)} on ${cpus} CPUs): absolute figures are noisy, quote the ratios.**` : ''),
     '',
@@ -700,7 +527,7 @@ async function main() {
     if (c.steps.length > 0) lines.push(`- ${c.peer}: ${c.steps.map((s) => `${fix(W.objects / (s.elapsedMs / 1000))} (${s3(s.elapsedMs)})`).join(', ')}`);
   }
   console.log(lines.join('\n'));
-  cleanup();
+  scratch.cleanup();
   process.exit(bad ? 1 : 0);
 }
 

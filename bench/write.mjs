@@ -43,8 +43,8 @@
 //   small  mkdir('/small'), --small-files writeFile() calls of --small-size bytes; no fsync,
 //          the unmount writes them out
 
-/* global console, process, performance, setTimeout */
-import { spawn, spawnSync } from 'node:child_process';
+/* global console, process, performance */
+import { spawnSync } from 'node:child_process';
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -52,10 +52,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { brief, exitText, failed, findTool, firstLines, log, median, ratio, run, secs, cleanupOnExit } from './lib.mjs';
+import {
+  IMAGE_BENCH_OPTIONS, brief, childMode, count, dumpMemory, exitText, failed, findTool, firstLines, fsType, fsckProblem, hostInfo, log, median,
+  ratio, rotated, run, runChild, scratchArea, secs, size, usage, vmHwm,
+} from './lib.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, '..');
 const SELF = fileURLToPath(import.meta.url);
 
 // ---------------------------------------------------------------------------------------------
@@ -337,23 +338,6 @@ async function loadMemory(api, img) {
   return dev;
 }
 
-/** Write a (closed) MemoryDevice to a new sparse image file. @param {MemDev} dev @param {string} img */
-function dumpMemory(dev, img) {
-  const bytes = dev.toBytes();
-  fs.rmSync(img, { force: true });
-  const fd = fs.openSync(img, 'w');
-  const zero = Buffer.alloc(1 << 16);
-  try {
-    fs.ftruncateSync(fd, bytes.length);
-    for (let off = 0; off < bytes.length; off += zero.length) {
-      const piece = bytes.subarray(off, Math.min(bytes.length, off + zero.length));
-      if (!Buffer.from(piece.buffer, piece.byteOffset, piece.length).equals(zero.subarray(0, piece.length))) fs.writeSync(fd, piece, 0, piece.length, off);
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 /**
  * This process's peak RSS in KiB: VmHWM, the high-water mark of its own address space.
  * getrusage's maxRSS is no good in a child: Linux carries the parent's RSS at fork into it
@@ -397,10 +381,7 @@ async function childMain(spec) {
 
 const { values: opt } = parseArgs({
   options: {
-    runs: { type: 'string', default: '3' },
-    keep: { type: 'boolean', default: false },
-    work: { type: 'string' },
-    dist: { type: 'string', default: path.join(REPO, 'dist') },
+    ...IMAGE_BENCH_OPTIONS,
     workloads: { type: 'string', default: 'seq,rand,small' },
     tools: { type: 'string', default: 'mem,file,file-sync,kernel,fuse2fs,floor' },
     'image-size': { type: 'string', default: '1G' },
@@ -411,52 +392,16 @@ const { values: opt } = parseArgs({
     'rand-bs': { type: 'string', default: '4K' },
     'small-files': { type: 'string', default: '5000' },
     'small-size': { type: 'string', default: '4K' },
-    seed: { type: 'string', default: '42' },
-    child: { type: 'string' },
-    help: { type: 'boolean', default: false },
   },
 });
 
-if (opt.child !== undefined) {
-  try {
-    /** @type {unknown} */
-    const spec = JSON.parse(opt.child);
-    await childMain(/** @type {ChildSpec} */ (spec));
-    process.exit(0);
-  } catch (e) {
-    process.stderr.write(`child failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exit(1);
-  }
-}
+await childMode(opt.child, childMain);
 
 if (opt.help) {
   console.log('usage: node bench/write.mjs [--runs 3] [--keep] [--work DIR] [--dist DIR] [--workloads seq,rand,small] ' +
     '[--tools mem,file,file-sync,kernel,fuse2fs,floor] [--image-size 1G] [--seq-size 256M] [--seq-chunk 1M] [--rand-size 128M] ' +
     '[--rand-ops 20000] [--rand-bs 4K] [--small-files 5000] [--small-size 4K] [--seed 42]');
   process.exit(0);
-}
-
-/**
- * @param {string} what
- * @returns {never}
- */
-function usage(what) {
-  console.error(`bench: ${what} (see --help)`);
-  process.exit(2);
-}
-
-/** "256M" -> bytes (K, M, G: powers of 1024). @param {string} name @param {string} s */
-function size(name, s) {
-  const m = /^(\d+)([KMG]?)$/i.exec(s.trim());
-  if (m === null) usage(`--${name} ${s}: want a number with an optional K, M or G suffix`);
-  const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(m[2] ?? '').toUpperCase()] ?? 1;
-  return Number(m[1]) * mult;
-}
-/** @param {string} name @param {string} s */
-function count(name, s) {
-  const n = Number(s);
-  if (!Number.isSafeInteger(n) || n < 1) usage(`--${name} ${s}: want a positive integer`);
-  return n;
 }
 
 const RUNS = count('runs', opt.runs);
@@ -496,54 +441,12 @@ for (const t of wantTools) if (!TOOL_ORDER.includes(/** @type {ToolId} */ (t))) 
 // ---------------------------------------------------------------------------------------------
 // work dir, mounts and cleanup
 
-/** @param {string} dir */
-const fsType = (dir) => spawnSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' }).stdout.trim();
-const shm = fs.existsSync('/dev/shm') && fsType('/dev/shm') === 'tmpfs' ? '/dev/shm' : os.tmpdir();
-const work = opt.work !== undefined ? path.resolve(opt.work) : fs.mkdtempSync(path.join(shm, 'ext4ts-bench-write-'));
-fs.mkdirSync(work, { recursive: true });
-const mnt = path.join(work, 'mnt');
-const floorDir = path.join(work, 'floor');
-/** @type {Set<string>} */
-const images = new Set();
-/** @type {import('node:child_process').ChildProcess | undefined} */
-let fuseDaemon;
-
-/** @param {string} dir */
-const isMounted = (dir) => fs.existsSync(dir) && spawnSync('mountpoint', ['-q', dir]).status === 0;
-
-/** Undo what a failed or interrupted step left: the mount, our fuse2fs process, loop devices. */
-function unmountLeftover() {
-  if (isMounted(mnt)) {
-    if (spawnSync('umount', [mnt], { stdio: 'ignore' }).status !== 0) spawnSync('umount', ['-l', mnt], { stdio: 'ignore' });
-  }
-  if (fuseDaemon !== undefined && fuseDaemon.exitCode === null && fuseDaemon.signalCode === null) fuseDaemon.kill('SIGTERM');
-  for (const img of images) {
-    if (!fs.existsSync(img)) continue;
-    const r = spawnSync('losetup', ['-j', img], { encoding: 'utf8' });
-    for (const line of r.stdout.split('\n')) {
-      const dev = /^(\/dev\/loop\d+):/.exec(line)?.[1];
-      if (dev !== undefined) spawnSync('losetup', ['-d', dev], { stdio: 'ignore' });
-    }
-  }
-}
-
-function cleanup() {
-  unmountLeftover();
-  if (opt.keep) {
-    log(`kept ${work}`);
-    return;
-  }
-  if (isMounted(mnt)) {
-    log(`${mnt} is still mounted: not removing ${work}`);
-    return;
-  }
-  for (const img of images) fs.rmSync(img, { force: true });
-  fs.rmSync(mnt, { recursive: true, force: true });
-  fs.rmSync(floorDir, { recursive: true, force: true });
-  if (opt.work === undefined) fs.rmSync(work, { recursive: true, force: true });
-}
+const scratch = scratchArea({ name: 'write', work: opt.work, keep: opt.keep });
+const { work, mnt } = scratch;
+// annotated here: TypeScript narrows after a `never` call only through a declared type
 /** @type {(msg: string) => never} */
-const fatal = cleanupOnExit(cleanup);
+const fatal = scratch.fatal;
+const floorDir = scratch.dir('floor');
 
 const banner = '!'.repeat(78);
 
@@ -564,32 +467,10 @@ const banner = '!'.repeat(78);
 /**
  * Run this script as a child; its JSON result.
  * @param {Omit<ChildSpec, 'dist' | 'P'>} spec
- * @returns {Promise<{ failure: string | undefined, res: ChildResult | undefined }>}
  */
 async function child(spec) {
-  const r = await run(process.execPath, [SELF, '--child', JSON.stringify({ ...spec, dist: DIST, P })]);
-  if (failed(r)) return { failure: `child ${exitText(r)}: ${brief(r.stderr)}`, res: undefined };
-  try {
-    /** @type {unknown} */
-    const res = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '');
-    return { failure: undefined, res: /** @type {ChildResult} */ (res) };
-  } catch {
-    return { failure: `child printed no result: ${brief(r.stdout + r.stderr)}`, res: undefined };
-  }
-}
-
-/** @param {number} ms */
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Peak RSS (VmHWM) of a live process, in KiB. @param {number | undefined} pid */
-function vmHwm(pid) {
-  if (pid === undefined) return undefined;
-  try {
-    const m = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m?.[1] !== undefined ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
+  const c = await runChild(SELF, { ...spec, dist: DIST, P });
+  return { failure: c.failure, res: /** @type {ChildResult | undefined} */ (c.res) };
 }
 
 /**
@@ -611,55 +492,18 @@ async function exec(tool, id, img, dump, fuse2fs) {
     const c = await child({ target: 'dir', img: '', dir: floorDir, syncIO: false, dump: false, id });
     if (c.res === undefined) return { ...step, failure: c.failure };
     take(c.res);
-  } else if (tool === 'kernel') {
-    const m = await run('mount', ['-o', 'loop', img, mnt]);
-    if (failed(m)) return { ...step, failure: `mount -o loop failed (${exitText(m)}): ${brief(m.stderr)}` };
-    step.mountMs = m.ms;
-    const c = await child({ target: 'dir', img: '', dir: mnt, syncIO: false, dump: false, id });
-    const u = await run('umount', [mnt]);
-    if (c.res === undefined) return { ...step, failure: c.failure };
-    if (failed(u)) return { ...step, failure: `umount failed (${exitText(u)}): ${brief(u.stderr)}` };
-    take(c.res);
-    step.unmountMs = u.ms;
   } else {
-    const t0 = performance.now();
-    const d = spawn(fuse2fs, [img, mnt, '-f', '-o', 'fakeroot'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    fuseDaemon = d;
-    let stderr = '';
-    d.stderr.setEncoding('utf8');
-    d.stderr.on('data', (/** @type {string} */ s) => {
-      if (stderr.length < 1 << 16) stderr += s;
-    });
-    /** @type {Promise<{ code: number | null, signal: NodeJS.Signals | null }>} */
-    const exited = new Promise((resolve) => {
-      d.on('close', (code, signal) => resolve({ code, signal }));
-      d.on('error', (e) => {
-        stderr += `spawn failed: ${e.message}\n`;
-        resolve({ code: null, signal: null });
-      });
-    });
-    let up = false;
-    while (!up && d.exitCode === null && d.signalCode === null && performance.now() - t0 < 20_000) {
-      up = isMounted(mnt);
-      if (!up) await sleep(5);
-    }
-    if (!up) {
-      unmountLeftover();
-      await exited;
-      return { ...step, failure: `fuse2fs did not mount: ${brief(stderr)}` };
-    }
-    step.mountMs = performance.now() - t0;
+    const m = tool === 'kernel' ? await scratch.mountLoop(img) : await scratch.mountFuse2fs(fuse2fs, img);
+    if (m.failure !== undefined) return { ...step, failure: m.failure };
     const c = await child({ target: 'dir', img: '', dir: mnt, syncIO: false, dump: false, id });
-    step.rssKb = vmHwm(d.pid);
-    const t1 = performance.now();
-    const u = await run('umount', [mnt]);
-    if (failed(u)) unmountLeftover(); // umount -l and SIGTERM, or the wait below never ends
-    const e = await exited;
-    step.unmountMs = performance.now() - t1;
+    const daemonRssKb = vmHwm(m.pid);
+    const u = await m.unmount();
     if (c.res === undefined) return { ...step, failure: c.failure };
-    if (failed(u)) return { ...step, failure: `umount failed (${exitText(u)}): ${brief(u.stderr)}` };
-    if (e.code !== 0) return { ...step, failure: `fuse2fs exited with ${e.signal ?? String(e.code)}: ${brief(stderr)}` };
-    Object.assign(step, { writeMs: c.res.writeMs, syncMs: c.res.syncMs });
+    if (u.failure !== undefined) return { ...step, failure: u.failure };
+    take(c.res);
+    Object.assign(step, { mountMs: m.mountMs, unmountMs: u.unmountMs });
+    // fuse2fs does the filesystem's work in its own process: that RSS, not the writer's
+    if (tool === 'fuse2fs') step.rssKb = daemonRssKb;
   }
   step.totalMs = step.writeMs + step.syncMs + step.unmountMs;
   return step;
@@ -748,21 +592,13 @@ async function main() {
   /** @type {unknown} */
   const mkfsMod = await import(pathToFileURL(path.join(DIST, 'tools/mkfs/mkfs.js')).href);
   const { mkfs } = /** @type {Ext4tsMkfs} */ (mkfsMod);
-  fs.mkdirSync(mnt, { recursive: true });
-  unmountLeftover();
   /** @param {string} img */
-  const fsck = async (img) => {
-    const fk = await run(e2fsck, ['-fn', img]);
-    return failed(fk) ? `e2fsck -fn: ${exitText(fk)}: ${brief(fk.stdout + fk.stderr)}` : undefined;
-  };
+  const fsck = (img) => fsckProblem(e2fsck, img);
 
   // 1. templates
-  const tmplEmpty = path.join(work, 'template-empty.img');
-  const tmplRand = path.join(work, 'template-rand.img');
-  images.add(tmplEmpty);
-  images.add(tmplRand);
+  const tmplEmpty = scratch.image('template-empty.img');
+  const tmplRand = scratch.image('template-rand.img');
   log(`making the ${IMAGE_SIZE} template image with ext4ts mkfs in ${work}`);
-  fs.rmSync(tmplEmpty, { force: true });
   try {
     await mkfs(tmplEmpty, { size: IMAGE_SIZE, usageTypes: 'default', extended: ['assume_storage_prezeroed=1'], quiet: true, force: true });
   } catch (e) {
@@ -807,12 +643,11 @@ async function main() {
     const cases = tools.map((tool) => ({ tool, steps: [], broken: undefined, skipped: skip[tool], check: 'not run', fsck: 'n/a' }));
     results.set(id, cases);
     for (let r = 0; r < RUNS; r++) {
-      const order = cases.map((_, i) => cases[(i + r) % cases.length]).filter((c) => c !== undefined);
-      for (const c of order) {
+      for (const c of rotated(cases, r)) {
         if (c.broken !== undefined || c.skipped !== undefined) continue;
         const first = c.steps.length === 0;
         // prepare (untimed)
-        const img = path.join(work, `${id}-${c.tool}.img`);
+        const img = c.tool === 'floor' ? '' : scratch.image(`${id}-${c.tool}.img`);
         if (c.tool === 'floor') {
           fs.rmSync(floorDir, { recursive: true, force: true });
           fs.mkdirSync(floorDir);
@@ -822,8 +657,6 @@ async function main() {
             fs.closeSync(fd);
           }
         } else {
-          images.add(img);
-          fs.rmSync(img, { force: true });
           const cp = spawnSync('cp', ['--sparse=always', tmpl, img]);
           if (cp.status !== 0) fatal(`cp failed: ${cp.stderr.toString()}`);
         }
@@ -831,7 +664,7 @@ async function main() {
         // time
         const step = await exec(c.tool, id, img, first, fuse2fs ?? 'fuse2fs');
         if (step.failure !== undefined) {
-          unmountLeftover();
+          scratch.unmountLeftover();
           c.broken = `failed${first ? '' : ` in run ${r + 1}`}: ${step.failure}`;
           console.error(`${banner}\n!!! ${id} ${c.tool}: ${c.broken}\n${banner}`);
           continue;
@@ -885,19 +718,16 @@ async function main() {
   // 3. report
   /** @param {Case | undefined} c @param {(s: Step) => number} f */
   const med = (c, f = (s) => s.totalMs) => (c === undefined || c.broken !== undefined || c.steps.length === 0 ? NaN : median(c.steps.map(f)));
-  const unameR = spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim();
-  const e2v = (spawnSync(e2fsck, ['-V'], { encoding: 'utf8' }).stderr.split('\n')[0] ?? '').trim();
-  const fv = fuse2fs === undefined ? undefined : spawnSync(fuse2fs, ['-V'], { encoding: 'utf8' });
-  const fuseV = fv === undefined ? 'no fuse2fs' : `${fv.stdout}${fv.stderr}`.split('\n').map((l) => l.trim()).filter((l) => /^(fuse2fs|FUSE library)/.test(l)).join(', ');
+  const host = hostInfo(e2fsck, fuse2fs);
   const maxLoad = Math.max(...loads.map((l) => l[0] ?? 0));
-  const cpus = os.cpus().length;
+  const cpus = host.cpus;
   const lines = [
     '## W-write: write throughput, ext4ts vs the kernel and fuse2fs',
     '',
     `Image: ${IMAGE_SIZE} ext4 from ext4ts mkfs (\`-T default -E assume_storage_prezeroed=1\`: 4 KiB blocks, journal), ` +
       `a fresh copy per step in ${work} (${fsType(work)}). ${RUNS} run(s) per tool, order rotated each run; medians. ` +
       'Time = write + sync + unmount (mount not counted). ' +
-      `Node ${process.version}, kernel ${unameR}, ${e2v}, ${fuseV}, ${cpus} CPUs; load average (1 min) ${loads.map((l) => (l[0] ?? 0).toFixed(2)).join(' / ')} before and after each run.` +
+      `Node ${process.version}, kernel ${host.kernel}, ${host.e2fsprogs}, ${host.fuse}, ${cpus} CPUs; load average (1 min) ${loads.map((l) => (l[0] ?? 0).toFixed(2)).join(' / ')} before and after each run.` +
       (maxLoad > cpus * 0.5 ? ` **The machine was shared with other jobs (load up to ${maxLoad.toFixed(1)} on ${cpus} CPUs): absolute times are noisy, quote the ratios.**` : ''),
     '',
   ];
@@ -967,7 +797,7 @@ async function main() {
       if (isExt4ts(c.tool)) status = 1;
     }
   }
-  cleanup();
+  scratch.cleanup();
   process.exit(status);
 }
 
