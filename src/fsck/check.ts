@@ -29,7 +29,7 @@ import { Pass1 } from "./pass1.js";
 import { pass1b } from "./pass1b.js";
 import { Pass2 } from "./pass2.js";
 import { pass3, pass3a, pass4, pass5 } from "./pass345.js";
-import { PathNamer } from "./paths.js";
+import { PathNamer, readInode } from "./paths.js";
 import { exitCodeOf, FsckAbort, Reporter, summaryLine, type FsckReport, type FsckSummary, type Problem } from "./report.js";
 import { PR_6_UPDATE_QUOTAS } from "./problem.js";
 import { checkJournal, checkResizeInode, checkSuperBlock, invalidQuotaTypes, reasonToCheck } from "./super_check.js";
@@ -59,6 +59,8 @@ export interface CheckOptions {
   onPass?: (pass: number, title: string) => void;
   /** Called for each warning (e2fsck's notes that are not problems). */
   onWarning?: (w: string) => void;
+  /** Called for each line e2fsck writes to stderr (the quota comparison's "[QUOTA WARNING] ..."). */
+  onStderr?: (line: string) => void;
   /** Buffer cache bound when `check` makes its own cache (default 32 MiB). */
   cacheBytes?: number;
 }
@@ -125,12 +127,14 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
   let skipped = false;
   let skipLine: string | undefined;
   const warnings: string[] = [];
+  const stderr: string[] = [];
   try {
     v = await openVolume(dev, r, {
       name,
       makeCache: (bs) => (shared !== null && shared.blockSize === bs ? shared : new BufferCache(dev, bs, { maxBytes: opts.cacheBytes ?? 32 * 1024 * 1024 })),
     });
-    c = new CheckContext(v, r, now);
+    const ctx = new CheckContext(v, r, now);
+    c = ctx;
     device = v.name;
     // e2fsck's order: the journal, the recovery warning, the superblock, then whether to skip.
     await checkJournal(c);
@@ -177,7 +181,11 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
       lap(4);
       opts.onPass?.(5, "Pass 5: Checking group summary information");
       await pass5(c);
-      for (const t of invalidQuotaTypes(c)) r.fix(PR_6_UPDATE_QUOTAS, { num: t });
+      const stale = await ctx.quota.compare(async (ino) => (await readInode(ctx, ino))?.raw ?? null, invalidQuotaTypes(ctx), (line) => {
+        stderr.push(line);
+        opts.onStderr?.(line);
+      });
+      for (const t of stale) r.fix(PR_6_UPDATE_QUOTAS, { num: t });
       lap(5);
     }
   } catch (e) {
@@ -191,6 +199,7 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
     exitCode: exitCodeOf(r.valid, aborted !== undefined),
     skipped,
     warnings,
+    stderr,
     ...(aborted !== undefined ? { aborted: aborted.message } : {}),
     problems: r.problems,
     problemsDropped: r.dropped,

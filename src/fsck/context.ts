@@ -13,6 +13,7 @@
  *   sorted by inode as pass 1 finds them; dblist: every directory block.
  */
 
+import { QuotaUsage } from "./quota_check.js";
 import { EXT4_FT_BLKDEV, EXT4_FT_CHRDEV, EXT4_FT_DIR, EXT4_FT_FIFO, EXT4_FT_REG_FILE, EXT4_FT_SOCK, EXT4_FT_SYMLINK, EXT4_FT_UNKNOWN } from "../format/dirent.js";
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from "../format/inode.js";
 import { ChunkedBitmap, ChunkedCounts, GrowF64, GrowU32 } from "./maps.js";
@@ -271,6 +272,9 @@ export class CheckContext {
   readonly invalidBlockBitmap: Uint8Array;
   readonly invalidInodeBitmap: Uint8Array;
 
+  /** Quota usage counted in pass 1, compared with the quota files at the end. */
+  readonly quota: QuotaUsage;
+
   readonly counters: CheckCounters = {
     directories: 0, regular: 0, symlinks: 0, fastSymlinks: 0, chardev: 0, blockdev: 0, fifo: 0, sockets: 0,
     fragmented: 0, fragmentedDir: 0, largeDirs: 0, largeFiles: 0, badBlocks: 0, links: 0, total: 0,
@@ -292,6 +296,7 @@ export class CheckContext {
     this.invalidInodeTable = new Uint8Array(v.groupCount);
     this.invalidBlockBitmap = new Uint8Array(v.groupCount);
     this.invalidInodeBitmap = new Uint8Array(v.groupCount);
+    this.quota = new QuotaUsage(v);
   }
 
   isDir(ino: number): boolean {

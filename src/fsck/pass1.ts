@@ -776,6 +776,7 @@ export class Pass1 {
     }
     if (raw.i_flags & EXT4_INDEX_FL) await this.handleHtree(ino, raw, pb);
     if (pb.numBlocks === 0 && pb.isDir && !inline) r.fix(PR_1_ZERO_LENGTH_DIR, { ino });
+    c.quota.add(ino, raw, pb.numBlocks);
 
     let numBlocks = pb.numBlocks * v.clusterRatio;
     if (!v.f.hugeFile || (raw.i_flags & EXT4_HUGE_FILE_FL) === 0) numBlocks *= v.blockSize / 512;

@@ -61,6 +61,8 @@ export interface FsckReport {
   readonly skipped: boolean;
   /** Notes e2fsck prints that are not problems ("Warning: skipping journal recovery ..."). */
   readonly warnings: readonly string[];
+  /** Lines e2fsck writes to stderr (the quota comparison's "[QUOTA WARNING] ..."). */
+  readonly stderr: readonly string[];
   /** Why the check stopped early (e2fsck's fatal errors), if it did. */
   readonly aborted?: string;
   readonly problems: readonly Problem[];

@@ -32,6 +32,7 @@ import { freeBlocksCount } from "../../src/format/superblock.js";
 import { iget } from "../../src/fs/inode.js";
 import { inodeCore } from "../../src/fs/inode_core.js";
 import type { NameiDeps } from "../../src/fs/namei_write.js";
+import { check } from "../../src/fsck/check.js";
 import { ControlledScheduler } from "../../src/sync/scheduler.js";
 import { sharedStateDeps } from "../shared_state_alloc.js";
 import { cleanupImages, scratchImage } from "./images.js";
@@ -52,6 +53,8 @@ interface Outcome {
   dirtyClusters: number;
   quotaBytes: number | null;
   e2fsck: { status: number | null; out: string };
+  /** The project's checker on the same image: problem names and its quota warnings. */
+  ours: { problems: string[]; stderr: readonly string[] };
 }
 
 /** Drive the seed's interleaving on a fresh image; `deps` may replace the allocator. */
@@ -97,8 +100,13 @@ async function seedSchedule(name: string, wrap?: (d: NameiDeps) => NameiDeps): P
     dirtyClusters: vol.fs.dirtyClusters,
     quotaBytes: quota,
     e2fsck: { status: null, out: "" },
+    ours: { problems: [], stderr: [] },
   };
   await vol.unmount();
+  const dev = await FileDevice.open(img, { readOnly: true });
+  const report = await check(dev, { force: true });
+  await dev.close();
+  out.ours = { problems: report.problems.map((p) => p.name), stderr: report.stderr };
   const r = runUnchecked(tool("e2fsck"), ["-fn", img]);
   out.e2fsck = { status: r.status, out: r.stdout + r.stderr };
   return out;
@@ -120,6 +128,7 @@ describe("the seed: an xattr block allocation and writeback of the same inode in
     expect(o.dirtyClusters).toBe(0);
     expect(o.quotaBytes).toBe((DATA_BLOCKS + 1) * 4096);
     expect(o.e2fsck.status, o.e2fsck.out).toBe(0);
+    expect(o.ours.problems).toEqual([]);
   });
 
   it.skipIf(!oracle.ok)("with the charging context in shared inode state (the 2011 design), the same schedule double-charges and is caught", async () => {
@@ -133,5 +142,11 @@ describe("the seed: an xattr block allocation and writeback of the same inode in
     expect(o.e2fsck.status).toBe(4);
     expect(o.e2fsck.out).toMatch(/Update quota info for quota type 0/);
     expect(o.e2fsck.out).toMatch(new RegExp(`Inode ${o.ino}, i_blocks is ${expected + 8}, should be ${expected}`));
+    // The project's checker finds both, as e2fsck does (for each quota type), with e2fsck's warnings.
+    const types = [...o.e2fsck.out.matchAll(/Update quota info for quota type \d/g)].length;
+    expect(types).toBe(2); // usrquota and grpquota (the file's group id is the owner's)
+    expect(o.ours.problems).toEqual(["PR_1_BAD_I_BLOCKS", ...Array<string>(types).fill("PR_6_UPDATE_QUOTAS")]);
+    expect(o.ours.stderr).toEqual(o.e2fsck.out.split("\n").filter((l) => l.startsWith("[QUOTA WARNING]")));
+    expect(o.ours.stderr[0]).toBe(`[QUOTA WARNING] Usage inconsistent for ID ${UID}:actual (${(DATA_BLOCKS + 1) * 4096}, 1) != expected (${(DATA_BLOCKS + 2) * 4096}, 1)`);
   });
 });

@@ -50,6 +50,7 @@ function reportJson(rep: FsckReport): string {
     summary: rep.summary,
     summaryLine: rep.summaryLine,
     problemsDropped: rep.problemsDropped,
+    stderr: rep.stderr,
     problems: rep.problems.map((p) => ({ ...p, code: `0x${p.code.toString(16).padStart(6, "0")}` })),
   });
 }
@@ -76,6 +77,9 @@ async function runFsck(image: string, o: FsckCliOptions): Promise<number> {
       },
       onWarning: (w) => {
         if (!json) out(`${w}\n`);
+      },
+      onStderr: (line) => {
+        if (!json) process.stderr.write(`${line}\n`);
       },
       onProblem: (p: Problem) => {
         if (json) return;

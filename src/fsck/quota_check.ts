@@ -1,0 +1,145 @@
+/**
+ * Quota usage, counted as e2fsck counts it and compared with the quota files at the end.
+ *
+ * Pass 1 adds each inode's space (the clusters it was found to own, its xattr block included,
+ * times the cluster size) and one inode to the ids it belongs to, for every quota type whose
+ * superblock names a quota inode; reserved inodes other than the root, the project quota
+ * inode and EA inodes are left out. After pass 5 each type's file is read (its v2 tree) and
+ * compared id by id: a record whose usage differs, an id with usage and no record, or a file
+ * that cannot be read makes the type inconsistent, which is e2fsck's "Update quota info for
+ * quota type N" (PR_6_UPDATE_QUOTAS). e2fsck names the differences on stderr:
+ *   [QUOTA WARNING] Usage inconsistent for ID 1000:actual (40960, 3) != expected (20480, 2)
+ *   [QUOTA WARNING] Missing quota entry ID 5
+ * (actual = counted here, expected = the file's). Limits and grace times are not checked.
+ * @e2fsprogs e2fsck/pass1.c check_blocks (quota_data_add, quota_data_inodes),
+ * lib/support/mkquota.c quota_compare_and_update, scan_dquots_callback
+ */
+
+import { FsError } from "../errors.js";
+import { EXT4_EA_INODE_FL, EXT4_ROOT_INO, fitsInInode, inodeGid, inodeUid, type RawInode } from "../format/inode.js";
+import { QT_BLKSIZE, type QuotaTypeIndex } from "../format/quota.js";
+import { QuotaTree, type QuotaFileIO } from "../fs/quota_tree.js";
+import { mapLogical } from "./blockmap.js";
+import type { FsckVolume } from "./volume.js";
+
+interface Usage {
+  space: number;
+  inodes: number;
+}
+
+const QUOTA_TYPE_INDEXES: readonly QuotaTypeIndex[] = [0, 1, 2];
+
+/** The quota inode the superblock names for each type (0: none). */
+export function quotaInodes(v: FsckVolume): [number, number, number] {
+  return [v.sb.s_usr_quota_inum, v.sb.s_grp_quota_inum, v.sb.s_prj_quota_inum];
+}
+
+/** One quota file, read through the checker's volume: 1 KiB quota blocks inside filesystem blocks; holes read as zeros. */
+class InodeQuotaFile implements QuotaFileIO {
+  readonly #v: FsckVolume;
+  readonly #raw: RawInode;
+  readonly #size: number;
+
+  constructor(v: FsckVolume, raw: RawInode) {
+    this.#v = v;
+    this.#raw = raw;
+    this.#size = raw.i_size_lo + raw.i_size_high * 2 ** 32;
+  }
+
+  blockCount(): number {
+    return Math.ceil(this.#size / QT_BLKSIZE);
+  }
+
+  async readBlock(n: number): Promise<Uint8Array> {
+    const out = new Uint8Array(QT_BLKSIZE);
+    const byte = n * QT_BLKSIZE;
+    if (byte >= this.#size) return out;
+    const bs = this.#v.blockSize;
+    const pblk = await mapLogical(this.#v, this.#raw, Math.floor(byte / bs));
+    if (pblk === 0 || pblk >= this.#v.blocksCount) return out;
+    const at = byte % bs;
+    out.set((await this.#v.readBlock(pblk)).subarray(at, at + QT_BLKSIZE));
+    return out;
+  }
+
+  writeBlock(): Promise<void> {
+    return Promise.reject(new FsError("EROFS", "The checker does not write quota files"));
+  }
+}
+
+export class QuotaUsage {
+  /** Per type: id -> usage, or null for a type the volume does not track. */
+  readonly #types: (Map<number, Usage> | null)[];
+  readonly #v: FsckVolume;
+
+  constructor(v: FsckVolume) {
+    this.#v = v;
+    const inums = quotaInodes(v);
+    this.#types = QUOTA_TYPE_INDEXES.map((t) => (v.f.quota && inums[t] !== 0 ? new Map<number, Usage>() : null));
+  }
+
+  /** Pass 1, after an inode's blocks were walked: `clusters` it owns (xattr block included). */
+  add(ino: number, raw: RawInode, clusters: number): void {
+    const v = this.#v;
+    if (ino === v.sb.s_prj_quota_inum || (ino !== EXT4_ROOT_INO && ino < v.firstIno) || (raw.i_flags & EXT4_EA_INODE_FL) !== 0) return;
+    const ids = [inodeUid(raw), inodeGid(raw), fitsInInode(raw, v.inodeSize, "i_projid") ? raw.i_projid : 0];
+    const space = clusters * v.clusterRatio * v.blockSize;
+    this.#types.forEach((m, t) => {
+      if (m === null) return;
+      const id = ids[t]!;
+      const u = m.get(id);
+      if (u === undefined) m.set(id, { space, inodes: 1 });
+      else {
+        u.space += space;
+        u.inodes += 1;
+      }
+    });
+  }
+
+  /**
+   * Compare each tracked type with its file; returns the inconsistent types (in order) and
+   * calls `warn` with e2fsck's stderr lines. `invalid` types (a quota inode number that cannot
+   * name a file) are inconsistent without reading.
+   */
+  async compare(readInode: (ino: number) => Promise<RawInode | null>, invalid: readonly number[], warn: (line: string) => void): Promise<number[]> {
+    const out: number[] = [];
+    const inums = quotaInodes(this.#v);
+    for (const t of QUOTA_TYPE_INDEXES) {
+      const counted = this.#types[t];
+      if (counted === null || counted === undefined) continue;
+      if (invalid.includes(t)) {
+        out.push(t);
+        continue;
+      }
+      if (!(await this.#matches(t, inums[t], counted, readInode, warn))) out.push(t);
+    }
+    return out;
+  }
+
+  async #matches(t: QuotaTypeIndex, ino: number, counted: Map<number, Usage>, readInode: (ino: number) => Promise<RawInode | null>, warn: (line: string) => void): Promise<boolean> {
+    const raw = await readInode(ino);
+    if (raw === null) return false;
+    const seen = new Set<number>();
+    let ok = true;
+    try {
+      const tree = await QuotaTree.open(new InodeQuotaFile(this.#v, raw), t);
+      for await (const { rec } of tree.records()) {
+        seen.add(rec.id);
+        const u = counted.get(rec.id) ?? { space: 0, inodes: 0 };
+        if (u.space !== rec.curspace || u.inodes !== rec.curinodes) {
+          ok = false;
+          warn(`[QUOTA WARNING] Usage inconsistent for ID ${rec.id}:actual (${u.space}, ${u.inodes}) != expected (${rec.curspace}, ${rec.curinodes})`);
+        }
+      }
+    } catch (e) {
+      if (!(e instanceof FsError)) throw e;
+      return false; // e2fsck: the file cannot be opened or scanned
+    }
+    for (const id of [...counted.keys()].sort((a, b) => a - b)) {
+      if (seen.has(id)) continue;
+      ok = false;
+      warn(`[QUOTA WARNING] Missing quota entry ID ${id | 0}`); // printed with %d
+    }
+    return ok;
+  }
+}
