@@ -14,6 +14,7 @@ import { crc16, crc32c, crc32cLe32, crc32cLe64 } from "./crc.js";
 import { dxTail } from "./htree.js";
 import { EXT4_GOOD_OLD_INODE_SIZE, inodeLimit, inodeStruct } from "./inode.js";
 import { journalSuperblock } from "./jbd2.js";
+import { mmpStruct } from "./mmp.js";
 
 const SB_CHECKSUM_OFFSET = 0x3fc;
 const GD_CHECKSUM_OFFSET = 0x1e; // bg_checksum
@@ -159,3 +160,8 @@ export function journalChecksumSeed(journalUuid: Uint8Array): number {
 
 const JBD2_SB_CHECKSUM_OFFSET = journalSuperblock.offsetOf("s_checksum");
 const JBD2_SB_SIZE = journalSuperblock.size;
+
+/** MMP block: crc32c(fs seed) over the mmp_struct up to mmp_checksum. @e2fsprogs ext2fs_mmp_csum */
+export function mmpChecksum(block: Uint8Array, fsSeed: number): number {
+  return crc32c(fsSeed, block, 0, mmpStruct.offsetOf("mmp_checksum"));
+}

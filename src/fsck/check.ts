@@ -32,7 +32,7 @@ import { pass3, pass3a, pass4, pass5 } from "./pass345.js";
 import { PathNamer, readInode } from "./paths.js";
 import { exitCodeOf, FsckAbort, Reporter, summaryLine, type FsckReport, type FsckSummary, type Problem } from "./report.js";
 import { PR_6_UPDATE_QUOTAS } from "./problem.js";
-import { checkJournal, checkResizeInode, checkSuperBlock, invalidQuotaTypes, reasonToCheck } from "./super_check.js";
+import { checkJournal, checkMmp, checkResizeInode, checkSuperBlock, invalidQuotaTypes, reasonToCheck } from "./super_check.js";
 import { openVolume, type FsckVolume } from "./volume.js";
 
 export type { FsckReport, FsckSummary, Problem } from "./report.js";
@@ -136,7 +136,8 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
     const ctx = new CheckContext(v, r, now);
     c = ctx;
     device = v.name;
-    // e2fsck's order: the journal, the recovery warning, the superblock, then whether to skip.
+    // e2fsck's order: MMP, the journal, the recovery warning, the superblock, then whether to skip.
+    await checkMmp(c);
     await checkJournal(c);
     if (v.f.needsRecovery) {
       const w = "Warning: skipping journal recovery because doing a read-only filesystem check.";

@@ -8,7 +8,8 @@
  * use: then it gives up ("Cannot proceed with file system check", exit 12).
  */
 
-import { journalSuperblockChecksum } from "../format/checksum.js";
+import { journalSuperblockChecksum, mmpChecksum } from "../format/checksum.js";
+import { EXT4_MMP_MAGIC, mmpStruct } from "../format/mmp.js";
 import {
   EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT, freeInodesCount as gdFreeInodes, itableUnused,
 } from "../format/group_desc.js";
@@ -18,7 +19,7 @@ import {
   JBD2_KNOWN_INCOMPAT_FEATURES, JBD2_MAGIC_NUMBER, JBD2_MIN_JOURNAL_BLOCKS, JBD2_SUPERBLOCK_V1, JBD2_SUPERBLOCK_V2,
   decodeJournalSuperblock, journalHasCsumV2or3,
 } from "../format/jbd2.js";
-import { EXT4_ERROR_FS, EXT4_VALID_FS } from "../format/superblock.js";
+import { EXT4_ERROR_FS, EXT4_VALID_FS, mmpBlock } from "../format/superblock.js";
 import { groupHasSuperblock } from "../format/group_desc.js";
 import type { CheckContext } from "./context.js";
 import { iterateBlockMap, mapLogical } from "./blockmap.js";
@@ -29,7 +30,8 @@ import {
   PR_0_GDT_ITABLE_UNUSED, PR_0_GDT_UNINIT, PR_0_IB_NOT_GROUP, PR_0_INODE_COUNT_WRONG, PR_0_INVALID_QUOTA_INO,
   PR_0_ITABLE_NOT_GROUP, PR_0_JOURNAL_ABORT, PR_0_JOURNAL_BAD_INODE, PR_0_JOURNAL_BAD_SUPER, PR_0_JOURNAL_HAS_JOURNAL,
   PR_0_JOURNAL_RECOVERY_CLEAR, PR_0_JOURNAL_RECOVER_SET, PR_0_JOURNAL_UNSUPP_INCOMPAT, PR_0_JOURNAL_UNSUPP_MULTIFS,
-  PR_0_JOURNAL_UNSUPP_VERSION, PR_0_NONZERO_RESERVED_GDT_BLOCKS, PR_0_RESIZE_INODE_INVALID,
+  PR_0_JOURNAL_UNSUPP_VERSION, PR_0_MMP_CSUM_INVALID, PR_0_MMP_INVALID_BLK, PR_0_MMP_INVALID_MAGIC, PR_0_NONZERO_RESERVED_GDT_BLOCKS,
+  PR_0_RESIZE_INODE_INVALID,
 } from "./problem.js";
 
 
@@ -134,6 +136,24 @@ function backupJournalInode(c: CheckContext): RawInode | null {
  * e2fsck_check_ext3_journal, questions declined: a journal e2fsck could not load makes it
  * give up, reported here as a fatal problem.
  */
+/**
+ * e2fsck_check_mmp, as a read-only check runs it: the MMP block must lie inside the
+ * filesystem, carry the magic and, with metadata_csum, its checksum; each failure stops the
+ * check with the volume in error (e2fsck exits 12). A sequence other than "clean" is not waited
+ * on: e2fsck sleeps to see whether another node still updates it, which on an image nobody
+ * has mounted never happens. @e2fsprogs e2fsck_check_mmp, ext2fs_mmp_start, ext2fs_mmp_read
+ */
+export async function checkMmp(c: CheckContext): Promise<void> {
+  const v = c.v;
+  if (!v.f.mmp) return;
+  const blk = mmpBlock(v.sb);
+  if (blk <= v.firstDataBlock || blk >= v.blocksCount) c.r.fix(PR_0_MMP_INVALID_BLK, { blk }, {}, true);
+  const b = await v.readBlock(blk);
+  const m = mmpStruct.decode(b, 0);
+  if (m.mmp_magic !== EXT4_MMP_MAGIC) c.r.fix(PR_0_MMP_INVALID_MAGIC, {}, { block: blk }, true);
+  if (v.f.metadataCsum && m.mmp_checksum !== mmpChecksum(b, v.csumSeed)) c.r.fix(PR_0_MMP_CSUM_INVALID, {}, { block: blk }, true);
+}
+
 export async function checkJournal(c: CheckContext): Promise<void> {
   const v = c.v;
   const sb = v.sb;
