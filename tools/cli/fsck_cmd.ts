@@ -36,6 +36,14 @@ function setExit(code: number): void {
   exitCode = code;
 }
 
+/**
+ * ext4ts's own "problems" for the places e2fsck -n gives up by setting E2F_FLAG_ABORT (codes
+ * 0x?f0??, message "e2fsck: aborted"): e2fsck says so on stderr, once.
+ */
+function isGiveUp(p: Problem): boolean {
+  return (p.code & 0xf000) === 0xf000 && p.message.startsWith("e2fsck: ");
+}
+
 function out(s: string): void {
   process.stdout.write(s);
 }
@@ -87,12 +95,24 @@ async function runFsck(image: string, o: FsckCliOptions): Promise<number> {
           out(`${p.message}\n`);
           return;
         }
+        if (isGiveUp(p)) {
+          process.stderr.write(`${p.message}\n`); // e2fsck's "e2fsck: aborted" goes to stderr
+          return;
+        }
         out(formatProblem(p));
       },
     });
     if (json) out(`${reportJson(report)}\n`);
     else {
-      if (!report.clean && !report.skipped) out(`\n${report.device}: ********** WARNING: Filesystem still has errors **********\n\n`);
+      const warning = `\n${report.device}: ********** WARNING: Filesystem still has errors **********\n\n`;
+      if (!report.clean && !report.skipped) out(warning);
+      // A fatal problem inside passes 1-5 (not a give-up) runs e2fsck's fatal_error, which
+      // unwinds to main, whose own fatal_error ("aborted") says it all again.
+      const fatal = report.problems.find((p) => p.fatal);
+      if (fatal !== undefined && fatal.pass >= 1 && !isGiveUp(fatal)) {
+        if (!report.clean) out(warning);
+        process.stderr.write("e2fsck: aborted\n");
+      }
       if (report.aborted === undefined || report.skipped) out(`${report.summaryLine}\n`);
     }
     return report.exitCode;
