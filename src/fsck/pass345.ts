@@ -315,8 +315,11 @@ export async function pass5(c: CheckContext): Promise<void> {
   // e2fsck's order: inode then block bitmap padding, inode then block bitmap checksums.
   if (i.paddingBad) c.r.fix(PR_5_INODE_BMAP_PADDING);
   if (b.paddingBad) c.r.fix(PR_5_BLOCK_BMAP_PADDING);
-  for (const g of i.csumBad) c.r.fix(PR_5_INODE_BITMAP_CSUM_INVALID, { group: g });
-  for (const g of b.csumBad) c.r.fix(PR_5_BLOCK_BITMAP_CSUM_INVALID, { group: g });
+  // Both are in the bitmap-differences latch groups, which the differences above closed: the
+  // first bad checksum asks the latch question again (its header prefixes the message) and
+  // every one is answered by it ("IGNORED"). @e2fsprogs check_*_bitmap_checksum, PR_LATCH_*BITMAP
+  i.csumBad.forEach((g, k) => c.r.fix(PR_5_INODE_BITMAP_CSUM_INVALID, { group: g, ...(k === 0 ? { str: "Inode bitmap differences: " } : {}) }, {}, false, true));
+  b.csumBad.forEach((g, k) => c.r.fix(PR_5_BLOCK_BITMAP_CSUM_INVALID, { group: g, ...(k === 0 ? { str: "Block bitmap differences: " } : {}) }, {}, false, true));
 }
 
 /** The group's block bitmap as e2fsck's read_bitmaps leaves it in memory (bits per cluster). */

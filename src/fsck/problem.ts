@@ -405,8 +405,8 @@ export const PR_5_FREE_DIR_COUNT_GROUP = def(0x05000c, "PR_5_FREE_DIR_COUNT_GROU
 export const PR_5_FREE_INODE_COUNT = def(0x05000d, "PR_5_FREE_INODE_COUNT", "counts", "Fix", (a) => `Free inodes count wrong (${n(a.ino)}, counted=${n(a.ino2)}).`, { noOk: true });
 export const PR_5_FREE_BLOCK_COUNT_GROUP = def(0x05000e, "PR_5_FREE_BLOCK_COUNT_GROUP", "counts", "Fix", (a) => `Free blocks count wrong for group #${n(a.group)} (${n(a.blk)}, counted=${n(a.blk2)}).`);
 export const PR_5_FREE_BLOCK_COUNT = def(0x05000f, "PR_5_FREE_BLOCK_COUNT", "counts", "Fix", (a) => `Free blocks count wrong (${n(a.blk)}, counted=${n(a.blk2)}).`, { noOk: true });
-export const PR_5_INODE_BITMAP_CSUM_INVALID = def(0x05001a, "PR_5_INODE_BITMAP_CSUM_INVALID", "checksum", "Fix", (a) => `Group ${n(a.group)} inode bitmap does not match checksum.`);
-export const PR_5_BLOCK_BITMAP_CSUM_INVALID = def(0x05001b, "PR_5_BLOCK_BITMAP_CSUM_INVALID", "checksum", "Fix", (a) => `Group ${n(a.group)} block bitmap does not match checksum.`);
+export const PR_5_INODE_BITMAP_CSUM_INVALID = def(0x05001a, "PR_5_INODE_BITMAP_CSUM_INVALID", "checksum", "Fix", (a) => `${a.str ?? ""}Group ${n(a.group)} inode bitmap does not match checksum.`);
+export const PR_5_BLOCK_BITMAP_CSUM_INVALID = def(0x05001b, "PR_5_BLOCK_BITMAP_CSUM_INVALID", "checksum", "Fix", (a) => `${a.str ?? ""}Group ${n(a.group)} block bitmap does not match checksum.`);
 
 // ---------------------------------------------------------------------------------------
 // After pass 5 (e2fsck.c, quota.c)
