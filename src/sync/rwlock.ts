@@ -147,6 +147,7 @@ abstract class LockBase implements LockRef {
    */
   #queued(task: Task, q: Promise<void> | undefined): Promise<void> {
     if (q === undefined) return RESOLVED;
+    if (this.domain.scheduler === noScheduler) return q; // production: no point, no extra turn
     return q.then(() => this.domain.scheduler.point(task, this.#handoffLabel));
   }
 
