@@ -34,6 +34,8 @@ import { exitCodeOf, FsckAbort, Reporter, summaryLine, type FsckReport, type Fsc
 import { PR_6_UPDATE_QUOTAS } from "./problem.js";
 import { checkJournal, checkMmp, checkResizeInode, checkSuperBlock, invalidQuotaTypes, reasonToCheck } from "./super_check.js";
 import { openVolume, type FsckVolume } from "./volume.js";
+import { FsckWriter } from "./writer.js";
+import { FsError } from "../errors.js";
 
 export type { FsckReport, FsckSummary, Problem } from "./report.js";
 export { formatProblem } from "./report.js";
@@ -57,12 +59,20 @@ export interface CheckOptions {
   onProblem?: (p: Problem) => void;
   /** Called when a pass starts: 1-5 (pass 0 is opening), with e2fsck's header line. */
   onPass?: (pass: number, title: string) => void;
+  /** Called once the volume's name for messages is known (its label, or `name`). */
+  onDevice?: (name: string) => void;
   /** Called for each warning (e2fsck's notes that are not problems). */
   onWarning?: (w: string) => void;
   /** Called for each line e2fsck writes to stderr (the quota comparison's "[QUOTA WARNING] ..."). */
   onStderr?: (line: string) => void;
   /** Buffer cache bound when `check` makes its own cache (default 32 MiB). */
   cacheBytes?: number;
+  /**
+   * Repair (the device must be writable and not mounted): "yes" answers yes to every
+   * question (e2fsck -y), "preen" fixes what e2fsck -p fixes and stops at anything else.
+   * Without it the check answers no and never writes (e2fsck -n).
+   */
+  repair?: "yes" | "preen";
 }
 
 function isEngine(t: CheckTarget): t is Ext4Fs {
@@ -107,11 +117,17 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
   } else {
     dev = target;
   }
+  if (opts.repair !== undefined && (shared !== null || dev.readOnly)) {
+    throw new FsError("EROFS", shared !== null
+      ? `Cannot repair ${dev.description} while it is mounted; unmount it and check the device`
+      : `Cannot repair ${dev.description}: the device is open read-only`);
+  }
   const name = opts.name ?? dev.description;
   /** What messages call the volume: its label once the superblock is read, as e2fsck does. */
   let device = name;
   const now = opts.now ?? Math.floor(Date.now() / 1000);
   const r = new Reporter({
+    mode: opts.repair ?? "no",
     ...(opts.maxProblems !== undefined ? { maxProblems: opts.maxProblems } : {}),
     ...(opts.onProblem !== undefined ? { onProblem: opts.onProblem } : {}),
   });
@@ -124,6 +140,7 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
   };
   let v: FsckVolume | null = null;
   let c: CheckContext | null = null;
+  let w: FsckWriter | null = null;
   let skipped = false;
   let skipLine: string | undefined;
   const warnings: string[] = [];
@@ -133,9 +150,11 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
       name,
       makeCache: (bs) => (shared !== null && shared.blockSize === bs ? shared : new BufferCache(dev, bs, { maxBytes: opts.cacheBytes ?? 32 * 1024 * 1024 })),
     });
-    const ctx = new CheckContext(v, r, now);
+    if (opts.repair !== undefined) w = new FsckWriter(v);
+    const ctx = new CheckContext(v, r, now, w);
     c = ctx;
     device = v.name;
+    opts.onDevice?.(device);
     // e2fsck's order: MMP, the journal, the recovery warning, the superblock, then whether to skip.
     await checkMmp(c);
     await checkJournal(c);
@@ -193,11 +212,22 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
     if (!(e instanceof FsckAbort)) throw e;
   }
   const aborted = r.aborted;
+  // What the repairs changed, before the final superblock update (e2fsck's was_changed).
+  const modified = w?.changed ?? false;
+  if (w !== null && c !== null) {
+    const used = c.inodeUsed;
+    if (skipped) await w.flushBlocks(); // e2fsck's check_if_skip changes nothing
+    else if (aborted === undefined) await w.close({ valid: r.valid, now, inodeInUse: (ino) => used.test(ino) });
+    else if (r.preenHalted) await w.close({ valid: false, halt: true, now, inodeInUse: (ino) => used.test(ino) });
+    else await w.flushBlocks(); // e2fsck's fatal_error flushes the blocks written so far, nothing more
+  }
   const summary = summarize(v, c);
   return {
     device,
     clean: r.valid && aborted === undefined,
-    exitCode: exitCodeOf(r.valid, aborted !== undefined),
+    modified,
+    preenHalted: r.preenHalted,
+    exitCode: exitCodeOf(r.valid, aborted !== undefined, modified, r.preenHalted),
     skipped,
     warnings,
     stderr,

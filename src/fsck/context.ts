@@ -18,6 +18,7 @@ import { EXT4_FT_BLKDEV, EXT4_FT_CHRDEV, EXT4_FT_DIR, EXT4_FT_FIFO, EXT4_FT_REG_
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from "../format/inode.js";
 import { ChunkedBitmap, ChunkedCounts, GrowF64, GrowU32 } from "./maps.js";
 import type { Reporter } from "./report.js";
+import type { FsckWriter } from "./writer.js";
 import type { FsckVolume } from "./volume.js";
 
 /** Per-directory flags kept in DirInfo.flags. */
@@ -46,6 +47,22 @@ export class DirInfo {
 
   get count(): number {
     return this.ino.length;
+  }
+
+  /** Add a directory found after pass 1 (a new /lost+found), keeping the list in inode order. */
+  insert(ino: number, generation: number, flags: number, size: number): void {
+    this.add(ino, generation, flags, size);
+    const cols = [this.ino, this.dotdot, this.parent, this.generation, this.flags] as const;
+    for (let i = this.count - 1; i > 0 && this.ino.get(i - 1) > ino; i--) {
+      for (const col of cols) {
+        const t = col.get(i);
+        col.set(i, col.get(i - 1));
+        col.set(i - 1, t);
+      }
+      const t = this.size.get(i);
+      this.size.set(i, this.size.get(i - 1));
+      this.size.set(i - 1, t);
+    }
   }
 
   /** Index of directory `ino`, or -1. */
@@ -280,7 +297,22 @@ export class CheckContext {
     fragmented: 0, fragmentedDir: 0, largeDirs: 0, largeFiles: 0, badBlocks: 0, links: 0, total: 0,
   };
 
-  constructor(v: FsckVolume, r: Reporter, now: number) {
+  /** /lost+found once pass 3 found or made it (e2fsck's ctx->lost_and_found), else 0. */
+  lostAndFound = 0;
+  /** /lost+found could not be found or made: reconnecting is given up. */
+  badLostAndFound = false;
+
+  /** The write side of a repairing run (-y, -p); null for -n, which never writes. */
+  readonly w: FsckWriter | null;
+
+  /** The writer, for a call site that got a yes (only a repairing run answers yes). */
+  get out(): FsckWriter {
+    if (this.w === null) throw new Error("internal error: a repair was answered yes in a run that does not write");
+    return this.w;
+  }
+
+  constructor(v: FsckVolume, r: Reporter, now: number, w: FsckWriter | null = null) {
+    this.w = w;
     this.v = v;
     this.r = r;
     this.now = now;

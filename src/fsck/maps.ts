@@ -248,6 +248,10 @@ export class GrowF64 {
     return this.#a[i]!;
   }
 
+  set(i: number, v: number): void {
+    this.#a[i] = v;
+  }
+
   view(): Float64Array {
     return this.#a.subarray(0, this.length);
   }

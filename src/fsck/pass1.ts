@@ -802,15 +802,28 @@ export class Pass1 {
       else if (!extentFile && size > maxBlockMapSize(v.log2BlockSize)) badSize = 4;
       else if (extentFile && size > 2 ** (32 + v.log2BlockSize) - 1) badSize = 6;
     }
+    const dirty: Partial<RawInode> = {};
     if (badSize !== 0 && type !== S_IFLNK) {
       if (badSize !== 7) should = (pb.lastBlock + 1) * v.blockSize;
-      r.fix(PR_1_BAD_I_SIZE, { ino, size: iSize(raw), num: should, group: badSize });
+      if (r.ask(PR_1_BAD_I_SIZE, { ino, size: iSize(raw), num: should, group: badSize })) {
+        raw.i_size_lo = dirty.i_size_lo = should % 2 ** 32;
+        raw.i_size_high = dirty.i_size_high = Math.floor(should / 2 ** 32);
+        if (should === 0 && inline) {
+          // @e2fsprogs check_blocks: an empty inline file becomes an empty plain one.
+          raw.i_block = dirty.i_block = new Uint8Array(60);
+          raw.i_flags = dirty.i_flags = (raw.i_flags & ~EXT4_INLINE_DATA_FL) >>> 0;
+        }
+      }
     }
     if (type === S_IFREG && iSize(raw) >= 2 ** 31) c.counters.largeFiles++;
     const iBlocks = raw.i_blocks_lo + (v.f.hugeFile ? raw.l_i_blocks_high * 2 ** 32 : 0);
     if (v.sb.s_creator_os !== 1 && (numBlocks !== iBlocks || (v.f.hugeFile && (raw.i_flags & EXT4_HUGE_FILE_FL) !== 0 && raw.l_i_blocks_high !== 0))) {
-      r.fix(PR_1_BAD_I_BLOCKS, { ino, iblocks: iBlocks, num: numBlocks });
+      if (r.ask(PR_1_BAD_I_BLOCKS, { ino, iblocks: iBlocks, num: numBlocks })) {
+        raw.i_blocks_lo = dirty.i_blocks_lo = numBlocks % 2 ** 32;
+        raw.l_i_blocks_high = dirty.l_i_blocks_high = Math.floor(numBlocks / 2 ** 32);
+      }
     }
+    if (Object.keys(dirty).length > 0) await c.out.writeInode(ino, dirty);
     if (v.f.bigalloc && (type === S_IFREG || type === S_IFDIR) && (ino === EXT4_ROOT_INO || ino >= v.firstIno)
       && (raw.i_flags & (EXT4_EXTENTS_FL | EXT4_INLINE_DATA_FL)) === 0 && iBlocks - (fileAcl !== 0 ? v.blockSize / 512 : 0) > 0) {
       r.fix(PR_1_NO_BIGALLOC_BLOCKMAP_FILES, { ino });

@@ -9,20 +9,26 @@
  *   the bitmaps (with repairs declined, e2fsck counts from the bitmaps on disk).
  */
 
-import { blockBitmapCsum, freeBlocksCount as gdFreeBlocks, freeInodesCount as gdFreeInodes, inodeBitmapCsum, usedDirsCount, EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT } from "../format/group_desc.js";
+import {
+  blockBitmapCsum, freeBlocksCount as gdFreeBlocks, freeInodesCount as gdFreeInodes, inodeBitmapCsum, setFreeBlocksCount as setGdFreeBlocks,
+  setFreeInodesCount as setGdFreeInodes, setUsedDirsCount, usedDirsCount, EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT,
+} from "../format/group_desc.js";
 import { EXT4_BG_BLOCK_BITMAP_CSUM_HI_END, EXT4_BG_INODE_BITMAP_CSUM_HI_END } from "../format/group_desc.js";
 import { bitmapChecksum } from "../format/checksum.js";
 import { EXT4_BAD_INO, EXT4_EA_INODE_FL, EXT4_GOOD_OLD_INODE_SIZE, EXT4_INDEX_FL, EXT4_ROOT_INO, S_IFDIR, S_IFMT, S_IFREG, type RawInode } from "../format/inode.js";
 import { EXT4_XATTR_MAGIC } from "../format/xattr.js";
-import { freeBlocksCount as sbFreeBlocks } from "../format/superblock.js";
+import { freeBlocksCount as sbFreeBlocks, setFreeBlocksCount as setSbFreeBlocks } from "../format/superblock.js";
 import type { CheckContext } from "./context.js";
 import { ChunkedBitmap } from "./maps.js";
+import { clearInode, inodeAllocStats } from "./repair.js";
+import { fixDotdot, getLostAndFound, reconnectFile } from "./lost_found.js";
+import { EXT4_FEATURE_RO_COMPAT_DIR_NLINK } from "../format/superblock.js";
 import { listDir, readInode, safeName, type PathNamer } from "./paths.js";
 import { processBadInode } from "./pass2.js";
 import { dirhash } from "../format/dirhash.js";
 import { dirRecLen } from "../format/dirent.js";
 import {
-  PR_2_DUPLICATE_DIRENT, PR_2_NON_UNIQUE_FILE_NO_RENAME, PR_2_NON_UNIQUE_FILE, PR_3_BAD_DOT_DOT, PR_3_NO_ROOT_INODE, PR_3_NO_ROOT_INODE_ABORT, PR_3_ROOT_NOT_DIR_ABORT, PR_3_UNCONNECTED_DIR,
+  PR_2_DUPLICATE_DIRENT, PR_2_NON_UNIQUE_FILE_NO_RENAME, PR_2_NON_UNIQUE_FILE, PR_3_BAD_DOT_DOT, PR_3_FIX_PARENT_NOFIND, PR_3_NO_ROOT_INODE, PR_3_NO_ROOT_INODE_ABORT, PR_3_ROOT_NOT_DIR_ABORT, PR_3_UNCONNECTED_DIR,
   PR_4_BAD_REF_COUNT, PR_4_DIR_NLINK_FEATURE, PR_4_INCONSISTENT_COUNT, PR_4_UNATTACHED_INODE, PR_4_ZERO_LEN_INODE,
   PR_5_BLOCK_BITMAP_CSUM_INVALID, PR_5_BLOCK_BITMAP_HEADER, PR_5_BLOCK_BMAP_PADDING, PR_5_FREE_BLOCK_COUNT,
   PR_5_FREE_BLOCK_COUNT_GROUP, PR_5_FREE_DIR_COUNT_GROUP, PR_5_FREE_INODE_COUNT, PR_5_FREE_INODE_COUNT_GROUP,
@@ -49,6 +55,8 @@ export async function pass3(c: CheckContext, names: PathNamer): Promise<void> {
     if (!c.isDir(dir)) continue;
     await checkDirectory(c, names, dir, done);
   }
+  // A repairing run makes sure /lost+found exists (e2fsck creates it even when nothing needs it).
+  if (c.r.repairing) await getLostAndFound(c, true);
 }
 
 async function checkDirectory(c: CheckContext, names: PathNamer, dir: number, done: ChunkedBitmap): Promise<void> {
@@ -64,7 +72,10 @@ async function checkDirectory(c: CheckContext, names: PathNamer, dir: number, do
     const parent = dirs.parent.get(idx);
     if (parent === 0 || (loopPass && loopDetect !== null && loopDetect.test(parent))) {
       const was = parent !== 0 ? parent : dirs.dotdot.get(idx);
-      c.r.fix(PR_3_UNCONNECTED_DIR, { ino, dir: was, path: await names.pathname(was, 0) });
+      if (c.r.ask(PR_3_UNCONNECTED_DIR, { ino, dir: was, path: await names.pathname(was, 0) })) {
+        if (!(await reconnectFile(c, ino))) c.r.unmarkValid();
+        else if (!(await fixDotdot(c, ino, c.lostAndFound))) fixParentFailed(c, ino);
+      }
       break;
     }
     ino = parent;
@@ -80,13 +91,20 @@ async function checkDirectory(c: CheckContext, names: PathNamer, dir: number, do
   const dotdot = dirs.dotdot.get(idx);
   const parent = dirs.parent.get(idx);
   if (dotdot !== parent) {
-    c.r.fix(PR_3_BAD_DOT_DOT, {
+    const yes = c.r.ask(PR_3_BAD_DOT_DOT, {
       ino: dir, ino2: dotdot, dir: parent,
       path: await names.pathname(parent, dir),
       path2: await names.pathname(dotdot, 0),
       str: await names.pathname(parent, 0),
     });
+    if (yes && !(await fixDotdot(c, dir, parent))) fixParentFailed(c, dir);
   }
+}
+
+/** '..' could not be rewritten (not found, or in a block ext4ts cannot reseal). @e2fsprogs PR_3_FIX_PARENT_NOFIND */
+function fixParentFailed(c: CheckContext, ino: number): void {
+  c.r.fix(PR_3_FIX_PARENT_NOFIND, { ino });
+  c.r.unmarkValid();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -234,7 +252,7 @@ export async function pass4(c: CheckContext, names: PathNamer): Promise<void> {
     || !c.inodeUsed.test(ino) || c.inodeImagic.test(ino) || c.inodeBb.test(ino);
   const check = async (ino: number): Promise<void> => {
     if (done(ino)) return;
-    const linkCount = c.linkInfo.get(ino);
+    let linkCount = c.linkInfo.get(ino);
     let counted = c.linkCount.get(ino);
     if (counted === 0) {
       const got = await readInode(c, ino);
@@ -247,23 +265,41 @@ export async function pass4(c: CheckContext, names: PathNamer): Promise<void> {
       const magicAt = EXT4_GOOD_OLD_INODE_SIZE + extra;
       const eaMagic = v.inodeSize > EXT4_GOOD_OLD_INODE_SIZE && magicAt + 4 <= bytes.length
         ? (bytes[magicAt]! | (bytes[magicAt + 1]! << 8) | (bytes[magicAt + 2]! << 16) | (bytes[magicAt + 3]! << 24)) >>> 0 : 0;
-      if (raw.i_blocks_lo === 0 && eaMagic !== EXT4_XATTR_MAGIC && (type === S_IFREG || type === S_IFDIR)) r.fix(PR_4_ZERO_LEN_INODE, { ino });
-      r.fix(PR_4_UNATTACHED_INODE, { ino });
-      return;
+      if (raw.i_blocks_lo === 0 && eaMagic !== EXT4_XATTR_MAGIC && (type === S_IFREG || type === S_IFDIR)
+        && r.ask(PR_4_ZERO_LEN_INODE, { ino })) {
+        // @e2fsprogs disconnect_inode: an empty unattached file is deleted, not reconnected.
+        await clearInode(c, ino, raw);
+        await inodeAllocStats(c, ino, -1, type === S_IFDIR);
+        c.quota.remove(ino, raw, 0);
+        return;
+      }
+      if (!r.ask(PR_4_UNATTACHED_INODE, { ino })) return;
+      if (!(await reconnectFile(c, ino))) {
+        r.unmarkValid();
+        return;
+      }
+      linkCount = c.linkInfo.get(ino);
+      counted = c.linkCount.get(ino);
     }
     const isDir = c.isDir(ino);
     if (isDir && counted > EXT2_LINK_MAX) {
-      if (!v.f.dirNlink) r.fix(PR_4_DIR_NLINK_FEATURE);
+      if (!v.f.dirNlink && r.ask(PR_4_DIR_NLINK_FEATURE)) {
+        v.sb.s_feature_ro_compat = (v.sb.s_feature_ro_compat | EXT4_FEATURE_RO_COMPAT_DIR_NLINK) >>> 0;
+        c.out.markSuperDirty();
+      }
       counted = 1;
     }
     if (counted !== linkCount) {
       const got = await readInode(c, ino);
       const links = got?.raw.i_links_count ?? linkCount;
       if (linkCount !== links && !isDir && links <= EXT2_LINK_MAX) r.fix(PR_4_INCONSISTENT_COUNT, { ino, num: linkCount, links });
-      // A directory whose count once overflowed (1 with dir_nlink) could be exact again; e2fsck
-      // offers that (PR_4_DIR_OVERFLOW_REF_COUNT) only when it may write, so a read-only check is silent.
+      // A directory whose count once overflowed (1 with dir_nlink) could be exact again: e2fsck
+      // sets it without calling it an error, and only when it may write.
       const overflowed = isDir && counted > 1 && linkCount === 1 && ((got?.raw.i_flags ?? 0) & EXT4_INDEX_FL) !== 0;
-      if (!overflowed) r.fix(PR_4_BAD_REF_COUNT, { ino, links, num: counted });
+      if ((overflowed && r.repairing) || (!overflowed && r.ask(PR_4_BAD_REF_COUNT, { ino, links, num: counted }))) {
+        await c.out.writeInode(ino, { i_links_count: counted });
+        c.linkInfo.set(ino, counted);
+      }
     }
   };
   // Only inodes in use can have something to say: walk the in-use map, not every number.
@@ -307,19 +343,109 @@ class DiffList {
 interface BitmapFindings {
   csumBad: number[];
   paddingBad: boolean;
+  /** The differences were repaired: write the bitmaps from the found maps. */
+  rewrite: boolean;
 }
 
 export async function pass5(c: CheckContext): Promise<void> {
   const b = await checkBlockBitmaps(c);
   const i = await checkInodeBitmaps(c);
   // e2fsck's order: inode then block bitmap padding, inode then block bitmap checksums.
-  if (i.paddingBad) c.r.fix(PR_5_INODE_BMAP_PADDING);
-  if (b.paddingBad) c.r.fix(PR_5_BLOCK_BMAP_PADDING);
+  if (i.paddingBad && c.r.ask(PR_5_INODE_BMAP_PADDING)) i.rewrite = true;
+  if (b.paddingBad && c.r.ask(PR_5_BLOCK_BMAP_PADDING)) b.rewrite = true;
   // Both are in the bitmap-differences latch groups, which the differences above closed: the
   // first bad checksum asks the latch question again (its header prefixes the message) and
-  // every one is answered by it ("IGNORED"). @e2fsprogs check_*_bitmap_checksum, PR_LATCH_*BITMAP
-  i.csumBad.forEach((g, k) => c.r.fix(PR_5_INODE_BITMAP_CSUM_INVALID, { group: g, ...(k === 0 ? { str: "Inode bitmap differences: " } : {}) }, {}, false, true));
-  b.csumBad.forEach((g, k) => c.r.fix(PR_5_BLOCK_BITMAP_CSUM_INVALID, { group: g, ...(k === 0 ? { str: "Block bitmap differences: " } : {}) }, {}, false, true));
+  // every one is answered by it. @e2fsprogs check_*_bitmap_checksum, PR_LATCH_*BITMAP
+  const yes = c.r.repairing;
+  i.csumBad.forEach((g, k) => {
+    if (c.r.ask(PR_5_INODE_BITMAP_CSUM_INVALID, { group: g, ...(k === 0 ? { str: "Inode bitmap differences: " } : {}) }, {}, yes)) i.rewrite = true;
+  });
+  b.csumBad.forEach((g, k) => {
+    if (c.r.ask(PR_5_BLOCK_BITMAP_CSUM_INVALID, { group: g, ...(k === 0 ? { str: "Block bitmap differences: " } : {}) }, {}, yes)) b.rewrite = true;
+  });
+  if (i.rewrite) await writeInodeBitmaps(c);
+  if (b.rewrite) await writeBlockBitmaps(c);
+}
+
+/**
+ * Write every group's block bitmap from what passes 1-4 found in use, with its checksum
+ * (e2fsck copies block_found_map over the bitmap; ext2fs_write_bitmaps writes it). Bytes past
+ * the group's clusters are ones, and so are the last group's bits past the volume's end.
+ * A BLOCK_UNINIT group whose only blocks are its own metadata keeps the flag and is not
+ * written; one that has more in use loses the flag, so its bitmap is read from now on.
+ */
+async function writeBlockBitmaps(c: CheckContext): Promise<void> {
+  const v = c.v;
+  const w = c.out;
+  const ratio = v.clusterRatio;
+  const cpg = v.blocksPerGroup / ratio;
+  for (let g = 0; g < v.groupCount; g++) {
+    const gd = v.group(g);
+    const loc = v.blockBitmapLoc(g);
+    if (loc === 0 || loc >= v.blocksCount) continue;
+    const first = v.groupFirstBlock(g);
+    const inGroup = Math.ceil((v.groupLastBlock(g) - first + 1) / ratio);
+    const bm = new Uint8Array(v.blockSize).fill(0xff);
+    bm.fill(0, 0, Math.ceil(inGroup / 8));
+    for (let i = 0; i < inGroup; i++) {
+      let found = false;
+      for (let k = 0; !found && k < ratio; k++) found = c.blockFound.test(first + i * ratio + k);
+      if (found) bm[i >>> 3] = bm[i >>> 3]! | (1 << (i & 7));
+    }
+    for (let i = inGroup; i < Math.ceil(inGroup / 8) * 8; i++) bm[i >>> 3] = bm[i >>> 3]! | (1 << (i & 7));
+    if (v.f.groupDescCsum && (gd.bg_flags & EXT4_BG_BLOCK_UNINIT) !== 0) {
+      const own = new Uint8Array(v.blockSize);
+      uninitMarks(c, g, (b) => {
+        if (b >= first && b <= v.groupLastBlock(g)) {
+          const i = Math.floor((b - first) / ratio);
+          own[i >>> 3] = own[i >>> 3]! | (1 << (i & 7));
+        }
+      });
+      let same = true;
+      for (let i = 0; same && i < inGroup; i++) same = ((own[i >>> 3]! >> (i & 7)) & 1) === ((bm[i >>> 3]! >> (i & 7)) & 1);
+      if (same) continue;
+      gd.bg_flags &= ~EXT4_BG_BLOCK_UNINIT & 0xffff;
+    }
+    if (v.f.metadataCsum) {
+      const full = bitmapChecksum(bm, cpg >>> 3, v.csumSeed) >>> 0;
+      gd.bg_block_bitmap_csum_lo = full & 0xffff;
+      if (v.descSize >= EXT4_BG_BLOCK_BITMAP_CSUM_HI_END) gd.bg_block_bitmap_csum_hi = full >>> 16;
+    }
+    await w.writeBlock(loc, bm);
+    w.markGroupDirty(g);
+  }
+}
+
+/** Write every group's inode bitmap from the inodes found in use, with its checksum. @e2fsprogs write_bitmaps */
+async function writeInodeBitmaps(c: CheckContext): Promise<void> {
+  const v = c.v;
+  const w = c.out;
+  const ipg = v.inodesPerGroup;
+  for (let g = 0; g < v.groupCount; g++) {
+    const gd = v.group(g);
+    const loc = v.inodeBitmapLoc(g);
+    if (loc === 0 || loc >= v.blocksCount) continue;
+    const bm = new Uint8Array(v.blockSize).fill(0xff);
+    bm.fill(0, 0, ipg >>> 3);
+    let any = false;
+    for (let i = 0; i < ipg; i++) {
+      if (c.inodeUsed.test(g * ipg + i + 1)) {
+        bm[i >>> 3] = bm[i >>> 3]! | (1 << (i & 7));
+        any = true;
+      }
+    }
+    if (v.f.groupDescCsum && (gd.bg_flags & EXT4_BG_INODE_UNINIT) !== 0) {
+      if (!any) continue;
+      gd.bg_flags &= ~EXT4_BG_INODE_UNINIT & 0xffff;
+    }
+    if (v.f.metadataCsum) {
+      const full = bitmapChecksum(bm, ipg >>> 3, v.csumSeed) >>> 0;
+      gd.bg_inode_bitmap_csum_lo = full & 0xffff;
+      if (v.descSize >= EXT4_BG_INODE_BITMAP_CSUM_HI_END) gd.bg_inode_bitmap_csum_hi = full >>> 16;
+    }
+    await w.writeBlock(loc, bm);
+    w.markGroupDirty(g);
+  }
 }
 
 /** The group's block bitmap as e2fsck's read_bitmaps leaves it in memory (bits per cluster). */
@@ -420,14 +546,38 @@ async function checkBlockBitmaps(c: CheckContext): Promise<BitmapFindings> {
     freeTotal += groupFree;
   }
   diffs.flush();
-  if (diffs.count > 0) r.fix(PR_5_BLOCK_BITMAP_HEADER, { str: diffs.text });
+  let rewrite = false;
+  if (diffs.count > 0 && r.ask(PR_5_BLOCK_BITMAP_HEADER, { str: diffs.text })) {
+    // e2fsck copies the found map over the bitmap and redoes the counts from it.
+    rewrite = true;
+    freeTotal = 0;
+    for (let g = 0; g < v.groupCount; g++) {
+      const first = v.groupFirstBlock(g);
+      const inGroup = Math.ceil((v.groupLastBlock(g) - first + 1) / ratio);
+      let groupFree = 0;
+      for (let i = 0; i < inGroup; i++) {
+        let found = false;
+        for (let k = 0; !found && k < ratio; k++) found = c.blockFound.test(first + i * ratio + k);
+        if (!found) groupFree++;
+      }
+      freeArray[g] = groupFree;
+      freeTotal += groupFree;
+    }
+  }
   for (let g = 0; g < v.groupCount; g++) {
-    const have = gdFreeBlocks(v.group(g), v.descSize);
-    if (have !== freeArray[g]) r.fix(PR_5_FREE_BLOCK_COUNT_GROUP, { group: g, blk: have, blk2: freeArray[g]! });
+    const gd = v.group(g);
+    const have = gdFreeBlocks(gd, v.descSize);
+    if (have !== freeArray[g] && r.ask(PR_5_FREE_BLOCK_COUNT_GROUP, { group: g, blk: have, blk2: freeArray[g]! })) {
+      setGdFreeBlocks(gd, freeArray[g]!, v.descSize);
+      c.out.markGroupDirty(g);
+    }
   }
   const sbFree = sbFreeBlocks(v.sb);
-  if (freeTotal * ratio !== sbFree) r.fix(PR_5_FREE_BLOCK_COUNT, { blk: sbFree, blk2: freeTotal * ratio });
-  return { csumBad, paddingBad: paddingBad || tail.bad };
+  if (freeTotal * ratio !== sbFree && r.ask(PR_5_FREE_BLOCK_COUNT, { blk: sbFree, blk2: freeTotal * ratio })) {
+    setSbFreeBlocks(v.sb, freeTotal * ratio);
+    c.out.markSuperDirty();
+  }
+  return { csumBad, paddingBad: paddingBad || tail.bad, rewrite };
 }
 
 async function checkInodeBitmaps(c: CheckContext): Promise<BitmapFindings> {
@@ -485,14 +635,42 @@ async function checkInodeBitmaps(c: CheckContext): Promise<BitmapFindings> {
     freeTotal += free;
   }
   diffs.flush();
-  if (diffs.count > 0) r.fix(PR_5_INODE_BITMAP_HEADER, { str: diffs.text });
+  let rewrite = false;
+  if (diffs.count > 0 && r.ask(PR_5_INODE_BITMAP_HEADER, { str: diffs.text })) {
+    // e2fsck copies inode_used_map over the bitmap and redoes the counts from it.
+    rewrite = true;
+    freeTotal = 0;
+    for (let g = 0; g < v.groupCount; g++) {
+      const base = g * ipg;
+      const n = Math.min(ipg, v.inodesCount - base);
+      let free = 0;
+      let dirs = 0;
+      for (let i = 0; i < n; i++) {
+        const ino = base + i + 1;
+        if (!c.inodeUsed.test(ino)) free++;
+        else if (c.isDir(ino)) dirs++;
+      }
+      freeArray[g] = free;
+      dirArray[g] = dirs;
+      freeTotal += free;
+    }
+  }
   for (let g = 0; g < v.groupCount; g++) {
     const gd = v.group(g);
     const have = gdFreeInodes(gd, v.descSize);
-    if (have !== freeArray[g]) r.fix(PR_5_FREE_INODE_COUNT_GROUP, { group: g, ino: have, ino2: freeArray[g]! });
+    if (have !== freeArray[g] && r.ask(PR_5_FREE_INODE_COUNT_GROUP, { group: g, ino: have, ino2: freeArray[g]! })) {
+      setGdFreeInodes(gd, freeArray[g]!, v.descSize);
+      c.out.markGroupDirty(g);
+    }
     const dirsHave = usedDirsCount(gd, v.descSize);
-    if (dirsHave !== dirArray[g]) r.fix(PR_5_FREE_DIR_COUNT_GROUP, { group: g, ino: dirsHave, ino2: dirArray[g]! });
+    if (dirsHave !== dirArray[g] && r.ask(PR_5_FREE_DIR_COUNT_GROUP, { group: g, ino: dirsHave, ino2: dirArray[g]! })) {
+      setUsedDirsCount(gd, dirArray[g]!, v.descSize);
+      c.out.markGroupDirty(g);
+    }
   }
-  if (freeTotal !== v.sb.s_free_inodes_count) r.fix(PR_5_FREE_INODE_COUNT, { ino: v.sb.s_free_inodes_count, ino2: freeTotal });
-  return { csumBad, paddingBad: paddingBad || tailBad };
+  if (freeTotal !== v.sb.s_free_inodes_count && r.ask(PR_5_FREE_INODE_COUNT, { ino: v.sb.s_free_inodes_count, ino2: freeTotal })) {
+    v.sb.s_free_inodes_count = freeTotal;
+    c.out.markSuperDirty();
+  }
+  return { csumBad, paddingBad: paddingBad || tailBad, rewrite };
 }

@@ -96,6 +96,20 @@ export class QuotaUsage {
     });
   }
 
+  /** An inode the repairs cleared gives back what `add` counted for it (e2fsck's quota_data_inodes -1). */
+  remove(ino: number, raw: RawInode, clusters: number): void {
+    const v = this.#v;
+    if (ino === v.sb.s_prj_quota_inum || (ino !== EXT4_ROOT_INO && ino < v.firstIno) || (raw.i_flags & EXT4_EA_INODE_FL) !== 0) return;
+    const ids = [inodeUid(raw), inodeGid(raw), fitsInInode(raw, v.inodeSize, "i_projid") ? raw.i_projid : 0];
+    const space = clusters * v.clusterRatio * v.blockSize;
+    this.#types.forEach((m, t) => {
+      const u = m?.get(ids[t]!);
+      if (u === undefined) return;
+      u.space -= space;
+      u.inodes -= 1;
+    });
+  }
+
   /**
    * Compare each tracked type with its file; returns the inconsistent types (in order) and
    * calls `warn` with e2fsck's stderr lines. `invalid` types (a quota inode number that cannot

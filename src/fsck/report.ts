@@ -1,17 +1,30 @@
 /**
  * The check report: problems as typed records, the verdict and e2fsck's summary line.
  *
- * `Reporter` plays the part of e2fsck's fix_problem for a run that answers no to every
- * question (-n): it records the problem, and a declined prompt without PR_NO_OK marks the
- * volume as having errors (ext2fs_unmark_valid). Before pass 1 nothing counts, as e2fsck
- * marks the volume valid again after check_super_block; `fatal` problems stop the run
- * (e2fsck's fatal_error, exit 8, or 12 with errors).
+ * `Reporter` plays the part of e2fsck's fix_problem. It records each problem and answers
+ * its question by the run's mode: -n answers no, -y yes, -p (preen) yes to the problems
+ * e2fsck marks PR_PREEN_OK and stops the run at any other ("UNEXPECTED INCONSISTENCY").
+ * A declined prompt without PR_NO_OK marks the volume as having errors
+ * (ext2fs_unmark_valid). Before pass 1 nothing counts, as e2fsck marks the volume valid
+ * again after check_super_block; `fatal` problems stop the run (e2fsck's fatal_error,
+ * exit 8, or 12 with errors).
+ *
+ * Two entry points keep repairs honest: `ask` is for call sites that carry out the repair
+ * when the answer is yes; `fix` is for those whose repair ext4ts does not implement yet. In
+ * a repairing run `fix` still answers no, marks the problem `unsupported` and leaves the
+ * volume in error (exit 4), so a run never claims a repair it did not make.
  *
  * Memory stays bounded on a badly damaged volume: at most `maxProblems` records are kept;
  * the rest are counted per code.
  */
 
 import { problemDef, type ProblemArgs, type ProblemClass, type ProblemDef, type Prompt } from "./problem.js";
+
+/** The record a preen halt stands on when no problem was recorded before it. */
+const PREEN_HALT: Problem = {
+  code: 0, name: "PREEN_HALT", pass: 0, cls: "superblock", message: "UNEXPECTED INCONSISTENCY", prompt: "", error: true,
+  latched: false, answer: false, unsupported: false, fatal: true,
+};
 
 /** One problem found. */
 export interface Problem {
@@ -28,8 +41,12 @@ export interface Problem {
   readonly prompt: Prompt;
   /** Declining the fix leaves the volume in error (it counts against "clean"). */
   readonly error: boolean;
-  /** Answered by an earlier latch question (e2fsck prints "IGNORED." instead of asking). */
+  /** Answered by an earlier latch question (e2fsck prints "CLEARED." or "IGNORED." instead of asking). */
   readonly latched: boolean;
+  /** The answer: true when the repair was made. */
+  readonly answer: boolean;
+  /** A repairing run met a problem whose repair ext4ts does not implement (answered no). */
+  readonly unsupported: boolean;
   readonly fatal: boolean;
   readonly ino?: number;
   readonly block?: number;
@@ -55,8 +72,15 @@ export interface FsckReport {
   readonly device: string;
   /** No problem that counts, and the check ran to the end (or was skipped as clean). */
   readonly clean: boolean;
-  /** e2fsck's exit status for -n: 0 clean, 4 errors left, 8 operational error, 12 both. */
-  readonly exitCode: 0 | 4 | 8 | 12;
+  /**
+   * e2fsck's exit status: 0 clean, 1 errors corrected, 4 errors left uncorrected, 8
+   * operational error, 12 both (a -p run that stopped at a problem it may not fix: 4).
+   */
+  readonly exitCode: 0 | 1 | 4 | 8 | 12;
+  /** A repairing run wrote to the volume (e2fsck's "FILE SYSTEM WAS MODIFIED"). */
+  readonly modified: boolean;
+  /** A -p run stopped at a problem preen may not fix (e2fsck's preenhalt). */
+  readonly preenHalted: boolean;
   /** Without -f on a clean-marked volume: nothing was checked (e2fsck's "clean, ..." line). */
   readonly skipped: boolean;
   /** Notes e2fsck prints that are not problems ("Warning: skipping journal recovery ..."). */
@@ -84,9 +108,13 @@ export class FsckAbort extends Error {
   }
 }
 
+/** How questions are answered: e2fsck -n, -y, -p. */
+export type RepairMode = "no" | "yes" | "preen";
+
 export interface ReporterOptions {
   maxProblems?: number;
   onProblem?: (p: Problem) => void;
+  mode?: RepairMode;
 }
 
 export class Reporter {
@@ -98,24 +126,80 @@ export class Reporter {
   /** Problems before pass 1 do not count (e2fsck re-marks the volume valid after them). */
   counting = false;
   aborted: Problem | undefined;
+  /** Set when a -p run stopped at a problem preen may not fix. */
+  preenHalted = false;
+  /** Problems answered yes (repairs made). */
+  fixed = 0;
+  /** Problems a repairing run could not repair (no implementation). */
+  unsupported = 0;
+  readonly mode: RepairMode;
   readonly #max: number;
   readonly #onProblem: ((p: Problem) => void) | undefined;
-  /** Latch groups already asked (e2fsck's PRL_LATCHED), per inode or per pass. */
-  readonly #latched = new Set<number>();
+  /** Latch groups already asked (e2fsck's PRL_LATCHED) and their answers, per inode or per pass. */
+  readonly #latched = new Map<number, boolean>();
 
   constructor(o: ReporterOptions = {}) {
     this.#max = o.maxProblems ?? 10_000;
     this.#onProblem = o.onProblem;
+    this.mode = o.mode ?? "no";
+  }
+
+  /** A repairing run (-y or -p): the volume is open for writing. */
+  get repairing(): boolean {
+    return this.mode !== "no";
   }
 
   /**
-   * Record a problem and answer it "no". Returns false (the fix was declined) so call sites
-   * read like e2fsck's `if (fix_problem(...))`. A fatal problem throws FsckAbort. `always`
-   * counts it even before pass 1 (a problem that makes e2fsck give up with the volume in
-   * error); `latched` marks one answered by its latch group's question.
+   * Record a problem whose repair ext4ts does not implement, and answer it "no". Returns
+   * false so call sites read like e2fsck's `if (fix_problem(...))`. A fatal problem throws
+   * FsckAbort. `always` counts it even before pass 1 (a problem that makes e2fsck give up
+   * with the volume in error); `latched` marks one answered by its latch group's question.
+   * In a repairing run a problem with a question is `unsupported` and leaves the volume in
+   * error; a -p run stops there, as e2fsck stops at a problem it may not preen.
    */
   fix(d: ProblemDef, a: ProblemArgs = {}, where: { ino?: number; block?: number; group?: number } = {}, always = false, latched = false): false {
-    const error = ((d.prompt !== "" || d.nullPrompt) && !d.noOk && this.counting) || always;
+    const asks = (d.prompt !== "" || d.nullPrompt) && !d.noOk;
+    const unsupported = this.repairing && asks;
+    this.#record(d, a, where, (asks && this.counting) || always || unsupported, latched, false, unsupported);
+    if (unsupported) {
+      this.unsupported++;
+      if (this.mode === "preen") this.#preenHalt();
+    }
+    return false;
+  }
+
+  /**
+   * Record a problem whose repair the call site carries out when this returns true (e2fsck's
+   * `if (fix_problem(ctx, code, &pctx)) { repair }`). -n answers no (the volume stays in
+   * error unless PR_NO_OK); -y yes; -p yes when e2fsck may preen it, else the run stops.
+   * `latched` is the answer of the latch question that covers this problem, if any.
+   */
+  ask(d: ProblemDef, a: ProblemArgs = {}, where: { ino?: number; block?: number; group?: number } = {}, latched?: boolean): boolean {
+    let answer = latched ?? this.mode !== "no";
+    if (latched === undefined && this.mode === "preen" && !d.preenOk) {
+      this.#record(d, a, where, true, false, false, false);
+      this.#preenHalt();
+    }
+    const asks = d.prompt !== "" || d.nullPrompt;
+    if (!asks) answer = false;
+    this.#record(d, a, where, asks && !answer && !d.noOk && this.counting, latched !== undefined, answer, false);
+    if (answer && !d.notAFix) this.fixed++;
+    return answer;
+  }
+
+  /** e2fsck's preenhalt: stop a -p run, the volume left with errors (exit 4). */
+  #preenHalt(): never {
+    this.valid = false;
+    this.preenHalted = true;
+    const last = this.problems[this.problems.length - 1];
+    if (last !== undefined) this.aborted = last;
+    throw new FsckAbort(last ?? PREEN_HALT);
+  }
+
+  #record(
+    d: ProblemDef, a: ProblemArgs, where: { ino?: number; block?: number; group?: number },
+    error: boolean, latched: boolean, answer: boolean, unsupported: boolean,
+  ): void {
     if (error) this.valid = false;
     const ino = where.ino ?? a.ino;
     const block = where.block ?? a.blk;
@@ -129,6 +213,8 @@ export class Reporter {
       prompt: d.prompt,
       error,
       latched,
+      answer,
+      unsupported,
       fatal: d.fatal,
       ...(ino !== undefined ? { ino } : {}),
       ...(block !== undefined ? { block } : {}),
@@ -142,17 +228,20 @@ export class Reporter {
       this.aborted = p;
       throw new FsckAbort(p);
     }
-    return false;
   }
 
   /**
    * Ask a latch question once (e2fsck's PR_LATCH_* groups: "Inode 12 has illegal block(s).
-   * Clear?" before the individual blocks). `key` identifies the latch instance.
+   * Clear?" before the individual blocks) and return its answer, which then answers every
+   * problem of the group. `key` identifies the latch instance. `repairable` says whether the
+   * group's repairs are implemented (ask) or not (fix).
    */
-  latch(key: number, d: ProblemDef, a: ProblemArgs = {}): void {
-    if (this.#latched.has(key)) return;
-    this.#latched.add(key);
-    this.fix(d, a);
+  latch(key: number, d: ProblemDef, a: ProblemArgs = {}, repairable = false): boolean {
+    const had = this.#latched.get(key);
+    if (had !== undefined) return had;
+    const answer = repairable ? this.ask(d, a) : this.fix(d, a);
+    this.#latched.set(key, answer);
+    return answer;
   }
 
   /** End a latch group (e2fsck's end_problem_latch) so the next instance asks again. */
@@ -170,10 +259,16 @@ export class Reporter {
   }
 }
 
-/** e2fsck's exit status for a -n run. */
-export function exitCodeOf(valid: boolean, aborted: boolean): 0 | 4 | 8 | 12 {
+/**
+ * e2fsck's exit status: FSCK_UNCORRECTED (4) when errors remain, else FSCK_NONDESTRUCT (1)
+ * when the volume was changed; FSCK_ERROR (8) on top when the run stopped (a -p run that
+ * stopped at a problem it may not fix exits 4, as preenhalt does).
+ */
+export function exitCodeOf(valid: boolean, aborted: boolean, changed = false, preenHalted = false): 0 | 1 | 4 | 8 | 12 {
+  if (preenHalted) return 4;
   if (aborted) return valid ? 8 : 12;
-  return valid ? 0 : 4;
+  if (!valid) return 4;
+  return changed ? 1 : 0;
 }
 
 /** The e2fsck summary line: "NAME: 11/2048 files (0.0% non-contiguous), 1100/8192 blocks". */
@@ -182,13 +277,42 @@ export function summaryLine(device: string, s: FsckSummary): string {
   return `${device}: ${s.inodesUsed}/${s.inodesCount} files (${pct}% non-contiguous), ${s.blocksUsedText}/${s.blocksCount} blocks`;
 }
 
-/** Render a problem as e2fsck -n prints it: the message, then the prompt answered no. */
-export function formatProblem(p: Problem): string {
+/** e2fsck's preen_msg: what a latched or preened yes prints instead of the question. */
+const DONE: Partial<Record<Prompt, string>> = {
+  Fix: "FIXED", Clear: "CLEARED", Relocate: "RELOCATED", Allocate: "ALLOCATED", Expand: "EXPANDED",
+  "Connect to /lost+found": "RECONNECTED", Create: "CREATED", Salvage: "SALVAGED", Truncate: "TRUNCATED",
+  "Clear inode": "INODE CLEARED", Abort: "ABORTED", Split: "SPLIT", Continue: "CONTINUING",
+  "Clone multiply-claimed blocks": "MULTIPLY-CLAIMED BLOCKS CLONED", "Delete file": "FILE DELETED",
+  "Suppress messages": "SUPPRESSED", Unlink: "UNLINKED", "Clear HTree index": "HTREE INDEX CLEARED",
+  Recreate: "WILL RECREATE", Optimize: "WILL OPTIMIZE", "Clear flag": "FLAG CLEARED",
+};
+
+/**
+ * Render a problem as e2fsck prints it: the message, then the question and its answer
+ * ("Fix? no" with -n, "Fix? yes" with -y), or for one answered by its latch "CLEARED." /
+ * "IGNORED.". A problem ext4ts could not repair in a -y run says so after its "no".
+ */
+export function formatProblem(p: Problem, preenDevice?: string): string {
   const d = problemDef(p.code);
-  if (d?.nullPrompt === true) return `${p.message}? no\n\n`;
+  if (preenDevice !== undefined) return formatPreen(p, preenDevice);
+  const yn = p.answer ? "yes" : p.unsupported ? "no (ext4ts cannot repair this yet)" : "no";
+  if (d?.nullPrompt === true) return `${p.message}? ${yn}\n\n`;
   if (p.prompt === "") return `${p.message}\n`;
-  if (p.message === "") return `${p.prompt}? no\n\n`;
+  if (p.message === "") return `${p.prompt}? ${yn}\n\n`;
   const sep = d?.sep ?? "\n";
-  if (p.latched) return `${p.message}${sep}IGNORED.\n`;
-  return `${p.message}${sep}${p.prompt}? no\n\n`;
+  if (p.latched) return `${p.message}${sep}${p.answer ? (DONE[p.prompt] ?? "FIXED") : "IGNORED"}.\n`;
+  return `${p.message}${sep}${p.prompt}? ${yn}\n\n`;
+}
+
+/**
+ * A problem as e2fsck -p prints it: "NAME: message" and, for a repair, what was done
+ * ("FIXED."); PR_PREEN_NOMSG problems are fixed silently.
+ */
+function formatPreen(p: Problem, device: string): string {
+  const d = problemDef(p.code);
+  if (d?.preenNoMsg === true && (p.answer || !p.error)) return "";
+  const head = d?.preenNoHdr === true ? "" : `${device}: `;
+  if (p.prompt === "" && d?.nullPrompt !== true) return `${head}${p.message}\n`;
+  if (!p.answer) return `${head}${p.message}\n`;
+  return `${head}${p.message}${d?.sep ?? "\n"}${DONE[p.prompt] ?? "FIXED"}.\n`;
 }

@@ -11,7 +11,7 @@
 import { journalSuperblockChecksum, mmpChecksum } from "../format/checksum.js";
 import { EXT4_MMP_MAGIC, mmpStruct } from "../format/mmp.js";
 import {
-  EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT, freeInodesCount as gdFreeInodes, itableUnused,
+  EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT, freeInodesCount as gdFreeInodes, itableUnused, setItableUnused,
 } from "../format/group_desc.js";
 import { EXT4_EXTENTS_FL, S_IFMT, S_IFREG, decodeInode, type RawInode } from "../format/inode.js";
 import {
@@ -248,7 +248,7 @@ export function checkSuperBlock(c: CheckContext): void {
   if (v.f.metaBg && sb.s_first_meta_bg > v.descBlocks) r.fix(PR_0_FIRST_META_BG_TOO_BIG, { num: sb.s_first_meta_bg, group: v.descBlocks });
   const names = ["user", "group", "project"] as const;
   for (const t of invalidQuotaTypes(c)) r.fix(PR_0_INVALID_QUOTA_INO, { ino: quotaInums(c)[t]!, str: names[t] ?? "user" });
-  let csumLatched = false;
+  let csumLatch: boolean | undefined;
   for (let g = 0; g < v.groupCount; g++) {
     const gd = v.group(g);
     const first = v.f.flexBg ? v.firstDataBlock : v.groupFirstBlock(g);
@@ -259,20 +259,35 @@ export function checkSuperBlock(c: CheckContext): void {
     if (ib < first || ib > last) r.fix(PR_0_IB_NOT_GROUP, { group: g, blk: ib });
     const it = v.inodeTableLoc(g);
     if (it < first || it + v.itableBlocks - 1 > last) r.fix(PR_0_ITABLE_NOT_GROUP, { group: g, blk: it });
+    // A descriptor the repairs touch is written with a fresh checksum (FsckWriter.close).
+    let touched = false;
+    // A bad checksum makes the uninit flags untrustworthy: the repair drops them, so the
+    // bitmaps and the inode table are read as they are. @e2fsprogs check_super_block
+    const dropUninit = (): void => {
+      gd.bg_flags &= ~(EXT4_BG_BLOCK_UNINIT | EXT4_BG_INODE_UNINIT) & 0xffff;
+      setItableUnused(gd, 0, v.descSize);
+      touched = true;
+    };
     if (v.gdCsumOk[g] !== 1) {
-      if (!csumLatched) {
-        r.fix(PR_0_GDT_CSUM_LATCH);
-        csumLatched = true;
-      }
-      r.fix(PR_0_GDT_CSUM, { group: g, num: gd.bg_checksum, num2: v.gdCsumWant[g]! }, {}, false, true);
+      csumLatch ??= r.ask(PR_0_GDT_CSUM_LATCH);
+      if (r.ask(PR_0_GDT_CSUM, { group: g, num: gd.bg_checksum, num2: v.gdCsumWant[g]! }, {}, csumLatch)) dropUninit();
     }
     if (!v.f.groupDescCsum && ((gd.bg_flags & (EXT4_BG_BLOCK_UNINIT | EXT4_BG_INODE_UNINIT)) !== 0 || itableUnused(gd, v.descSize) !== 0)) {
-      r.fix(PR_0_GDT_UNINIT, { group: g });
+      if (r.ask(PR_0_GDT_UNINIT, { group: g })) dropUninit();
     }
-    if (g === v.groupCount - 1 && (gd.bg_flags & EXT4_BG_BLOCK_UNINIT) !== 0) r.fix(PR_0_BB_UNINIT_LAST);
+    if (g === v.groupCount - 1 && (gd.bg_flags & EXT4_BG_BLOCK_UNINIT) !== 0 && r.ask(PR_0_BB_UNINIT_LAST)) {
+      gd.bg_flags &= ~EXT4_BG_BLOCK_UNINIT & 0xffff;
+      touched = true;
+    }
     const unused = itableUnused(gd, v.descSize);
-    if (v.f.groupDescCsum && (unused > gdFreeInodes(gd, v.descSize) || unused > sb.s_inodes_per_group)) {
-      r.fix(PR_0_GDT_ITABLE_UNUSED, { group: g, blk: unused });
+    if (v.f.groupDescCsum && (unused > gdFreeInodes(gd, v.descSize) || unused > sb.s_inodes_per_group)
+      && r.ask(PR_0_GDT_ITABLE_UNUSED, { group: g, blk: unused })) {
+      setItableUnused(gd, 0, v.descSize);
+      touched = true;
+    }
+    if (touched) {
+      v.gdCsumOk[g] = 1;
+      c.out.markGroupDirty(g);
     }
   }
   if (!v.f.resizeInode && sb.s_reserved_gdt_blocks !== 0) r.fix(PR_0_NONZERO_RESERVED_GDT_BLOCKS, { num: sb.s_reserved_gdt_blocks });

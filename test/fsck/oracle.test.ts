@@ -141,6 +141,9 @@ const DAMAGES: readonly Damage[] = [
   { name: "ssv free_inodes_count", commands: (f) => [`ssv free_inodes_count ${f.freeInodesCount + 3}`], expect: ["PR_5_FREE_INODE_COUNT"], damaged: false },
   { name: "set_bg free_inodes_count", commands: (f) => [`set_bg 0 free_inodes_count ${f.group0FreeInodes - 2}`], expect: ["PR_5_FREE_INODE_COUNT_GROUP"], damaged: true },
   { name: "clri (cleared inode still referenced)", commands: () => ["clri /d/f3"], expect: ["PR_2_UNUSED_INODE"], damaged: true },
+  { name: "unlink (unattached inode)", commands: () => ["unlink /small"], expect: ["PR_4_UNATTACHED_INODE"], damaged: true },
+  { name: "unlink a directory (unconnected)", commands: () => ["unlink /d/sub"], expect: ["PR_3_UNCONNECTED_DIR"], damaged: true },
+  { name: "no lost+found, unattached inode", commands: () => ["rmdir /lost+found", "unlink /multi"], expect: ["PR_4_UNATTACHED_INODE"], damaged: true },
   {
     name: "damaged directory block",
     commands: () => ["zap_block -f /d -o 4 -l 2 -p 255 0"],
@@ -211,6 +214,75 @@ describe("fsck vs e2fsck -fn: debugfs-injected damage", () => {
         expect(names.some((n) => d.expect.includes(n)), `expected one of ${d.expect.join(", ")}; got ${names.join(", ")}`).toBe(true);
         expect(o.report.exitCode).toBe(e.status);
         expectSameText(o.out, e);
+      });
+    }
+  }
+});
+
+/** Our repair (-y), with the text the CLI prints. */
+async function oursRepair(img: string): Promise<{ report: FsckReport; out: string }> {
+  const dev = await FileDevice.open(img);
+  let out = "";
+  try {
+    const report = await check(dev, {
+      force: true,
+      name: img,
+      repair: "yes",
+      onPass: (_p, title) => {
+        out += `${title}\n`;
+      },
+      onProblem: (p) => {
+        out += formatProblem(p);
+      },
+    });
+    if (report.modified) out += `\n${report.device}: ***** FILE SYSTEM WAS MODIFIED *****\n`;
+    if (!report.clean) out += `\n${report.device}: ********** WARNING: Filesystem still has errors **********\n\n`;
+    if (report.aborted === undefined) out += `${report.summaryLine}\n`;
+    return { report, out };
+  } finally {
+    await dev.close();
+  }
+}
+
+/** A listing of every file with its size, links and contents' hash, through debugfs (what a repair must keep). */
+function tree(img: string): string {
+  return debugfsRead(img, "ls -l -r /").split("\n").map((l) => l.replace(/\s+\d+-\w+-\d+ \d+:\d+(:\d+)?\s+/, " ")).join("\n");
+}
+
+describe("fsck -fy vs e2fsck -fy: debugfs-injected damage is repaired", () => {
+  oracleGate(e2, "e2fsprogs (mke2fs, debugfs, e2fsck) is available");
+  if (!e2.ok) return;
+  for (const f of FLAVOURS) {
+    for (const d of DAMAGES) {
+      it(`${f.name}: ${d.name}`, async () => {
+        const dir = mkdtempSync(path.join(runDir(), `fsck-fy-${f.name}-`));
+        const tree0 = path.join(dir, "tree");
+        makeTree(tree0);
+        const base = path.join(dir, "base.img");
+        run(tool("mke2fs"), ["-q", "-F", ...f.mkfs, "-E", "root_owner=0:0", "-d", tree0, base, "32M"], { env: { ...process.env, E2FSPROGS_FAKE_TIME: "1700000000" } });
+        const stat = debugfsRead(base, "stat /multi");
+        const sb = debugfsRead(base, "stats");
+        const facts: Facts = {
+          multiBlock: num(debugfsRead(base, "bmap /multi 0"), /^(\d+)/m),
+          multiBlocks: num(stat, /Blockcount:\s+(\d+)/),
+          freeBlock: num(debugfsRead(base, "ffb 1 20000"), /Free blocks found:\s+(\d+)/),
+          freeInode: num(debugfsRead(base, "ffi"), /Free inode found:\s+(\d+)/),
+          freeBlocksCount: num(sb, /^Free blocks:\s+(\d+)/m),
+          freeInodesCount: num(sb, /^Free inodes:\s+(\d+)/m),
+          group0FreeInodes: num(sb, /Group\s+0:.*?(\d+) free inodes/s),
+        };
+        debugfs(base, d.commands(facts));
+        const theirs = path.join(dir, "e2fsck.img");
+        const mine = path.join(dir, "ext4ts.img");
+        copyFileSync(base, theirs);
+        copyFileSync(base, mine);
+        const e = runUnchecked(tool("e2fsck"), ["-fy", theirs], { env: E2FSCK_ENV });
+        const o = await oursRepair(mine);
+        const after = e2fsck(mine);
+        expect(after.status, `e2fsck -fn after our repair:\n${after.out}\nour repair:\n${o.out}`).toBe(0);
+        expect(o.report.exitCode).toBe(e.status);
+        expect(findings(o.out.replaceAll(mine, "IMG"))).toBe(findings(e.stdout.replaceAll(theirs, "IMG")));
+        expect(tree(mine)).toBe(tree(theirs));
       });
     }
   }

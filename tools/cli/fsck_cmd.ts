@@ -1,11 +1,13 @@
 /**
- * `ext4ts fsck [-n] [-f] [-p] [-y] [--json] IMAGE`: check an image as e2fsck does.
+ * `ext4ts fsck [-n|-p|-y] [-f] [--json] IMAGE`: check and repair an image as e2fsck does.
  *
- * This round checks only (-n, the default): the image is opened read-only and every
- * question is answered no, with e2fsck's messages and exit codes: 0 clean, 4 errors left
- * uncorrected, 8 operational error (12 when both), 16 usage error. -p and -y (repair) are
- * refused with exit 8 until repairs land. Without -f a volume marked clean is not checked
- * ("IMAGE: clean, ..."), as e2fsck does.
+ * -n (the default) opens the image read-only and answers no to every question; -y answers
+ * yes, -p preens (fixes what e2fsck -p fixes, stops at anything else with e2fsck's
+ * "UNEXPECTED INCONSISTENCY"). Messages, questions and exit codes are e2fsck's: 0 clean,
+ * 1 errors corrected, 4 errors left uncorrected, 8 operational error (12 with errors left),
+ * 16 usage error. A repair ext4ts does not implement yet is answered "no" and named on
+ * stderr, and the run exits 4: it never claims a repair it did not make. Without -f a
+ * volume marked clean is not checked ("IMAGE: clean, ..."), as e2fsck does.
  *
  * main.ts maps every action to exit 0/1/2/70; fsck needs e2fsck's codes, so the action sets
  * its own through process.exitCode at exit (the last word, after bin/ext4ts.js stores main's 0).
@@ -64,24 +66,31 @@ function reportJson(rep: FsckReport): string {
 }
 
 async function runFsck(image: string, o: FsckCliOptions): Promise<number> {
-  if (o.p === true || o.y === true) {
-    process.stderr.write(`ext4ts: fsck: repair (${o.p === true ? "-p" : "-y"}) is not implemented yet; check with -n\n`);
-    return 8;
+  if ([o.n, o.p, o.y].filter((x) => x === true).length > 1) {
+    process.stderr.write("ext4ts: fsck: only one of the options -p/-a, -n or -y may be specified\n");
+    return 16;
   }
+  const repair = o.y === true ? "yes" : o.p === true ? "preen" : undefined;
+  const preen = repair === "preen";
   let dev: FileDevice;
   try {
-    dev = await FileDevice.open(image, { readOnly: true });
+    dev = await FileDevice.open(image, { readOnly: repair === undefined });
   } catch (e) {
     process.stderr.write(`ext4ts: fsck: ${e instanceof Error ? e.message : String(e)}\n`);
     return 8;
   }
   const json = o.json === true;
   try {
+    let device = image;
     const report = await check(dev, {
       force: o.f === true,
       name: image,
+      ...(repair !== undefined ? { repair } : {}),
       onPass: (_pass, title) => {
-        if (!json) out(`${title}\n`);
+        if (!json && !preen) out(`${title}\n`);
+      },
+      onDevice: (name) => {
+        device = name;
       },
       onWarning: (w) => {
         if (!json) out(`${w}\n`);
@@ -99,11 +108,16 @@ async function runFsck(image: string, o: FsckCliOptions): Promise<number> {
           process.stderr.write(`${p.message}\n`); // e2fsck's "e2fsck: aborted" goes to stderr
           return;
         }
-        out(formatProblem(p));
+        out(formatProblem(p, preen ? device : undefined));
       },
     });
     if (json) out(`${reportJson(report)}\n`);
     else {
+      if (report.preenHalted) {
+        process.stderr.write(`\n\n${report.device}: UNEXPECTED INCONSISTENCY; RUN fsck MANUALLY.\n\t(i.e., without -a or -p options)\n`);
+        return report.exitCode;
+      }
+      if (report.modified && !preen) out(`\n${report.device}: ***** FILE SYSTEM WAS MODIFIED *****\n`);
       const warning = `\n${report.device}: ********** WARNING: Filesystem still has errors **********\n\n`;
       if (!report.clean && !report.skipped) out(warning);
       // A fatal problem inside passes 1-5 (not a give-up) runs e2fsck's fatal_error, which
@@ -114,6 +128,10 @@ async function runFsck(image: string, o: FsckCliOptions): Promise<number> {
         process.stderr.write("e2fsck: aborted\n");
       }
       if (report.aborted === undefined || report.skipped) out(`${report.summaryLine}\n`);
+      const unsupported = [...new Set(report.problems.filter((p) => p.unsupported).map((p) => p.name))];
+      if (unsupported.length > 0) {
+        process.stderr.write(`ext4ts: fsck: left unrepaired, ext4ts cannot repair these yet: ${unsupported.join(", ")}; e2fsck -fy can\n`);
+      }
     }
     return report.exitCode;
   } catch (e) {
@@ -129,12 +147,12 @@ async function runFsck(image: string, o: FsckCliOptions): Promise<number> {
 export function registerFsck(program: Command): void {
   program
     .command("fsck")
-    .description("check an image like e2fsck (-n: read-only, answer no; -f: check even if clean); exit 0 clean, 4 errors, 8 operational error, 16 usage")
-    .argument("<image>", "image file (never written)")
+    .description("check and repair an image like e2fsck; exit 0 clean, 1 errors corrected, 4 errors left, 8 operational error, 16 usage")
+    .argument("<image>", "image file (written only with -p or -y)")
     .option("-n", "open read-only and answer no to every question (the default)")
     .option("-f", "check even if the filesystem seems clean")
-    .option("-p", "repair safe problems automatically (not implemented yet: exit 8)")
-    .option("-y", "answer yes to every question (not implemented yet: exit 8)")
+    .option("-p", "preen: repair what is safe to repair without asking, stop at anything else (exit 4)")
+    .option("-y", "answer yes to every question (repairs ext4ts cannot make yet are reported and left, exit 4)")
     .option("--json", "print the report as one JSON object")
     .exitOverride((err) => {
       if (err.exitCode !== 0) setExit(16);

@@ -1,0 +1,249 @@
+/**
+ * /lost+found and reconnecting (e2fsck pass3.c): finding or creating the directory,
+ * linking an unattached inode into it as "#ino", pointing a directory's '..' at a new
+ * parent, and the link-count bookkeeping that goes with each (e2fsck_adjust_inode_count).
+ *
+ * New allocations come from the checker's found maps, as e2fsck allocates from
+ * block_found_map and inode_used_map, so nothing in use is handed out twice.
+ *
+ * Linking writes into linear directory blocks only; an indexed (htree) directory, or one
+ * with no room left that cannot grow in place, is reported as a repair ext4ts cannot make.
+ */
+
+import { dirBlockChecksum, inodeChecksumSeed } from "../format/checksum.js";
+import { EXT4_FT_DIR, EXT4_FT_DIR_CSUM, dirRecLen, recLenFromDisk, recLenToDisk } from "../format/dirent.js";
+import { EXT4_GOOD_OLD_INODE_SIZE, EXT4_INDEX_FL, EXT4_INLINE_DATA_FL, EXT4_ROOT_INO, type RawInode } from "../format/inode.js";
+import { DIR_HTREE, fileTypeOfMode, type CheckContext } from "./context.js";
+import { dirBlocks, listDir, readInode } from "./paths.js";
+import { PR_3_NO_LF_DIR, PR_3_NO_LPF, PR_3_EXPAND_LF_DIR } from "./problem.js";
+import { blockAllocStats, inodeAllocStats } from "./repair.js";
+
+const LPF_NAME = "lost+found";
+const DIR_TAIL = 12;
+
+const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
+const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+const put16 = (b: Uint8Array, o: number, v: number): void => {
+  b[o] = v & 0xff;
+  b[o + 1] = (v >>> 8) & 0xff;
+};
+const put32 = (b: Uint8Array, o: number, v: number): void => {
+  put16(b, o, v & 0xffff);
+  put16(b, o + 2, v >>> 16);
+};
+
+/** Write one directory entry header and name at `off`. */
+function putEntry(c: CheckContext, b: Uint8Array, off: number, ino: number, recLen: number, name: Uint8Array, ftype: number): void {
+  put32(b, off, ino);
+  put16(b, off + 4, recLenToDisk(recLen, c.v.blockSize));
+  b[off + 6] = name.length;
+  b[off + 7] = c.v.f.filetype ? ftype : 0;
+  b.set(name, off + 8);
+}
+
+/** Seal a linear directory block's checksum tail (metadata_csum). @e2fsprogs ext2fs_dir_block_csum_set */
+async function sealDirBlock(c: CheckContext, dir: number, b: Uint8Array): Promise<void> {
+  const v = c.v;
+  if (!v.f.metadataCsum) return;
+  const got = await readInode(c, dir);
+  const seed = inodeChecksumSeed(v.csumSeed, dir, got?.raw.i_generation ?? 0);
+  put32(b, v.blockSize - 4, dirBlockChecksum(b, v.blockSize, seed));
+}
+
+/** A fresh directory block: '.', '..' and the checksum tail. @e2fsprogs ext2fs_new_dir_block */
+function newDirBlock(c: CheckContext, ino: number, parent: number): Uint8Array {
+  const bs = c.v.blockSize;
+  const b = new Uint8Array(bs);
+  const end = c.v.f.metadataCsum ? bs - DIR_TAIL : bs;
+  putEntry(c, b, 0, ino, dirRecLen(1), new Uint8Array([0x2e]), EXT4_FT_DIR);
+  putEntry(c, b, dirRecLen(1), parent, end - dirRecLen(1), new Uint8Array([0x2e, 0x2e]), EXT4_FT_DIR);
+  if (c.v.f.metadataCsum) {
+    put16(b, end + 4, DIR_TAIL);
+    b[end + 7] = EXT4_FT_DIR_CSUM;
+  }
+  return b;
+}
+
+/** First cluster the found map leaves free, from `goal` on, wrapping once. @e2fsprogs ext2fs_new_block2 */
+function newBlock(c: CheckContext, goal: number): number {
+  const v = c.v;
+  const start = goal >= v.firstDataBlock && goal < v.blocksCount ? goal : v.firstDataBlock;
+  for (const [from, to] of [[start, v.blocksCount], [v.firstDataBlock, start]] as const) {
+    for (let b = from - ((from - v.firstDataBlock) % v.clusterRatio); b < to; b += v.clusterRatio) {
+      if (b < v.firstDataBlock) continue;
+      let used = false;
+      for (let k = 0; !used && k < v.clusterRatio; k++) used = c.blockFound.test(b + k);
+      if (!used) return b;
+    }
+  }
+  return 0;
+}
+
+/** First inode the used map leaves free, from the parent's group on. @e2fsprogs ext2fs_new_inode */
+function newInode(c: CheckContext, parent: number): number {
+  const v = c.v;
+  const start = Math.max(v.firstIno, v.groupOfIno(parent) * v.inodesPerGroup + 1);
+  for (const [from, to] of [[start, v.inodesCount + 1], [v.firstIno, start]] as const) {
+    for (let ino = from; ino < to; ino++) if (!c.inodeUsed.test(ino)) return ino;
+  }
+  return 0;
+}
+
+/**
+ * Add "name -> ino" to linear directory `dir`: into a free entry that is big enough or the
+ * slack after one. Returns false when no block has room (e2fsck's EXT2_ET_DIR_NO_SPACE) or the
+ * directory is not one ext4ts can link into. @e2fsprogs ext2fs_link (link_proc)
+ */
+async function link(c: CheckContext, dir: number, name: Uint8Array, ino: number, ftype: number): Promise<boolean> {
+  const v = c.v;
+  const got = await readInode(c, dir);
+  if (got === null || (got.raw.i_flags & (EXT4_INDEX_FL | EXT4_INLINE_DATA_FL)) !== 0) return false;
+  const need = dirRecLen(name.length);
+  const end = v.f.metadataCsum ? v.blockSize - DIR_TAIL : v.blockSize;
+  for (const pblk of await dirBlocks(c, got.raw)) {
+    if (pblk === 0) continue;
+    const b = (await v.readBlock(pblk)).slice();
+    for (let off = 0; off + 8 <= end; ) {
+      const rl = recLenFromDisk(u16(b, off + 4), v.blockSize);
+      if (rl < 8 || off + rl > end) break;
+      const used = u32(b, off) !== 0;
+      const size = used ? dirRecLen(b[off + 6]!) : 0;
+      if (!used && rl >= need) {
+        putEntry(c, b, off, ino, rl, name, ftype);
+      } else if (used && rl >= size + need) {
+        put16(b, off + 4, recLenToDisk(size, v.blockSize));
+        putEntry(c, b, off + size, ino, rl - size, name, ftype);
+      } else {
+        off += rl;
+        continue;
+      }
+      await sealDirBlock(c, dir, b);
+      await c.out.writeBlock(pblk, b);
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Change inode `ino`'s link count by `adj`, in its inode and in the checker's counts (the
+ * references found and i_links_count as read). @e2fsprogs e2fsck_adjust_inode_count
+ */
+export async function adjustInodeCount(c: CheckContext, ino: number, adj: 1 | -1): Promise<void> {
+  if (ino === 0) return;
+  const got = await readInode(c, ino);
+  if (got === null) return;
+  const links = got.raw.i_links_count;
+  if (adj === 1) {
+    c.linkCount.set(ino, c.linkCount.get(ino) + 1);
+    if (links === 0xffff) return;
+    c.linkInfo.set(ino, c.linkInfo.get(ino) + 1);
+  } else {
+    c.linkCount.set(ino, Math.max(0, c.linkCount.get(ino) - 1));
+    if (links === 0) return;
+    c.linkInfo.set(ino, Math.max(0, c.linkInfo.get(ino) - 1));
+  }
+  await c.out.writeInode(ino, { i_links_count: links + adj });
+}
+
+/**
+ * The /lost+found directory, created when missing and `fix` (with e2fsck's question).
+ * Returns its inode, or 0. @e2fsprogs e2fsck_get_lost_and_found
+ */
+export async function getLostAndFound(c: CheckContext, fix: boolean): Promise<number> {
+  if (c.lostAndFound !== 0) return c.lostAndFound;
+  const v = c.v;
+  const name = new TextEncoder().encode(LPF_NAME);
+  const entries = await listDir(c, EXT4_ROOT_INO);
+  const hit = entries?.find((e) => e.name.length === name.length && e.name.every((x, i) => x === name[i]));
+  if (hit !== undefined) {
+    if (c.isDir(hit.ino)) {
+      c.lostAndFound = hit.ino;
+      return hit.ino;
+    }
+    // A /lost+found that is not a directory would have to be unlinked first.
+    return 0;
+  }
+  if (!fix || !c.r.ask(PR_3_NO_LF_DIR)) return 0;
+  const blk = newBlock(c, 0);
+  const ino = blk === 0 ? 0 : newInode(c, EXT4_ROOT_INO);
+  if (blk === 0 || ino === 0) return 0;
+  await blockAllocStats(c, blk, 1);
+  c.inodeUsed.set(ino);
+  c.ftype.set(ino, EXT4_FT_DIR);
+  await inodeAllocStats(c, ino, 1, true);
+  // @e2fsprogs ext2fs_write_new_inode: a zeroed inode, the large part sized to struct ext2_inode_large.
+  const iblock = new Uint8Array(60);
+  put32(iblock, 0, blk);
+  const fields: Partial<RawInode> = {
+    i_mode: 0o40700, i_size_lo: v.blockSize, i_atime: c.now >>> 0, i_ctime: c.now >>> 0, i_mtime: c.now >>> 0,
+    i_links_count: 2, i_blocks_lo: v.blockSize / 512, i_block: iblock,
+    ...(v.inodeSize > EXT4_GOOD_OLD_INODE_SIZE ? { i_extra_isize: 32 } : {}),
+  };
+  await c.out.zeroInode(ino);
+  await c.out.writeInode(ino, fields);
+  const block = newDirBlock(c, ino, EXT4_ROOT_INO);
+  await sealDirBlock(c, ino, block);
+  await c.out.writeBlock(blk, block);
+  if (!(await link(c, EXT4_ROOT_INO, name, ino, EXT4_FT_DIR))) return 0;
+  c.dirs.insert(ino, 0, 0, v.blockSize);
+  const idx = c.dirs.find(ino);
+  c.dirs.parent.set(idx, EXT4_ROOT_INO);
+  c.dirs.dotdot.set(idx, EXT4_ROOT_INO);
+  await adjustInodeCount(c, EXT4_ROOT_INO, 1);
+  c.linkCount.set(ino, 2);
+  c.linkInfo.set(ino, 2);
+  c.lostAndFound = ino;
+  const raw = (await readInode(c, ino))?.raw;
+  if (raw !== undefined) c.quota.add(ino, raw, 1);
+  return ino;
+}
+
+/**
+ * Link inode `ino` into /lost+found as "#ino" and count the new link. Returns false when it
+ * could not be done. @e2fsprogs e2fsck_reconnect_file
+ */
+export async function reconnectFile(c: CheckContext, ino: number): Promise<boolean> {
+  if (!c.badLostAndFound && c.lostAndFound === 0 && (await getLostAndFound(c, true)) === 0) c.badLostAndFound = true;
+  if (c.badLostAndFound) {
+    c.r.fix(PR_3_NO_LPF, { ino });
+    return false;
+  }
+  const got = await readInode(c, ino);
+  const ftype = got === null ? 0 : fileTypeOfMode(got.raw.i_mode);
+  const name = new TextEncoder().encode(`#${ino}`);
+  if (!(await link(c, c.lostAndFound, name, ino, ftype))) {
+    // Growing /lost+found (e2fsck_expand_directory) is not implemented: say so.
+    c.r.fix(PR_3_EXPAND_LF_DIR, { ino });
+    return false;
+  }
+  await adjustInodeCount(c, ino, 1);
+  return true;
+}
+
+/** Point directory `ino`'s '..' at `parent`, moving the link it counted. @e2fsprogs fix_dotdot */
+export async function fixDotdot(c: CheckContext, ino: number, parent: number): Promise<boolean> {
+  const v = c.v;
+  const got = await readInode(c, ino);
+  if (got === null || (got.raw.i_flags & EXT4_INLINE_DATA_FL) !== 0) return false;
+  const first = (await dirBlocks(c, got.raw, 1))[0] ?? 0;
+  if (first === 0) return false;
+  const b = (await v.readBlock(first)).slice();
+  const rl0 = recLenFromDisk(u16(b, 4), v.blockSize);
+  if (rl0 < 12 || rl0 + 12 > v.blockSize || b[rl0 + 6] !== 2 || b[rl0 + 8] !== 0x2e || b[rl0 + 9] !== 0x2e) return false;
+  const idx = c.dirs.find(ino);
+  // An htree root's checksum covers its '..' (dx_root): resealing it is not implemented.
+  const dx = idx >= 0 && (c.dirs.flags.get(idx) & DIR_HTREE) !== 0;
+  if (dx && v.f.metadataCsum) return false;
+  await adjustInodeCount(c, u32(b, rl0), -1);
+  await adjustInodeCount(c, parent, 1);
+  put32(b, rl0, parent);
+  b[rl0 + 7] = v.f.filetype ? EXT4_FT_DIR : 0;
+  if (!dx) await sealDirBlock(c, ino, b);
+  await c.out.writeBlock(first, b);
+  if (idx >= 0) {
+    c.dirs.dotdot.set(idx, parent);
+    c.dirs.parent.set(idx, parent);
+  }
+  return true;
+}
