@@ -265,6 +265,8 @@ export class CheckContext {
   readonly blockEa: ChunkedBitmap;
   /** EA block -> references still expected (h_refcount less those found). */
   readonly eaRefcount = new Map<number, number>();
+  /** References to each EA inode from attribute entries (e2fsck's ea_inode_refs). */
+  readonly eaInodeRefs = new Map<number, number>();
   /** EA block -> blocks it charges each owner, when not one cluster (values in EA inodes). */
   readonly eaBlockQuota = new Map<number, number>();
   /** EA block -> why libext2fs could not read it back (bad header or checksum), for pass 1's refcount fix-up. */

@@ -13,9 +13,9 @@
 import { dirBlockChecksum, inodeChecksumSeed } from "../format/checksum.js";
 import { EXT4_FT_DIR, EXT4_FT_DIR_CSUM, dirRecLen, recLenFromDisk, recLenToDisk } from "../format/dirent.js";
 import { EXT4_GOOD_OLD_INODE_SIZE, EXT4_INDEX_FL, EXT4_INLINE_DATA_FL, EXT4_ROOT_INO, type RawInode } from "../format/inode.js";
-import { DIR_HTREE, fileTypeOfMode, type CheckContext } from "./context.js";
+import { DIR_ENCRYPTED, DIR_HTREE, DIR_INLINE, fileTypeOfMode, type CheckContext } from "./context.js";
 import { dirBlocks, listDir, readInode } from "./paths.js";
-import { PR_3_NO_LF_DIR, PR_3_NO_LPF, PR_3_EXPAND_LF_DIR } from "./problem.js";
+import { PR_3_EXPAND_LF_DIR, PR_3_LPF_ENCRYPTED, PR_3_LPF_INLINE_DATA, PR_3_LPF_NOTDIR, PR_3_NO_LF_DIR, PR_3_NO_LPF } from "./problem.js";
 import { blockAllocStats, inodeAllocStats } from "./repair.js";
 
 const LPF_NAME = "lost+found";
@@ -157,11 +157,17 @@ export async function getLostAndFound(c: CheckContext, fix: boolean): Promise<nu
   const entries = await listDir(c, EXT4_ROOT_INO);
   const hit = entries?.find((e) => e.name.length === name.length && e.name.every((x, i) => x === name[i]));
   if (hit !== undefined) {
-    if (c.isDir(hit.ino)) {
+    // e2fsck unlinks a /lost+found with inline data, an encrypted one or one that is not a
+    // directory, makes a new one and restarts the check: not implemented, so say so.
+    const idx = c.dirs.find(hit.ino);
+    const flags = idx >= 0 ? c.dirs.flags.get(idx) : 0;
+    if (flags & DIR_INLINE) c.r.fix(PR_3_LPF_INLINE_DATA, { ino: hit.ino });
+    else if (flags & DIR_ENCRYPTED) c.r.fix(PR_3_LPF_ENCRYPTED, { ino: hit.ino });
+    else if (!c.isDir(hit.ino)) c.r.fix(PR_3_LPF_NOTDIR, { ino: hit.ino });
+    else {
       c.lostAndFound = hit.ino;
       return hit.ino;
     }
-    // A /lost+found that is not a directory would have to be unlinked first.
     return 0;
   }
   if (!fix || !c.r.ask(PR_3_NO_LF_DIR)) return 0;

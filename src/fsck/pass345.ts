@@ -258,7 +258,8 @@ export async function pass4(c: CheckContext, names: PathNamer): Promise<void> {
       const got = await readInode(c, ino);
       if (got === null) return;
       const { raw, bytes } = got;
-      if (raw.i_flags & EXT4_EA_INODE_FL) return;
+      // An EA inode is linked by the attributes that hold its value. @e2fsprogs check_ea_inode
+      if ((raw.i_flags & EXT4_EA_INODE_FL) !== 0 && (c.eaInodeRefs.get(ino) ?? 0) > 0) return;
       await processBadInode(c, names, 0, ino);
       const type = raw.i_mode & S_IFMT;
       const extra = v.inodeSize > EXT4_GOOD_OLD_INODE_SIZE ? raw.i_extra_isize : 0;

@@ -74,6 +74,8 @@ async function checkLargeEaInode(
     return { problem: PR_1_ATTR_HASH, num: eHash, quota: 0 };
   }
   if (!(inode.i_flags & EXT4_EA_INODE_FL)) return { problem: PR_1_ATTR_NO_EA_INODE_FL, num: valueInum, quota };
+  // Pass 4 counts an EA inode as linked by these references. @e2fsprogs inc_ea_inode_refs
+  c.eaInodeRefs.set(valueInum, (c.eaInodeRefs.get(valueInum) ?? 0) + 1);
   return { num: 0, quota };
 }
 

@@ -244,6 +244,34 @@ async function oursRepair(img: string): Promise<{ report: FsckReport; out: strin
   }
 }
 
+/** Our preen (-p), with the text the CLI prints (stdout, then the preen halt's stderr line). */
+async function oursPreen(img: string): Promise<{ report: FsckReport; out: string }> {
+  const dev = await FileDevice.open(img);
+  let out = "";
+  let device = img;
+  try {
+    const report = await check(dev, {
+      force: true,
+      name: img,
+      repair: "preen",
+      onDevice: (d) => {
+        device = d;
+      },
+      onProblem: (p) => {
+        out += formatProblem(p, device);
+      },
+    });
+    if (report.preenHalted) out += `\n\n${report.device}: UNEXPECTED INCONSISTENCY; RUN fsck MANUALLY.\n\t(i.e., without -a or -p options)\n`;
+    else {
+      if (!report.clean) out += `\n${report.device}: ********** WARNING: Filesystem still has errors **********\n\n`;
+      if (report.aborted === undefined) out += `${report.summaryLine}\n`;
+    }
+    return { report, out };
+  } finally {
+    await dev.close();
+  }
+}
+
 /** A listing of every file with its size, links and contents' hash, through debugfs (what a repair must keep). */
 function tree(img: string): string {
   return debugfsRead(img, "ls -l -r /").split("\n").map((l) => l.replace(/\s+\d+-\w+-\d+ \d+:\d+(:\d+)?\s+/, " ")).join("\n");
@@ -283,6 +311,16 @@ describe("fsck -fy vs e2fsck -fy: debugfs-injected damage is repaired", () => {
         expect(o.report.exitCode).toBe(e.status);
         expect(findings(o.out.replaceAll(mine, "IMG"))).toBe(findings(e.stdout.replaceAll(theirs, "IMG")));
         expect(tree(mine)).toBe(tree(theirs));
+        // -p: the same problems fixed silently or with "FIXED.", or the same halt.
+        const pTheirs = path.join(dir, "e2fsck-p.img");
+        const pMine = path.join(dir, "ext4ts-p.img");
+        copyFileSync(base, pTheirs);
+        copyFileSync(base, pMine);
+        const ep = runUnchecked(tool("e2fsck"), ["-pf", pTheirs], { env: E2FSCK_ENV });
+        const op = await oursPreen(pMine);
+        expect(op.report.exitCode).toBe(ep.status);
+        expect(op.out.replaceAll(pMine, "IMG").trim()).toBe(`${ep.stdout}${ep.stderr}`.replaceAll(pTheirs, "IMG").trim());
+        if (ep.status < 4) expect(e2fsck(pMine).status).toBe(0);
       });
     }
   }
