@@ -36,6 +36,8 @@ import { checkJournal, checkMmp, checkResizeInode, checkSuperBlock, invalidQuota
 import { openVolume, type FsckVolume } from "./volume.js";
 import { FsckWriter } from "./writer.js";
 import { FsError } from "../errors.js";
+import type { RawInode } from "../format/inode.js";
+
 
 export type { FsckReport, FsckSummary, Problem } from "./report.js";
 export { formatProblem } from "./report.js";
@@ -205,7 +207,12 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
         stderr.push(line);
         opts.onStderr?.(line);
       });
-      for (const t of stale) r.fix(PR_6_UPDATE_QUOTAS, { num: t });
+      const readRaw = async (ino: number): Promise<RawInode | null> => (await readInode(ctx, ino))?.raw ?? null;
+      for (const t of stale) {
+        const write = r.repairing ? await ctx.quota.planRewrite(t, readRaw, now) : null;
+        if (write === null) r.fix(PR_6_UPDATE_QUOTAS, { num: t });
+        else if (r.ask(PR_6_UPDATE_QUOTAS, { num: t })) await write(ctx.out);
+      }
       lap(5);
     }
   } catch (e) {

@@ -17,10 +17,11 @@
 
 import { FsError } from "../errors.js";
 import { EXT4_EA_INODE_FL, EXT4_ROOT_INO, fitsInInode, inodeGid, inodeUid, type RawInode } from "../format/inode.js";
-import { QT_BLKSIZE, type QuotaTypeIndex } from "../format/quota.js";
-import { QuotaTree, type QuotaFileIO } from "../fs/quota_tree.js";
+import { QT_BLKSIZE, type DiskDquot, type QuotaTypeIndex } from "../format/quota.js";
+import { buildQuotaFile, QuotaTree, type QuotaFileIO } from "../fs/quota_tree.js";
 import { mapLogical } from "./blockmap.js";
 import type { FsckVolume } from "./volume.js";
+import type { FsckWriter } from "./writer.js";
 
 interface Usage {
   space: number;
@@ -115,8 +116,8 @@ export class QuotaUsage {
    * calls `warn` with e2fsck's stderr lines. `invalid` types (a quota inode number that cannot
    * name a file) are inconsistent without reading.
    */
-  async compare(readInode: (ino: number) => Promise<RawInode | null>, invalid: readonly number[], warn: (line: string) => void): Promise<number[]> {
-    const out: number[] = [];
+  async compare(readInode: (ino: number) => Promise<RawInode | null>, invalid: readonly number[], warn: (line: string) => void): Promise<QuotaTypeIndex[]> {
+    const out: QuotaTypeIndex[] = [];
     const inums = quotaInodes(this.#v);
     for (const t of QUOTA_TYPE_INDEXES) {
       const counted = this.#types[t];
@@ -128,6 +129,60 @@ export class QuotaUsage {
       if (!(await this.#matches(t, inums[t], counted, readInode, warn))) out.push(t);
     }
     return out;
+  }
+
+  /**
+   * Rewrite type `t`'s quota file from the usage counted, keeping each id's limits, grace
+   * times and the file's grace periods (e2fsck's quota_write_inode after
+   * quota_compare_and_update read the old limits). The new file is written into the blocks
+   * the quota inode already maps. Returns the write to make, or null when it would need more
+   * blocks (allocating for the file is not implemented) or the inode cannot be read.
+   */
+  async planRewrite(t: QuotaTypeIndex, readInode: (ino: number) => Promise<RawInode | null>, now: number): Promise<((w: FsckWriter) => Promise<void>) | null> {
+    const v = this.#v;
+    const counted = this.#types[t];
+    const ino = quotaInodes(v)[t];
+    if (counted === null || counted === undefined || ino === undefined || ino === 0) return null;
+    const raw = await readInode(ino);
+    if (raw === null) return null;
+    const old = new Map<number, DiskDquot>();
+    let grace: { bgrace: number; igrace: number } | undefined;
+    try {
+      const tree = await QuotaTree.open(new InodeQuotaFile(v, raw), t);
+      grace = { bgrace: tree.info.dqi_bgrace, igrace: tree.info.dqi_igrace };
+      for await (const { rec } of tree.records()) old.set(rec.id, rec);
+    } catch (e) {
+      if (!(e instanceof FsError)) throw e;
+    }
+    const ids = new Set<number>([...counted.keys(), ...old.keys()]);
+    const records: DiskDquot[] = [];
+    for (const id of ids) {
+      const u = counted.get(id) ?? { space: 0, inodes: 0 };
+      const o = old.get(id);
+      records.push({
+        id, curspace: u.space, curinodes: u.inodes,
+        bhardlimit: o?.bhardlimit ?? 0, bsoftlimit: o?.bsoftlimit ?? 0, ihardlimit: o?.ihardlimit ?? 0, isoftlimit: o?.isoftlimit ?? 0,
+        btime: o?.btime ?? 0, itime: o?.itime ?? 0,
+      });
+    }
+    const bytes = await buildQuotaFile(t, records, { ...(grace ?? {}), now });
+    const bs = v.blockSize;
+    const oldSize = raw.i_size_lo + raw.i_size_high * 2 ** 32;
+    const size = Math.max(oldSize, bytes.length);
+    const blocks: number[] = [];
+    for (let l = 0; l * bs < size; l++) {
+      const pblk = await mapLogical(v, raw, l);
+      if (pblk === 0 || pblk >= v.blocksCount) return null;
+      blocks.push(pblk);
+    }
+    return async (w) => {
+      for (let l = 0; l < blocks.length; l++) {
+        const chunk = new Uint8Array(bs);
+        chunk.set(bytes.subarray(Math.min(l * bs, bytes.length), Math.min((l + 1) * bs, bytes.length)));
+        await w.writeBlock(blocks[l]!, chunk);
+      }
+      if (size !== oldSize) await w.writeInode(ino, { i_size_lo: size % 2 ** 32, i_size_high: Math.floor(size / 2 ** 32) });
+    };
   }
 
   async #matches(t: QuotaTypeIndex, ino: number, counted: Map<number, Usage>, readInode: (ino: number) => Promise<RawInode | null>, warn: (line: string) => void): Promise<boolean> {

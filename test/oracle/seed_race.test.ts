@@ -45,6 +45,7 @@ const DATA_BLOCKS = 16;
 const XATTR_VALUE = new Uint8Array(1500).fill(0x61); // too big for a 256-byte inode's body: needs the block
 
 interface Outcome {
+  img: string;
   ino: number;
   inCoreSectors: number;
   onDiskSectors: number;
@@ -92,6 +93,7 @@ async function seedSchedule(name: string, wrap?: (d: NameiDeps) => NameiDeps): P
   await flusher.close();
   await vol.sync();
   const out: Outcome = {
+    img,
     ino,
     inCoreSectors,
     onDiskSectors: (await iget(vol.fs, ino)).blocks,
@@ -148,5 +150,19 @@ describe("the seed: an xattr block allocation and writeback of the same inode in
     expect(o.ours.problems).toEqual(["PR_1_BAD_I_BLOCKS", ...Array<string>(types).fill("PR_6_UPDATE_QUOTAS")]);
     expect(o.ours.stderr).toEqual(o.e2fsck.out.split("\n").filter((l) => l.startsWith("[QUOTA WARNING]")));
     expect(o.ours.stderr[0]).toBe(`[QUOTA WARNING] Usage inconsistent for ID ${UID}:actual (${(DATA_BLOCKS + 1) * 4096}, 1) != expected (${(DATA_BLOCKS + 2) * 4096}, 1)`);
+
+    // And the project's checker repairs it: i_blocks set, both quota files rewritten, and
+    // e2fsck finds nothing left.
+    const dev = await FileDevice.open(o.img);
+    const fixed = await check(dev, { force: true, repair: "yes" });
+    await dev.close();
+    expect(fixed.exitCode).toBe(1);
+    expect(fixed.problems.map((p) => [p.name, p.answer])).toEqual([["PR_1_BAD_I_BLOCKS", true], ...Array<[string, boolean]>(types).fill(["PR_6_UPDATE_QUOTAS", true])]);
+    const after = runUnchecked(tool("e2fsck"), ["-fn", o.img]);
+    expect(after.status, after.stdout).toBe(0);
+    const dev2 = await FileDevice.open(o.img, { readOnly: true });
+    const again = await check(dev2, { force: true });
+    await dev2.close();
+    expect(again.problems).toEqual([]);
   });
 });
