@@ -142,7 +142,7 @@ export class QuotaUsage {
     const v = this.#v;
     const counted = this.#types[t];
     const ino = quotaInodes(v)[t];
-    if (counted === null || counted === undefined || ino === undefined || ino === 0) return null;
+    if (counted === null || counted === undefined || ino === 0) return null;
     const raw = await readInode(ino);
     if (raw === null) return null;
     const old = new Map<number, DiskDquot>();
