@@ -1,7 +1,7 @@
 /**
  * `ext4ts fsck` as users run it (the built CLI): e2fsck's exit codes (0 clean, 4 errors left,
- * 8 operational error, 16 usage), "clean" without -f, the refusal of -p/-y (repairs are not
- * implemented yet), and --json. Runs on test/images/f_engine_small; needs `npm run build`
+ * 8 operational error, 16 usage), "clean" without -f, repairs with -y and -p (e2fsck's
+ * words and exit 1), and --json. Runs on test/images/f_engine_small; needs `npm run build`
  * (the global setup builds unless EXT4TS_SKIP_BUILD=1).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -81,14 +81,32 @@ describe("ext4ts fsck", () => {
     expect(rep.problems).toContainEqual(expect.objectContaining({ name: "PR_4_BAD_REF_COUNT", code: "0x040003", ino: hello }));
   });
 
-  it("refuses -p and -y (repairs are not implemented yet) with exit 8, and leaves the image alone", async () => {
+  it("-fy repairs as e2fsck -fy does: the question answered yes, FILE SYSTEM WAS MODIFIED, exit 1; then clean", async () => {
+    const img = path.join(dir, "fy.img");
+    writeFileSync(img, readFileSync(damaged));
+    const r = await runCli(["fsck", "-fy", img]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toContain(`Inode ${hello} ref count is 3, should be 1.  Fix? yes\n`);
+    expect(r.stdout).toContain("\nf_engine_small: ***** FILE SYSTEM WAS MODIFIED *****\n");
+    const again = await runCli(["fsck", "-fn", img]);
+    expect(again.code, again.stdout).toBe(0);
+  });
+
+  it("-pf preens as e2fsck -p does: 'NAME: message  FIXED.', no pass headers, exit 1", async () => {
+    const img = path.join(dir, "fp.img");
+    writeFileSync(img, readFileSync(damaged));
+    const r = await runCli(["fsck", "-pf", img]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(new RegExp(`^f_engine_small: Inode ${hello} ref count is 3, should be 1\\.  FIXED\\.\\nf_engine_small: \\d+/256 files`));
+    expect(r.stdout).not.toMatch(/Pass \d/);
+    expect((await runCli(["fsck", "-fn", img])).code).toBe(0);
+  });
+
+  it("refuses -n with -y (exit 16) and leaves the image alone", async () => {
     const before = readFileSync(damaged);
-    for (const flag of ["-p", "-y"]) {
-      const r = await runCli(["fsck", flag, damaged]);
-      expect(r.code).toBe(8);
-      expect(r.stderr).toMatch(/not implemented yet/);
-      expect(r.stdout).toBe("");
-    }
+    const r = await runCli(["fsck", "-n", "-y", damaged]);
+    expect(r.code).toBe(16);
+    expect(r.stderr).toMatch(/only one of the options/);
     expect(readFileSync(damaged).equals(before)).toBe(true);
   });
 
