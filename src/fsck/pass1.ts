@@ -443,19 +443,26 @@ export class Pass1 {
       failedCsum = true;
     }
     if (raw.i_mode !== 0) c.ftype.set(ino, fileTypeOfMode(raw.i_mode));
-    const finish = (): void => {
-      if (failedCsum && csumBad) r.fix(PR_1_INODE_ONLY_CSUM_INVALID, { ino });
+    /** e2fsck_write_inode of the fields changed; the write reseals the checksum (failed_csum = 0). */
+    const write = async (fields: Partial<RawInode>): Promise<void> => {
+      Object.assign(raw, fields);
+      await c.out.writeInode(ino, fields);
+      failedCsum = false;
+    };
+    /** @e2fsprogs FINISH_INODE_LOOP: an inode whose only fault is its checksum is rewritten. */
+    const finish = async (): Promise<void> => {
+      if (failedCsum && csumBad && r.ask(PR_1_INODE_ONLY_CSUM_INVALID, { ino })) await write({});
     };
 
     if (raw.i_dtime !== 0 && this.lowDtimeCheck && raw.i_dtime < v.inodesCount) {
-      r.latch(LATCH_LOW_DTIME, PR_1_ORPHAN_LIST_REFUGEES);
-      r.fix(PR_1_LOW_DTIME, { ino }, {}, false, true);
+      const yes = r.latch(LATCH_LOW_DTIME, PR_1_ORPHAN_LIST_REFUGEES, {}, true);
+      if (r.ask(PR_1_LOW_DTIME, { ino }, {}, yes)) await write({ i_dtime: raw.i_links_count !== 0 ? 0 : c.now >>> 0 });
     }
     if (raw.i_links_count !== 0) {
       c.linkInfo.set(ino, raw.i_links_count);
     } else if (ino >= v.firstIno && !isQuotaReserved(ino)) {
-      if (raw.i_dtime === 0 && raw.i_mode !== 0) r.fix(PR_1_ZERO_DTIME, { ino });
-      finish();
+      if (raw.i_dtime === 0 && raw.i_mode !== 0 && r.ask(PR_1_ZERO_DTIME, { ino })) await write({ i_dtime: c.now >>> 0 });
+      await finish();
       return;
     }
     const type = raw.i_mode & S_IFMT;
@@ -490,7 +497,7 @@ export class Pass1 {
         || (flags & EXT4_INLINE_DATA_FL) !== 0 || fileAcl !== 0)) r.fix(PR_1_INVALID_BAD_INODE, { ino });
       await this.badBlocksInode(raw);
       c.inodeUsed.set(ino);
-      finish();
+      await finish();
       return;
     } else if (ino === EXT4_ROOT_INO) {
       if (type !== S_IFDIR) r.fix(PR_1_ROOT_NO_DIR, { ino });
@@ -500,7 +507,7 @@ export class Pass1 {
       if (v.sb.s_journal_inum === EXT4_JOURNAL_INO) {
         if (type !== S_IFREG) r.fix(PR_1_JOURNAL_BAD_MODE, { ino });
         await this.checkBlocks(ino, raw, bytes);
-        finish();
+        await finish();
         return;
       }
       if (raw.i_links_count !== 0 || raw.i_blocks_lo !== 0 || iblock(raw, 0) !== 0) r.fix(PR_1_JOURNAL_INODE_NOT_CLEAR, { ino });
@@ -510,7 +517,7 @@ export class Pass1 {
       if (v.f.quota && (sb.s_usr_quota_inum === ino || sb.s_grp_quota_inum === ino || sb.s_prj_quota_inum === ino)) {
         if (type !== S_IFREG) r.fix(PR_1_QUOTA_BAD_MODE, { ino });
         await this.checkBlocks(ino, raw, bytes);
-        finish();
+        await finish();
         return;
       }
       if (raw.i_links_count !== 0 || raw.i_blocks_lo !== 0 || iblock(raw, 0) !== 0) r.fix(PR_1_QUOTA_INODE_NOT_CLEAR, { ino });
@@ -522,22 +529,22 @@ export class Pass1 {
       else bad = raw.i_mode !== 0;
       if (bad) r.fix(PR_1_RESERVED_BAD_MODE, { ino });
       await this.checkBlocks(ino, raw, bytes);
-      finish();
+      await finish();
       return;
     }
 
     if (raw.i_links_count === 0) {
-      finish();
+      await finish();
       return;
     }
-    if (raw.i_dtime !== 0) r.fix(PR_1_SET_DTIME, { ino });
+    if (raw.i_dtime !== 0 && r.ask(PR_1_SET_DTIME, { ino })) await write({ i_dtime: 0 });
     c.inodeUsed.set(ino);
     if (raw.i_obso_faddr !== 0 || (!v.f.largedir && type === S_IFDIR && raw.i_size_high !== 0)) c.inodeBad.set(ino);
     if (!v.f.is64bit && raw.l_i_file_acl_high !== 0) c.inodeBad.set(ino);
     if (!v.f.hugeFile && raw.l_i_blocks_high !== 0) c.inodeBad.set(ino);
     if (flags & EXT4_IMAGIC_FL) {
       if (v.sb.s_feature_compat & 0x0002) c.inodeImagic.set(ino);
-      else r.fix(PR_1_SET_IMAGIC, { ino });
+      else if (r.ask(PR_1_SET_IMAGIC, { ino })) await write({ i_flags: (raw.i_flags & ~EXT4_IMAGIC_FL) >>> 0 });
     }
     const eaIbodyQuota = await checkInodeExtraSpace(c, ino, bytes, v.inodeSize > EXT4_GOOD_OLD_INODE_SIZE ? u16(bytes, OFF_EXTRA) : 0, raw.i_generation);
     await this.checkIsReallyDir(ino, raw, bytes, fileAcl);
@@ -565,37 +572,44 @@ export class Pass1 {
     } else if (type === S_IFREG) {
       c.counters.regular++;
     } else if ((type === S_IFCHR || type === S_IFBLK || type === S_IFIFO || type === S_IFSOCK) && checkDeviceInode(raw)) {
-      if (flags & (EXT4_EXTENTS_FL | EXT4_INLINE_DATA_FL)) r.fix(PR_1_SPECIAL_EXTENTS_IDATA, { ino });
-      if (flags & (EXT4_IMMUTABLE_FL | EXT4_APPEND_FL)) r.fix(PR_1_SET_IMMUTABLE, { ino });
-      if (iSize(raw) !== 0) r.fix(PR_1_SET_NONZSIZE, { ino });
+      // @e2fsprogs check_extents_inlinedata, check_immutable, check_size
+      if ((raw.i_flags & (EXT4_EXTENTS_FL | EXT4_INLINE_DATA_FL)) !== 0 && r.ask(PR_1_SPECIAL_EXTENTS_IDATA, { ino })) {
+        await write({ i_flags: (raw.i_flags & ~(EXT4_EXTENTS_FL | EXT4_INLINE_DATA_FL)) >>> 0 });
+      }
+      if ((raw.i_flags & (EXT4_IMMUTABLE_FL | EXT4_APPEND_FL)) !== 0 && r.ask(PR_1_SET_IMMUTABLE, { ino })) {
+        await write({ i_flags: (raw.i_flags & ~(EXT4_IMMUTABLE_FL | EXT4_APPEND_FL)) >>> 0 });
+      }
+      if (iSize(raw) !== 0 && r.ask(PR_1_SET_NONZSIZE, { ino })) await write({ i_size_lo: 0, i_size_high: 0 });
       if (type === S_IFCHR) c.counters.chardev++;
       else if (type === S_IFBLK) c.counters.blockdev++;
       else if (type === S_IFIFO) c.counters.fifo++;
       else c.counters.sockets++;
     } else if (type === S_IFLNK && (await checkSymlink(c, ino, raw, bytes, fileAcl))) {
-      if (flags & (EXT4_IMMUTABLE_FL | EXT4_APPEND_FL)) r.fix(PR_1_SET_IMMUTABLE, { ino });
+      if ((raw.i_flags & (EXT4_IMMUTABLE_FL | EXT4_APPEND_FL)) !== 0 && r.ask(PR_1_SET_IMMUTABLE, { ino })) {
+        await write({ i_flags: (raw.i_flags & ~(EXT4_IMMUTABLE_FL | EXT4_APPEND_FL)) >>> 0 });
+      }
       c.counters.symlinks++;
-      if (flags & EXT4_INLINE_DATA_FL) {
-        finish();
+      if (raw.i_flags & EXT4_INLINE_DATA_FL) {
+        await finish();
         return;
       }
       if (isFastSymlink(raw)) {
         c.counters.fastSymlinks++;
         await this.checkBlocks(ino, raw, bytes, eaIbodyQuota);
-        finish();
+        await finish();
         return;
       }
     } else {
       c.inodeBad.set(ino);
     }
-    if (!(flags & EXT4_EXTENTS_FL) && !(flags & EXT4_INLINE_DATA_FL) && (iblock(raw, 12) !== 0 || iblock(raw, 13) !== 0 || iblock(raw, 14) !== 0 || fileAcl !== 0)) {
+    if (!(raw.i_flags & EXT4_EXTENTS_FL) && !(raw.i_flags & EXT4_INLINE_DATA_FL) && (iblock(raw, 12) !== 0 || iblock(raw, 13) !== 0 || iblock(raw, 14) !== 0 || fileAcl !== 0)) {
       this.#queue.push({ ino, raw, bytes: bytes.slice(), eaIbodyQuota });
-      finish();
+      await finish();
       if (this.#queue.length >= PROCESS_INODE_SIZE) await this.processQueue();
       return;
     }
     await this.checkBlocks(ino, raw, bytes, eaIbodyQuota);
-    finish();
+    await finish();
   }
 
   /** e2fsck process_inodes: the deferred inodes, by indirect block, then EA block, then number. */
