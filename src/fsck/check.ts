@@ -75,6 +75,11 @@ export interface CheckOptions {
    * Without it the check answers no and never writes (e2fsck -n).
    */
   repair?: "yes" | "preen";
+  /**
+   * After a repair that changed the volume and left no error, check it again read-only and
+   * report errors (exit 4) if that check is not clean (default true).
+   */
+  verify?: boolean;
 }
 
 function isEngine(t: CheckTarget): t is Ext4Fs {
@@ -229,12 +234,26 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
     else await w.flushBlocks(); // e2fsck's fatal_error flushes the blocks written so far, nothing more
   }
   const summary = summarize(v, c);
+  // A repair run that believes it fixed everything is checked again, read-only: where e2fsck
+  // would have restarted (a repair that invalidates what pass 1 learned), ext4ts does not
+  // yet, and it must not report "corrected" for a volume a check still finds damaged.
+  let valid = r.valid;
+  if (w !== null && modified && valid && aborted === undefined && opts.verify !== false) {
+    const again = await check(dev, { force: true, name, now, verify: false, ...(opts.cacheBytes !== undefined ? { cacheBytes: opts.cacheBytes } : {}) });
+    if (!again.clean) {
+      valid = false;
+      const names = [...new Set(again.problems.filter((p) => p.error).map((p) => p.name))].join(", ");
+      const line = `ext4ts: fsck: a check after the repairs still finds problems (${names}); run the repair again, or e2fsck -fy`;
+      stderr.push(line);
+      opts.onStderr?.(line);
+    }
+  }
   return {
     device,
-    clean: r.valid && aborted === undefined,
+    clean: valid && aborted === undefined,
     modified,
     preenHalted: r.preenHalted,
-    exitCode: exitCodeOf(r.valid, aborted !== undefined, modified, r.preenHalted),
+    exitCode: exitCodeOf(valid, aborted !== undefined, modified, r.preenHalted),
     skipped,
     warnings,
     stderr,

@@ -65,7 +65,7 @@ function newDirBlock(c: CheckContext, ino: number, parent: number): Uint8Array {
 }
 
 /** First cluster the found map leaves free, from `goal` on, wrapping once. @e2fsprogs ext2fs_new_block2 */
-function newBlock(c: CheckContext, goal: number): number {
+export function newBlock(c: CheckContext, goal: number): number {
   const v = c.v;
   const start = goal >= v.firstDataBlock && goal < v.blocksCount ? goal : v.firstDataBlock;
   for (const [from, to] of [[start, v.blocksCount], [v.firstDataBlock, start]] as const) {

@@ -12,6 +12,7 @@
  */
 
 import { decodeInodeFast } from "./inode_fast.js";
+import { clearInode } from "./repair.js";
 import { recLenFromDisk } from "../format/dirent.js";
 import { extentBlockChecksum, inodeChecksumSeed, verifyInodeChecksum } from "../format/checksum.js";
 import { EXT_INIT_MAX_LEN, extentHeader, extentIdx, extentLeaf, extentTail } from "../format/extent.js";
@@ -480,7 +481,10 @@ export class Pass1 {
     }
     if ((flags & EXT4_INLINE_DATA_FL) && v.f.inlineData && ino >= v.firstIno) {
       const x = await readXattrs(c, bytes, raw.i_extra_isize, fileAcl, failedCsum);
-      if (x.error !== undefined || x.systemDataLen < 0) r.fix(PR_1_INLINE_DATA_NO_ATTR, { ino });
+      // A broken or missing system.data: e2fsck truncates the file to an empty plain one.
+      if ((x.error !== undefined || x.systemDataLen < 0) && r.ask(PR_1_INLINE_DATA_NO_ATTR, { ino })) {
+        await write({ i_size_lo: 0, i_size_high: 0, i_flags: (raw.i_flags & ~EXT4_INLINE_DATA_FL) >>> 0, i_block: new Uint8Array(60) });
+      }
     }
     const special = ino === EXT4_BAD_INO || ino === EXT4_ROOT_INO || ino === EXT4_JOURNAL_INO;
     if ((flags & EXT4_EXTENTS_FL) && !v.f.extents && (raw.i_links_count !== 0 || special)) {
@@ -547,6 +551,7 @@ export class Pass1 {
       else if (r.ask(PR_1_SET_IMAGIC, { ino })) await write({ i_flags: (raw.i_flags & ~EXT4_IMAGIC_FL) >>> 0 });
     }
     const eaIbodyQuota = await checkInodeExtraSpace(c, ino, bytes, v.inodeSize > EXT4_GOOD_OLD_INODE_SIZE ? u16(bytes, OFF_EXTRA) : 0, raw.i_generation);
+    if (v.inodeSize > EXT4_GOOD_OLD_INODE_SIZE) raw.i_extra_isize = u16(bytes, OFF_EXTRA); // a repair may have changed it
     await this.checkIsReallyDir(ino, raw, bytes, fileAcl);
     if (v.f.extents && (flags & EXT4_EXTENTS_FL) && type === S_IFLNK && !hasValidBlocks(raw, fileAcl)) {
       r.fix(PR_1_FAST_SYMLINK_EXTENT_FL, { ino });
@@ -789,7 +794,11 @@ export class Pass1 {
       else c.counters.fragmented++;
     }
     if (raw.i_flags & EXT4_INDEX_FL) await this.handleHtree(ino, raw, pb);
-    if (pb.numBlocks === 0 && pb.isDir && !inline) r.fix(PR_1_ZERO_LENGTH_DIR, { ino });
+    if (pb.numBlocks === 0 && pb.isDir && !inline && r.ask(PR_1_ZERO_LENGTH_DIR, { ino })) {
+      await clearInode(c, ino, raw);
+      c.counters.directories--;
+      return;
+    }
     c.quota.add(ino, raw, pb.numBlocks);
 
     let numBlocks = pb.numBlocks * v.clusterRatio;

@@ -12,7 +12,8 @@ import { EXT4_BAD_INO, EXT4_INLINE_DATA_FL, EXT4_RESIZE_INO, EXT4_ROOT_INO, type
 import type { CheckContext } from "./context.js";
 import { iterateBlocks } from "./blockmap.js";
 import { hasValidBlocks } from "./pass1.js";
-import { listDir, type PathNamer } from "./paths.js";
+import { listDir, readInode, type PathNamer } from "./paths.js";
+import { canClone, clone } from "./clone.js";
 import {
   PR_1B_BLOCK_ITERATE, PR_1B_DUP_BLOCK_HEADER, PR_1D_CLONE_QUESTION, PR_1D_DELETE_QUESTION, PR_1D_DUP_BLOCKS_DEALT,
   PR_1D_DUP_FILE, PR_1D_DUP_FILE_LIST, PR_1D_NUM_DUP_INODES, PR_1D_SHARE_METADATA,
@@ -172,6 +173,8 @@ export async function pass1b(c: CheckContext, names: PathNamer, header: (title: 
   header("Pass 1D: Reconciling multiply-claimed blocks");
   r.fix(PR_1D_NUM_DUP_INODES, { num: dupInodeCount });
   let metaData = false; // e2fsck never resets it between inodes
+  /** Claims left on each cluster once earlier inodes were cloned (e2fsck's num_bad; unset: all of them). */
+  const numBad = new Map<number, number>();
   const mtime = (raw: RawInode): string => asctimeUtc(raw.i_mtime | 0);
   for (const ino of [...inodes.keys()].sort((a, b) => a - b)) {
     if (ino === EXT4_BAD_INO || ino === EXT4_RESIZE_INO) continue;
@@ -180,7 +183,7 @@ export async function pass1b(c: CheckContext, names: PathNamer, header: (title: 
     let fileOk = true;
     for (const cl of [...d.clusters].reverse()) {
       const list = claimants.get(cl) ?? [];
-      if (list.length > 1) fileOk = false;
+      if ((numBad.get(cl) ?? list.length) > 1) fileOk = false;
       if (isFsCluster(c, cl)) {
         fileOk = false;
         metaData = true;
@@ -199,7 +202,24 @@ export async function pass1b(c: CheckContext, names: PathNamer, header: (title: 
       r.fix(PR_1D_DUP_BLOCKS_DEALT, { ino });
       continue;
     }
-    r.fix(PR_1D_CLONE_QUESTION, { ino });
+    const raw = (await readInode(c, ino))?.raw ?? d.raw;
+    if (!canClone(c, raw)) {
+      r.fix(PR_1D_CLONE_QUESTION, { ino });
+      r.fix(PR_1D_DELETE_QUESTION, { ino });
+      continue;
+    }
+    if (r.ask(PR_1D_CLONE_QUESTION, { ino })) {
+      // Each claim this inode gives up makes the block less shared for the inodes after it.
+      // @e2fsprogs decrement_badcount: a block claimed once more is no longer multiply-claimed.
+      await clone(c, ino, (b) => {
+        const cl = Math.floor(b / ratio);
+        if (isFsCluster(c, cl)) return;
+        const left = (numBad.get(cl) ?? claimants.get(cl)?.length ?? 1) - 1;
+        numBad.set(cl, left);
+        if (left <= 1) dup.clear(b);
+      });
+      continue;
+    }
     r.fix(PR_1D_DELETE_QUESTION, { ino });
   }
 }

@@ -90,8 +90,9 @@ export async function checkInodeExtraSpace(c: CheckContext, ino: number, bytes: 
   const min = 4; // i_extra_isize + i_checksum_hi
   const max = isz - EXT4_GOOD_OLD_INODE_SIZE;
   if (extra !== 0 && (extra < min || extra > max || (extra & 3) !== 0)) {
-    c.r.fix(PR_1_EXTRA_ISIZE, { ino, extraIsize: extra });
-    return 0;
+    if (!c.r.ask(PR_1_EXTRA_ISIZE, { ino, extraIsize: extra })) return 0;
+    extra = extra < min || extra > max ? c.v.sb.s_want_extra_isize : (extra + 3) & ~3;
+    bytes.set(await c.out.writeInode(ino, { i_extra_isize: extra }));
   }
   if (extra >= max - 4) return 0;
   const header = EXT4_GOOD_OLD_INODE_SIZE + extra;
