@@ -7,13 +7,14 @@
  *
  * Kernel counterparts: ext4_superblock_csum, ext4_group_desc_csum, ext4_inode_csum,
  * ext4_extent_block_csum, ext4_dirblock_csum, ext4_dx_csum, ext4_xattr_block_csum,
- * ext4_inode_bitmap_csum / ext4_block_bitmap_csum (fs/ext4/*.c).
+ * ext4_inode_bitmap_csum / ext4_block_bitmap_csum (fs/ext4/*.c); jbd2's superblock,
+ * descriptor/revoke tail, commit and block tag checksums (fs/jbd2/).
  */
 
 import { crc16, crc32c, crc32cLe32, crc32cLe64 } from "./crc.js";
 import { dxTail } from "./htree.js";
 import { EXT4_GOOD_OLD_INODE_SIZE, inodeLimit, inodeStruct } from "./inode.js";
-import { journalSuperblock } from "./jbd2.js";
+import { commitHeader, journalBlockTail, journalSuperblock } from "./jbd2.js";
 import { mmpStruct } from "./mmp.js";
 
 const SB_CHECKSUM_OFFSET = 0x3fc;
@@ -160,6 +161,64 @@ export function journalChecksumSeed(journalUuid: Uint8Array): number {
 
 const JBD2_SB_CHECKSUM_OFFSET = journalSuperblock.offsetOf("s_checksum");
 const JBD2_SB_SIZE = journalSuperblock.size;
+const JBD2_COMMIT_CHECKSUM_OFFSET = commitHeader.offsetOf("h_chksum"); // h_chksum[0]
+
+/**
+ * Descriptor or revoke block checksum (csum v2/v3): crc32c(j_csum_seed) over the whole
+ * block with the tail's t_checksum (its last 4 bytes) read as zero. Stored big-endian.
+ * @kernel jbd2_descriptor_block_csum_set, jbd2_revoke_csum_set (fs/jbd2/commit.c, revoke.c)
+ */
+export function journalBlockTailChecksum(block: Uint8Array, blockSize: number, journalSeed: number): number {
+  const tail = blockSize - journalBlockTail.size;
+  return crc32c(crc32c(journalSeed, block, 0, tail), ZERO4, 0, 4);
+}
+
+/**
+ * Commit block checksum (csum v2/v3): crc32c(j_csum_seed) over the whole block with
+ * h_chksum[0] read as zero. Stored big-endian in h_chksum[0].
+ * @kernel jbd2_commit_block_csum_set (fs/jbd2/commit.c)
+ */
+export function journalCommitBlockChecksum(block: Uint8Array, blockSize: number, journalSeed: number): number {
+  let c = crc32c(journalSeed, block, 0, JBD2_COMMIT_CHECKSUM_OFFSET);
+  c = crc32c(c, ZERO4, 0, 4);
+  return crc32c(c, block, JBD2_COMMIT_CHECKSUM_OFFSET + 4, blockSize);
+}
+
+/**
+ * Checksum of one logged block, as its descriptor tag carries it: crc32c(j_csum_seed)
+ * over the transaction ID (big-endian) and then the block as stored in the log (escaped).
+ * csum v3 stores all 32 bits (t_checksum of journal_block_tag3_t), csum v2 the low 16.
+ * @kernel jbd2_block_tag_csum_set (fs/jbd2/commit.c), jbd2_block_tag_csum_verify (recovery.c)
+ */
+export function journalBlockTagChecksum(data: Uint8Array, blockSize: number, journalSeed: number, sequence: number): number {
+  const seq = new Uint8Array([sequence >>> 24, (sequence >>> 16) & 0xff, (sequence >>> 8) & 0xff, sequence & 0xff]);
+  return crc32c(crc32c(journalSeed, seq), data, 0, blockSize);
+}
+
+/** MSB-first CRC-32 table (poly 0x04C11DB7) for the v1 transactional checksum. */
+const CRC32_BE_TABLE: Uint32Array = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n << 24;
+    for (let k = 0; k < 8; k++) c = c & 0x80000000 ? (c << 1) ^ 0x04c11db7 : c << 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+/**
+ * The v1 transactional checksum (JBD2_FEATURE_COMPAT_CHECKSUM, before csum v2/v3): a
+ * big-endian CRC-32 (crc32_be, no inversion) chained from ~0 over the descriptor block
+ * and every data block it describes, checked against h_chksum[0] of the commit block.
+ * Used only by journals written without metadata_csum and with `journal_checksum`.
+ * @kernel crc32_be (lib/crc32.c), as calc_chksums (fs/jbd2/recovery.c) chains it
+ */
+export function journalCrc32Be(crc: number, data: Uint8Array, start = 0, end: number = data.length): number {
+  const t = CRC32_BE_TABLE;
+  let c = crc >>> 0;
+  for (let i = start; i < end; i++) c = ((c << 8) ^ t[((c >>> 24) ^ data[i]!) & 0xff]!) >>> 0;
+  return c;
+}
 
 /** MMP block: crc32c(fs seed) over the mmp_struct up to mmp_checksum. @e2fsprogs ext2fs_mmp_csum */
 export function mmpChecksum(block: Uint8Array, fsSeed: number): number {

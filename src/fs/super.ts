@@ -23,6 +23,7 @@ import {
   type GroupDesc,
 } from "../format/group_desc.js";
 import { EXT2_FLAGS_UNSIGNED_HASH } from "../format/dirhash.js";
+import { recoverJournal } from "../journal/recovery.js";
 import {
   EXT4_FEATURE_COMPAT_DIR_INDEX,
   EXT4_FEATURE_INCOMPAT_64BIT,
@@ -203,11 +204,36 @@ export class Ext4Fs {
     // superblock is a checksum error first.
     const problems = validateSuperblock(sb, dev.size);
     if (problems.length > 0) throw new FsError("EFSCORRUPTED", `Bad superblock: ${problems.join("; ")}`, { block: SUPERBLOCK_OFFSET / 1024 });
-    if (hasIncompat(sb, EXT4_FEATURE_INCOMPAT_RECOVER) && opts.noload !== true) {
-      throw new FsError(
-        "EOPNOTSUPP",
-        `Cannot mount ${dev.description}: the journal needs recovery, which ext4ts cannot replay yet; run e2fsck, or mount with noload to read the pre-journal state`,
-      );
+    if (hasIncompat(sb, EXT4_FEATURE_INCOMPAT_RECOVER)) {
+      // As ext4_load_journal: replay before trusting anything else the volume says. A
+      // read-only mount does not write (the kernel would replay unless the device is
+      // read-only), so it still needs noload; noload on a writable mount would build on a
+      // state the journal is about to overwrite.
+      if (opts.noload === true) {
+        if (!readOnly) throw new FsError("EINVAL", `Cannot mount ${dev.description} read-write with noload: the journal needs recovery; required journal recovery suppressed and not mounted read-only`);
+      } else if (readOnly) {
+        throw new FsError(
+          "EOPNOTSUPP",
+          `Cannot mount ${dev.description} read-only: the journal needs recovery, which needs a writable mount; mount read-write to replay it, or with noload to read the pre-journal state`,
+        );
+      } else {
+        if (dev.readOnly) throw new FsError("EROFS", `Cannot mount ${dev.description} read-write: the device is read-only, and the journal needs recovery`);
+        // "kernel" policy: a corrupt log refuses the mount and is left for e2fsck.
+        const r = await recoverJournal(dev, { policy: "kernel", ...(opts.cacheBytes === undefined ? {} : { cacheBytes: opts.cacheBytes }) });
+        const recovered = superblock.decode(await dev.read(SUPERBLOCK_OFFSET, superblock.size));
+        if (hasIncompat(recovered, EXT4_FEATURE_INCOMPAT_RECOVER)) {
+          throw new FsError("EFSCORRUPTED", `Cannot mount ${dev.description}: needs_recovery is still set after journal recovery`, { block: SUPERBLOCK_OFFSET / 1024 });
+        }
+        // Mount what recovery left, checked from the start like any other volume.
+        const fs = await Ext4Fs.mount(dev, opts);
+        fs.warnings.push(
+          `Journal recovered: ${r.transactions} transaction${r.transactions === 1 ? "" : "s"}` +
+            (r.transactions > 0 ? ` (${r.firstTid}..${r.lastTid})` : "") +
+            `, ${r.blocksReplayed} block${r.blocksReplayed === 1 ? "" : "s"} replayed, ${r.revoked} revoked` +
+            r.notes.map((n) => `; ${n}`).join(""),
+        );
+        return fs;
+      }
     }
 
     const bs = sbBlockSize(sb);

@@ -31,10 +31,11 @@ import { Pass2 } from "./pass2.js";
 import { pass3, pass3a, pass4, pass5 } from "./pass345.js";
 import { PathNamer, readInode } from "./paths.js";
 import { exitCodeOf, FsckAbort, Reporter, summaryLine, type FsckReport, type FsckSummary, type Problem } from "./report.js";
-import { PR_6_UPDATE_QUOTAS } from "./problem.js";
+import { PR_0_JNL_TXN_CORRUPT, PR_6_UPDATE_QUOTAS } from "./problem.js";
 import { checkJournal, checkMmp, checkResizeInode, checkSuperBlock, invalidQuotaTypes, reasonToCheck } from "./super_check.js";
 import { openVolume, type FsckVolume } from "./volume.js";
 import { FsckWriter } from "./writer.js";
+import { recoverJournal } from "../journal/recovery.js";
 import { FsError } from "../errors.js";
 import type { RawInode } from "../format/inode.js";
 
@@ -80,6 +81,8 @@ export interface CheckOptions {
    * report errors (exit 4) if that check is not clean (default true).
    */
   verify?: boolean;
+  /** @internal The check after a journal replay (e2fsck's E2F_FLAG_RESTARTED): never replay twice. */
+  restarted?: boolean;
 }
 
 function isEngine(t: CheckTarget): t is Ext4Fs {
@@ -165,10 +168,34 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
     // e2fsck's order: MMP, the journal, the recovery warning, the superblock, then whether to skip.
     await checkMmp(c);
     await checkJournal(c);
-    if (v.f.needsRecovery) {
+    if (v.f.needsRecovery && opts.repair === undefined) {
       const w = "Warning: skipping journal recovery because doing a read-only filesystem check.";
       warnings.push(w);
       opts.onWarning?.(w);
+    } else if (v.f.needsRecovery && opts.restarted !== true) {
+      // e2fsck replays the journal, then checks the volume from the start again.
+      const say = (line: string): void => {
+        warnings.push(line);
+        opts.onWarning?.(line);
+      };
+      say(`${device}: recovering journal`);
+      const res = await recoverJournal(dev, { policy: "e2fsck" });
+      // jbd2's own complaints, which e2fsck prints as they happen (printk).
+      for (const note of res.notes) {
+        const m = /^JBD2: Invalid checksum recovering (data )?block \d+ in log/.exec(note);
+        if (m !== null) say(m[0]);
+      }
+      if (res.failedCommit !== undefined) r.fix(PR_0_JNL_TXN_CORRUPT, { ino: res.failedCommit });
+      if (res.error?.code === "EFSBADCRC") say(`Journal checksum error found in ${device}`);
+      else if (res.error?.code === "EFSCORRUPTED") say(`Journal corrupted in ${device}`);
+      else if (res.error !== undefined) {
+        const words: Partial<Record<string, string>> = { EINVAL: "Invalid argument", EIO: "Input/output error", ENOMEM: "Cannot allocate memory" };
+        const line = `e2fsck: ${words[res.error.code] ?? res.error.message} while recovering journal of ${device}`;
+        stderr.push(line);
+        opts.onStderr?.(line);
+      }
+      const again = await check(dev, { ...opts, restarted: true });
+      return { ...again, problems: [...r.problems, ...again.problems], warnings: [...warnings, ...again.warnings], stderr: [...stderr, ...again.stderr] };
     }
     checkSuperBlock(c);
     if (opts.force !== true && reasonToCheck(c) === null) {
@@ -226,10 +253,11 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
   const aborted = r.aborted;
   // What the repairs changed, before the final superblock update (e2fsck's was_changed).
   const modified = w?.changed ?? false;
+  let stateFixed = false;
   if (w !== null && c !== null) {
     const used = c.inodeUsed;
     if (skipped) await w.flushBlocks(); // e2fsck's check_if_skip changes nothing
-    else if (aborted === undefined) await w.close({ valid: r.valid, now, inodeInUse: (ino) => used.test(ino) });
+    else if (aborted === undefined) stateFixed = await w.close({ valid: r.valid, now, inodeInUse: (ino) => used.test(ino) });
     else if (r.preenHalted) await w.close({ valid: false, halt: true, now, inodeInUse: (ino) => used.test(ino) });
     else await w.flushBlocks(); // e2fsck's fatal_error flushes the blocks written so far, nothing more
   }
@@ -253,7 +281,7 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
     clean: valid && aborted === undefined,
     modified,
     preenHalted: r.preenHalted,
-    exitCode: exitCodeOf(valid, aborted !== undefined, modified, r.preenHalted),
+    exitCode: exitCodeOf(valid, aborted !== undefined, modified || stateFixed, r.preenHalted),
     skipped,
     warnings,
     stderr,

@@ -108,9 +108,11 @@ export class FsckWriter {
   /**
    * Finish the run: the superblock's final state, descriptor flags and checksums, then write
    * everything and flush the device. `valid`: no error left (e2fsck's ext2fs_test_valid).
-   * `inodeInUse` answers for the inode bitmap as repaired (for bg_itable_unused).
+   * `inodeInUse` answers for the inode bitmap as repaired (for bg_itable_unused). Returns
+   * true when a volume left without errors was not marked valid before: e2fsck counts
+   * marking it valid as a correction (exit 1) though it is not a "modification".
    */
-  async close(o: { valid: boolean; halt?: boolean; now: number; inodeInUse: (ino: number) => boolean }): Promise<void> {
+  async close(o: { valid: boolean; halt?: boolean; now: number; inodeInUse: (ino: number) => boolean }): Promise<boolean> {
     const v = this.v;
     const sb = v.sb;
     if (o.halt === true) {
@@ -120,8 +122,9 @@ export class FsckWriter {
       await this.#writeDescriptors();
       await this.#writeSuper(false);
       await this.flushBlocks();
-      return;
+      return false;
     }
+    const wasInvalid = (sb.s_state & EXT4_VALID_FS) === 0;
     if (o.valid) sb.s_state = EXT4_VALID_FS;
     else sb.s_state &= ~EXT4_VALID_FS & 0xffff;
     if (o.valid) sb.s_state &= ~EXT4_ERROR_FS & 0xffff;
@@ -132,6 +135,7 @@ export class FsckWriter {
     await this.#writeDescriptors();
     await this.#writeSuper(true);
     await this.flushBlocks();
+    return o.valid && wasInvalid;
   }
 
   /** Write the blocks changed so far to the device. */

@@ -13,13 +13,19 @@
  * Printed: the agreement table, per kind of damage (from what e2fsck's output reports) and per
  * test prefix, and every disagreement.
  *
+ * Repairs: every image e2fsck -fn calls damaged (exit 4, 8 or 12) is also repaired, one copy by
+ * e2fsck -fy and one by `ext4ts fsck -fy`, and each copy judged by e2fsck -fn. Asserted: no
+ * crash; never exit 0/1 ("corrected") on an image e2fsck then finds damaged; of the images
+ * e2fsck -fy can repair, at least REPAIR_FLOOR left clean by ours (the issue's bar is 90%).
+ * Printed: that table by kind of damage, and the repairs still missing.
+ *
  * The corpus lives outside the repo (GPL-2 test data): EXT4TS_CORPUS, or
  * `<repo>/../shared/corpus/e2fsprogs`. Absent, the suite is skipped with a printed reason
  * (EXT4TS_REQUIRE_CORPUS=1 fails instead). Without e2fsck only the robustness half runs; the
  * comparison is skipped visibly, or fails under EXT4TS_REQUIRE_ORACLES=1.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { createReadStream, createWriteStream, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -47,6 +53,9 @@ const AGREEMENT_FLOOR = 0.95;
  * every image (the last one, m_mmp_bad_csum, since the MMP block is checked).
  */
 const KNOWN_DISAGREEMENTS: Readonly<Record<string, readonly string[]>> = { "1.47.0": [] };
+
+/** Images e2fsck -fy repairs that ext4ts -fy also leaves e2fsck -fn clean: a floor against regressions (the issue's bar is 90%). */
+const REPAIR_FLOOR = 50;
 
 const CRASH_RE = /TypeError|RangeError|ReferenceError|SyntaxError|internal error|^\s+at |Maximum call stack|heap out of memory|FATAL ERROR/m;
 
@@ -116,8 +125,20 @@ function kindsIn(out: string): string[] {
   return KINDS.filter((k) => k.re.test(out)).map((k) => k.kind);
 }
 
+/** Our -fy on a copy, beside e2fsck -fy on another (undefined: e2fsck absent). */
+interface RepairRow {
+  /** e2fsck -fn found damage and, after e2fsck -fy, found none. */
+  repairable: boolean;
+  ourCode: number;
+  /** e2fsck -fn on the image ext4ts repaired. */
+  after: number;
+  /** Repairs ext4ts named as not implemented. */
+  unsupported: string[];
+}
+
 interface Row {
   name: string;
+  repair?: RepairRow;
   ourCode: number;
   ourClean: boolean;
   e2Code: string;
@@ -225,7 +246,9 @@ describe("e2fsprogs corpus: ext4ts fsck -fn beside e2fsck -fn", () => {
               e2Clean = e.code === 0;
             }
           }
-          return { name, ourCode: r.code, ourClean: r.code === 0, e2Code, e2Clean, kinds, problems, ms: r.ms, e2ms };
+          const row: Row = { name, ourCode: r.code, ourClean: r.code === 0, e2Code, e2Clean, kinds, problems, ms: r.ms, e2ms };
+          if (e2fsck !== undefined && e2Clean === false) row.repair = await repairBoth(e2fsck, img, name);
+          return row;
         } finally {
           rmSync(img, { force: true });
         }
@@ -233,6 +256,21 @@ describe("e2fsprogs corpus: ext4ts fsck -fn beside e2fsck -fn", () => {
       rows.set(name, row);
     });
   }
+
+  it("repairs (-fy) so that e2fsck -fn is clean, and never says 'corrected' where it is not", { timeout: 60_000 }, (ctx) => {
+    const done = [...rows.values()].filter((r) => r.repair !== undefined);
+    if (e2fsck === undefined || done.length === 0) {
+      ctx.skip();
+      return;
+    }
+    console.log(repairTable(done));
+    const claimed = done.filter((r) => r.repair!.ourCode < 4 && r.repair!.after !== 0);
+    expect(claimed.map((r) => `${r.name}: ext4ts -fy exit ${r.repair!.ourCode}, then e2fsck -fn exit ${r.repair!.after}`)).toEqual([]);
+    const repairable = done.filter((r) => r.repair!.repairable);
+    const fixed = repairable.filter((r) => r.repair!.after === 0);
+    const damaged = [...rows.values()].filter((r) => r.e2Clean === false);
+    if (rows.size === images.length && done.length === damaged.length) expect(fixed.length).toBeGreaterThanOrEqual(REPAIR_FLOOR);
+  });
 
   it("agrees with e2fsck -fn on the verdict, and never calls critical damage clean", { timeout: 60_000 }, (ctx) => {
     if (e2fsck === undefined) {
@@ -256,6 +294,45 @@ describe("e2fsprogs corpus: ext4ts fsck -fn beside e2fsck -fn", () => {
     }
   });
 });
+
+/** e2fsck -fy on one copy and ext4ts fsck -fy on another, each judged by e2fsck -fn. */
+async function repairBoth(e2fsck: string, img: string, name: string): Promise<RepairRow> {
+  const theirs = `${img}.e2fsck`;
+  const ours = `${img}.ext4ts`;
+  try {
+    copyFileSync(img, theirs);
+    copyFileSync(img, ours);
+    await runChild(e2fsck, ["-fy", theirs], E2FSCK_LIMIT_MS, childEnv());
+    const repairable = (await runChild(e2fsck, ["-fn", theirs], E2FSCK_LIMIT_MS, childEnv())).code === 0;
+    const r = await runChild(process.execPath, [`--max-old-space-size=${HEAP_LIMIT_MB}`, CLI, "fsck", "-fy", ours], TIME_LIMIT_MS, childEnv());
+    if (r.timedOut) throw new Error(`${name}: -fy hang (or too slow): killed after ${TIME_LIMIT_MS / 1000} s`);
+    const crash = CRASH_RE.exec(r.stderr);
+    if (crash !== null || r.code === null) throw new Error(`${name}: -fy crash: ${r.stderr.slice(0, 500)}`);
+    if (![0, 1, 4, 8, 12].includes(r.code)) throw new Error(`${name}: -fy exit ${r.code} is not an e2fsck exit status`);
+    const after = (await runChild(e2fsck, ["-fn", ours], E2FSCK_LIMIT_MS, childEnv())).code ?? -1;
+    const unsupported = /cannot repair these yet: ([^;]*);/.exec(r.stderr)?.[1]?.split(", ") ?? [];
+    return { repairable, ourCode: r.code, after, unsupported };
+  } finally {
+    rmSync(theirs, { force: true });
+    rmSync(ours, { force: true });
+  }
+}
+
+function repairTable(done: readonly Row[]): string {
+  const lines: string[] = [];
+  const repairable = done.filter((r) => r.repair!.repairable);
+  const fixed = repairable.filter((r) => r.repair!.after === 0);
+  lines.push(`fsck -fy corpus: e2fsck -fy repairs ${repairable.length} of the ${done.length} damaged images; after ext4ts fsck -fy, e2fsck -fn is clean on ${fixed.length} (${pct(fixed.length, repairable.length)})`);
+  lines.push("  by kind of damage e2fsck reports (an image may count under several):");
+  for (const k of KINDS) {
+    const sel = repairable.filter((r) => r.kinds.includes(k.kind));
+    if (sel.length > 0) lines.push(`    ${k.kind.padEnd(18)} ${String(sel.filter((r) => r.repair!.after === 0).length).padStart(3)}/${String(sel.length).padEnd(3)}`);
+  }
+  const missing = new Map<string, number>();
+  for (const r of repairable) if (r.repair!.after !== 0) for (const u of r.repair!.unsupported) missing.set(u, (missing.get(u) ?? 0) + 1);
+  lines.push(`  repairs still missing (images): ${[...missing].sort((a, b) => b[1] - a[1]).map(([n, k]) => `${n} (${k})`).join(", ") || "-"}`);
+  return lines.join("\n");
+}
 
 function pct(a: number, b: number): string {
   return b === 0 ? "-" : `${((100 * a) / b).toFixed(1)}%`;
