@@ -1042,6 +1042,7 @@ export class Pass1 {
     const ino = pb.ino;
     // Extent-mapped inodes land here too when the filesystem lacks the extents feature:
     // libext2fs walks their tree all the same.
+    const cleared: { ref: number; blk: number }[] = [];
     const err = await iterateBlocks(v, pb.raw, pb.isDir, (blk, cnt, ref) => {
       if (pb.isDir && cnt === 0 && blk === 0) {
         c.dblist.add(ino, 0, 0);
@@ -1067,11 +1068,18 @@ export class Pass1 {
           r.fix(PR_1_TOO_MANY_BAD_BLOCKS, { ino });
           r.fix(PR_1_SUPPRESS_MESSAGES, { ino });
         }
-        if (problem === PR_1_ILLEGAL_BLOCK_NUM) r.latch(LATCH_BLOCK, PR_1_INODE_BLOCK_LATCH, { ino });
-        else r.latch(LATCH_TOOBIG, PR_1_INODE_TOOBIG, { ino });
-        r.fix(problem, { ino, blk, blkcount: cnt }, {}, false, true);
+        const latched = problem === PR_1_ILLEGAL_BLOCK_NUM
+          ? r.latch(LATCH_BLOCK, PR_1_INODE_BLOCK_LATCH, { ino }, true)
+          : r.latch(LATCH_TOOBIG, PR_1_INODE_TOOBIG, { ino }, true);
         // Declined: the pointer stays, so an illegal indirect block then fails the walk.
-        return true;
+        if (!r.ask(problem, { ino, blk, blkcount: cnt }, {}, latched)) return true;
+        // Cleared: the pointer is zeroed (written after the walk); a directory keeps a hole there.
+        cleared.push({ ref, blk });
+        if (problem !== PR_1_TOOBIG_DIR && pb.isDir && cnt >= 0) {
+          while (++pb.lastDbBlock < cnt) c.dblist.add(ino, 0, pb.lastDbBlock);
+          c.dblist.add(ino, 0, cnt);
+        }
+        return false;
       }
       const ratio = v.clusterRatio;
       if (ino === EXT4_RESIZE_INO) {
@@ -1092,6 +1100,34 @@ export class Pass1 {
     });
     if (err !== undefined) pb.iterateError = err;
     pb.lastInitLblock = pb.lastBlock;
+    if (cleared.length > 0) await this.zeroPointers(ino, pb.raw, cleared);
+  }
+
+  /**
+   * Write out the block-map pointers the walk cleared (e2fsck's BLOCK_CHANGED): in i_block,
+   * or in the indirect block that holds them (every slot holding that illegal value).
+   */
+  async zeroPointers(ino: number, raw: RawInode, cleared: readonly { ref: number; blk: number }[]): Promise<void> {
+    const w = this.c.out;
+    const byRef = new Map<number, Set<number>>();
+    for (const { ref, blk } of cleared) {
+      let set = byRef.get(ref);
+      if (set === undefined) byRef.set(ref, (set = new Set()));
+      set.add(blk);
+    }
+    for (const [ref, values] of byRef) {
+      if (ref === 0) continue;
+      await w.updateBlock(ref, (b) => {
+        for (let o = 0; o + 4 <= b.length; o += 4) if (values.has(u32(b, o))) b.fill(0, o, o + 4);
+      });
+    }
+    const own = byRef.get(0);
+    if (own !== undefined) {
+      const ib = raw.i_block.slice();
+      for (let o = 0; o < 60; o += 4) if (own.has(u32(ib, o))) ib.fill(0, o, o + 4);
+      raw.i_block = ib;
+      await w.writeInode(ino, { i_block: ib });
+    }
   }
 
   /**
