@@ -30,7 +30,7 @@ import { pass1b } from "./pass1b.js";
 import { Pass2 } from "./pass2.js";
 import { pass3, pass3a, pass4, pass5 } from "./pass345.js";
 import { PathNamer, readInode } from "./paths.js";
-import { exitCodeOf, FsckAbort, Reporter, summaryLine, type FsckReport, type FsckSummary, type Problem } from "./report.js";
+import { exitCodeOf, FsckAbort, FsckRestart, Reporter, summaryLine, type FsckReport, type FsckSummary, type Problem } from "./report.js";
 import { PR_0_JNL_TXN_CORRUPT, PR_6_UPDATE_QUOTAS } from "./problem.js";
 import { checkJournal, checkMmp, checkResizeInode, checkSuperBlock, invalidQuotaTypes, reasonToCheck } from "./super_check.js";
 import { openVolume, type FsckVolume } from "./volume.js";
@@ -41,6 +41,9 @@ import type { RawInode } from "../format/inode.js";
 
 
 export type { FsckReport, FsckSummary, Problem } from "./report.js";
+
+/** Restarts allowed before a run gives up on a volume its repairs keep changing. */
+const MAX_RESTARTS = 4;
 export { formatProblem } from "./report.js";
 
 /** What `check` accepts: a device, a mounted engine volume, or anything holding one (an API Volume). */
@@ -83,6 +86,8 @@ export interface CheckOptions {
   verify?: boolean;
   /** @internal The check after a journal replay (e2fsck's E2F_FLAG_RESTARTED): never replay twice. */
   restarted?: boolean;
+  /** @internal Restarts so far (a repair that invalidated the passes' findings). */
+  restarts?: number;
 }
 
 function isEngine(t: CheckTarget): t is Ext4Fs {
@@ -248,6 +253,17 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
       lap(5);
     }
   } catch (e) {
+    if (e instanceof FsckRestart && w !== null && (opts.restarts ?? 0) < MAX_RESTARTS) {
+      // @e2fsprogs unix.c: "Restarting e2fsck from the beginning...", the volume closed
+      // (descriptors, superblock and blocks written) and opened again.
+      await w.flushMeta();
+      opts.onWarning?.(e.message);
+      const again = await check(dev, { ...opts, restarts: (opts.restarts ?? 0) + 1 });
+      return {
+        ...again, modified: true, exitCode: again.exitCode === 0 ? 1 : again.exitCode,
+        problems: [...r.problems, ...again.problems], warnings: [...warnings, e.message, ...again.warnings], stderr: [...stderr, ...again.stderr],
+      };
+    }
     if (!(e instanceof FsckAbort)) throw e;
   }
   const aborted = r.aborted;

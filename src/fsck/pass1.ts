@@ -13,6 +13,7 @@
 
 import { decodeInodeFast } from "./inode_fast.js";
 import { clearInode } from "./repair.js";
+import { FsckRestart } from "./report.js";
 import { recLenFromDisk } from "../format/dirent.js";
 import { extentBlockChecksum, inodeChecksumSeed, verifyInodeChecksum } from "../format/checksum.js";
 import { EXT_INIT_MAX_LEN, extentHeader, extentIdx, extentLeaf, extentTail } from "../format/extent.js";
@@ -1043,7 +1044,9 @@ export class Pass1 {
     // Extent-mapped inodes land here too when the filesystem lacks the extents feature:
     // libext2fs walks their tree all the same.
     const cleared: { ref: number; blk: number }[] = [];
+    let clearing = false;
     const err = await iterateBlocks(v, pb.raw, pb.isDir, (blk, cnt, ref) => {
+      if (clearing) return false;
       if (pb.isDir && cnt === 0 && blk === 0) {
         c.dblist.add(ino, 0, 0);
         pb.lastDbBlock++;
@@ -1065,7 +1068,11 @@ export class Pass1 {
         // in memory without a word (pass 1B deals with the collision).
         if (ino !== EXT4_RESIZE_INO && ref !== 0 && c.blockMeta.test(ref)) return false;
         if (pb.numIllegal % 12 === 0) {
-          r.fix(PR_1_TOO_MANY_BAD_BLOCKS, { ino });
+          // @e2fsprogs process_block: clearing the inode ends the walk (BLOCK_ABORT) and restarts the check.
+          if (r.ask(PR_1_TOO_MANY_BAD_BLOCKS, { ino })) {
+            clearing = true;
+            return false;
+          }
           r.fix(PR_1_SUPPRESS_MESSAGES, { ino });
         }
         const latched = problem === PR_1_ILLEGAL_BLOCK_NUM
@@ -1098,6 +1105,10 @@ export class Pass1 {
       }
       return true;
     });
+    if (clearing) {
+      await clearInode(c, ino, pb.raw);
+      throw new FsckRestart();
+    }
     if (err !== undefined) pb.iterateError = err;
     pb.lastInitLblock = pb.lastBlock;
     if (cleared.length > 0) await this.zeroPointers(ino, pb.raw, cleared);

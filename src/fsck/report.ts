@@ -111,6 +111,16 @@ export class FsckAbort extends Error {
 /** How questions are answered: e2fsck -n, -y, -p. */
 export type RepairMode = "no" | "yes" | "preen";
 
+/**
+ * Thrown by a repair that invalidates what the passes have learned (e2fsck's
+ * E2F_FLAG_RESTART): `check` writes what was done and checks again from the start.
+ */
+export class FsckRestart extends Error {
+  constructor() {
+    super("Restarting e2fsck from the beginning...");
+  }
+}
+
 export interface ReporterOptions {
   maxProblems?: number;
   onProblem?: (p: Problem) => void;

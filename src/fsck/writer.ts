@@ -138,6 +138,14 @@ export class FsckWriter {
     return o.valid && wasInvalid;
   }
 
+  /** Write the descriptors and superblock as they stand, and every changed block (before a restart). */
+  async flushMeta(): Promise<void> {
+    for (let g = 0; g < this.v.groupCount; g++) this.#dirtyGroups.add(g);
+    await this.#writeDescriptors();
+    await this.#writeSuper(false);
+    await this.flushBlocks();
+  }
+
   /** Write the blocks changed so far to the device. */
   async flushBlocks(): Promise<void> {
     await this.v.cache.flush();
