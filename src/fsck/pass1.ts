@@ -1044,9 +1044,9 @@ export class Pass1 {
     // Extent-mapped inodes land here too when the filesystem lacks the extents feature:
     // libext2fs walks their tree all the same.
     const cleared: { ref: number; blk: number }[] = [];
-    let clearing = false;
+    const walk = { clearing: false };
     const err = await iterateBlocks(v, pb.raw, pb.isDir, (blk, cnt, ref) => {
-      if (clearing) return false;
+      if (walk.clearing) return false;
       if (pb.isDir && cnt === 0 && blk === 0) {
         c.dblist.add(ino, 0, 0);
         pb.lastDbBlock++;
@@ -1070,7 +1070,7 @@ export class Pass1 {
         if (pb.numIllegal % 12 === 0) {
           // @e2fsprogs process_block: clearing the inode ends the walk (BLOCK_ABORT) and restarts the check.
           if (r.ask(PR_1_TOO_MANY_BAD_BLOCKS, { ino })) {
-            clearing = true;
+            walk.clearing = true;
             return false;
           }
           r.fix(PR_1_SUPPRESS_MESSAGES, { ino });
@@ -1105,7 +1105,7 @@ export class Pass1 {
       }
       return true;
     });
-    if (clearing) {
+    if (walk.clearing) {
       await clearInode(c, ino, pb.raw);
       throw new FsckRestart();
     }
