@@ -297,7 +297,7 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
     clean: valid && aborted === undefined,
     modified,
     preenHalted: r.preenHalted,
-    exitCode: exitCodeOf(valid, aborted !== undefined, modified || stateFixed, r.preenHalted),
+    exitCode: exitCodeOf(valid, aborted !== undefined, r.fixed > 0 || stateFixed, r.preenHalted),
     skipped,
     warnings,
     stderr,

@@ -794,7 +794,7 @@ export class Pass1 {
       if (pb.isDir) c.counters.fragmentedDir++;
       else c.counters.fragmented++;
     }
-    if (raw.i_flags & EXT4_INDEX_FL) await this.handleHtree(ino, raw, pb);
+    const htreeCleared = (raw.i_flags & EXT4_INDEX_FL) !== 0 && (await this.handleHtree(ino, raw, pb));
     if (pb.numBlocks === 0 && pb.isDir && !inline && r.ask(PR_1_ZERO_LENGTH_DIR, { ino })) {
       await clearInode(c, ino, raw);
       c.counters.directories--;
@@ -827,6 +827,11 @@ export class Pass1 {
       else if (extentFile && size > 2 ** (32 + v.log2BlockSize) - 1) badSize = 6;
     }
     const dirty: Partial<RawInode> = {};
+    if (htreeCleared) {
+      raw.i_flags = dirty.i_flags = (raw.i_flags & ~EXT4_INDEX_FL) >>> 0;
+      const idx = c.dirs.find(ino);
+      if (idx >= 0) c.dirs.flags.set(idx, c.dirs.flags.get(idx) & ~DIR_HTREE);
+    }
     if (badSize !== 0 && type !== S_IFLNK) {
       if (badSize !== 7) should = (pb.lastBlock + 1) * v.blockSize;
       if (r.ask(PR_1_BAD_I_SIZE, { ino, size: iSize(raw), num: should, group: badSize })) {
@@ -855,45 +860,50 @@ export class Pass1 {
   }
 
   /** e2fsck handle_htree: sanity of the root, then register the directory for pass 2. */
-  async handleHtree(ino: number, raw: RawInode, pb: BlockWalk): Promise<void> {
+  /**
+   * e2fsck handle_htree: sanity of the root, then register the directory for pass 2. Returns
+   * true when a problem's "Clear HTree index" was answered yes: the caller clears the flag
+   * and the directory is read as a linear one from then on.
+   */
+  async handleHtree(ino: number, raw: RawInode, pb: BlockWalk): Promise<boolean> {
     const c = this.c;
     const v = c.v;
     const r = c.r;
-    if ((raw.i_mode & S_IFMT) !== S_IFDIR) r.fix(PR_1_HTREE_NODIR, { ino });
-    if (!v.f.dirIndex) r.fix(PR_1_HTREE_SET, { ino });
+    if (((raw.i_mode & S_IFMT) !== S_IFDIR && r.ask(PR_1_HTREE_NODIR, { ino })) || (!v.f.dirIndex && r.ask(PR_1_HTREE_SET, { ino }))) return true;
     const blk = await mapLogical(v, raw, 0);
-    if (blk === 0 || blk < v.firstDataBlock || blk >= v.blocksCount) {
-      r.fix(PR_1_HTREE_BADROOT, { ino });
-      c.dxDirs.set(ino, new DxDir(ino, pb.lastBlock + 1));
-      return;
+    let buf: Uint8Array | undefined;
+    if (blk !== 0 && blk >= v.firstDataBlock && blk < v.blocksCount) {
+      try {
+        buf = await v.readBlock(blk);
+      } catch {
+        buf = undefined;
+      }
     }
-    let buf: Uint8Array;
-    try {
-      buf = await v.readBlock(blk);
-    } catch {
-      r.fix(PR_1_HTREE_BADROOT, { ino });
+    if (buf === undefined) {
+      if (r.ask(PR_1_HTREE_BADROOT, { ino })) return true;
       c.dxDirs.set(ino, new DxDir(ino, pb.lastBlock + 1));
-      return;
+      return false;
     }
     const reservedZero = u32(buf, dxRoot.offsetOf("reserved_zero"));
     const infoLength = buf[dxRoot.offsetOf("info_length")]!;
     const hashVersion = buf[dxRoot.offsetOf("hash_version")]!;
     const unusedFlags = buf[dxRoot.offsetOf("unused_flags")]!;
     const levels = buf[dxRoot.offsetOf("indirect_levels")]!;
-    if (reservedZero !== 0 || infoLength < 8) r.fix(PR_1_HTREE_BADROOT, { ino });
-    if (hashVersion !== 0 && hashVersion !== 1 && hashVersion !== 2) r.fix(PR_1_HTREE_HASHV, { ino, num: hashVersion });
-    if (unusedFlags & 1) r.fix(PR_1_HTREE_INCOMPAT, { ino });
+    if ((reservedZero !== 0 || infoLength < 8) && r.ask(PR_1_HTREE_BADROOT, { ino })) return true;
+    if (hashVersion !== 0 && hashVersion !== 1 && hashVersion !== 2 && r.ask(PR_1_HTREE_HASHV, { ino, num: hashVersion })) return true;
+    if ((unusedFlags & 1) !== 0 && r.ask(PR_1_HTREE_INCOMPAT, { ino })) return true;
     // Clearly too deep; then deeper than this filesystem allows, unless the directory is
     // big enough that only LARGE_DIR can explain it (e2fsck's size test, kept as it is).
-    if (levels > 3) r.fix(PR_1_HTREE_DEPTH, { ino, num: levels });
+    if (levels > 3 && r.ask(PR_1_HTREE_DEPTH, { ino, num: levels })) return true;
     if (levels > 2 && !v.f.largedir) {
       const blockbits = v.sb.s_log_block_size + 10 + 10;
       const idxPb = 2 ** (blockbits - 3);
       const lim = (idxPb - 1) * (idxPb - 2);
-      if (iSize(pb.raw) < lim * 2 ** blockbits && pb.raw.i_blocks_lo < lim * 2 ** (blockbits - 9)) r.fix(PR_1_HTREE_DEPTH, { ino, num: levels });
+      if (iSize(pb.raw) < lim * 2 ** blockbits && pb.raw.i_blocks_lo < lim * 2 ** (blockbits - 9) && r.ask(PR_1_HTREE_DEPTH, { ino, num: levels })) return true;
     }
     if (levels > 2 || iSize(pb.raw) >= 0x80000000) c.counters.largeDirs++;
     c.dxDirs.set(ino, new DxDir(ino, pb.lastBlock + 1));
+    return false;
   }
 
   /** e2fsck check_blocks_extents + scan_extent_node. */

@@ -8,16 +8,23 @@
  * get their index blocks parsed and, once all blocks are seen, the hash ranges of the
  * index compared with the leaves. References are counted for pass 4 and each
  * subdirectory's parent recorded for pass 3.
+ *
+ * A repairing run mends what e2fsck mends here: a corrupted block is salvaged, '.' and
+ * '..' are made right, entries naming what they may not are cleared, names and file types
+ * fixed, inodes of no valid kind deallocated (e2fsck's process_bad_inode), and each block
+ * so changed, or whose only fault is its checksum, written back sealed. What needs pass 3A
+ * (a leaf with no room for its checksum, a bad htree), a new block (a hole) or a restart
+ * (inodes in a group's unused area) is still only reported.
  */
 
 import { dirBlockChecksum, dxBlockChecksum, inodeChecksumSeed } from "../format/checksum.js";
-import { EXT4_FT_DIR, EXT4_FT_REG_FILE, EXT4_FT_SYMLINK, dirRecLen, recLenFromDisk } from "../format/dirent.js";
-import { EXT4_ENC_STRICT_MODE_FL } from "../format/superblock.js";
+import { EXT4_FT_DIR, EXT4_FT_REG_FILE, EXT4_FT_SYMLINK, EXT4_FT_UNKNOWN, dirRecLen, recLenFromDisk, recLenToDisk } from "../format/dirent.js";
+import { EXT4_ENC_STRICT_MODE_FL, EXT4_FEATURE_RO_COMPAT_LARGE_FILE } from "../format/superblock.js";
 import { dirhash, isDxHashVersion } from "../format/dirhash.js";
 import { EXT4_BG_INODE_UNINIT, itableUnused } from "../format/group_desc.js";
 import {
   EXT4_INLINE_DATA_FL, EXT4_ROOT_INO, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT,
-  S_IFREG, S_IFSOCK,
+  S_IFREG, S_IFSOCK, type RawInode,
 } from "../format/inode.js";
 import type {
   CheckContext} from "./context.js";
@@ -25,7 +32,8 @@ import { NO_ENCRYPTION_POLICY, fileTypeOfMode, DIR_CASEFOLD, DX_DIRBLOCK_LEAF, D
   DX_FLAG_LAST, DX_FLAG_REFERENCED, type DxDir,
 } from "./context.js";
 import { checkDeviceInode, checkSymlink } from "./pass1.js";
-import { inlineData, readInode, safeName, type PathNamer } from "./paths.js";
+import { PathNamer, inlineData, readInode, safeName } from "./paths.js";
+import { deallocateInode, writeInlineDirData } from "./repair.js";
 import {
   PR_2_1ST_NOT_DOT, PR_2_2ND_NOT_DOT_DOT, PR_2_BAD_BLOCK_DEV, PR_2_BAD_CHAR_DEV, PR_2_BAD_ENCRYPTED_NAME, PR_2_BAD_FIFO,
   PR_2_BAD_FILETYPE, PR_2_BAD_INLINE_DIR_SIZE, PR_2_BAD_INO, PR_2_BAD_INODE_DOT, PR_2_BAD_MODE, PR_2_BAD_NAME, PR_2_BAD_SOCKET,
@@ -37,7 +45,8 @@ import {
   PR_2_INOREF_IN_UNUSED, PR_2_INVALID_SYMLINK, PR_2_I_FILE_ACL_HI_ZERO, PR_2_LEAF_NODE_MISSING_CSUM,
   PR_2_LEAF_NODE_ONLY_CSUM_INVALID, PR_2_LINK_DIR, PR_2_LINK_DOT, PR_2_LINK_ROOT, PR_2_MISSING_DOT, PR_2_MISSING_DOT_DOT, PR_2_NULL_NAME, PR_2_REPORT_DUP_DIRENT,
   PR_2_SPLIT_DOT, PR_2_UNEXPECTED_HTREE_BLOCK, PR_2_UNUSED_INODE, PR_2_ABORT, PR_2_BAD_ENCODED_NAME, PR_2_INCONSISTENT_ENCRYPTION_POLICY,
-  PR_2_UNENCRYPTED_FILE, type ProblemArgs, type ProblemDef,
+  PR_2_UNENCRYPTED_FILE, PR_2_FINAL_RECLEN, PR_2_SET_FILETYPE, PR_2_WRITE_DIRBLOCK, PR_2_ADJ_EA_REFCOUNT, PR_2_DEALLOC_INODE,
+  type ProblemArgs, type ProblemDef,
 } from "./problem.js";
 
 const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
@@ -108,17 +117,23 @@ interface DirMeta {
 
 export class Pass2 {
   readonly c: CheckContext;
-  readonly names: PathNamer;
+  /** Path names for messages; renewed when a repaired directory block is written. */
+  names: PathNamer;
   #meta: DirMeta | null = null;
   /**
    * e2fsck's cd->pctx.dir: set to a directory only once one of its htree blocks has been
    * walked, so the root check of the next htree directory names the previous one (or 0).
    */
   #pctxDir = 0;
+  /** A repairing run met an inode e2fsck would restart pass 1 for (its E2F_FLAG_RESTART_LATER). */
+  #restartLater = false;
 
   constructor(c: CheckContext, names: PathNamer) {
     this.c = c;
-    this.names = names;
+    // A repairing run gets a namer of its own, renewed whenever pass 2 rewrites a directory
+    // block; the shared one (whose cache cannot be dropped from here) is kept free of what
+    // it read before a repair.
+    this.names = c.w === null ? names : new PathNamer(c);
   }
 
   async run(): Promise<void> {
@@ -168,8 +183,17 @@ export class Pass2 {
       }
       i = j;
     }
+    if (this.#restartLater) {
+      // e2fsck restarts from pass 1 here with the group's inodes now visible. Going on to
+      // passes 3-5 without them would "repair" live inodes and blocks as unused: stop.
+      c.r.fix(PR_2_ABORT, { str: "e2fsck: restart needed (inodes in a group's unused area), which ext4ts cannot do yet; aborted" });
+    }
     await this.checkHtrees();
-    if (c.counters.largeFiles > 0 && !v.f.largeFile) c.r.fix(PR_2_FEATURE_LARGE_FILES);
+    if (c.counters.largeFiles > 0 && !v.f.largeFile && c.r.ask(PR_2_FEATURE_LARGE_FILES)) {
+      // e2fsck also drops EXT2_FLAG_MASTER_SB_ONLY here, so the backups get the feature too.
+      v.sb.s_feature_ro_compat |= EXT4_FEATURE_RO_COMPAT_LARGE_FILE;
+      c.out.markSuperDirty();
+    }
   }
 
   async #dirMeta(ino: number): Promise<DirMeta> {
@@ -206,6 +230,8 @@ export class Pass2 {
       r.fix(PR_2_DIRECTORY_HOLE, { ino, blkcount: cnt });
       return;
     }
+    // Repairs rewrite the block (an inline directory's data in place).
+    const ask: AskFn = (d, a) => r.ask(d, a);
     let dotState = cnt !== 0 ? 2 : 0;
     const filetypeFeature = v.f.filetype;
     let buf: Uint8Array;
@@ -213,6 +239,7 @@ export class Pass2 {
     if (inlineBuf !== null) {
       buf = inlineBuf;
     } else {
+      // The run's buffer is this block's own copy (BufferCache.readUncached), safe to edit.
       if (bufIn !== null) buf = bufIn;
       else {
         try {
@@ -259,9 +286,11 @@ export class Pass2 {
     } else {
       dx = undefined;
     }
+    // A leaf with no room for its checksum tail: e2fsck rebuilds the directory in pass 3A.
     if (isLeaf && inlineBuf === null && failedCsum && !hasDirentTail(buf, bs)) {
       deCsumSize = 0;
-      r.fix(PR_2_LEAF_NODE_MISSING_CSUM, { ino, blkcount: cnt, num: 0 });
+      if (c.dirsToRehash.has(ino)) failedCsum = false;
+      else r.fix(PR_2_LEAF_NODE_MISSING_CSUM, { ino, blkcount: cnt, num: 0 });
     }
     if (!isLeaf) deCsumSize = 0;
 
@@ -278,11 +307,17 @@ export class Pass2 {
     const dirPolicy = c.encryption.find(ino);
     // Names must be valid UTF-8 in a casefolded directory of a strict-mode volume.
     const cfDir = c.inodeCasefold.test(ino) && (v.sb.s_encoding_flags & EXT4_ENC_STRICT_MODE_FL) !== 0;
+    const hashInDirent = dirPolicy !== NO_ENCRYPTION_POLICY && (meta.flags & DIR_CASEFOLD) !== 0;
     const hashable = dx !== undefined && (meta.flags & DIR_CASEFOLD) === 0 && isDxHashVersion(dx.hashVersion) && dx.hashVersion !== 6;
     const seen = new Set<string>();
     let dupsFound = c.dirsToRehash.has(ino);
+    let dirModified = 0;
     let offset = 0;
     let recLen = 0;
+    /** Buffer offset of the previous entry (e2fsck's prev), -1 for none. */
+    let prev = -1;
+    /** Buffer offset of the last entry looked at (e2fsck's dirent after the loop). */
+    let last = -1;
     do {
       let problem: ProblemDef | undefined;
       let entIno: number;
@@ -291,142 +326,257 @@ export class Pass2 {
       let entFileType: number;
       let nameByteAfter: number;
       const at = base + offset;
-      if (inlineBuf === null || dotState > 1) {
-        if (maxBlockSize - offset < 8) recLen = dirRecLen(1);
+      const fake = !(inlineBuf === null || dotState > 1);
+      if (!fake) {
+        const extended = dotState > 1 && hashInDirent;
+        const minLen = dirRecLen(1) + (extended ? 8 : 0);
+        if (maxBlockSize - offset < 8) recLen = minLen;
         else recLen = recLenFromDisk(u16(buf, at + 4), bs);
-        nameLen = maxBlockSize - offset >= 8 ? buf[at + 6]! : 0;
-        if (offset + recLen > maxBlockSize || recLen < 12 || recLen % 4 !== 0 || nameLen + 8 > recLen) {
-          r.fix(PR_2_DIR_CORRUPTED, { ino, blkcount: cnt, num: offset });
+        const nl = buf[at + 6] ?? 0;
+        last = at;
+        if (offset + recLen > maxBlockSize || recLen < minLen || recLen % 4 !== 0 || dirRecLen(nl) + (extended ? 8 : 0) > recLen) {
+          if (ask(PR_2_DIR_CORRUPTED, { ino, blkcount: cnt, num: offset })) {
+            offset = salvageDirectory(buf, base, offset, prev, maxBlockSize, bs, v.inodesCount, hashInDirent);
+            dirModified++;
+            continue;
+          }
           r.fix(PR_2_ABORT, { str: "e2fsck: aborted" });
         }
-        entIno = u32(buf, at);
-        entFileType = buf[at + 7]!;
-        name = buf.subarray(at + 8, at + 8 + nameLen);
-        nameByteAfter = buf[at + 8 + nameLen] ?? 0;
       } else {
-        entIno = dotState === 0 ? ino : u32(buf, 0);
-        nameLen = dotState === 0 ? 1 : 2;
-        name = dotState === 0 ? new Uint8Array([0x2e]) : new Uint8Array([0x2e, 0x2e]);
-        entFileType = filetypeFeature ? 2 : 0;
-        nameByteAfter = 0;
-        recLen = dirRecLen(nameLen);
+        recLen = dirRecLen(dotState === 0 ? 1 : 2);
       }
+      // The entry as e2fsck sees it: in the block, or for an inline directory's '.' and '..'
+      // a made-up one (e2fsck's on-stack dot/dotdot), whose repairs are not written back.
+      let eb = buf;
+      let eo = at;
+      if (fake) {
+        eb = new Uint8Array(24);
+        eo = 0;
+        put32(eb, 0, dotState === 0 ? ino : u32(buf, 0));
+        put16(eb, 4, recLen);
+        eb[6] = dotState === 0 ? 1 : 2;
+        eb[7] = filetypeFeature ? EXT4_FT_DIR : 0;
+        eb[8] = 0x2e;
+        if (dotState === 1) eb[9] = 0x2e;
+      }
+      /** The entry's fields as they stand now (after any repair to it). */
+      const load = (): void => {
+        entIno = u32(eb, eo);
+        nameLen = eb[eo + 6]!;
+        entFileType = eb[eo + 7]!;
+        name = eb.subarray(eo + 8, eo + 8 + nameLen);
+        nameByteAfter = eb[eo + 8 + nameLen] ?? 0;
+      };
+      load();
       const entry = (): Promise<string> => this.#entryText(ino, name);
-      const isDot = nameLen === 1 && name[0] === 0x2e;
-      const isDotDot = nameLen === 2 && name[0] === 0x2e && name[1] === 0x2e;
-      let skip = false;
-      if (dotState === 0) {
-        let p: ProblemDef | undefined;
-        if (entIno === 0) p = PR_2_MISSING_DOT;
-        else if (!isDot) p = PR_2_1ST_NOT_DOT;
-        else if (nameByteAfter !== 0) p = PR_2_DOT_NULL_TERM;
-        if (p !== undefined) r.fix(p, { ino, ino2: entIno, str: safeName(name), path: await this.names.dirPath(ino) });
-        if (entIno !== ino) r.fix(PR_2_BAD_INODE_DOT, { ino });
-        if (recLen > 12 && recLen - 12 > 12) r.fix(PR_2_SPLIT_DOT, { ino, path: await this.names.dirPath(ino) });
-      } else if (dotState === 1) {
-        let p: ProblemDef | undefined;
-        if (entIno === 0) p = PR_2_MISSING_DOT_DOT;
-        else if (!isDotDot) p = PR_2_2ND_NOT_DOT_DOT;
-        else if (nameByteAfter !== 0) p = PR_2_DOT_DOT_NULL_TERM;
-        if (p !== undefined) r.fix(p, { ino, ino2: entIno, str: safeName(name) });
-        else if (meta.idx >= 0) c.dirs.dotdot.set(meta.idx, entIno);
-      } else if (entIno === ino) {
-        problem = PR_2_LINK_DOT;
-        r.fix(PR_2_LINK_DOT, { entry: await entry() });
-      }
-      if (entIno === 0) skip = true;
-      if (!skip) {
-        const args = async (): Promise<ProblemArgs> => ({ entry: await entry(), ino: ino, ino2: entIno });
-        if ((entIno !== EXT4_ROOT_INO && entIno < v.firstIno) || entIno > v.inodesCount) problem = PR_2_BAD_INO;
-        else if (c.inodeBb.test(entIno)) problem = PR_2_BB_INODE;
+      const clearEntry = (): void => {
+        put32(eb, eo, 0);
+        dirModified++;
+      };
+      body: {
+        const isDot = nameLen! === 1 && name![0] === 0x2e;
+        const isDotDot = nameLen! === 2 && name![0] === 0x2e && name![1] === 0x2e;
+        if (dotState === 0) {
+          // check_dot
+          let p: ProblemDef | undefined;
+          if (entIno! === 0) p = PR_2_MISSING_DOT;
+          else if (!isDot) p = PR_2_1ST_NOT_DOT;
+          else if (nameByteAfter! !== 0) p = PR_2_DOT_NULL_TERM;
+          let rl = recLen;
+          let created = false;
+          let ftype = EXT4_FT_DIR;
+          if (p !== undefined) {
+            if (!filetypeFeature) ftype = EXT4_FT_UNKNOWN;
+            if (ask(p, { ino, ino2: entIno!, str: safeName(name!), path: await this.names.dirPath(ino) })) {
+              if (rl < 12) {
+                rl = 12;
+                put16(eb, eo + 4, 12);
+              }
+              put32(eb, eo, ino);
+              eb[eo + 6] = 1;
+              eb[eo + 7] = ftype;
+              eb[eo + 8] = 0x2e;
+              eb[eo + 9] = 0;
+              created = true;
+              dirModified++;
+              load();
+            }
+          }
+          if (entIno! !== ino) {
+            if (ask(PR_2_BAD_INODE_DOT, { ino })) {
+              put32(eb, eo, ino);
+              dirModified++;
+            }
+          }
+          if (rl > 12 && rl - 12 > 12) {
+            if (created || ask(PR_2_SPLIT_DOT, { ino, path: await this.names.dirPath(ino) })) {
+              put16(eb, eo + 4, 12);
+              const nx = eo + 12;
+              // A following entry that looks like '..' is left for check_dotdot.
+              if (!(eb[nx + 8] === 0x2e && eb[nx + 9] === 0x2e && eb[nx + 10] === 0)) {
+                put16(eb, nx + 4, recLenToDisk(rl - 12, bs));
+                put32(eb, nx, 0);
+                eb[nx + 6] = 0;
+                eb[nx + 7] = ftype;
+              }
+              dirModified++;
+            }
+          }
+          load();
+        } else if (dotState === 1) {
+          // check_dotdot
+          let p: ProblemDef | undefined;
+          if (entIno! === 0) p = PR_2_MISSING_DOT_DOT;
+          else if (!isDotDot) p = PR_2_2ND_NOT_DOT_DOT;
+          else if (nameByteAfter! !== 0) p = PR_2_DOT_DOT_NULL_TERM;
+          if (p !== undefined) {
+            const ftype = filetypeFeature ? EXT4_FT_DIR : EXT4_FT_UNKNOWN;
+            if (ask(p, { ino, ino2: entIno!, str: safeName(name!) })) {
+              if (recLen < 12) put16(eb, eo + 4, 12);
+              // The parent is not known yet: the root, which pass 3 corrects.
+              put32(eb, eo, EXT4_ROOT_INO);
+              eb[eo + 6] = 2;
+              eb[eo + 7] = ftype;
+              eb[eo + 8] = 0x2e;
+              eb[eo + 9] = 0x2e;
+              eb[eo + 10] = 0;
+              dirModified++;
+              load();
+            }
+          } else if (meta.idx >= 0) c.dirs.dotdot.set(meta.idx, entIno!);
+        } else if (entIno! === ino) {
+          problem = PR_2_LINK_DOT;
+          if (ask(PR_2_LINK_DOT, { entry: await entry() })) {
+            clearEntry();
+            break body;
+          }
+        }
+        if (entIno! === 0) break body;
+        const args = async (): Promise<ProblemArgs> => ({ entry: await entry(), ino: ino, ino2: entIno! });
+        if ((entIno! !== EXT4_ROOT_INO && entIno! < v.firstIno) || entIno! > v.inodesCount) problem = PR_2_BAD_INO;
+        else if (c.inodeBb.test(entIno!)) problem = PR_2_BB_INODE;
         else if (dotState > 1 && isDot) problem = PR_2_DUP_DOT;
         else if (dotState > 1 && isDotDot) problem = PR_2_DUP_DOT_DOT;
-        else if (dotState > 1 && entIno === EXT4_ROOT_INO) problem = PR_2_LINK_ROOT;
-        else if (dotState > 1 && nameLen === 0) problem = PR_2_NULL_NAME;
+        else if (dotState > 1 && entIno! === EXT4_ROOT_INO) problem = PR_2_LINK_ROOT;
+        else if (dotState > 1 && nameLen! === 0) problem = PR_2_NULL_NAME;
         if (problem !== undefined) {
-          r.fix(problem, await args());
+          if (ask(problem, await args())) {
+            clearEntry();
+            break body;
+          }
           r.unmarkValid();
-          if (problem === PR_2_BAD_INO) skip = true;
+          if (problem === PR_2_BAD_INO) break body;
         }
-        if (!skip) {
-          if (c.inodeBad.test(entIno)) await processBadInode(c, this.names, ino, entIno);
-          const group = v.groupOfIno(entIno);
-          const gd = v.group(group);
-          const firstUnused = group * v.inodesPerGroup + 1 + v.inodesPerGroup - itableUnused(gd, v.descSize);
-          if (gd.bg_flags & EXT4_BG_INODE_UNINIT) {
-            r.fix(PR_2_INOREF_BG_INO_UNINIT, { ...(await args()), group });
-            r.unmarkValid();
-            if (problem === PR_2_BAD_INO) skip = true;
-          } else if (entIno >= firstUnused) {
-            r.fix(PR_2_INOREF_IN_UNUSED, { ...(await args()), group });
-            r.unmarkValid();
-            if (problem === PR_2_BAD_INO) skip = true;
+        if (c.inodeBad.test(entIno!)) {
+          if (await processBadInode(c, this.names, ino, entIno!)) {
+            clearEntry();
+            break body;
           }
         }
-        if (!skip) {
-          if (!c.inodeUsed.test(entIno)) problem = PR_2_UNUSED_INODE;
-          if (problem !== undefined) {
-            r.fix(problem, await args());
-            r.unmarkValid();
+        const group = v.groupOfIno(entIno!);
+        const gd = v.group(group);
+        const firstUnused = group * v.inodesPerGroup + 1 + v.inodesPerGroup - itableUnused(gd, v.descSize);
+        if (gd.bg_flags & EXT4_BG_INODE_UNINIT) {
+          r.fix(PR_2_INOREF_BG_INO_UNINIT, { ...(await args()), group });
+          r.unmarkValid();
+          // e2fsck -y would fix the group and restart (E2F_FLAG_RESTART_LATER), clearing no
+          // entry for an unused inode meanwhile: neither may this run, which cannot restart.
+          if (r.repairing) this.#restartLater = true;
+          if (problem === PR_2_BAD_INO) break body;
+        } else if (entIno! >= firstUnused) {
+          r.fix(PR_2_INOREF_IN_UNUSED, { ...(await args()), group });
+          r.unmarkValid();
+          if (r.repairing) this.#restartLater = true;
+          if (problem === PR_2_BAD_INO) break body;
+        }
+        if (!this.#restartLater && !c.inodeUsed.test(entIno!)) problem = PR_2_UNUSED_INODE;
+        if (problem !== undefined) {
+          if (ask(problem, await args())) {
+            clearEntry();
+            break body;
           }
-          if (!this.filetypeMatches(entIno, entFileType)) await this.checkFiletype(ino, entIno, entFileType, name);
-          // e2fsck 1.47's order: file type, then the name by the directory's kind.
-          if (dirPolicy !== NO_ENCRYPTION_POLICY) {
-            if (dotState > 1) {
-              if (nameLen < 16) {
-                r.fix(PR_2_BAD_ENCRYPTED_NAME, await args());
-                r.unmarkValid();
-              }
-              await this.checkEncryptionPolicy(entIno, entFileType, dirPolicy, args);
-            }
-          } else if (cfDir) {
-            if (!wellFormedUtf8(name)) r.fix(PR_2_BAD_ENCODED_NAME, await args());
-          } else {
-            for (const b of name) {
-              if (b === 0x2f || b === 0) {
-                r.fix(PR_2_BAD_NAME, await args());
-                break;
-              }
-            }
-          }
-          {
-            if (hashable && dx !== undefined && dxBlock >= 0) {
-              let h = 0;
-              try {
-                h = dirhash(name, dx.hashVersion as Parameters<typeof dirhash>[1], v.sb.s_hash_seed).hash;
-              } catch {
-                h = 0;
-              }
-              if (h < dx.minHash[dxBlock]!) dx.minHash[dxBlock] = h;
-              if (h > dx.maxHash[dxBlock]!) dx.maxHash[dxBlock] = h;
-            }
-            if (dotState > 1 && c.isDir(entIno)) {
-              const si = c.dirs.find(entIno);
-              if (si >= 0) {
-                const parent = c.dirs.parent.get(si);
-                if (parent !== 0) {
-                  r.fix(PR_2_LINK_DIR, { ...(await args()), path2: await this.names.pathname(parent, entIno) });
-                } else {
-                  c.dirs.parent.set(si, ino);
-                }
-              }
-            }
-            if (!dupsFound) {
-              const key = String.fromCharCode(...name);
-              if (seen.has(key)) {
-                r.fix(PR_2_REPORT_DUP_DIRENT, { ino, str: safeName(name), path: await this.names.dirPath(ino) });
-                c.dirsToRehash.add(ino);
-                dupsFound = true;
-              } else seen.add(key);
-            }
-            const links = c.linkCount.inc(entIno);
-            if (links > 1) c.counters.links++;
-            c.counters.total++;
+          r.unmarkValid();
+          if (problem === PR_2_BAD_INO) break body;
+        }
+        if (!this.filetypeMatches(entIno!, entFileType!)) {
+          const ft = await this.checkFiletype(ino, entIno!, entFileType!, name!, ask);
+          if (ft !== null) {
+            eb[eo + 7] = ft;
+            dirModified++;
+            load();
           }
         }
+        // e2fsck 1.47's order: file type, then the name by the directory's kind.
+        if (dirPolicy !== NO_ENCRYPTION_POLICY) {
+          if (dotState > 1) {
+            // check_encrypted_dirent
+            let clear = false;
+            if (nameLen! < 16) {
+              if (ask(PR_2_BAD_ENCRYPTED_NAME, await args())) clear = true;
+              else r.unmarkValid();
+            }
+            if (!clear) clear = await this.checkEncryptionPolicy(entIno!, entFileType!, dirPolicy, args, ask);
+            if (clear) {
+              clearEntry();
+              break body;
+            }
+          }
+        } else if (cfDir) {
+          // encoded_check_name: a name fixed here is not checked again by check_name.
+          const bad = firstBadUtf8(name!);
+          let fixed = false;
+          if (bad >= 0 && ask(PR_2_BAD_ENCODED_NAME, await args())) {
+            // `name` is a view of the block (of a copy for the made-up '.' and '..').
+            for (let i = bad; i < nameLen! && name![i] !== 0; i++) name![i] = 0x2e;
+            dirModified++;
+            fixed = true;
+          }
+          if (!fixed && (await this.checkName(name!, args, ask))) dirModified++;
+        } else if (await this.checkName(name!, args, ask)) dirModified++;
+        if (hashable && dx !== undefined && dxBlock >= 0) {
+          let h = 0;
+          try {
+            h = dirhash(name!, dx.hashVersion as Parameters<typeof dirhash>[1], v.sb.s_hash_seed).hash;
+          } catch {
+            h = 0;
+          }
+          if (h < dx.minHash[dxBlock]!) dx.minHash[dxBlock] = h;
+          if (h > dx.maxHash[dxBlock]!) dx.maxHash[dxBlock] = h;
+        }
+        if (dotState > 1 && c.isDir(entIno!)) {
+          const si = c.dirs.find(entIno!);
+          if (si >= 0) {
+            const parent = c.dirs.parent.get(si);
+            if (parent !== 0) {
+              if (ask(PR_2_LINK_DIR, { ...(await args()), path2: await this.names.pathname(parent, entIno!) })) {
+                clearEntry();
+                break body;
+              }
+            } else {
+              c.dirs.parent.set(si, ino);
+            }
+          }
+        }
+        if (!dupsFound) {
+          const key = String.fromCharCode(...name!);
+          if (seen.has(key)) {
+            r.fix(PR_2_REPORT_DUP_DIRENT, { ino, str: safeName(name!), path: await this.names.dirPath(ino) });
+            c.dirsToRehash.add(ino);
+            dupsFound = true;
+          } else seen.add(key);
+        }
+        const links = c.linkCount.inc(entIno!);
+        if (links > 1) c.counters.links++;
+        c.counters.total++;
       }
-      if (inlineBuf === null || dotState > 1) offset += recLen;
-      else if (dotState === 1) offset = 4;
+      // next:
+      prev = fake ? -1 : at;
+      if (dirModified > 0 && !fake) recLen = recLenFromDisk(u16(buf, at + 4), bs);
+      if (!fake) offset += recLen;
+      else if (dotState === 1) {
+        offset = 4;
+        prev = -1;
+      }
       dotState++;
     } while (offset < maxBlockSize);
 
@@ -434,15 +584,77 @@ export class Pass2 {
     if (dx !== undefined && dxBlock >= 0 && (dx.type[dxBlock] === DX_DIRBLOCK_ROOT || dx.type[dxBlock] === DX_DIRBLOCK_NODE)) {
       await this.parseIntNode(ino, dx, cnt, buf.slice(), failedCsum);
     }
-    if (isLeaf && failedCsum && inlineBuf === null) r.fix(PR_2_LEAF_NODE_ONLY_CSUM_INVALID, { ino, blkcount: cnt });
+    if (offset !== maxBlockSize && last >= 0) {
+      // Only after a salvage that gave the rest of the block to the previous entry.
+      const num = recLen + offset - maxBlockSize;
+      const lastRecLen = recLenFromDisk(u16(buf, last + 4), bs);
+      const lastName = buf.subarray(last + 8, last + 8 + Math.min(buf[last + 6] ?? 0, lastRecLen));
+      if (ask(PR_2_FINAL_RECLEN, { entry: await this.#entryText(ino, lastName), num, num2: lastRecLen })) {
+        put16(buf, last + 4, num & 0xffff);
+        dirModified++;
+      }
+    }
+    if (dirModified > 0) {
+      if (inlineBuf !== null) {
+        if (!(await writeInlineDirData(c, ino, inlineBuf))) r.fix(PR_2_WRITE_DIRBLOCK, { blk: 0, ino, str: "Inline data cannot be written in place" });
+        this.names = new PathNamer(c);
+      } else {
+        if (v.f.metadataCsum && isLeaf && !hasDirentTail(buf, bs)) {
+          if (!insertDirentTail(buf, bs)) c.dirsToRehash.add(ino);
+        }
+        await this.#writeDirBlock(ino, pblk, buf, meta.seed);
+      }
+    } else if (isLeaf && failedCsum && inlineBuf === null) {
+      // A leaf that passed every check but its checksum: rewrite it with the right one.
+      const can = canSealDirBlock(buf, bs) || c.dirsToRehash.has(ino);
+      if (can ? r.ask(PR_2_LEAF_NODE_ONLY_CSUM_INVALID, { ino, blkcount: cnt }) : r.fix(PR_2_LEAF_NODE_ONLY_CSUM_INVALID, { ino, blkcount: cnt })) {
+        await this.#writeDirBlock(ino, pblk, buf, meta.seed);
+      }
+    }
   }
 
-  /** e2fsck check_filetype. */
-  /** e2fsck check_encryption_policy: an entry of an encrypted directory and its inode's policy. */
-  async checkEncryptionPolicy(entIno: number, fileType: number, dirPolicy: number, args: () => Promise<ProblemArgs>): Promise<void> {
+  /**
+   * Write a repaired directory block with its checksum (ext2fs_write_dir_block4: the leaf
+   * tail, else the htree tail). A block with room for neither is written as it is when
+   * pass 3A is to rebuild the directory (e2fsck ignores the checksum then), else reported.
+   */
+  async #writeDirBlock(ino: number, pblk: number, buf: Uint8Array, seed: number): Promise<void> {
+    const c = this.c;
+    const v = c.v;
+    if (v.f.metadataCsum && !sealDirBlock(buf, v.blockSize, seed) && !c.dirsToRehash.has(ino)) {
+      c.r.fix(PR_2_WRITE_DIRBLOCK, { blk: pblk, ino, str: "Directory block does not have space for checksum" });
+    }
+    await c.out.writeBlock(pblk, buf);
+    // Path names are read from the directories as they now stand (e2fsck reads through its cache).
+    this.names = new PathNamer(c);
+  }
+
+  /**
+   * e2fsck check_name: '/' and NUL in a name become '.' (`name` is a view of the block, so
+   * the repair lands there). Returns whether the name changed.
+   */
+  async checkName(name: Uint8Array, args: () => Promise<ProblemArgs>, ask: AskFn): Promise<boolean> {
+    let fixup = -1;
+    let changed = false;
+    for (let i = 0; i < name.length; i++) {
+      const b = name[i];
+      if (b !== 0x2f && b !== 0) continue;
+      if (fixup < 0) fixup = ask(PR_2_BAD_NAME, await args()) ? 1 : 0;
+      if (fixup === 0) return false;
+      name[i] = 0x2e;
+      changed = true;
+    }
+    return changed;
+  }
+
+  /**
+   * e2fsck check_encryption_policy: an entry of an encrypted directory and its inode's
+   * policy. Returns whether the entry is to be cleared.
+   */
+  async checkEncryptionPolicy(entIno: number, fileType: number, dirPolicy: number, args: () => Promise<ProblemArgs>, ask: AskFn): Promise<boolean> {
     const c = this.c;
     const filePolicy = c.encryption.find(entIno);
-    if (filePolicy === dirPolicy) return;
+    if (filePolicy === dirPolicy) return false;
     if (filePolicy === NO_ENCRYPTION_POLICY) {
       // Only regular files, directories and symlinks must be encrypted (needs_encryption).
       let needs: boolean;
@@ -453,11 +665,10 @@ export class Pass2 {
         const t = (got?.raw.i_mode ?? 0) & S_IFMT;
         needs = t === S_IFREG || t === S_IFDIR || t === S_IFLNK;
       }
-      if (!needs) return;
-      c.r.fix(PR_2_UNENCRYPTED_FILE, await args());
-    } else {
-      c.r.fix(PR_2_INCONSISTENT_ENCRYPTION_POLICY, await args());
+      if (!needs) return false;
+      return ask(PR_2_UNENCRYPTED_FILE, await args());
     }
+    return ask(PR_2_INCONSISTENT_ENCRYPTION_POLICY, await args());
   }
 
   /** The common case, decided without awaiting: the entry's type is the inode's. */
@@ -466,11 +677,12 @@ export class Pass2 {
     return c.v.f.filetype && fileType !== 0 && c.inodeUsed.test(ino) && !c.inodeBad.test(ino) && c.ftype.get(ino) === fileType;
   }
 
-  async checkFiletype(dir: number, ino: number, fileType: number, name: Uint8Array): Promise<void> {
+  /** e2fsck check_filetype: the type the entry is to get, or null to leave it. */
+  async checkFiletype(dir: number, ino: number, fileType: number, name: Uint8Array, ask: AskFn): Promise<number | null> {
     const c = this.c;
     if (!c.v.f.filetype) {
-      if (fileType !== 0) c.r.fix(PR_2_CLEAR_FILETYPE, { entry: await this.#entryText(dir, name) });
-      return;
+      if (fileType === 0) return null;
+      return ask(PR_2_CLEAR_FILETYPE, { entry: await this.#entryText(dir, name) }) ? 0 : null;
     }
     let should: number;
     if (c.isDir(ino)) should = 2;
@@ -482,8 +694,12 @@ export class Pass2 {
       const got = await readInode(c, ino);
       should = got === null ? 0 : fileTypeOfMode(got.raw.i_mode);
     }
-    if (fileType === should) return;
-    if (fileType !== 0) c.r.fix(PR_2_BAD_FILETYPE, { entry: await this.#entryText(dir, name), num: should, num2: fileType });
+    if (fileType === should) return null;
+    if (fileType !== 0) return ask(PR_2_BAD_FILETYPE, { entry: await this.#entryText(dir, name), num: should, num2: fileType }) ? should : null;
+    // PR_2_SET_FILETYPE asks nothing: e2fsck sets the type in a repairing run (-n keeps quiet).
+    if (!c.r.repairing) return null;
+    c.r.ask(PR_2_SET_FILETYPE, { entry: await this.#entryText(dir, name), num: should });
+    return should;
   }
 
   /** e2fsck parse_int_node: an htree root or interior node's entries. */
@@ -545,7 +761,7 @@ export class Pass2 {
   async checkHtrees(): Promise<void> {
     const r = this.c.r;
     for (const dx of this.c.dxDirs.values()) {
-      if (dx.numBlocks === 0) continue;
+      if (this.c.dirsToRehash.has(dx.ino) || dx.numBlocks === 0) continue;
       let bad = 0;
       if (dx.flags[0]! & DX_FLAG_REFERENCED) dx.flags[0] = dx.flags[0]! | DX_FLAG_DUP_REF;
       else dx.flags[0] = dx.flags[0]! | DX_FLAG_REFERENCED;
@@ -604,18 +820,37 @@ function updateParents(dx: DxDir, type: number): void {
 
 /**
  * e2fsck_process_bad_inode: the fields pass 1 found suspicious, reported with the entry's
- * path (pass 2) or for an unattached inode (pass 4, `dir` 0).
+ * path (pass 2) or for an unattached inode (pass 4, `dir` 0), and repaired when the answer
+ * is yes: an inode of no valid type (or an illegal device, FIFO, socket or symlink) is
+ * deallocated, and the function returns true (the caller then clears its entry, or in
+ * pass 4 moves on); bad fields are zeroed. With every problem fixed the inode is no longer
+ * "bad". `canClear` false (an entry that cannot be rewritten) leaves deallocation undone.
  */
-export async function processBadInode(c: CheckContext, names: PathNamer, dir: number, ino: number): Promise<void> {
+export async function processBadInode(c: CheckContext, names: PathNamer, dir: number, ino: number, canClear = true): Promise<boolean> {
   const v = c.v;
   const r = c.r;
   const got = await readInode(c, ino);
-  if (got === null) return;
+  if (got === null) return false;
   const { raw, bytes } = got;
   const path = await names.pathname(dir, ino);
-  const fileAcl = raw.i_file_acl_lo + (v.f.is64bit ? raw.l_i_file_acl_high * 2 ** 32 : 0);
+  let fileAcl = raw.i_file_acl_lo + (v.f.is64bit ? raw.l_i_file_acl_high * 2 ** 32 : 0);
   const a = { ino, dir, path };
-  if (fileAcl !== 0 && !v.f.xattr) r.fix(PR_2_FILE_ACL_ZERO, { ...a, num: fileAcl });
+  const fields: Partial<RawInode> = {};
+  let notFixed = 0;
+  /** ext2fs_file_acl_block_set(fs, inode, 0) */
+  const clearAcl = (): void => {
+    fields.i_file_acl_lo = 0;
+    raw.i_file_acl_lo = 0;
+    if (v.f.is64bit) {
+      fields.l_i_file_acl_high = 0;
+      raw.l_i_file_acl_high = 0;
+    }
+    fileAcl = 0;
+  };
+  if (fileAcl !== 0 && !v.f.xattr) {
+    if (r.ask(PR_2_FILE_ACL_ZERO, { ...a, num: fileAcl })) clearAcl();
+    else notFixed++;
+  }
   const type = raw.i_mode & S_IFMT;
   let problem: ProblemDef | undefined;
   if (type !== S_IFDIR && type !== S_IFREG && type !== S_IFCHR && type !== S_IFBLK && type !== S_IFLNK && type !== S_IFIFO && type !== S_IFSOCK) {
@@ -625,14 +860,198 @@ export async function processBadInode(c: CheckContext, names: PathNamer, dir: nu
   else if (type === S_IFIFO && !checkDeviceInode(raw)) problem = PR_2_BAD_FIFO;
   else if (type === S_IFSOCK && !checkDeviceInode(raw)) problem = PR_2_BAD_SOCKET;
   else if (type === S_IFLNK && !(await checkSymlink(c, ino, raw, bytes, fileAcl))) problem = PR_2_INVALID_SYMLINK;
-  if (problem !== undefined) r.fix(problem, { ...a, mode: raw.i_mode });
-  if (raw.i_obso_faddr !== 0) r.fix(PR_2_FADDR_ZERO, { ...a, num: raw.i_obso_faddr });
-  if (v.sb.s_creator_os === 0 && !v.f.hugeFile && raw.l_i_blocks_high !== 0) r.fix(PR_2_BLOCKS_HI_ZERO, { ...a, num: raw.l_i_blocks_high });
-  if (v.sb.s_creator_os === 0 && !v.f.is64bit && raw.l_i_file_acl_high !== 0) r.fix(PR_2_I_FILE_ACL_HI_ZERO, { ...a, num: raw.l_i_file_acl_high });
-  if (fileAcl !== 0 && (fileAcl < v.firstDataBlock || fileAcl >= v.blocksCount)) r.fix(PR_2_FILE_ACL_BAD, { ...a, num: fileAcl });
-  if (raw.i_size_high !== 0 && !v.f.largedir && type === S_IFDIR) r.fix(PR_2_DIR_SIZE_HIGH_ZERO, { ...a, num: raw.i_size_high });
+  if (problem !== undefined) {
+    const pa = { ...a, mode: raw.i_mode };
+    if (canClear ? r.ask(problem, pa) : r.fix(problem, pa)) {
+      // The field fixes asked so far are dropped with the inode, as e2fsck drops them.
+      const err = await deallocateInode(c, ino);
+      if (err !== undefined) {
+        if (err.error === "ea") r.fix(PR_2_ADJ_EA_REFCOUNT, { blk: err.blk, ino, str: err.str });
+        else r.fix(PR_2_DEALLOC_INODE, { ino, str: err.str });
+      }
+      return true;
+    }
+    notFixed++;
+  }
+  if (raw.i_obso_faddr !== 0) {
+    if (r.ask(PR_2_FADDR_ZERO, { ...a, num: raw.i_obso_faddr })) fields.i_obso_faddr = 0;
+    else notFixed++;
+  }
+  if (v.sb.s_creator_os === 0 && !v.f.hugeFile && raw.l_i_blocks_high !== 0) {
+    // e2fsck counts a declined i_blocks_hi as fixed.
+    if (r.ask(PR_2_BLOCKS_HI_ZERO, { ...a, num: raw.l_i_blocks_high })) fields.l_i_blocks_high = 0;
+  }
+  if (v.sb.s_creator_os === 0 && !v.f.is64bit && raw.l_i_file_acl_high !== 0) {
+    if (r.ask(PR_2_I_FILE_ACL_HI_ZERO, { ...a, num: raw.l_i_file_acl_high })) fields.l_i_file_acl_high = 0;
+    else notFixed++;
+  }
+  if (fileAcl !== 0 && (fileAcl < v.firstDataBlock || fileAcl >= v.blocksCount)) {
+    if (r.ask(PR_2_FILE_ACL_BAD, { ...a, num: fileAcl })) clearAcl();
+    else notFixed++;
+  }
+  if (raw.i_size_high !== 0 && !v.f.largedir && type === S_IFDIR) {
+    if (r.ask(PR_2_DIR_SIZE_HIGH_ZERO, { ...a, num: raw.i_size_high })) fields.i_size_high = 0;
+    else notFixed++;
+  }
+  if (Object.keys(fields).length > 0) await c.out.writeInode(ino, fields);
+  if (notFixed === 0) c.inodeBad.clear(ino);
+  return false;
 }
 
+/** Reporter.ask where the repair can be made, Reporter.fix where it cannot. */
+type AskFn = (d: ProblemDef, a: ProblemArgs) => boolean;
+
+const put16 = (b: Uint8Array, o: number, x: number): void => {
+  b[o] = x & 0xff;
+  b[o + 1] = (x >>> 8) & 0xff;
+};
+const put32 = (b: Uint8Array, o: number, x: number): void => {
+  put16(b, o, x & 0xffff);
+  put16(b, o + 2, x >>> 16);
+};
+
+/**
+ * e2fsck salvage_directory: make something of the entry at `offset` (relative to `base`)
+ * that failed the record-length checks, in a block of `blockLen` bytes. Returns the offset
+ * to go on from (the block size when the rest of the block went to the previous entry).
+ */
+export function salvageDirectory(
+  buf: Uint8Array, base: number, offset: number, prev: number, blockLen: number, bs: number, inodesCount: number, hashInDirent: boolean,
+): number {
+  const d = base + offset;
+  let recLen: number;
+  let nameLen: number;
+  // Too little room left for an entry header: let the previous entry take it.
+  if (blockLen - offset < 8) {
+    nameLen = 0;
+    recLen = blockLen - offset;
+  } else {
+    nameLen = buf[d + 6]!;
+    recLen = recLenFromDisk(u16(buf, d + 4), bs);
+  }
+  const left = blockLen - offset - recLen;
+  const extra = hashInDirent ? 8 : 0;
+  // An 8-byte entry: move the rest of the block up over the hole.
+  if (left >= dirRecLen(1) + extra && recLen === 8) {
+    buf.copyWithin(d, d + 8, d + 8 + left);
+    buf.fill(0, d + left, d + left + 8);
+    return offset;
+  }
+  // The entry runs past the end but its name fits: cut it at the end.
+  if (left < 0 && recLen + left > 8 && dirRecLen(nameLen) + extra <= recLen + left && u32(buf, d) <= inodesCount && strnlen(buf, d + 8, nameLen) === nameLen) {
+    put16(buf, d + 4, recLenToDisk(recLen + left, bs));
+    return offset;
+  }
+  // A plausible length: the previous entry absorbs this one.
+  if (prev >= 0 && recLen !== 0 && recLen % 4 === 0 && offset + recLen <= blockLen) {
+    put16(buf, prev + 4, recLenToDisk(recLenFromDisk(u16(buf, prev + 4), bs) + recLen, bs));
+    return offset + recLen;
+  }
+  // Else the rest of the block is lost: to the previous entry, or as one empty entry.
+  if (prev >= 0) {
+    put16(buf, prev + 4, recLenToDisk(recLenFromDisk(u16(buf, prev + 4), bs) + blockLen - offset, bs));
+    return bs;
+  }
+  put16(buf, d + 4, recLenToDisk(blockLen - offset, bs));
+  buf[d + 6] = 0;
+  buf[d + 7] = 0;
+  put32(buf, d, 0);
+  return offset;
+}
+
+/** strnlen over a name in a buffer (bytes past the buffer read as NUL). */
+function strnlen(buf: Uint8Array, at: number, n: number): number {
+  for (let i = 0; i < n; i++) if ((buf[at + i] ?? 0) === 0) return i;
+  return n;
+}
+
+/**
+ * e2fsck insert_dirent_tail: end the entry chain at the tail's place and put a tail there.
+ * Returns false when the last entry has no room to give (as e2fsck measures it, by the
+ * block's first entry's name).
+ */
+export function insertDirentTail(buf: Uint8Array, bs: number): boolean {
+  const top = bs - 12;
+  let d = 0;
+  for (;;) {
+    const rl = u16(buf, d + 4);
+    if (rl === 0 || (rl & 3) !== 0 || d + rl > top) break;
+    d += rl;
+  }
+  if (d !== top) {
+    const minSize = dirRecLen(buf[6]!);
+    if (minSize > top - d) return false;
+    put16(buf, d + 4, top - d);
+  }
+  if (u32(buf, top) !== 0 || u16(buf, top + 4) !== 12 || u16(buf, top + 6) !== 0xde00) {
+    buf.fill(0, top, bs);
+    put16(buf, top + 4, 12);
+    put16(buf, top + 6, 0xde00);
+  }
+  return true;
+}
+
+/** Can ext2fs_dir_block_csum_set seal this block (a leaf tail, or a sane htree count/limit with room for its tail)? */
+function canSealDirBlock(buf: Uint8Array, bs: number): boolean {
+  if (direntTail(buf, bs) === "ok") return true;
+  const at = dxCountOffset(buf, bs);
+  return at >= 0 && at + u16(buf, at) * 8 <= bs - 8;
+}
+
+/** ext2fs_dir_block_csum_set: seal a leaf's tail or an htree block's dx_tail. False when neither fits. */
+function sealDirBlock(buf: Uint8Array, bs: number, seed: number): boolean {
+  if (direntTail(buf, bs) === "ok") {
+    put32(buf, bs - 4, dirBlockChecksum(buf, bs, seed));
+    return true;
+  }
+  const at = dxCountOffset(buf, bs);
+  if (at < 0) return false;
+  const limit = u16(buf, at);
+  const count = u16(buf, at + 2);
+  if (at + limit * 8 > bs - 8) return false;
+  const tail = at + limit * 8;
+  put32(buf, tail + 4, dxBlockChecksum(buf, at, count, tail, seed));
+  return true;
+}
+
+/**
+ * Where the first byte that does not start a well-formed UTF-8 sequence is, or -1; stops
+ * at a NUL as e2fsprogs' utf8_validate does. (Unassigned code points, which strict mode
+ * also refuses, are not known here.)
+ */
+export function firstBadUtf8(b: Uint8Array): number {
+  for (let i = 0; i < b.length; ) {
+    const c = b[i]!;
+    if (c === 0) return -1;
+    let n: number;
+    let min: number;
+    let cp: number;
+    if (c < 0x80) {
+      i++;
+      continue;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      n = 1;
+      min = 0x80;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      min = 0x800;
+      cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      min = 0x10000;
+      cp = c & 0x07;
+    } else return i;
+    for (let k = 1; k <= n; k++) {
+      const d = b[i + k];
+      if (d === undefined || (d & 0xc0) !== 0x80) return i;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += n + 1;
+  }
+  return -1;
+}
 
 /**
  * Is `b` well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF)?

@@ -14,21 +14,21 @@ import {
   setFreeInodesCount as setGdFreeInodes, setUsedDirsCount, usedDirsCount, EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT,
 } from "../format/group_desc.js";
 import { EXT4_BG_BLOCK_BITMAP_CSUM_HI_END, EXT4_BG_INODE_BITMAP_CSUM_HI_END } from "../format/group_desc.js";
-import { bitmapChecksum } from "../format/checksum.js";
-import { EXT4_BAD_INO, EXT4_EA_INODE_FL, EXT4_GOOD_OLD_INODE_SIZE, EXT4_INDEX_FL, EXT4_ROOT_INO, S_IFDIR, S_IFMT, S_IFREG, type RawInode } from "../format/inode.js";
+import { bitmapChecksum, dirBlockChecksum, inodeChecksumSeed } from "../format/checksum.js";
+import { EXT4_BAD_INO, EXT4_EA_INODE_FL, EXT4_GOOD_OLD_INODE_SIZE, EXT4_INDEX_FL, EXT4_INLINE_DATA_FL, EXT4_ROOT_INO, S_IFDIR, S_IFMT, S_IFREG, type RawInode } from "../format/inode.js";
 import { EXT4_XATTR_MAGIC } from "../format/xattr.js";
 import { freeBlocksCount as sbFreeBlocks, setFreeBlocksCount as setSbFreeBlocks } from "../format/superblock.js";
 import type { CheckContext } from "./context.js";
 import { ChunkedBitmap } from "./maps.js";
 import { clearInode, inodeAllocStats } from "./repair.js";
-import { fixDotdot, getLostAndFound, reconnectFile } from "./lost_found.js";
+import { adjustInodeCount, fixDotdot, getLostAndFound, reconnectFile } from "./lost_found.js";
 import { EXT4_FEATURE_RO_COMPAT_DIR_NLINK } from "../format/superblock.js";
-import { listDir, readInode, safeName, type PathNamer } from "./paths.js";
+import { dirBlocks, listDir, readInode, safeName, type PathNamer } from "./paths.js";
 import { processBadInode } from "./pass2.js";
 import { dirhash } from "../format/dirhash.js";
-import { dirRecLen } from "../format/dirent.js";
+import { dirRecLen, recLenToDisk } from "../format/dirent.js";
 import {
-  PR_2_DUPLICATE_DIRENT, PR_2_NON_UNIQUE_FILE_NO_RENAME, PR_2_NON_UNIQUE_FILE, PR_3_BAD_DOT_DOT, PR_3_FIX_PARENT_NOFIND, PR_3_NO_ROOT_INODE, PR_3_NO_ROOT_INODE_ABORT, PR_3_ROOT_NOT_DIR_ABORT, PR_3_UNCONNECTED_DIR,
+  PR_2_DUPLICATE_DIRENT, PR_2_NON_UNIQUE_FILE_NO_RENAME, PR_2_NON_UNIQUE_FILE, PR_3_BAD_DOT_DOT, PR_3_FIX_PARENT_NOFIND, PR_3A_OPTIMIZE_DIR_ERR, PR_3_NO_ROOT_INODE, PR_3_NO_ROOT_INODE_ABORT, PR_3_ROOT_NOT_DIR_ABORT, PR_3_UNCONNECTED_DIR,
   PR_4_BAD_REF_COUNT, PR_4_DIR_NLINK_FEATURE, PR_4_INCONSISTENT_COUNT, PR_4_UNATTACHED_INODE, PR_4_ZERO_LEN_INODE,
   PR_5_BLOCK_BITMAP_CSUM_INVALID, PR_5_BLOCK_BITMAP_HEADER, PR_5_BLOCK_BMAP_PADDING, PR_5_FREE_BLOCK_COUNT,
   PR_5_FREE_BLOCK_COUNT_GROUP, PR_5_FREE_DIR_COUNT_GROUP, PR_5_FREE_INODE_COUNT, PR_5_FREE_INODE_COUNT_GROUP,
@@ -219,24 +219,130 @@ export async function pass3a(c: CheckContext, names: PathNamer): Promise<void> {
     else arr.sort(hashCmp);
     const dirPath = await names.dirPath(dir);
     const encrypted = (c.dirs.flags.get(c.dirs.find(dir)) & 2) !== 0;
-    for (let i = 1; i < arr.length; i++) {
-      const ent = arr[i]!;
-      const prev = arr[i - 1]!;
-      if (compareNames(ent.name, prev.name) !== 0) continue;
-      const entry = `Entry '${safeName(ent.name)}' in ${dirPath} (${dir})`;
-      if (ent.ino === prev.ino) c.r.fix(PR_2_DUPLICATE_DIRENT, { entry, ino: dir });
-      if (encrypted) c.r.fix(PR_2_NON_UNIQUE_FILE_NO_RENAME, { entry, ino: dir });
-      let nn = mutateName(ent.name);
-      for (let j = 0; j < arr.length; j++) {
-        if (j !== i && compareNames(nn, arr[j]!.name) === 0) {
-          nn = mutateName(nn);
-          j = -1;
+    // @e2fsprogs duplicate_search_and_fix: a repair drops or renames an entry, then the
+    // entries are sorted and searched again.
+    const resort = (): void => {
+      if (compress && arr.length > 1) arr = [...arr.slice(0, 2), ...arr.slice(2).sort(hashCmp)];
+      else arr.sort(hashCmp);
+    };
+    for (let fixed = true; fixed; ) {
+      fixed = false;
+      for (let i = 1; i < arr.length; i++) {
+        const ent = arr[i]!;
+        const prev = arr[i - 1]!;
+        if (ent.ino === 0 || compareNames(ent.name, prev.name) !== 0) continue;
+        const entry = `Entry '${safeName(ent.name)}' in ${dirPath} (${dir})`;
+        if ((ent.ino === prev.ino && c.r.ask(PR_2_DUPLICATE_DIRENT, { entry, ino: dir }))
+          || (encrypted && c.r.ask(PR_2_NON_UNIQUE_FILE_NO_RENAME, { entry, ino: dir }))) {
+          await adjustInodeCount(c, ent.ino, -1);
+          ent.ino = 0;
+          fixed = true;
+          continue;
+        }
+        let nn = mutateName(ent.name);
+        for (let j = 0; j < arr.length; j++) {
+          if (j !== i && compareNames(nn, arr[j]!.name) === 0) {
+            nn = mutateName(nn);
+            j = -1;
+          }
+        }
+        if (c.r.ask(PR_2_NON_UNIQUE_FILE, { entry, str: safeName(nn), ino: dir })) {
+          ent.name = nn;
+          if (!compress) {
+            try {
+              const d = dirhash(nn, version as Parameters<typeof dirhash>[1], v.sb.s_hash_seed);
+              ent.hash = d.hash;
+              ent.minor = d.minorHash;
+            } catch {
+              ent.hash = 0;
+            }
+          }
+          fixed = true;
         }
       }
-      c.r.fix(PR_2_NON_UNIQUE_FILE, { entry, str: safeName(nn), ino: dir });
+      if (fixed) resort();
+    }
+    if (c.r.repairing && !(await rewriteLinear(c, dir, got.raw, arr.filter((e) => e.ino !== 0 && !isDot(e.name) && !isDotDot(e.name))))) {
+      c.r.fix(PR_3A_OPTIMIZE_DIR_ERR, { path: dirPath, dir, str: "not rebuilt: ext4ts rewrites only fully mapped directories in place" });
+      c.r.unmarkValid();
     }
   }
 }
+
+/**
+ * Rewrite directory `dir` with `entries` (besides '.' and '..'), packed in its own blocks in
+ * inode order, each sealed with its checksum tail; blocks left over hold one empty entry. The
+ * result is a linear directory (an htree index is dropped; the kernel and e2fsck accept a
+ * linear directory of any size). Where e2fsck's rehash would also rebuild the index and
+ * free the blocks left over, this keeps them. Returns false (nothing written) for a
+ * directory with holes, inline data, or too little room. @e2fsprogs e2fsck_rehash_dir (compress)
+ */
+async function rewriteLinear(c: CheckContext, dir: number, raw: RawInode, entries: readonly HashEntry[]): Promise<boolean> {
+  const v = c.v;
+  const bs = v.blockSize;
+  if ((raw.i_flags & EXT4_INLINE_DATA_FL) !== 0) return false;
+  const count = iSizeOf(raw) / bs;
+  if (!Number.isInteger(count) || count === 0) return false;
+  const blocks = (await dirBlocks(c, raw, count)).slice(0, count);
+  if (blocks.length !== count || blocks.includes(0)) return false;
+  const idx = c.dirs.find(dir);
+  const dotdot = idx >= 0 ? c.dirs.dotdot.get(idx) || c.dirs.parent.get(idx) : dir;
+  const list = [
+    { ino: dir, name: new Uint8Array([0x2e]) },
+    { ino: dotdot, name: new Uint8Array([0x2e, 0x2e]) },
+    ...[...entries].sort((a, b) => a.ino - b.ino),
+  ];
+  const tail = v.f.metadataCsum ? 12 : 0;
+  const end = bs - tail;
+  const out: Uint8Array[] = [];
+  let cur = new Uint8Array(bs);
+  let off = 0;
+  let last = -1;
+  const close = (): void => {
+    if (last >= 0) put16(cur, last + 4, recLenToDisk(end - last, bs));
+    else put16(cur, 4, recLenToDisk(end, bs));
+    if (tail !== 0) {
+      put16(cur, end + 4, 12);
+      cur[end + 7] = 0xde;
+    }
+    out.push(cur);
+    cur = new Uint8Array(bs);
+    off = 0;
+    last = -1;
+  };
+  for (const e of list) {
+    const rl = dirRecLen(e.name.length);
+    if (off + rl > end) close();
+    put32(cur, off, e.ino);
+    put16(cur, off + 4, recLenToDisk(rl, bs));
+    cur[off + 6] = e.name.length;
+    cur[off + 7] = v.f.filetype ? c.ftype.get(e.ino) : 0;
+    cur.set(e.name, off + 8);
+    last = off;
+    off += rl;
+  }
+  close();
+  if (out.length > blocks.length) return false;
+  while (out.length < blocks.length) close();
+  const got = await readInode(c, dir);
+  const seed = inodeChecksumSeed(v.csumSeed, dir, got?.raw.i_generation ?? raw.i_generation);
+  for (let i = 0; i < blocks.length; i++) {
+    const b = out[i]!;
+    if (tail !== 0) put32(b, bs - 4, dirBlockChecksum(b, bs, seed));
+    await c.out.writeBlock(blocks[i]!, b);
+  }
+  if (raw.i_flags & EXT4_INDEX_FL) await c.out.writeInode(dir, { i_flags: (raw.i_flags & ~EXT4_INDEX_FL) >>> 0 });
+  return true;
+}
+
+const put16 = (b: Uint8Array, o: number, x: number): void => {
+  b[o] = x & 0xff;
+  b[o + 1] = (x >>> 8) & 0xff;
+};
+const put32 = (b: Uint8Array, o: number, x: number): void => {
+  put16(b, o, x & 0xffff);
+  put16(b, o + 2, x >>> 16);
+};
 
 const iSizeOf = (raw: RawInode): number => raw.i_size_lo + raw.i_size_high * 2 ** 32;
 
@@ -260,7 +366,8 @@ export async function pass4(c: CheckContext, names: PathNamer): Promise<void> {
       const { raw, bytes } = got;
       // An EA inode is linked by the attributes that hold its value. @e2fsprogs check_ea_inode
       if ((raw.i_flags & EXT4_EA_INODE_FL) !== 0 && (c.eaInodeRefs.get(ino) ?? 0) > 0) return;
-      await processBadInode(c, names, 0, ino);
+      // A bad inode the repairs cleared needs nothing more. @e2fsprogs e2fsck_process_bad_inode
+      if (await processBadInode(c, names, 0, ino)) return;
       const type = raw.i_mode & S_IFMT;
       const extra = v.inodeSize > EXT4_GOOD_OLD_INODE_SIZE ? raw.i_extra_isize : 0;
       const magicAt = EXT4_GOOD_OLD_INODE_SIZE + extra;

@@ -489,7 +489,7 @@ export const PR_1E_CAN_NARROW_EXTENT_TREE = def(0x014007, "PR_1E_CAN_NARROW_EXTE
 // Pass 2: directory structure (pass2.c)
 
 export const PR_2_BAD_INODE_DOT = def(0x020001, "PR_2_BAD_INODE_DOT", "directory", "Fix", (a) => `Invalid inode number for '.' in directory inode ${n(a.ino)}.`);
-export const PR_2_BAD_INO = def(0x020002, "PR_2_BAD_INO", "directory", "Clear", (a) => `${a.entry ?? ""} has bad inode #: ${n(a.ino2)}.`);
+export const PR_2_BAD_INO = def(0x020002, "PR_2_BAD_INO", "directory", "Clear", (a) => `${a.entry ?? ""} has invalid inode #: ${n(a.ino2)}.`);
 export const PR_2_UNUSED_INODE = def(0x020003, "PR_2_UNUSED_INODE", "directory", "Clear", (a) => `${a.entry ?? ""} has deleted/unused inode ${n(a.ino2)}.`, { preenOk: true });
 export const PR_2_LINK_DOT = def(0x020004, "PR_2_LINK_DOT", "directory", "Clear", (a) => `${a.entry ?? ""} is a link to '.'`);
 export const PR_2_BB_INODE = def(0x020005, "PR_2_BB_INODE", "directory", "Clear", (a) => `${a.entry ?? ""} points to inode (${n(a.ino2)}) located in a bad block.`);

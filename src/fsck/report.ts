@@ -185,15 +185,17 @@ export class Reporter {
    * `latched` is the answer of the latch question that covers this problem, if any.
    */
   ask(d: ProblemDef, a: ProblemArgs = {}, where: { ino?: number; block?: number; group?: number } = {}, latched?: boolean): boolean {
-    let answer = latched ?? this.mode !== "no";
-    if (latched === undefined && this.mode === "preen" && !d.preenOk) {
+    const asks = d.prompt !== "" || d.nullPrompt;
+    // A problem without a question is answered by e2fsck's default: yes when repairing,
+    // unless PR_NO_DEFAULT. @e2fsprogs fix_problem (def_yn)
+    const answer = latched ?? (this.mode !== "no" && (asks || !d.noDefault));
+    if (latched === undefined && asks && this.mode === "preen" && !d.preenOk) {
       this.#record(d, a, where, true, false, false, false);
       this.#preenHalt();
     }
-    const asks = d.prompt !== "" || d.nullPrompt;
-    if (!asks) answer = false;
     this.#record(d, a, where, asks && !answer && !d.noOk && this.counting, latched !== undefined, answer, false);
-    if (answer && !d.notAFix) this.fixed++;
+    // e2fsck's E2F_FLAG_PROBLEMS_FIXED, which makes the exit status 1: a question answered yes.
+    if (answer && asks && !d.notAFix) this.fixed++;
     return answer;
   }
 
@@ -271,14 +273,14 @@ export class Reporter {
 
 /**
  * e2fsck's exit status: FSCK_UNCORRECTED (4) when errors remain, else FSCK_NONDESTRUCT (1)
- * when the volume was changed; FSCK_ERROR (8) on top when the run stopped (a -p run that
- * stopped at a problem it may not fix exits 4, as preenhalt does).
+ * when a problem was fixed (or a volume not marked valid was); FSCK_ERROR (8) on top when the
+ * run stopped (a -p run that stopped at a problem it may not fix exits 4, as preenhalt does).
  */
-export function exitCodeOf(valid: boolean, aborted: boolean, changed = false, preenHalted = false): 0 | 1 | 4 | 8 | 12 {
+export function exitCodeOf(valid: boolean, aborted: boolean, corrected = false, preenHalted = false): 0 | 1 | 4 | 8 | 12 {
   if (preenHalted) return 4;
   if (aborted) return valid ? 8 : 12;
   if (!valid) return 4;
-  return changed ? 1 : 0;
+  return corrected ? 1 : 0;
 }
 
 /** The e2fsck summary line: "NAME: 11/2048 files (0.0% non-contiguous), 1100/8192 blocks". */
