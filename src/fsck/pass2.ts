@@ -23,12 +23,12 @@ import { EXT4_ENC_STRICT_MODE_FL, EXT4_FEATURE_RO_COMPAT_LARGE_FILE } from "../f
 import { dirhash, isDxHashVersion } from "../format/dirhash.js";
 import { EXT4_BG_INODE_UNINIT, itableUnused } from "../format/group_desc.js";
 import {
-  EXT4_INLINE_DATA_FL, EXT4_ROOT_INO, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT,
+  EXT4_INDEX_FL, EXT4_INLINE_DATA_FL, EXT4_ROOT_INO, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT,
   S_IFREG, S_IFSOCK, type RawInode,
 } from "../format/inode.js";
-import type {
-  CheckContext} from "./context.js";
-import { NO_ENCRYPTION_POLICY, fileTypeOfMode, DIR_CASEFOLD, DX_DIRBLOCK_LEAF, DX_DIRBLOCK_NODE, DX_DIRBLOCK_ROOT, DX_FLAG_DUP_REF, DX_FLAG_FIRST,
+import type { CheckContext } from "./context.js";
+import {
+  NO_ENCRYPTION_POLICY, fileTypeOfMode, DIR_CASEFOLD, DIR_HTREE, DX_DIRBLOCK_LEAF, DX_DIRBLOCK_NODE, DX_DIRBLOCK_ROOT, DX_FLAG_DUP_REF, DX_FLAG_FIRST,
   DX_FLAG_LAST, DX_FLAG_REFERENCED, type DxDir,
 } from "./context.js";
 import { checkDeviceInode, checkSymlink } from "./pass1.js";
@@ -261,9 +261,11 @@ export class Pass2 {
     let deCsumSize = v.f.metadataCsum ? 12 : 0;
     if (dx !== undefined && dx.numBlocks > 0 && inlineBuf === null) {
       if (cnt >= dx.numBlocks) {
-        r.fix(PR_2_UNEXPECTED_HTREE_BLOCK, { dir: ino, path: await this.names.dirPath(ino) });
-        r.fix(PR_2_ABORT, { str: "Can not continue." });
+        if (r.ask(PR_2_UNEXPECTED_HTREE_BLOCK, { dir: ino, path: await this.names.dirPath(ino) })) await this.clearHtree(ino, dx);
+        else r.fix(PR_2_ABORT, { str: "Can not continue." });
       }
+    }
+    if (dx !== undefined && dx.numBlocks > 0 && inlineBuf === null) {
       dxBlock = cnt;
       dx.type[cnt] = DX_DIRBLOCK_LEAF;
       dx.minHash[cnt] = 0xffffffff;
@@ -275,14 +277,17 @@ export class Pass2 {
         const reserved = u32(buf, 24);
         const infoLen = buf[29]!;
         const levels = buf[30]!;
-        if (reserved !== 0 || infoLen < 8 || levels >= (v.f.largedir ? 3 : 2)) r.fix(PR_2_HTREE_BAD_ROOT, { dir: this.#pctxDir });
+        if ((reserved !== 0 || infoLen < 8 || levels >= (v.f.largedir ? 3 : 2)) && r.ask(PR_2_HTREE_BAD_ROOT, { dir: this.#pctxDir })) {
+          await this.clearHtree(ino, dx);
+        }
         dx.hashVersion = buf[28]!;
         if (dx.hashVersion <= 2 && (v.sb.s_flags & 2) !== 0) dx.hashVersion += 3;
         dx.depth = levels + 1;
       } else if (u32(buf, 0) === 0 && rl === bs && buf[6] === 0 && u16(buf, 8) === Math.floor((bs - (8 + dxCsumSize)) / 8)) {
         dx.type[cnt] = DX_DIRBLOCK_NODE;
       }
-      isLeaf = dx.type[cnt] === DX_DIRBLOCK_LEAF;
+      isLeaf = dx.type[cnt] === DX_DIRBLOCK_LEAF || dx.numBlocks === 0;
+      if (dx.numBlocks === 0) dxBlock = -1;
     } else {
       dx = undefined;
     }
@@ -290,7 +295,10 @@ export class Pass2 {
     if (isLeaf && inlineBuf === null && failedCsum && !hasDirentTail(buf, bs)) {
       deCsumSize = 0;
       if (c.dirsToRehash.has(ino)) failedCsum = false;
-      else r.fix(PR_2_LEAF_NODE_MISSING_CSUM, { ino, blkcount: cnt, num: 0 });
+      else if (r.ask(PR_2_LEAF_NODE_MISSING_CSUM, { ino, blkcount: cnt, num: 0 })) {
+        c.dirsToRehash.add(ino);
+        failedCsum = false;
+      }
     }
     if (!isLeaf) deCsumSize = 0;
 
@@ -702,25 +710,41 @@ export class Pass2 {
     return should;
   }
 
+  /**
+   * Drop a directory's htree index: the flag cleared, the directory read as linear from here
+   * on and rebuilt in pass 3A. @e2fsprogs clear_htree + e2fsck_rehash_dir_later
+   */
+  async clearHtree(ino: number, dx: DxDir): Promise<void> {
+    const c = this.c;
+    const got = await readInode(c, ino);
+    if (got !== null) await c.out.writeInode(ino, { i_flags: (got.raw.i_flags & ~EXT4_INDEX_FL) >>> 0 });
+    const idx = c.dirs.find(ino);
+    if (idx >= 0) c.dirs.flags.set(idx, c.dirs.flags.get(idx) & ~DIR_HTREE);
+    dx.numBlocks = 0;
+    c.dirsToRehash.add(ino);
+  }
+
   /** e2fsck parse_int_node: an htree root or interior node's entries. */
   async parseIntNode(ino: number, dx: DxDir, cnt: number, buf: Uint8Array, failedCsum: boolean): Promise<void> {
-    const r = this.c.r;
-    const bs = this.c.v.blockSize;
+    const c = this.c;
+    const r = c.r;
+    const bs = c.v.blockSize;
+    const clearAndExit = (): Promise<void> => this.clearHtree(ino, dx);
     let ent: number;
     if (cnt === 0) {
       ent = 24 + buf[29]!;
-      if (failedCsum) r.fix(PR_2_HTREE_ROOT_CSUM_INVALID, { ino });
+      if (failedCsum && (c.dirsToRehash.has(ino) || r.ask(PR_2_HTREE_ROOT_CSUM_INVALID, { ino }))) return clearAndExit();
     } else {
       ent = 8;
-      if (failedCsum) r.fix(PR_2_HTREE_NODE_CSUM_INVALID, { ino });
+      if (failedCsum && (c.dirsToRehash.has(ino) || r.ask(PR_2_HTREE_NODE_CSUM_INVALID, { ino }))) return clearAndExit();
     }
     let count = u16(buf, ent + 2);
     const limit = u16(buf, ent);
-    const csumSize = this.c.v.f.metadataCsum ? 8 : 0;
+    const csumSize = c.v.f.metadataCsum ? 8 : 0;
     const expectLimit = Math.floor((bs - (csumSize + ent)) / 8);
-    if (limit !== expectLimit) r.fix(PR_2_HTREE_BAD_LIMIT, { dir: ino, blkcount: cnt, num: limit });
+    if (limit !== expectLimit && r.ask(PR_2_HTREE_BAD_LIMIT, { dir: ino, blkcount: cnt, num: limit })) return clearAndExit();
     if (count > expectLimit) {
-      r.fix(PR_2_HTREE_BAD_COUNT, { dir: ino, blkcount: cnt, num: count });
+      if (r.ask(PR_2_HTREE_BAD_COUNT, { dir: ino, blkcount: cnt, num: count })) return clearAndExit();
       count = expectLimit;
     }
     let minHash = 0xffffffff;
@@ -733,10 +757,10 @@ export class Pass2 {
       hash = i === 0 ? 0 : (u32(buf, at) & ~1) >>> 0;
       const blk = u32(buf, at + 4) & EXT4_DX_BLOCK_MASK;
       if (blk >= dx.numBlocks) {
-        r.fix(PR_2_HTREE_BADBLK, { dir: ino, blk, path: await this.names.dirPath(ino) });
+        if (r.ask(PR_2_HTREE_BADBLK, { dir: ino, blk, path: await this.names.dirPath(ino) })) return clearAndExit();
         continue;
       }
-      if (hash < prev) r.fix(PR_2_HTREE_HASH_ORDER, { dir: ino, blkcount: cnt });
+      if (hash < prev && r.ask(PR_2_HTREE_HASH_ORDER, { dir: ino, blkcount: cnt })) return clearAndExit();
       if (dx.flags[blk]! & DX_FLAG_REFERENCED) dx.flags[blk] = dx.flags[blk]! | DX_FLAG_DUP_REF;
       else {
         dx.flags[blk] = dx.flags[blk]! | DX_FLAG_REFERENCED;
@@ -798,7 +822,7 @@ export class Pass2 {
           bad++;
         }
       }
-      if (bad > 0) r.fix(PR_2_HTREE_CLEAR, { dir: dx.ino, path: await this.names.dirPath(dx.ino) });
+      if (bad > 0 && r.ask(PR_2_HTREE_CLEAR, { dir: dx.ino, path: await this.names.dirPath(dx.ino) })) await this.clearHtree(dx.ino, dx);
     }
   }
 }
