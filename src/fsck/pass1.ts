@@ -12,7 +12,7 @@
  */
 
 import { decodeInodeFast } from "./inode_fast.js";
-import { clearInode } from "./repair.js";
+import { blockAllocStats, clearInode } from "./repair.js";
 import { FsckRestart } from "./report.js";
 import { recLenFromDisk } from "../format/dirent.js";
 import { extentBlockChecksum, inodeChecksumSeed, verifyInodeChecksum } from "../format/checksum.js";
@@ -917,7 +917,44 @@ export class Pass1 {
     }
     const eof = Math.floor((iSize(raw) + v.blockSize - 1) / v.blockSize) - 1;
     const rootEnd = Math.floor((iSize(raw) + v.blockSize - 1) / v.blockSize);
-    await this.scanExtentNode(pb, raw.i_block, 0, 0, 0, eof, rootEnd, true, false, 0);
+    const root = raw.i_block.slice();
+    const out = await this.scanExtentNode(pb, root, 0, 0, 0, eof, rootEnd, true, false, 0);
+    if (out.changed) {
+      // An emptied root is a leaf again. @e2fsprogs ext2fs_extent_delete
+      if (u16(root, EH_ENTRIES) === 0) root.fill(0, EH_DEPTH, EH_DEPTH + 2);
+      raw.i_block = root;
+      await c.out.writeInode(pb.ino, { i_block: root });
+    }
+  }
+
+  /**
+   * Delete entry `i` of an extent node in place (e2fsck's ext2fs_extent_delete of a bad
+   * extent). The caller writes the node.
+   */
+  deleteExtentEntry(node: Uint8Array, i: number): void {
+    const entries = u16(node, EH_ENTRIES);
+    const at = extentHeader.size + i * extentLeaf.size;
+    const end = extentHeader.size + entries * extentLeaf.size;
+    node.copyWithin(at, at + extentLeaf.size, end);
+    node.fill(0, end - extentLeaf.size, end);
+    node[EH_ENTRIES] = (entries - 1) & 0xff;
+    node[EH_ENTRIES + 1] = ((entries - 1) >>> 8) & 0xff;
+  }
+
+  /** Write a changed extent block with a fresh checksum. */
+  async writeExtentBlock(ino: number, generation: number, blk: number, node: Uint8Array): Promise<void> {
+    const v = this.c.v;
+    if (v.f.metadataCsum) {
+      const tail = extentHeader.size + u16(node, EH_MAX) * extentLeaf.size;
+      if (tail + extentTail.size <= v.blockSize) {
+        const cs = extentBlockChecksum(node, tail, inodeChecksumSeed(v.csumSeed, ino, generation));
+        node[tail] = cs & 0xff;
+        node[tail + 1] = (cs >>> 8) & 0xff;
+        node[tail + 2] = (cs >>> 16) & 0xff;
+        node[tail + 3] = cs >>> 24;
+      }
+    }
+    await this.c.out.writeBlock(blk, node);
   }
 
   /**
@@ -927,17 +964,26 @@ export class Pass1 {
    */
   async scanExtentNode(
     pb: BlockWalk, node: Uint8Array, nodeBlk: number, startBlockIn: number, endBlock: number, eofBlock: number, endBlk: number,
-    tryRepairs: boolean, failedCsum: boolean, level: number,
-  ): Promise<void> {
+    tryRepairs: boolean, failedCsumIn: boolean, level: number,
+  ): Promise<{ changed: boolean }> {
     const c = this.c;
     const v = c.v;
     const r = c.r;
     const ino = pb.ino;
     let startBlock = startBlockIn;
-    const entries = u16(node, EH_ENTRIES);
+    let failedCsum = failedCsumIn;
+    let entries = u16(node, EH_ENTRIES);
     const depth = u16(node, EH_DEPTH);
     const isLeaf = depth === 0;
     const isDir = pb.isDir;
+    // Entries deleted by repairs: the node is written by its parent (or as i_block).
+    let changed = false;
+    const remove = (i: number): void => {
+      this.deleteExtentEntry(node, i);
+      entries--;
+      changed = true;
+      failedCsum = false;
+    };
     for (let i = 0; i < entries; i++) {
       const at = extentHeader.size + i * extentLeaf.size;
       let pblk: number;
@@ -974,9 +1020,14 @@ export class Pass1 {
       if (tryRepairs && isDir && problem === undefined && uninit) r.fix(PR_1_UNINIT_DBLOCK, a);
       if (problem !== undefined) {
         if (tryRepairs) {
-          if (problem === PR_1_TOOBIG_DIR) r.latch(LATCH_TOOBIG, PR_1_INODE_TOOBIG, { ino });
-          if (problem === PR_1_TOOBIG_DIR) r.fix(problem, { ino, blk: pblk, blkcount: lblk + len }, {}, false, true);
-          else r.fix(problem, a);
+          const yes = problem === PR_1_TOOBIG_DIR
+            ? r.ask(problem, { ino, blk: pblk, blkcount: lblk + len }, {}, r.latch(LATCH_TOOBIG, PR_1_INODE_TOOBIG, { ino }, true))
+            : r.ask(problem, a);
+          // @e2fsprogs scan_extent_node: the bad extent is deleted and the next one takes its place.
+          if (yes) {
+            remove(i--);
+            continue;
+          }
         }
         continue;
       }
@@ -991,11 +1042,11 @@ export class Pass1 {
           child = (await v.readBlock(pblk)).slice();
         } catch {
           pb.iterateError = "Attempt to read block from filesystem resulted in short read";
-          return;
+          return { changed };
         }
         if (!extentHeaderOk(child, v.blockSize) || level >= 5) {
-          if (!nextTry) return;
-          r.fix(PR_1_EXTENT_HEADER_INVALID, a);
+          if (!nextTry) return { changed };
+          if (r.ask(PR_1_EXTENT_HEADER_INVALID, a)) remove(i--);
           continue;
         }
         let childCsumBad = false;
@@ -1008,8 +1059,28 @@ export class Pass1 {
         // The first entry must start where the index says (libext2fs reads slot 0 even of an empty node).
         const firstLblk = u32(child, extentHeader.size);
         if (firstLblk !== lblk) r.fix(PR_1_EXTENT_INDEX_START_INVALID, { ino, blk: lblk, blk2: firstLblk, num: level });
-        await this.scanExtentNode(pb, child, pblk, firstLblk, lastLblk, eofBlock, lblk + len, nextTry, childCsumBad, level + 1);
-        if (pb.iterateError !== undefined) return;
+        const sub = await this.scanExtentNode(pb, child, pblk, firstLblk, lastLblk, eofBlock, lblk + len, nextTry, childCsumBad, level + 1);
+        if (pb.iterateError !== undefined) return { changed };
+        if (sub.changed) {
+          if (u16(child, EH_ENTRIES) === 0) {
+            // An emptied node goes too: its index entry, its block, its share of i_blocks.
+            remove(i--);
+            await blockAllocStats(c, pblk, -1);
+            const sectors = (v.blockSize * v.clusterRatio) / 512;
+            const iBlocks = pb.raw.i_blocks_lo + pb.raw.l_i_blocks_high * 2 ** 32 - sectors;
+            pb.raw.i_blocks_lo = iBlocks % 2 ** 32;
+            pb.raw.l_i_blocks_high = Math.floor(iBlocks / 2 ** 32);
+            await c.out.writeInode(ino, { i_blocks_lo: pb.raw.i_blocks_lo, l_i_blocks_high: pb.raw.l_i_blocks_high });
+            continue;
+          }
+          await this.writeExtentBlock(ino, pb.raw.i_generation, pblk, child);
+          // @e2fsprogs ext2fs_extent_fix_parents: the index starts where its node now does.
+          const first = u32(child, extentHeader.size);
+          if (first !== lblk) {
+            node.set([first & 0xff, (first >>> 8) & 0xff, (first >>> 16) & 0xff, first >>> 24], at + EI_BLOCK);
+            changed = true;
+          }
+        }
         c.markBlockUsed(pblk);
         pb.numBlocks++;
         continue;
@@ -1041,8 +1112,12 @@ export class Pass1 {
     }
     if (failedCsum && tryRepairs) {
       const last = pb.lastExtent ?? { blk: nodeBlk, blk2: 0, num: 0 };
-      r.fix(PR_1_EXTENT_ONLY_CSUM_INVALID, { ino, blk: last.blk, blk2: last.blk2, num: last.num });
+      // Only the checksum is wrong: the node is written again, resealed.
+      if (r.ask(PR_1_EXTENT_ONLY_CSUM_INVALID, { ino, blk: last.blk, blk2: last.blk2, num: last.num }) && nodeBlk !== 0) {
+        await this.writeExtentBlock(ino, pb.raw.i_generation, nodeBlk, node);
+      }
     }
+    return { changed };
   }
 
   /** e2fsck's ext2fs_block_iterate3 with process_block. */
