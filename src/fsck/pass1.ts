@@ -184,6 +184,8 @@ export async function checkSymlink(c: CheckContext, _ino: number, raw: RawInode,
 interface BlockWalk {
   ino: number;
   raw: RawInode;
+  /** A repair cleared the inode during the walk: nothing more to check. */
+  cleared?: boolean;
   isDir: boolean;
   isReg: boolean;
   numBlocks: number;
@@ -786,6 +788,7 @@ export class Pass1 {
     } else if (hasValidBlocks(raw, fileAcl)) {
       if (v.f.extents && (raw.i_flags & EXT4_EXTENTS_FL)) await this.checkBlocksExtents(pb);
       else await this.checkBlockMap(pb);
+      if (pb.cleared) return;
     }
     r.endLatch(LATCH_BLOCK);
     r.endLatch(LATCH_TOOBIG);
@@ -912,7 +915,10 @@ export class Pass1 {
     const v = c.v;
     const raw = pb.raw;
     if (!extentHeaderOk(raw.i_block, 60)) {
-      c.r.fix(PR_1_MISSING_EXTENT_HEADER, { ino: pb.ino });
+      if (c.r.ask(PR_1_MISSING_EXTENT_HEADER, { ino: pb.ino })) {
+        await clearInode(c, pb.ino, raw);
+        pb.cleared = true;
+      }
       return;
     }
     const eof = Math.floor((iSize(raw) + v.blockSize - 1) / v.blockSize) - 1;
