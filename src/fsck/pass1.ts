@@ -776,8 +776,9 @@ export class Pass1 {
       maxBlocks: 2 ** (31 - v.sb.s_log_block_size), lastBlock: -1, lastInitLblock: -1, lastDbBlock: -1, numIllegal: 0,
       previousBlock: 0, fragmented: false, nextLblock: 0, lastExtent: undefined, iterateError: undefined,
     };
+    pb.numBlocks += Math.floor((await checkExtAttr(c, ino, raw.i_file_acl_lo + (v.f.is64bit ? raw.l_i_file_acl_high * 2 ** 32 : 0), raw)) / v.clusterRatio);
+    // A repair may have let go of the attribute block.
     const fileAcl = raw.i_file_acl_lo + (v.f.is64bit ? raw.l_i_file_acl_high * 2 ** 32 : 0);
-    pb.numBlocks += Math.floor((await checkExtAttr(c, ino, fileAcl, raw.i_generation)) / v.clusterRatio);
     const inline = (raw.i_flags & EXT4_INLINE_DATA_FL) !== 0;
     if (v.f.inlineData && inline) {
       if (pb.isDir) {

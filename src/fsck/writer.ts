@@ -85,6 +85,21 @@ export class FsckWriter {
     return out;
   }
 
+  /** Edit inode `ino`'s raw bytes in its table slot (the in-inode attribute area), then reseal its checksum. */
+  async editInodeBytes(ino: number, edit: (slot: Uint8Array) => void): Promise<void> {
+    const v = this.v;
+    const byte = ((ino - 1) % v.inodesPerGroup) * v.inodeSize;
+    const blk = v.inodeTableLoc(v.groupOfIno(ino)) + Math.floor(byte / v.blockSize);
+    const off = byte % v.blockSize;
+    await this.updateBlock(blk, (data) => {
+      const slot = data.subarray(off, off + v.inodeSize);
+      edit(slot);
+      const extra = slot[0x80]! | (slot[0x81]! << 8);
+      const limit = v.inodeSize > EXT4_GOOD_OLD_INODE_SIZE ? Math.min(v.inodeSize, inodeLimit(v.inodeSize, extra)) : EXT4_GOOD_OLD_INODE_SIZE;
+      if (v.f.metadataCsum) sealInode(v, ino, slot, limit);
+    });
+  }
+
   /** Zero inode `ino`'s whole table slot (before writing a new inode into it). */
   async zeroInode(ino: number): Promise<void> {
     const v = this.v;

@@ -5,7 +5,7 @@
  */
 
 import { xattrBlockChecksum } from "../format/checksum.js";
-import { EXT4_EA_INODE_FL, EXT4_GOOD_OLD_INODE_SIZE, decodeInode } from "../format/inode.js";
+import { EXT4_EA_INODE_FL, EXT4_GOOD_OLD_INODE_SIZE, decodeInode, type RawInode } from "../format/inode.js";
 import {
   EXT4_XATTR_INDEX_SYSTEM, EXT4_XATTR_MAGIC, xattrEntry, xattrEntryHash, xattrEntryHashSigned, xattrHeader, xattrIbodyHeader, xattrLen, xattrSize,
 } from "../format/xattr.js";
@@ -97,10 +97,10 @@ export async function checkInodeExtraSpace(c: CheckContext, ino: number, bytes: 
   if (extra >= max - 4) return 0;
   const header = EXT4_GOOD_OLD_INODE_SIZE + extra;
   if (u32(bytes, header) !== EXT4_XATTR_MAGIC) return 0;
-  return checkEaInInode(c, ino, bytes.subarray(header, isz), generation);
+  return checkEaInInode(c, ino, bytes.subarray(header, isz), generation, header);
 }
 
-async function checkEaInInode(c: CheckContext, ino: number, area: Uint8Array, generation: number): Promise<number> {
+async function checkEaInInode(c: CheckContext, ino: number, area: Uint8Array, generation: number, header: number): Promise<number> {
   let quota = 0;
   const storage = area.length;
   const start = IBODY_HEADER_SIZE;
@@ -163,7 +163,11 @@ async function checkEaInInode(c: CheckContext, ino: number, area: Uint8Array, ge
   }
   if (problem === undefined && off + 4 <= storage && region.allocate(off, 4)) problem = PR_1_INODE_EA_ALLOC_COLLISION;
   if (problem !== undefined) {
-    c.r.fix(problem, { ino, num });
+    // @e2fsprogs check_ea_in_inode: "simply remove all possible EA(s)": the area's magic goes.
+    if (c.r.ask(problem, { ino, num })) {
+      area.fill(0, 0, 4);
+      await c.out.editInodeBytes(ino, (slot) => slot.fill(0, header, header + 4));
+    }
     return 0;
   }
   return quota;
@@ -174,8 +178,16 @@ async function checkEaInInode(c: CheckContext, ino: number, area: Uint8Array, ge
  * hashes, checksum, and the reference count bookkeeping. Returns the blocks it charges to
  * the inode's i_blocks (a cluster, plus values kept in EA inodes), 0 when it does not count.
  */
-export async function checkExtAttr(c: CheckContext, ino: number, blk: number, generation: number): Promise<number> {
+export async function checkExtAttr(c: CheckContext, ino: number, blk: number, raw: RawInode): Promise<number> {
   const v = c.v;
+  const generation = raw.i_generation;
+  /** @e2fsprogs check_ext_attr clear_extattr: the inode lets go of the block (i_file_acl = 0). */
+  const clear = async (): Promise<number> => {
+    raw.i_file_acl_lo = 0;
+    raw.l_i_file_acl_high = 0;
+    await c.out.writeInode(ino, { i_file_acl_lo: 0, l_i_file_acl_high: 0 });
+    return 0;
+  };
   if (blk === 0) return 0;
   if (!v.f.xattr || blk < v.firstDataBlock || blk >= v.blocksCount) {
     c.inodeBad.set(ino);
@@ -191,7 +203,7 @@ export async function checkExtAttr(c: CheckContext, ino: number, blk: number, ge
   try {
     block = (await v.readBlock(blk)).slice();
   } catch {
-    c.r.fix(PR_1_READ_EA_BLOCK, { ino, blk });
+    if (c.r.ask(PR_1_READ_EA_BLOCK, { ino, blk })) return clear();
     return 0;
   }
   let quota = v.clusterRatio;
@@ -202,21 +214,21 @@ export async function checkExtAttr(c: CheckContext, ino: number, blk: number, ge
   const failedCsum = headerOk && v.f.metadataCsum && u32(block, xattrHeader.offsetOf("h_checksum")) !== xattrBlockChecksum(block, blk, bs, v.csumSeed);
   if (!headerOk) c.eaBlockReadError.set(blk, "Extended attribute block has a bad header");
   else if (failedCsum) c.eaBlockReadError.set(blk, "Extended attribute block checksum does not match block");
-  if (magic !== EXT4_XATTR_MAGIC) c.r.fix(PR_1_BAD_EA_BLOCK, { ino, blk });
-  if (hBlocks !== 1) c.r.fix(PR_1_EA_MULTI_BLOCK, { ino, blk });
+  if (magic !== EXT4_XATTR_MAGIC && c.r.ask(PR_1_BAD_EA_BLOCK, { ino, blk })) return clear();
+  if (hBlocks !== 1 && c.r.ask(PR_1_EA_MULTI_BLOCK, { ino, blk })) return clear();
   const region = new Region(bs);
-  if (region.allocate(0, HEADER_SIZE)) c.r.fix(PR_1_EA_ALLOC_COLLISION, { ino, blk });
+  if (region.allocate(0, HEADER_SIZE) && c.r.ask(PR_1_EA_ALLOC_COLLISION, { ino, blk })) return clear();
   let off = HEADER_SIZE;
   let broke = false;
   while (off + 4 <= bs && u32(block, off) !== 0) {
     const nameLen = block[off + OFF_NAME_LEN]!;
     if (region.allocate(off, xattrLen(nameLen))) {
-      c.r.fix(PR_1_EA_ALLOC_COLLISION, { ino, blk });
+      if (c.r.ask(PR_1_EA_ALLOC_COLLISION, { ino, blk })) return clear();
       broke = true;
       break;
     }
     if (block[off + OFF_NAME_INDEX] === 0) {
-      c.r.fix(PR_1_EA_BAD_NAME, { ino, blk });
+      if (c.r.ask(PR_1_EA_BAD_NAME, { ino, blk })) return clear();
       broke = true;
       break;
     }
@@ -225,25 +237,31 @@ export async function checkExtAttr(c: CheckContext, ino: number, blk: number, ge
       const valueOffs = u16(block, off + OFF_VALUE_OFFS);
       const valueSize = u32(block, off + OFF_VALUE_SIZE);
       if (valueOffs + valueSize > bs) {
-        c.r.fix(PR_1_EA_BAD_VALUE, { ino, blk });
+        if (c.r.ask(PR_1_EA_BAD_VALUE, { ino, blk })) return clear();
         broke = true;
         break;
       }
-      if (valueSize !== 0 && region.allocate(valueOffs, xattrSize(valueSize))) c.r.fix(PR_1_EA_ALLOC_COLLISION, { ino, blk });
+      if (valueSize !== 0 && region.allocate(valueOffs, xattrSize(valueSize)) && c.r.ask(PR_1_EA_ALLOC_COLLISION, { ino, blk })) return clear();
       const name = block.subarray(off + ENTRY_SIZE, Math.min(bs, off + ENTRY_SIZE + nameLen));
       const value = block.subarray(valueOffs, valueOffs + valueSize);
       const stored = u32(block, off + OFF_HASH);
-      if (!hashMatches(stored, name, value)) c.r.fix(PR_1_ATTR_HASH, { ino, blk, num: stored });
+      if (!hashMatches(stored, name, value) && c.r.ask(PR_1_ATTR_HASH, { ino, blk, num: stored })) return clear();
     } else {
       const name = block.subarray(off + ENTRY_SIZE, Math.min(bs, off + ENTRY_SIZE + nameLen));
       const got = await checkLargeEaInode(c, ino, generation, name, inum, u32(block, off + OFF_VALUE_SIZE), u32(block, off + OFF_HASH));
-      if (got.problem !== undefined) c.r.fix(got.problem, { ino, blk, num: got.num });
+      if (got.problem !== undefined && c.r.ask(got.problem, { ino, blk, num: got.num })) return clear();
       quota += got.quota;
     }
     off += xattrLen(nameLen);
   }
-  if (!broke && region.allocate(off, 4)) c.r.fix(PR_1_EA_ALLOC_COLLISION, { ino, blk });
-  if (failedCsum) c.r.fix(PR_1_EA_BLOCK_ONLY_CSUM_INVALID, { ino, blk });
+  if (!broke && region.allocate(off, 4) && c.r.ask(PR_1_EA_ALLOC_COLLISION, { ino, blk })) return clear();
+  // Only the checksum is wrong: the block is written again with a fresh one.
+  if (failedCsum && c.r.ask(PR_1_EA_BLOCK_ONLY_CSUM_INVALID, { ino, blk })) {
+    const cs = xattrBlockChecksum(block, blk, bs, v.csumSeed);
+    block.set([cs & 0xff, (cs >>> 8) & 0xff, (cs >>> 16) & 0xff, cs >>> 24], xattrHeader.offsetOf("h_checksum"));
+    await c.out.writeBlock(blk, block);
+    c.eaBlockReadError.delete(blk);
+  }
   const hRefcount = u32(block, xattrHeader.offsetOf("h_refcount"));
   c.eaRefcount.set(blk, (hRefcount - 1) >>> 0);
   c.eaHeaderRefcount.set(blk, hRefcount);
