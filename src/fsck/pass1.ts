@@ -501,7 +501,13 @@ export class Pass1 {
 
     if (ino === EXT4_BAD_INO) {
       if ((failedCsum || raw.i_mode !== 0 || raw.i_uid !== 0 || raw.i_gid !== 0 || raw.i_links_count !== 0
-        || (flags & EXT4_INLINE_DATA_FL) !== 0 || fileAcl !== 0)) r.fix(PR_1_INVALID_BAD_INODE, { ino });
+        || (flags & EXT4_INLINE_DATA_FL) !== 0 || fileAcl !== 0) && r.ask(PR_1_INVALID_BAD_INODE, { ino })) {
+        // @e2fsprogs: memset(inode, 0, sizeof(struct ext2_inode)), then written.
+        await c.out.editInodeBytes(ino, (slot) => slot.fill(0, 0, EXT4_GOOD_OLD_INODE_SIZE));
+        bytes.fill(0, 0, EXT4_GOOD_OLD_INODE_SIZE);
+        Object.assign(raw, decodeInodeFast(bytes, 0, this.#inodeSize));
+        failedCsum = false;
+      }
       await this.badBlocksInode(raw);
       c.inodeUsed.set(ino);
       await finish();

@@ -21,7 +21,7 @@ import { dirBlockChecksum, dxBlockChecksum, inodeChecksumSeed } from "../format/
 import { EXT4_FT_DIR, EXT4_FT_REG_FILE, EXT4_FT_SYMLINK, EXT4_FT_UNKNOWN, dirRecLen, recLenFromDisk, recLenToDisk } from "../format/dirent.js";
 import { EXT4_ENC_STRICT_MODE_FL, EXT4_FEATURE_RO_COMPAT_LARGE_FILE } from "../format/superblock.js";
 import { dirhash, isDxHashVersion } from "../format/dirhash.js";
-import { EXT4_BG_INODE_UNINIT, itableUnused } from "../format/group_desc.js";
+import { EXT4_BG_INODE_UNINIT, itableUnused, setItableUnused } from "../format/group_desc.js";
 import {
   EXT4_INDEX_FL, EXT4_INLINE_DATA_FL, EXT4_ROOT_INO, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT,
   S_IFREG, S_IFSOCK, type RawInode,
@@ -32,6 +32,7 @@ import {
   DX_FLAG_LAST, DX_FLAG_REFERENCED, type DxDir,
 } from "./context.js";
 import { checkDeviceInode, checkSymlink } from "./pass1.js";
+import { FsckRestart } from "./report.js";
 import { PathNamer, inlineData, readInode, safeName } from "./paths.js";
 import { deallocateInode, writeInlineDirData } from "./repair.js";
 import {
@@ -183,11 +184,8 @@ export class Pass2 {
       }
       i = j;
     }
-    if (this.#restartLater) {
-      // e2fsck restarts from pass 1 here with the group's inodes now visible. Going on to
-      // passes 3-5 without them would "repair" live inodes and blocks as unused: stop.
-      c.r.fix(PR_2_ABORT, { str: "e2fsck: restart needed (inodes in a group's unused area), which ext4ts cannot do yet; aborted" });
-    }
+    // e2fsck restarts from pass 1 here with the group's inodes now visible.
+    if (this.#restartLater) throw new FsckRestart();
     await this.checkHtrees();
     if (c.counters.largeFiles > 0 && !v.f.largeFile && c.r.ask(PR_2_FEATURE_LARGE_FILES)) {
       // e2fsck also drops EXT2_FLAG_MASTER_SB_ONLY here, so the backups get the feature too.
@@ -484,18 +482,26 @@ export class Pass2 {
         const group = v.groupOfIno(entIno!);
         const gd = v.group(group);
         const firstUnused = group * v.inodesPerGroup + 1 + v.inodesPerGroup - itableUnused(gd, v.descSize);
+        // The group's inodes become visible and the check restarts after this pass (e2fsck's
+        // E2F_FLAG_RESTART_LATER); until then no entry for an "unused" inode is cleared.
         if (gd.bg_flags & EXT4_BG_INODE_UNINIT) {
-          r.fix(PR_2_INOREF_BG_INO_UNINIT, { ...(await args()), group });
-          r.unmarkValid();
-          // e2fsck -y would fix the group and restart (E2F_FLAG_RESTART_LATER), clearing no
-          // entry for an unused inode meanwhile: neither may this run, which cannot restart.
-          if (r.repairing) this.#restartLater = true;
-          if (problem === PR_2_BAD_INO) break body;
+          if (r.ask(PR_2_INOREF_BG_INO_UNINIT, { ...(await args()), group })) {
+            gd.bg_flags &= ~EXT4_BG_INODE_UNINIT & 0xffff;
+            c.out.markGroupDirty(group);
+            this.#restartLater = true;
+          } else {
+            r.unmarkValid();
+            if (problem === PR_2_BAD_INO) break body;
+          }
         } else if (entIno! >= firstUnused) {
-          r.fix(PR_2_INOREF_IN_UNUSED, { ...(await args()), group });
-          r.unmarkValid();
-          if (r.repairing) this.#restartLater = true;
-          if (problem === PR_2_BAD_INO) break body;
+          if (r.ask(PR_2_INOREF_IN_UNUSED, { ...(await args()), group })) {
+            setItableUnused(gd, 0, v.descSize);
+            c.out.markGroupDirty(group);
+            this.#restartLater = true;
+          } else {
+            r.unmarkValid();
+            if (problem === PR_2_BAD_INO) break body;
+          }
         }
         if (!this.#restartLater && !c.inodeUsed.test(entIno!)) problem = PR_2_UNUSED_INODE;
         if (problem !== undefined) {
