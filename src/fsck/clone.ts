@@ -13,8 +13,7 @@ import { EXT4_EXTENTS_FL, EXT4_INLINE_DATA_FL, type RawInode } from "../format/i
 import type { CheckContext } from "./context.js";
 import { newBlock } from "./lost_found.js";
 import { readInode } from "./paths.js";
-import { bitmapChecksum } from "../format/checksum.js";
-import { EXT4_BG_BLOCK_BITMAP_CSUM_HI_END, EXT4_BG_BLOCK_UNINIT } from "../format/group_desc.js";
+import { markBlockBitmapOnly } from "./repair.js";
 
 const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 const put32 = (b: Uint8Array, o: number, x: number): void => {
@@ -53,7 +52,7 @@ export async function clone(c: CheckContext, ino: number, release: (cluster: num
     if (nb === 0) throw new Error("no free block to clone into");
     await c.out.writeBlock(nb, (await v.readBlock(b)).slice());
     c.blockFound.set(nb);
-    await markBitmap(c, nb);
+    await markBlockBitmapOnly(c, nb);
     if (isDir && cnt >= 0) {
       for (let i = 0; i < c.dblist.count; i++) {
         if (c.dblist.ino.get(i) === ino && c.dblist.blk.get(i) === b) c.dblist.blk.set(i, nb);
@@ -103,24 +102,4 @@ export async function clone(c: CheckContext, ino: number, release: (cluster: num
   }
   if (changed) await c.out.writeInode(ino, { i_block: iblock });
   return true;
-}
-
-/** Set block `b`'s bit in its group's bitmap on disk (and the bitmap checksum), counts untouched. */
-async function markBitmap(c: CheckContext, b: number): Promise<void> {
-  const v = c.v;
-  const g = v.groupOfBlock(b);
-  const gd = v.group(g);
-  if (v.f.groupDescCsum && (gd.bg_flags & EXT4_BG_BLOCK_UNINIT) !== 0) return;
-  const loc = v.blockBitmapLoc(g);
-  if (loc === 0 || loc >= v.blocksCount) return;
-  const i = Math.floor((b - v.groupFirstBlock(g)) / v.clusterRatio);
-  await c.out.updateBlock(loc, (bm) => {
-    bm[i >>> 3] = bm[i >>> 3]! | (1 << (i & 7));
-    if (v.f.metadataCsum) {
-      const full = bitmapChecksum(bm, (v.blocksPerGroup / v.clusterRatio) >>> 3, v.csumSeed) >>> 0;
-      gd.bg_block_bitmap_csum_lo = full & 0xffff;
-      if (v.descSize >= EXT4_BG_BLOCK_BITMAP_CSUM_HI_END) gd.bg_block_bitmap_csum_hi = full >>> 16;
-    }
-  });
-  c.out.markGroupDirty(g);
 }

@@ -16,7 +16,7 @@ import { EXT4_GOOD_OLD_INODE_SIZE, EXT4_INDEX_FL, EXT4_INLINE_DATA_FL, EXT4_ROOT
 import { DIR_ENCRYPTED, DIR_HTREE, DIR_INLINE, fileTypeOfMode, type CheckContext } from "./context.js";
 import { dirBlocks, listDir, readInode } from "./paths.js";
 import { PR_3_EXPAND_LF_DIR, PR_3_LPF_ENCRYPTED, PR_3_LPF_INLINE_DATA, PR_3_LPF_NOTDIR, PR_3_NO_LF_DIR, PR_3_NO_LPF } from "./problem.js";
-import { blockAllocStats, inodeAllocStats } from "./repair.js";
+import { blockAllocStats, inodeAllocStats, markBlockBitmapOnly, markInodeBitmapOnly } from "./repair.js";
 
 const LPF_NAME = "lost+found";
 const DIR_TAIL = 12;
@@ -249,7 +249,46 @@ export async function fixDotdot(c: CheckContext, ino: number, parent: number): P
   await c.out.writeBlock(first, b);
   if (idx >= 0) {
     c.dirs.dotdot.set(idx, parent);
-    c.dirs.parent.set(idx, parent);
+    // e2fsck records /lost+found as the parent whatever `parent` was (its messages show it).
+    c.dirs.parent.set(idx, c.lostAndFound);
   }
+  return true;
+}
+
+/**
+ * Make a new root directory in inode 2 (pass 3, when pass 1 found none or cleared it):
+ * a fresh block with '.' and '..', in the bitmaps but not yet the free counts, which pass 5
+ * puts right, as e2fsck's check_root leaves them. Returns false when no block is free.
+ * @e2fsprogs check_root
+ */
+export async function createRoot(c: CheckContext): Promise<boolean> {
+  const v = c.v;
+  const blk = newBlock(c, 0);
+  if (blk === 0) return false;
+  c.blockFound.set(blk);
+  await markBlockBitmapOnly(c, blk);
+  const iblock = new Uint8Array(60);
+  put32(iblock, 0, blk);
+  await c.out.zeroInode(EXT4_ROOT_INO);
+  await c.out.writeInode(EXT4_ROOT_INO, {
+    i_mode: 0o40755, i_size_lo: v.blockSize, i_atime: c.now >>> 0, i_ctime: c.now >>> 0, i_mtime: c.now >>> 0,
+    i_links_count: 2, i_blocks_lo: (v.blockSize * v.clusterRatio) / 512, i_block: iblock,
+    ...(v.inodeSize > EXT4_GOOD_OLD_INODE_SIZE ? { i_extra_isize: 32 } : {}),
+  });
+  const block = newDirBlock(c, EXT4_ROOT_INO, EXT4_ROOT_INO);
+  await sealDirBlock(c, EXT4_ROOT_INO, block);
+  await c.out.writeBlock(blk, block);
+  if (c.dirs.find(EXT4_ROOT_INO) < 0) c.dirs.insert(EXT4_ROOT_INO, 0, 0, v.blockSize);
+  const idx = c.dirs.find(EXT4_ROOT_INO);
+  c.dirs.parent.set(idx, EXT4_ROOT_INO);
+  c.dirs.dotdot.set(idx, EXT4_ROOT_INO);
+  c.dirs.flags.set(idx, 0);
+  c.linkCount.set(EXT4_ROOT_INO, 2);
+  c.linkInfo.set(EXT4_ROOT_INO, 2);
+  c.inodeUsed.set(EXT4_ROOT_INO);
+  c.ftype.set(EXT4_ROOT_INO, EXT4_FT_DIR);
+  await markInodeBitmapOnly(c, EXT4_ROOT_INO);
+  const raw = (await readInode(c, EXT4_ROOT_INO))?.raw;
+  if (raw !== undefined) c.quota.add(EXT4_ROOT_INO, raw, 1);
   return true;
 }

@@ -513,8 +513,12 @@ export class Pass1 {
       await finish();
       return;
     } else if (ino === EXT4_ROOT_INO) {
-      if (type !== S_IFDIR) r.fix(PR_1_ROOT_NO_DIR, { ino });
-      if (raw.i_dtime !== 0 && raw.i_links_count !== 0) r.fix(PR_1_ROOT_DTIME, { ino });
+      // A root that is not a directory is cleared; pass 3 makes a new one.
+      if (type !== S_IFDIR && r.ask(PR_1_ROOT_NO_DIR, { ino })) {
+        await clearInode(c, ino, raw);
+        return;
+      }
+      if (raw.i_dtime !== 0 && raw.i_links_count !== 0 && r.ask(PR_1_ROOT_DTIME, { ino })) await write({ i_dtime: 0 });
     } else if (ino === EXT4_JOURNAL_INO) {
       c.inodeUsed.set(ino);
       if (v.sb.s_journal_inum === EXT4_JOURNAL_INO) {

@@ -21,7 +21,7 @@ import { freeBlocksCount as sbFreeBlocks, setFreeBlocksCount as setSbFreeBlocks 
 import type { CheckContext } from "./context.js";
 import { ChunkedBitmap } from "./maps.js";
 import { clearInode, inodeAllocStats } from "./repair.js";
-import { adjustInodeCount, fixDotdot, getLostAndFound, reconnectFile } from "./lost_found.js";
+import { adjustInodeCount, createRoot, fixDotdot, getLostAndFound, reconnectFile } from "./lost_found.js";
 import { EXT4_FEATURE_RO_COMPAT_DIR_NLINK } from "../format/superblock.js";
 import { dirBlocks, listDir, readInode, safeName, type PathNamer } from "./paths.js";
 import { processBadInode } from "./pass2.js";
@@ -43,8 +43,7 @@ const EXT2_LINK_MAX = 65000;
 export async function pass3(c: CheckContext, names: PathNamer): Promise<void> {
   const r = c.r;
   if (!c.inodeUsed.test(EXT4_ROOT_INO)) {
-    r.fix(PR_3_NO_ROOT_INODE);
-    r.fix(PR_3_NO_ROOT_INODE_ABORT);
+    if (!r.ask(PR_3_NO_ROOT_INODE) || !(await createRoot(c))) r.fix(PR_3_NO_ROOT_INODE_ABORT);
   }
   if (!c.isDir(EXT4_ROOT_INO)) r.fix(PR_3_ROOT_NOT_DIR_ABORT);
   const done = new ChunkedBitmap(c.v.inodesCount + 1);
@@ -450,7 +449,10 @@ class DiffList {
 
 interface BitmapFindings {
   csumBad: number[];
+  /** Bits past the volume's last block or inode are not set (e2fsck check_*_end). */
   paddingBad: boolean;
+  /** Bytes past a group's bits in its bitmap block are not all ones (bitmap_tail_verify at read). */
+  tailBad: boolean;
   /** The differences were repaired: write the bitmaps from the found maps. */
   rewrite: boolean;
 }
@@ -459,8 +461,10 @@ export async function pass5(c: CheckContext): Promise<void> {
   const b = await checkBlockBitmaps(c);
   const i = await checkInodeBitmaps(c);
   // e2fsck's order: inode then block bitmap padding, inode then block bitmap checksums.
-  if (i.paddingBad && c.r.ask(PR_5_INODE_BMAP_PADDING)) i.rewrite = true;
-  if (b.paddingBad && c.r.ask(PR_5_BLOCK_BMAP_PADDING)) b.rewrite = true;
+  // A bitmap rewritten from the found map already has its padding (ext2fs_set_bitmap_padding);
+  // a bad tail seen when the bitmap was read is asked about all the same, as e2fsck does.
+  if (((i.paddingBad && !i.rewrite) || i.tailBad) && c.r.ask(PR_5_INODE_BMAP_PADDING)) i.rewrite = true;
+  if (((b.paddingBad && !b.rewrite) || b.tailBad) && c.r.ask(PR_5_BLOCK_BMAP_PADDING)) b.rewrite = true;
   // Both are in the bitmap-differences latch groups, which the differences above closed: the
   // first bad checksum asks the latch question again (its header prefixes the message) and
   // every one is answered by it. @e2fsprogs check_*_bitmap_checksum, PR_LATCH_*BITMAP
@@ -685,7 +689,7 @@ async function checkBlockBitmaps(c: CheckContext): Promise<BitmapFindings> {
     setSbFreeBlocks(v.sb, freeTotal * ratio);
     c.out.markSuperDirty();
   }
-  return { csumBad, paddingBad: paddingBad || tail.bad, rewrite };
+  return { csumBad, paddingBad, tailBad: tail.bad, rewrite };
 }
 
 async function checkInodeBitmaps(c: CheckContext): Promise<BitmapFindings> {
@@ -780,5 +784,5 @@ async function checkInodeBitmaps(c: CheckContext): Promise<BitmapFindings> {
     v.sb.s_free_inodes_count = freeTotal;
     c.out.markSuperDirty();
   }
-  return { csumBad, paddingBad: paddingBad || tailBad, rewrite };
+  return { csumBad, paddingBad, tailBad, rewrite };
 }

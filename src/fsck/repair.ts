@@ -266,3 +266,46 @@ export async function writeInlineDirData(c: CheckContext, ino: number, data: Uin
   });
   return true;
 }
+
+/**
+ * Set block `b`'s bit in its group's on-disk bitmap (and the bitmap checksum), leaving the
+ * free counts for pass 5, as e2fsck marks fs->block_map alone. @e2fsprogs ext2fs_mark_block_bitmap2
+ */
+export async function markBlockBitmapOnly(c: CheckContext, b: number): Promise<void> {
+  const v = c.v;
+  const g = v.groupOfBlock(b);
+  const gd = v.group(g);
+  if (v.f.groupDescCsum && (gd.bg_flags & EXT4_BG_BLOCK_UNINIT) !== 0) return;
+  const loc = v.blockBitmapLoc(g);
+  if (loc === 0 || loc >= v.blocksCount) return;
+  const i = Math.floor((b - v.groupFirstBlock(g)) / v.clusterRatio);
+  await c.out.updateBlock(loc, (bm) => {
+    bm[i >>> 3] = bm[i >>> 3]! | (1 << (i & 7));
+    if (v.f.metadataCsum) {
+      const full = bitmapChecksum(bm, (v.blocksPerGroup / v.clusterRatio) >>> 3, v.csumSeed) >>> 0;
+      gd.bg_block_bitmap_csum_lo = full & 0xffff;
+      if (v.descSize >= EXT4_BG_BLOCK_BITMAP_CSUM_HI_END) gd.bg_block_bitmap_csum_hi = full >>> 16;
+    }
+  });
+  c.out.markGroupDirty(g);
+}
+
+/** Set inode `ino`'s bit in its group's on-disk bitmap, counts left for pass 5. @e2fsprogs ext2fs_mark_inode_bitmap2 */
+export async function markInodeBitmapOnly(c: CheckContext, ino: number): Promise<void> {
+  const v = c.v;
+  const g = v.groupOfIno(ino);
+  const gd = v.group(g);
+  if (v.f.groupDescCsum && (gd.bg_flags & EXT4_BG_INODE_UNINIT) !== 0) return;
+  const loc = v.inodeBitmapLoc(g);
+  if (loc === 0 || loc >= v.blocksCount) return;
+  const i = (ino - 1) % v.inodesPerGroup;
+  await c.out.updateBlock(loc, (bm) => {
+    bm[i >>> 3] = bm[i >>> 3]! | (1 << (i & 7));
+    if (v.f.metadataCsum) {
+      const full = bitmapChecksum(bm, v.inodesPerGroup >>> 3, v.csumSeed) >>> 0;
+      gd.bg_inode_bitmap_csum_lo = full & 0xffff;
+      if (v.descSize >= EXT4_BG_INODE_BITMAP_CSUM_HI_END) gd.bg_inode_bitmap_csum_hi = full >>> 16;
+    }
+  });
+  c.out.markGroupDirty(g);
+}
