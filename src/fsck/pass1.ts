@@ -469,7 +469,7 @@ export class Pass1 {
       await finish();
       return;
     }
-    const type = raw.i_mode & S_IFMT;
+    let type = raw.i_mode & S_IFMT;
     const flags = raw.i_flags;
     if (flags & EXT4_CASEFOLD_FL) {
       if (type !== S_IFDIR) r.fix(PR_1_CASEFOLD_NONDIR, { ino });
@@ -566,6 +566,7 @@ export class Pass1 {
     const eaIbodyQuota = await checkInodeExtraSpace(c, ino, bytes, v.inodeSize > EXT4_GOOD_OLD_INODE_SIZE ? u16(bytes, OFF_EXTRA) : 0, raw.i_generation);
     if (v.inodeSize > EXT4_GOOD_OLD_INODE_SIZE) raw.i_extra_isize = u16(bytes, OFF_EXTRA); // a repair may have changed it
     await this.checkIsReallyDir(ino, raw, bytes, fileAcl);
+    type = raw.i_mode & S_IFMT; // a repair may have made it a directory
     if (v.f.extents && (flags & EXT4_EXTENTS_FL) && type === S_IFLNK && !hasValidBlocks(raw, fileAcl)) {
       r.fix(PR_1_FAST_SYMLINK_EXTENT_FL, { ino });
     }
@@ -668,8 +669,12 @@ export class Pass1 {
     let notDevice = 0;
     let blk: number;
     const names: Record<number, string> = { [S_IFCHR]: "character device", [S_IFBLK]: "block device", [S_IFIFO]: "named pipe", [S_IFSOCK]: "socket" };
-    const treatAsDir = (): void => {
-      c.r.fix(PR_1_TREAT_AS_DIRECTORY, { ino, str: names[type] ?? `unknown file type with mode 0${raw.i_mode.toString(8)}` });
+    /** The inode becomes a directory (its permission bits kept). */
+    const treatAsDir = async (): Promise<void> => {
+      if (!c.r.ask(PR_1_TREAT_AS_DIRECTORY, { ino, str: names[type] ?? `unknown file type with mode 0${raw.i_mode.toString(8)}` })) return;
+      raw.i_mode = (raw.i_mode & 0o7777) | S_IFDIR;
+      c.ftype.set(ino, fileTypeOfMode(raw.i_mode));
+      await c.out.writeInode(ino, { i_mode: raw.i_mode });
     };
     if (v.f.inlineData && (raw.i_flags & EXT4_INLINE_DATA_FL)) {
       // Inline: the size must be a multiple of 4 and the first bytes must look like "..", then an entry.
@@ -681,7 +686,7 @@ export class Pass1 {
       const first = v.firstIno;
       if (dotdot >= v.inodesCount || (dotdot < first && dotdot !== EXT4_ROOT_INO) || deIno >= v.inodesCount
         || (deIno < first && deIno !== 0) || deRecLen > 60 - 4) return;
-      treatAsDir();
+      await treatAsDir();
       return;
     } else if (v.f.extents && (raw.i_flags & EXT4_EXTENTS_FL)) {
       if (!extentHeaderOk(raw.i_block, 60)) return;
@@ -712,7 +717,7 @@ export class Pass1 {
     const o = recLen;
     recLen = u16(buf, o + 4);
     if (buf[o + 6] !== 2 || buf[o + 8] !== 0x2e || buf[o + 9] !== 0x2e || recLen < 12 || recLen % 4 !== 0) return;
-    treatAsDir();
+    await treatAsDir();
   }
 
   /** The bad blocks inode: mark its blocks, check them against the metadata (e2fsck process_bad_block). */
@@ -1019,7 +1024,7 @@ export class Pass1 {
         const nextStart = i + 1 < entries ? u32(node, at + extentIdx.size + EI_BLOCK) : endBlk;
         len = ((nextStart - lblk) % 2 ** 32 + 2 ** 32) % 2 ** 32;
       }
-      const lastLblk = lblk + len - 1;
+      let lastLblk = lblk + len - 1;
       const a = { ino, blk: pblk, blk2: lblk, num: len };
       pb.lastExtent = a;
       let problem: ProblemDef | undefined;
@@ -1034,7 +1039,13 @@ export class Pass1 {
         if (lblk < pb.nextLblock) problem = PR_1_EXTENT_COLLISION;
         else if (lblk + len > pb.nextLblock) pb.nextLblock = lblk + len;
       }
-      if (tryRepairs && isDir && problem === undefined && uninit) r.fix(PR_1_UNINIT_DBLOCK, a);
+      // A directory extent marked uninitialized: the mark is cleared in place.
+      if (tryRepairs && isDir && problem === undefined && uninit && r.ask(PR_1_UNINIT_DBLOCK, a)) {
+        node.set([len & 0xff, (len >>> 8) & 0xff], at + EE_LEN);
+        uninit = false;
+        changed = true;
+        failedCsum = false;
+      }
       if (problem !== undefined) {
         if (tryRepairs) {
           const yes = problem === PR_1_TOOBIG_DIR
@@ -1107,7 +1118,14 @@ export class Pass1 {
         const ratio = v.clusterRatio;
         let newLblk = pb.lastBlock + 1;
         if (ratio > 1) newLblk = Math.floor((newLblk + ratio - 1) / ratio) * ratio + (pblk % ratio);
-        r.fix(PR_1_COLLAPSE_DBLOCK, { ino, blk: lblk, blk2: newLblk });
+        // The directory's blocks close up: this extent moves down to follow the last one.
+        if (r.ask(PR_1_COLLAPSE_DBLOCK, { ino, blk: lblk, blk2: newLblk })) {
+          node.set([newLblk & 0xff, (newLblk >>> 8) & 0xff, (newLblk >>> 16) & 0xff, newLblk >>> 24], at + EE_BLOCK);
+          lblk = newLblk;
+          lastLblk = lblk + len - 1;
+          changed = true;
+          failedCsum = false;
+        }
       }
       if (isDir) {
         while (++pb.lastDbBlock < lblk) c.dblist.add(ino, 0, pb.lastDbBlock);
