@@ -12,7 +12,7 @@
 
 import { dirBlockChecksum, inodeChecksumSeed } from "../format/checksum.js";
 import { EXT4_FT_DIR, EXT4_FT_DIR_CSUM, dirRecLen, recLenFromDisk, recLenToDisk } from "../format/dirent.js";
-import { EXT4_GOOD_OLD_INODE_SIZE, EXT4_INDEX_FL, EXT4_INLINE_DATA_FL, EXT4_ROOT_INO, type RawInode } from "../format/inode.js";
+import { EXT4_EXTENTS_FL, EXT4_GOOD_OLD_INODE_SIZE, EXT4_INDEX_FL, EXT4_INLINE_DATA_FL, EXT4_ROOT_INO, type RawInode } from "../format/inode.js";
 import { DIR_ENCRYPTED, DIR_HTREE, DIR_INLINE, fileTypeOfMode, type CheckContext } from "./context.js";
 import { dirBlocks, listDir, readInode } from "./paths.js";
 import { PR_3_EXPAND_LF_DIR, PR_3_LPF_ENCRYPTED, PR_3_LPF_INLINE_DATA, PR_3_LPF_NOTDIR, PR_3_NO_LF_DIR, PR_3_NO_LPF } from "./problem.js";
@@ -291,4 +291,92 @@ export async function createRoot(c: CheckContext): Promise<boolean> {
   const raw = (await readInode(c, EXT4_ROOT_INO))?.raw;
   if (raw !== undefined) c.quota.add(EXT4_ROOT_INO, raw, 1);
   return true;
+}
+
+/**
+ * Give directory `ino` a block at logical `cnt`, where it has a hole: a fresh directory
+ * block ('.' and '..' for block 0, else one empty entry), mapped by extending the extent
+ * that ends there or adding one to an in-inode extent leaf, or in a direct block-map slot.
+ * Returns the new block, or 0 when ext4ts cannot map it (a deeper extent tree, an indirect
+ * slot). The block is marked in the bitmap, not the counts, as e2fsck leaves them for pass 5.
+ * @e2fsprogs allocate_dir_block
+ */
+export async function allocateDirBlock(c: CheckContext, ino: number, cnt: number, dryRun = false): Promise<number> {
+  const got = await readInode(c, ino);
+  if (got === null) return 0;
+  const raw = got.raw;
+  const ib = raw.i_block.slice();
+  let plan: (blk: number) => void;
+  let goal = 0;
+  if ((raw.i_flags & EXT4_EXTENTS_FL) !== 0) {
+    if (u16(ib, 0) !== 0xf30a || u16(ib, 6) !== 0) return 0;
+    const entries = u16(ib, 2);
+    const max = u16(ib, 4);
+    let before = -1;
+    for (let i = 0; i < entries; i++) if (u32(ib, 12 + i * 12) < cnt) before = i;
+    const at = 12 + before * 12;
+    const prevLen = before >= 0 ? u16(ib, at + 4) : 0;
+    const prevEnd = before >= 0 ? u32(ib, at) + prevLen : -1;
+    const prevPblk = before >= 0 ? u32(ib, at + 8) + u16(ib, at + 6) * 2 ** 32 : 0;
+    if (before >= 0) goal = prevPblk + prevLen;
+    plan = (blk) => {
+      if (before >= 0 && prevEnd === cnt && prevPblk + prevLen === blk && prevLen < 32768) {
+        put16(ib, at + 4, prevLen + 1);
+        return;
+      }
+      const slot = 12 + (before + 1) * 12;
+      ib.copyWithin(slot + 12, slot, 12 + entries * 12);
+      put32(ib, slot, cnt);
+      put16(ib, slot + 4, 1);
+      put16(ib, slot + 6, Math.floor(blk / 2 ** 32));
+      put32(ib, slot + 8, blk % 2 ** 32);
+      put16(ib, 2, entries + 1);
+    };
+    const extendable = before >= 0 && prevEnd === cnt && prevLen < 32768;
+    if (!extendable && entries >= max) return 0;
+    const blk = newBlock(c, goal);
+    if (blk === 0) return 0;
+    if (!(extendable && prevPblk + prevLen === blk) && entries >= max) return 0;
+    return dryRun ? blk : finishDirBlock(c, ino, cnt, raw, ib, blk, plan);
+  }
+  if ((raw.i_flags & EXT4_INLINE_DATA_FL) !== 0 || cnt >= 12) return 0;
+  for (let i = cnt - 1; i >= 0 && goal === 0; i--) goal = u32(ib, i * 4) === 0 ? 0 : u32(ib, i * 4) + 1;
+  const blk = newBlock(c, goal);
+  if (blk === 0) return 0;
+  plan = (b) => put32(ib, cnt * 4, b);
+  return dryRun ? blk : finishDirBlock(c, ino, cnt, raw, ib, blk, plan);
+}
+
+/** Whether allocateDirBlock can fill this hole (asked before the question, so a yes is kept). */
+export async function canAllocateDirBlock(c: CheckContext, ino: number, cnt: number): Promise<boolean> {
+  return (await allocateDirBlock(c, ino, cnt, true)) !== 0;
+}
+
+async function finishDirBlock(
+  c: CheckContext, ino: number, cnt: number, raw: RawInode, ib: Uint8Array, blk: number, plan: (blk: number) => void,
+): Promise<number> {
+  const v = c.v;
+  plan(blk);
+  c.blockFound.set(blk);
+  await markBlockBitmapOnly(c, blk);
+  const size = Math.max(raw.i_size_lo + raw.i_size_high * 2 ** 32, (cnt + 1) * v.blockSize);
+  const sectors = raw.i_blocks_lo + raw.l_i_blocks_high * 2 ** 32 + (v.blockSize * v.clusterRatio) / 512;
+  await c.out.writeInode(ino, {
+    i_block: ib, i_size_lo: size % 2 ** 32, i_size_high: Math.floor(size / 2 ** 32),
+    i_blocks_lo: sectors % 2 ** 32, l_i_blocks_high: Math.floor(sectors / 2 ** 32),
+  });
+  let block: Uint8Array;
+  if (cnt === 0) block = newDirBlock(c, ino, EXT4_ROOT_INO);
+  else {
+    block = new Uint8Array(v.blockSize);
+    const end = v.f.metadataCsum ? v.blockSize - DIR_TAIL : v.blockSize;
+    put16(block, 4, recLenToDisk(end, v.blockSize));
+    if (v.f.metadataCsum) {
+      put16(block, end + 4, DIR_TAIL);
+      block[end + 7] = EXT4_FT_DIR_CSUM;
+    }
+  }
+  await sealDirBlock(c, ino, block);
+  await c.out.writeBlock(blk, block);
+  return blk;
 }

@@ -33,6 +33,7 @@ import {
 } from "./context.js";
 import { checkDeviceInode, checkSymlink } from "./pass1.js";
 import { FsckRestart } from "./report.js";
+import { allocateDirBlock, canAllocateDirBlock } from "./lost_found.js";
 import { PathNamer, inlineData, readInode, safeName } from "./paths.js";
 import { deallocateInode, writeInlineDirData } from "./repair.js";
 import {
@@ -214,7 +215,9 @@ export class Pass2 {
   }
 
   /** e2fsck check_dir_block. `buf` is the block when it could be read with its run. */
-  async checkDirBlock(ino: number, pblk: number, cnt: number, bufIn: Uint8Array | null): Promise<void> {
+  async checkDirBlock(ino: number, pblkIn: number, cnt: number, bufIn0: Uint8Array | null): Promise<void> {
+    let pblk = pblkIn;
+    let bufIn = bufIn0;
     const c = this.c;
     const v = c.v;
     const r = c.r;
@@ -225,8 +228,17 @@ export class Pass2 {
     const inlineSize = inlineBuf === null ? 0 : inlineBuf.length;
     if (pblk === 0 && v.f.largedir && !v.f.inlineData) return;
     if (pblk === 0 && inlineSize === 0) {
-      r.fix(PR_2_DIRECTORY_HOLE, { ino, blkcount: cnt });
-      return;
+      // A hole in a directory gets a fresh block, which is then checked like any other.
+      const planned = r.repairing ? await canAllocateDirBlock(c, ino, cnt) : false;
+      if (!planned) {
+        r.fix(PR_2_DIRECTORY_HOLE, { ino, blkcount: cnt });
+        return;
+      }
+      if (!r.ask(PR_2_DIRECTORY_HOLE, { ino, blkcount: cnt })) return;
+      const nb = await allocateDirBlock(c, ino, cnt);
+      if (nb === 0) return;
+      pblk = nb;
+      bufIn = null;
     }
     // Repairs rewrite the block (an inline directory's data in place).
     const ask: AskFn = (d, a) => r.ask(d, a);
