@@ -31,7 +31,8 @@ import { Pass2 } from "./pass2.js";
 import { pass3, pass3a, pass4, pass5 } from "./pass345.js";
 import { PathNamer, readInode } from "./paths.js";
 import { exitCodeOf, FsckAbort, FsckRestart, Reporter, summaryLine, type FsckReport, type FsckSummary, type Problem } from "./report.js";
-import { PR_0_JNL_TXN_CORRUPT, PR_6_UPDATE_QUOTAS } from "./problem.js";
+import { PR_0_JNL_TXN_CORRUPT, PR_6_RECREATE_JOURNAL, PR_6_UPDATE_QUOTAS } from "./problem.js";
+import { recreateJournal } from "./journal_repair.js";
 import { checkJournal, checkMmp, checkResizeInode, checkSuperBlock, invalidQuotaTypes, reasonToCheck } from "./super_check.js";
 import { openVolume, type FsckVolume } from "./volume.js";
 import { FsckWriter } from "./writer.js";
@@ -160,6 +161,11 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
   let skipLine: string | undefined;
   const warnings: string[] = [];
   const stderr: string[] = [];
+  /** A line e2fsck prints on stdout that is not a problem. */
+  const say = (line: string): void => {
+    warnings.push(line);
+    opts.onWarning?.(line);
+  };
   try {
     v = await openVolume(dev, r, {
       name,
@@ -167,6 +173,7 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
     });
     if (opts.repair !== undefined) w = new FsckWriter(v);
     const ctx = new CheckContext(v, r, now, w);
+    ctx.warn = say;
     c = ctx;
     device = v.name;
     opts.onDevice?.(device);
@@ -177,12 +184,8 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
       const w = "Warning: skipping journal recovery because doing a read-only filesystem check.";
       warnings.push(w);
       opts.onWarning?.(w);
-    } else if (v.f.needsRecovery && opts.restarted !== true) {
+    } else if (v.f.needsRecovery && opts.restarted !== true && !ctx.journalDeleted) {
       // e2fsck replays the journal, then checks the volume from the start again.
-      const say = (line: string): void => {
-        warnings.push(line);
-        opts.onWarning?.(line);
-      };
       say(`${device}: recovering journal`);
       const res = await recoverJournal(dev, { policy: "e2fsck" });
       // jbd2's own complaints, which e2fsck prints as they happen (printk).
@@ -249,6 +252,17 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
         const write = r.repairing ? await ctx.quota.planRewrite(t, readRaw, now) : null;
         if (write === null) r.fix(PR_6_UPDATE_QUOTAS, { num: t });
         else if (r.ask(PR_6_UPDATE_QUOTAS, { num: t })) await write(ctx.out);
+      }
+      // @e2fsprogs unix.c: a journal the repairs deleted is made again.
+      if (ctx.journalDeleted && r.ask(PR_6_RECREATE_JOURNAL)) {
+        const made = await recreateJournal(ctx);
+        if (typeof made === "number") {
+          say(`Creating journal (${made} blocks):  Done.`);
+          say("\n*** journal has been regenerated ***");
+        } else {
+          say(`Creating journal: ${made}: while trying to create journal`);
+          r.unmarkValid();
+        }
       }
       lap(5);
     }

@@ -299,6 +299,10 @@ export class CheckContext {
     fragmented: 0, fragmentedDir: 0, largeDirs: 0, largeFiles: 0, badBlocks: 0, links: 0, total: 0,
   };
 
+  /** Lines e2fsck prints outside its problems ("*** journal has been deleted ***"). */
+  warn: (line: string) => void = () => undefined;
+  /** The journal was deleted by a repair and is to be made again after pass 5 (E2F_FLAG_JOURNAL_INODE). */
+  journalDeleted = false;
   /** /lost+found once pass 3 found or made it (e2fsck's ctx->lost_and_found), else 0. */
   lostAndFound = 0;
   /** /lost+found could not be found or made: reconnecting is given up. */

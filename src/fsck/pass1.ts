@@ -527,7 +527,14 @@ export class Pass1 {
         await finish();
         return;
       }
-      if (raw.i_links_count !== 0 || raw.i_blocks_lo !== 0 || iblock(raw, 0) !== 0) r.fix(PR_1_JOURNAL_INODE_NOT_CLEAR, { ino });
+      if ((raw.i_links_count !== 0 || raw.i_blocks_lo !== 0 || iblock(raw, 0) !== 0) && r.ask(PR_1_JOURNAL_INODE_NOT_CLEAR, { ino })) {
+        // @e2fsprogs: memset(inode, 0, inode_size); its blocks go free in pass 5.
+        await c.out.zeroInode(ino);
+        bytes.fill(0);
+        Object.assign(raw, decodeInodeFast(bytes, 0, this.#inodeSize));
+        c.linkInfo.set(ino, 0);
+        failedCsum = false;
+      }
     } else if (isQuotaReserved(ino)) {
       c.inodeUsed.set(ino);
       const sb = v.sb;

@@ -19,7 +19,7 @@ import {
   JBD2_KNOWN_INCOMPAT_FEATURES, JBD2_MAGIC_NUMBER, JBD2_MIN_JOURNAL_BLOCKS, JBD2_SUPERBLOCK_V1, JBD2_SUPERBLOCK_V2,
   decodeJournalSuperblock, journalHasCsumV2or3,
 } from "../format/jbd2.js";
-import { EXT4_ERROR_FS, EXT4_VALID_FS, mmpBlock } from "../format/superblock.js";
+import { EXT4_ERROR_FS, EXT4_FEATURE_COMPAT_HAS_JOURNAL, EXT4_FEATURE_INCOMPAT_RECOVER, EXT4_VALID_FS, mmpBlock } from "../format/superblock.js";
 import { groupHasSuperblock } from "../format/group_desc.js";
 import type { CheckContext } from "./context.js";
 import { iterateBlockMap, mapLogical } from "./blockmap.js";
@@ -154,7 +154,18 @@ export async function checkMmp(c: CheckContext): Promise<void> {
   if (v.f.metadataCsum && m.mmp_checksum !== mmpChecksum(b, v.csumSeed)) c.r.fix(PR_0_MMP_CSUM_INVALID, {}, { block: blk }, true);
 }
 
+/** Thrown inside the journal check when a repair deleted the journal: there is nothing more to check. */
+class JournalDeleted extends Error {}
+
 export async function checkJournal(c: CheckContext): Promise<void> {
+  try {
+    await checkJournalInode(c);
+  } catch (e) {
+    if (!(e instanceof JournalDeleted)) throw e;
+  }
+}
+
+async function checkJournalInode(c: CheckContext): Promise<void> {
   const v = c.v;
   const sb = v.sb;
   const r = c.r;
@@ -165,8 +176,21 @@ export async function checkJournal(c: CheckContext): Promise<void> {
     r.fix(PR_0_JOURNAL_ABORT, { str: `${why} for ${v.name}` }, {}, true);
     throw new Error("unreachable: PR_0_JOURNAL_ABORT is fatal");
   };
+  /** @e2fsprogs e2fsck_journal_fix_bad_inode: a repair deletes the journal (made again after pass 5). */
   const badInode = (): never => {
     if (v.f.hasJournal || sb.s_journal_inum !== 0) {
+      if (r.repairing && r.ask(PR_0_JOURNAL_BAD_INODE, { ino: sb.s_journal_inum })) {
+        if (v.f.hasJournal && sb.s_journal_inum !== 0) c.warn("*** journal has been deleted ***\n");
+        sb.s_feature_compat = (sb.s_feature_compat & ~EXT4_FEATURE_COMPAT_HAS_JOURNAL) >>> 0;
+        sb.s_journal_inum = 0;
+        sb.s_jnl_blocks = new Array<number>(17).fill(0);
+        // e2fsck_clear_recover(ctx, 1): no recovery flag, and a full check next time.
+        sb.s_feature_incompat = (sb.s_feature_incompat & ~EXT4_FEATURE_INCOMPAT_RECOVER) >>> 0;
+        sb.s_state &= ~EXT4_VALID_FS & 0xffff;
+        c.out.markSuperDirty();
+        c.journalDeleted = true;
+        throw new JournalDeleted();
+      }
       r.fix(PR_0_JOURNAL_BAD_INODE, { ino: sb.s_journal_inum }, {}, true);
       return giveUp("The journal superblock is corrupt while checking journal");
     }
