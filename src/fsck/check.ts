@@ -184,7 +184,7 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
       const w = "Warning: skipping journal recovery because doing a read-only filesystem check.";
       warnings.push(w);
       opts.onWarning?.(w);
-    } else if (v.f.needsRecovery && opts.restarted !== true && !ctx.journalDeleted) {
+    } else if (v.f.needsRecovery && opts.restarted !== true && !ctx.journalDeleted && !ctx.journalReset) {
       // e2fsck replays the journal, then checks the volume from the start again.
       say(`${device}: recovering journal`);
       const res = await recoverJournal(dev, { policy: "e2fsck" });

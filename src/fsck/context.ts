@@ -303,6 +303,8 @@ export class CheckContext {
   warn: (line: string) => void = () => undefined;
   /** The journal was deleted by a repair and is to be made again after pass 5 (E2F_FLAG_JOURNAL_INODE). */
   journalDeleted = false;
+  /** A repair wrote a new, empty journal superblock: the log holds nothing to replay. */
+  journalReset = false;
   /** /lost+found once pass 3 found or made it (e2fsck's ctx->lost_and_found), else 0. */
   lostAndFound = 0;
   /** /lost+found could not be found or made: reconnecting is given up. */

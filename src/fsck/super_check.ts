@@ -17,7 +17,7 @@ import { EXT4_EXTENTS_FL, S_IFMT, S_IFREG, decodeInode, type RawInode } from "..
 import {
   JBD2_CRC32C_CHKSUM, JBD2_FEATURE_COMPAT_CHECKSUM, JBD2_FEATURE_INCOMPAT_CSUM_V2, JBD2_FEATURE_INCOMPAT_CSUM_V3,
   JBD2_KNOWN_INCOMPAT_FEATURES, JBD2_MAGIC_NUMBER, JBD2_MIN_JOURNAL_BLOCKS, JBD2_SUPERBLOCK_V1, JBD2_SUPERBLOCK_V2,
-  decodeJournalSuperblock, journalHasCsumV2or3,
+  decodeJournalSuperblock, journalHasCsumV2or3, newJournalSuperblock,
 } from "../format/jbd2.js";
 import { EXT4_ERROR_FS, EXT4_FEATURE_COMPAT_HAS_JOURNAL, EXT4_FEATURE_INCOMPAT_RECOVER, EXT4_VALID_FS, mmpBlock } from "../format/superblock.js";
 import { groupHasSuperblock } from "../format/group_desc.js";
@@ -163,6 +163,39 @@ export async function checkJournal(c: CheckContext): Promise<void> {
   } catch (e) {
     if (!(e instanceof JournalDeleted)) throw e;
   }
+  // "Journal superblock is corrupt. Fix?" answered yes: a new one is written.
+  if (c.journalReset) await writeFreshJournalSuper(c);
+}
+
+/**
+ * A new, empty jbd2 superblock over a corrupt one, with a random sequence so that no old
+ * transaction in the log can pass for a current one; the volume then needs no recovery
+ * (and, if it did, a full check next time). @e2fsprogs e2fsck_journal_reset_super, e2fsck_clear_recover
+ */
+async function writeFreshJournalSuper(c: CheckContext): Promise<void> {
+  const v = c.v;
+  const sb = v.sb;
+  const bytes = await readInodeBytes(c, sb.s_journal_inum);
+  if (bytes === null) return;
+  const raw = decodeInode(bytes, 0, v.inodeSize);
+  const start = await mapLogical(v, raw, 0);
+  if (!v.blockValid(start)) return;
+  const totalLen = Math.floor((raw.i_size_lo + raw.i_size_high * 2 ** 32) / v.blockSize);
+  const block = newJournalSuperblock({ blockSize: v.blockSize, maxLen: totalLen, uuid: new Uint8Array(16) });
+  // newJournalSuperblock fills in what e2fsck leaves zero apart from these.
+  block.fill(0, 12);
+  const put32be = (o: number, x: number): void => {
+    block.set([x >>> 24, (x >>> 16) & 0xff, (x >>> 8) & 0xff, x & 0xff], o);
+  };
+  put32be(0x0c, v.blockSize);
+  put32be(0x10, totalLen);
+  put32be(0x14, 1);
+  put32be(0x18, Math.floor(Math.random() * 2 ** 32) >>> 0);
+  await c.out.writeBlock(start, block);
+  const recover = (sb.s_feature_incompat & EXT4_FEATURE_INCOMPAT_RECOVER) !== 0;
+  sb.s_feature_incompat = (sb.s_feature_incompat & ~EXT4_FEATURE_INCOMPAT_RECOVER) >>> 0;
+  if (recover) sb.s_state &= ~EXT4_VALID_FS & 0xffff;
+  c.out.markSuperDirty();
 }
 
 async function checkJournalInode(c: CheckContext): Promise<void> {
@@ -225,6 +258,10 @@ async function checkJournalInode(c: CheckContext): Promise<void> {
   if (jsb.h_magic !== JBD2_MAGIC_NUMBER) badInode();
   const corrupt = (why: string): never => {
     // e2fsck's message says only "corrupt"; `why` documents each call.
+    if (r.repairing && v.f.hasJournal && r.ask(PR_0_JOURNAL_BAD_SUPER, { str: why })) {
+      c.journalReset = true;
+      throw new JournalDeleted();
+    }
     r.fix(PR_0_JOURNAL_BAD_SUPER, { str: why }, {}, true);
     return giveUp("The journal superblock is corrupt while checking journal");
   };
