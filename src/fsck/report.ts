@@ -236,7 +236,8 @@ export class Reporter {
     if (this.problems.length < this.#max) this.problems.push(p);
     else this.dropped++;
     this.#onProblem?.(p);
-    if (d.fatal) {
+    // A problem that stops the check when declined (the MMP block) goes on once repaired.
+    if (d.fatal && !answer) {
       this.aborted = p;
       throw new FsckAbort(p);
     }

@@ -9,7 +9,7 @@
  */
 
 import { journalSuperblockChecksum, mmpChecksum } from "../format/checksum.js";
-import { EXT4_MMP_MAGIC, mmpStruct } from "../format/mmp.js";
+import { EXT4_MMP_MAGIC, EXT4_MMP_SEQ_CLEAN, mmpStruct } from "../format/mmp.js";
 import {
   EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT, freeInodesCount as gdFreeInodes, itableUnused, setItableUnused,
 } from "../format/group_desc.js";
@@ -150,8 +150,29 @@ export async function checkMmp(c: CheckContext): Promise<void> {
   if (blk <= v.firstDataBlock || blk >= v.blocksCount) c.r.fix(PR_0_MMP_INVALID_BLK, { blk }, {}, true);
   const b = await v.readBlock(blk);
   const m = mmpStruct.decode(b, 0);
-  if (m.mmp_magic !== EXT4_MMP_MAGIC) c.r.fix(PR_0_MMP_INVALID_MAGIC, {}, { block: blk }, true);
-  if (v.f.metadataCsum && m.mmp_checksum !== mmpChecksum(b, v.csumSeed)) c.r.fix(PR_0_MMP_CSUM_INVALID, {}, { block: blk }, true);
+  const fixOrStop = async (d: typeof PR_0_MMP_CSUM_INVALID): Promise<void> => {
+    if (c.r.repairing && c.r.ask(d, {}, { block: blk })) await resetMmp(c, blk);
+    else c.r.fix(d, {}, { block: blk }, true);
+  };
+  if (m.mmp_magic !== EXT4_MMP_MAGIC) return fixOrStop(PR_0_MMP_INVALID_MAGIC);
+  if (v.f.metadataCsum && m.mmp_checksum !== mmpChecksum(b, v.csumSeed)) return fixOrStop(PR_0_MMP_CSUM_INVALID);
+}
+
+/**
+ * A fresh MMP block: the magic, the "clean" sequence, the update interval (at least 5 s),
+ * the checksum. @e2fsprogs ext2fs_mmp_reset (the node and device names left empty)
+ */
+async function resetMmp(c: CheckContext, blk: number): Promise<void> {
+  const v = c.v;
+  const b = new Uint8Array(v.blockSize);
+  mmpStruct.encode({ mmp_magic: EXT4_MMP_MAGIC, mmp_seq: EXT4_MMP_SEQ_CLEAN, mmp_check_interval: Math.max(5, v.sb.s_mmp_update_interval) }, b, 0);
+  if (v.f.metadataCsum) mmpStruct.encode({ mmp_checksum: mmpChecksum(b, v.csumSeed) }, b, 0);
+  // e2fsck writes the MMP block straight to the device: neither a change to the filesystem
+  // ("MODIFIED") nor a corrected problem (exit 1).
+  const changed = c.out.changed;
+  await c.out.writeBlock(blk, b);
+  c.out.changed = changed;
+  c.r.fixed--;
 }
 
 /** Thrown inside the journal check when a repair deleted the journal: there is nothing more to check. */
