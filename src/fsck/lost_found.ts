@@ -219,9 +219,17 @@ export async function reconnectFile(c: CheckContext, ino: number): Promise<boole
   const ftype = got === null ? 0 : fileTypeOfMode(got.raw.i_mode);
   const name = new TextEncoder().encode(`#${ino}`);
   if (!(await link(c, c.lostAndFound, name, ino, ftype))) {
-    // Growing /lost+found (e2fsck_expand_directory) is not implemented: say so.
-    c.r.fix(PR_3_EXPAND_LF_DIR, { ino });
-    return false;
+    // /lost+found is full: it grows by a block (e2fsck_expand_directory), where ext4ts can map one.
+    const lf = c.lostAndFound;
+    const got2 = await readInode(c, lf);
+    const next = got2 === null ? 0 : Math.ceil((got2.raw.i_size_lo + got2.raw.i_size_high * 2 ** 32) / c.v.blockSize);
+    if (got2 === null || !(await canAllocateDirBlock(c, lf, next))) {
+      c.r.fix(PR_3_EXPAND_LF_DIR, { ino });
+      return false;
+    }
+    if (!c.r.ask(PR_3_EXPAND_LF_DIR, { ino })) return false;
+    if ((await allocateDirBlock(c, lf, next, false, true)) === 0 || !(await link(c, lf, name, ino, ftype))) return false;
+    c.quota.addSpace(got2.raw, c.v.blockSize * c.v.clusterRatio);
   }
   await adjustInodeCount(c, ino, 1);
   return true;
@@ -301,7 +309,7 @@ export async function createRoot(c: CheckContext): Promise<boolean> {
  * slot). The block is marked in the bitmap, not the counts, as e2fsck leaves them for pass 5.
  * @e2fsprogs allocate_dir_block
  */
-export async function allocateDirBlock(c: CheckContext, ino: number, cnt: number, dryRun = false): Promise<number> {
+export async function allocateDirBlock(c: CheckContext, ino: number, cnt: number, dryRun = false, stats = false): Promise<number> {
   const got = await readInode(c, ino);
   if (got === null) return 0;
   const raw = got.raw;
@@ -337,14 +345,42 @@ export async function allocateDirBlock(c: CheckContext, ino: number, cnt: number
     const blk = newBlock(c, goal);
     if (blk === 0) return 0;
     if (!(extendable && prevPblk + prevLen === blk) && entries >= max) return 0;
-    return dryRun ? blk : finishDirBlock(c, ino, cnt, raw, ib, blk, plan);
+    return dryRun ? blk : finishDirBlock(c, ino, cnt, raw, ib, blk, plan, stats);
   }
-  if ((raw.i_flags & EXT4_INLINE_DATA_FL) !== 0 || cnt >= 12) return 0;
-  for (let i = cnt - 1; i >= 0 && goal === 0; i--) goal = u32(ib, i * 4) === 0 ? 0 : u32(ib, i * 4) + 1;
-  const blk = newBlock(c, goal);
+  const perBlock = c.v.blockSize / 4;
+  if ((raw.i_flags & EXT4_INLINE_DATA_FL) !== 0 || cnt >= 12 + perBlock) return 0;
+  if (cnt < 12) {
+    for (let i = cnt - 1; i >= 0 && goal === 0; i--) goal = u32(ib, i * 4) === 0 ? 0 : u32(ib, i * 4) + 1;
+    const blk = newBlock(c, goal);
+    if (blk === 0) return 0;
+    plan = (b) => put32(ib, cnt * 4, b);
+    return dryRun ? blk : finishDirBlock(c, ino, cnt, raw, ib, blk, plan, stats);
+  }
+  // Under the single indirect block, made first when there is none yet.
+  let ind = u32(ib, 12 * 4);
+  if (ind !== 0 && !c.v.blockValid(ind)) return 0;
+  const indBody = ind !== 0 ? (await c.v.readBlock(ind)).slice() : new Uint8Array(c.v.blockSize);
+  const slot = (cnt - 12) * 4;
+  if (u32(indBody, slot) !== 0) return 0;
+  for (let i = slot - 4; i >= 0 && goal === 0; i -= 4) goal = u32(indBody, i) === 0 ? 0 : u32(indBody, i) + 1;
+  if (goal === 0) goal = (ind !== 0 ? ind : u32(ib, 11 * 4)) + 1;
+  if (dryRun) return newBlock(c, goal);
+  if (ind === 0) {
+    ind = newBlock(c, goal);
+    if (ind === 0) return 0;
+    await blockAllocStats(c, ind, 1);
+    put32(ib, 12 * 4, ind);
+    const sectors = raw.i_blocks_lo + raw.l_i_blocks_high * 2 ** 32 + c.v.blockSize / 512;
+    raw.i_blocks_lo = sectors % 2 ** 32;
+    raw.l_i_blocks_high = Math.floor(sectors / 2 ** 32);
+  }
+  const blk = newBlock(c, ind + 1);
   if (blk === 0) return 0;
-  plan = (b) => put32(ib, cnt * 4, b);
-  return dryRun ? blk : finishDirBlock(c, ino, cnt, raw, ib, blk, plan);
+  const indBlk = ind;
+  plan = (b) => put32(indBody, slot, b);
+  const made = await finishDirBlock(c, ino, cnt, raw, ib, blk, plan, stats);
+  await c.out.writeBlock(indBlk, indBody);
+  return made;
 }
 
 /** Whether allocateDirBlock can fill this hole (asked before the question, so a yes is kept). */
@@ -352,13 +388,17 @@ export async function canAllocateDirBlock(c: CheckContext, ino: number, cnt: num
   return (await allocateDirBlock(c, ino, cnt, true)) !== 0;
 }
 
+/** `stats`: count the block in the free counts too (ext2fs_block_alloc_stats2), as expanding /lost+found does. */
 async function finishDirBlock(
-  c: CheckContext, ino: number, cnt: number, raw: RawInode, ib: Uint8Array, blk: number, plan: (blk: number) => void,
+  c: CheckContext, ino: number, cnt: number, raw: RawInode, ib: Uint8Array, blk: number, plan: (blk: number) => void, stats: boolean,
 ): Promise<number> {
   const v = c.v;
   plan(blk);
-  c.blockFound.set(blk);
-  await markBlockBitmapOnly(c, blk);
+  if (stats) await blockAllocStats(c, blk, 1);
+  else {
+    c.blockFound.set(blk);
+    await markBlockBitmapOnly(c, blk);
+  }
   const size = Math.max(raw.i_size_lo + raw.i_size_high * 2 ** 32, (cnt + 1) * v.blockSize);
   const sectors = raw.i_blocks_lo + raw.l_i_blocks_high * 2 ** 32 + (v.blockSize * v.clusterRatio) / 512;
   await c.out.writeInode(ino, {

@@ -97,6 +97,18 @@ export class QuotaUsage {
     });
   }
 
+  /** Space a repair added to an inode (a directory grown by a block). @e2fsprogs quota_data_add */
+  addSpace(raw: RawInode, bytes: number): void {
+    const v = this.#v;
+    const ids = [inodeUid(raw), inodeGid(raw), fitsInInode(raw, v.inodeSize, "i_projid") ? raw.i_projid : 0];
+    this.#types.forEach((m, t) => {
+      if (m === null) return;
+      const u = m.get(ids[t]!);
+      if (u === undefined) m.set(ids[t]!, { space: bytes, inodes: 0 });
+      else u.space += bytes;
+    });
+  }
+
   /** An inode the repairs cleared gives back what `add` counted for it (e2fsck's quota_data_inodes -1). */
   remove(ino: number, raw: RawInode, clusters: number): void {
     const v = this.#v;
