@@ -172,6 +172,23 @@ export interface NewJournalSuperblock {
 }
 
 /**
+ * Journal blocks for a filesystem of `blocks` blocks, or -1 when it is too small for one
+ * (under 2048 blocks): what mke2fs makes and e2fsck makes again.
+ * @e2fsprogs ext2fs_default_journal_size (lib/ext2fs/mkjournal.c)
+ */
+export function defaultJournalSize(blocks: number): number {
+  if (blocks < 2048) return -1;
+  if (blocks < 32768) return 1024;
+  if (blocks < 256 * 1024) return 4096;
+  if (blocks < 512 * 1024) return 8192;
+  if (blocks < 4096 * 1024) return 16384;
+  if (blocks < 8192 * 1024) return 32768;
+  if (blocks < 16384 * 1024) return 65536;
+  if (blocks < 32768 * 1024) return 131072;
+  return 262144;
+}
+
+/**
  * The superblock of a new, empty internal journal, encoded into a zeroed block: v2,
  * s_first 1, s_sequence 1, s_start 0 (nothing to replay), one user. Like mke2fs
  * 1.47 it sets no feature bits and no checksum (the kernel adds CSUM_V3 at mount when

@@ -14,14 +14,8 @@ import type { CheckContext } from "./context.js";
 import { newBlock } from "./lost_found.js";
 import { readInode } from "./paths.js";
 import { markBlockBitmapOnly } from "./repair.js";
+import { put32, u32 } from "./bytes.js";
 
-const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
-const put32 = (b: Uint8Array, o: number, x: number): void => {
-  b[o] = x & 0xff;
-  b[o + 1] = (x >>> 8) & 0xff;
-  b[o + 2] = (x >>> 16) & 0xff;
-  b[o + 3] = x >>> 24;
-};
 
 /** Whether `clone` can handle inode `raw`: block-mapped, no shared attribute block, no bigalloc. */
 export function canClone(c: CheckContext, raw: RawInode): boolean {

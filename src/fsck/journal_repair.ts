@@ -7,37 +7,16 @@
  * else block-mapped with its indirect blocks laid out as libext2fs's iterate allocates them.
  */
 
-import { newJournalSuperblock } from "../format/jbd2.js";
+import { defaultJournalSize, newJournalSuperblock } from "../format/jbd2.js";
 import { EXT4_EXTENTS_FL, EXT4_GOOD_OLD_INODE_SIZE, EXT4_JOURNAL_INO, S_IFREG } from "../format/inode.js";
 import { EXT4_FEATURE_COMPAT_HAS_JOURNAL } from "../format/superblock.js";
 import type { CheckContext } from "./context.js";
 import { newBlock } from "./lost_found.js";
 import { blockAllocStats, inodeAllocStats } from "./repair.js";
+import { put16, put32 } from "./bytes.js";
 
 const EXT3_JNL_BACKUP_BLOCKS = 1;
 const EXT_INIT_MAX_LEN = 32768;
-
-/** @e2fsprogs ext2fs_default_journal_size: journal blocks for a volume, -1 when too small. */
-export function defaultJournalBlocks(blocks: number): number {
-  if (blocks < 2048) return -1;
-  if (blocks < 32768) return 1024;
-  if (blocks < 256 * 1024) return 4096;
-  if (blocks < 512 * 1024) return 8192;
-  if (blocks < 4096 * 1024) return 16384;
-  if (blocks < 8192 * 1024) return 32768;
-  if (blocks < 16384 * 1024) return 65536;
-  if (blocks < 32768 * 1024) return 131072;
-  return 262144;
-}
-
-const put16 = (b: Uint8Array, o: number, x: number): void => {
-  b[o] = x & 0xff;
-  b[o + 1] = (x >>> 8) & 0xff;
-};
-const put32 = (b: Uint8Array, o: number, x: number): void => {
-  put16(b, o, x & 0xffff);
-  put16(b, o + 2, x >>> 16);
-};
 
 /**
  * Create the journal; returns its size in blocks, or a reason it could not be made (then
@@ -45,7 +24,7 @@ const put32 = (b: Uint8Array, o: number, x: number): void => {
  */
 export async function recreateJournal(c: CheckContext): Promise<number | string> {
   const v = c.v;
-  const n = defaultJournalBlocks(v.blocksCount);
+  const n = defaultJournalSize(v.blocksCount);
   if (n < 0) return "Filesystem too small for a journal";
   const extents = v.f.extents;
   const perBlock = v.blockSize / 4;

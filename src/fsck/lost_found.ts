@@ -17,20 +17,10 @@ import { DIR_ENCRYPTED, DIR_HTREE, DIR_INLINE, fileTypeOfMode, type CheckContext
 import { dirBlocks, listDir, readInode } from "./paths.js";
 import { PR_3_EXPAND_LF_DIR, PR_3_LPF_ENCRYPTED, PR_3_LPF_INLINE_DATA, PR_3_LPF_NOTDIR, PR_3_NO_LF_DIR, PR_3_NO_LPF } from "./problem.js";
 import { blockAllocStats, inodeAllocStats, markBlockBitmapOnly, markInodeBitmapOnly } from "./repair.js";
+import { put16, put32, u16, u32 } from "./bytes.js";
 
 const LPF_NAME = "lost+found";
 const DIR_TAIL = 12;
-
-const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
-const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
-const put16 = (b: Uint8Array, o: number, v: number): void => {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-};
-const put32 = (b: Uint8Array, o: number, v: number): void => {
-  put16(b, o, v & 0xffff);
-  put16(b, o + 2, v >>> 16);
-};
 
 /** Write one directory entry header and name at `off`. */
 function putEntry(c: CheckContext, b: Uint8Array, off: number, ino: number, recLen: number, name: Uint8Array, ftype: number): void {

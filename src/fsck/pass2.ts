@@ -50,9 +50,8 @@ import {
   PR_2_UNENCRYPTED_FILE, PR_2_FINAL_RECLEN, PR_2_SET_FILETYPE, PR_2_WRITE_DIRBLOCK, PR_2_ADJ_EA_REFCOUNT, PR_2_DEALLOC_INODE,
   type ProblemArgs, type ProblemDef,
 } from "./problem.js";
+import { put16, put32, u16, u32 } from "./bytes.js";
 
-const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
-const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 
 const EXT4_DX_BLOCK_MASK = 0x0fffffff;
 /** Blocks read at once when directory blocks are adjacent. */
@@ -943,14 +942,6 @@ export async function processBadInode(c: CheckContext, names: PathNamer, dir: nu
 /** Reporter.ask where the repair can be made, Reporter.fix where it cannot. */
 type AskFn = (d: ProblemDef, a: ProblemArgs) => boolean;
 
-const put16 = (b: Uint8Array, o: number, x: number): void => {
-  b[o] = x & 0xff;
-  b[o + 1] = (x >>> 8) & 0xff;
-};
-const put32 = (b: Uint8Array, o: number, x: number): void => {
-  put16(b, o, x & 0xffff);
-  put16(b, o + 2, x >>> 16);
-};
 
 /**
  * e2fsck salvage_directory: make something of the entry at `offset` (relative to `base`)
@@ -1062,9 +1053,23 @@ function sealDirBlock(buf: Uint8Array, bs: number, seed: number): boolean {
  * also refuses, are not known here.)
  */
 export function firstBadUtf8(b: Uint8Array): number {
+  return scanUtf8(b, true);
+}
+
+/**
+ * Is `b` well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF)?
+ * e2fsck's strict-mode check (utf8_validate) also refuses code points Unicode 12.1 leaves
+ * unassigned; this one does not know the tables.
+ */
+export function wellFormedUtf8(b: Uint8Array): boolean {
+  return scanUtf8(b, false) === -1;
+}
+
+/** The first byte that does not start a well-formed sequence, or -1; `stopAtNul`: a NUL ends the name. */
+function scanUtf8(b: Uint8Array, stopAtNul: boolean): number {
   for (let i = 0; i < b.length; ) {
     const c = b[i]!;
-    if (c === 0) return -1;
+    if (c === 0 && stopAtNul) return -1;
     let n: number;
     let min: number;
     let cp: number;
@@ -1093,42 +1098,4 @@ export function firstBadUtf8(b: Uint8Array): number {
     i += n + 1;
   }
   return -1;
-}
-
-/**
- * Is `b` well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF)?
- * e2fsck's strict-mode check (utf8_validate) also refuses code points Unicode 12.1 leaves
- * unassigned; this one does not know the tables.
- */
-export function wellFormedUtf8(b: Uint8Array): boolean {
-  for (let i = 0; i < b.length; ) {
-    const c = b[i]!;
-    let n: number;
-    let min: number;
-    let cp: number;
-    if (c < 0x80) {
-      i++;
-      continue;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-      n = 1;
-      min = 0x80;
-      cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      n = 2;
-      min = 0x800;
-      cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      n = 3;
-      min = 0x10000;
-      cp = c & 0x07;
-    } else return false;
-    for (let k = 1; k <= n; k++) {
-      const d = b[i + k];
-      if (d === undefined || (d & 0xc0) !== 0x80) return false;
-      cp = (cp << 6) | (d & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += n + 1;
-  }
-  return true;
 }

@@ -20,7 +20,7 @@ import { EXT4_XATTR_MAGIC } from "../format/xattr.js";
 import { freeBlocksCount as sbFreeBlocks, setFreeBlocksCount as setSbFreeBlocks } from "../format/superblock.js";
 import type { CheckContext } from "./context.js";
 import { ChunkedBitmap } from "./maps.js";
-import { clearInode, inodeAllocStats } from "./repair.js";
+import { clearInode, inodeAllocStats, setBlockBitmapCsum, setInodeBitmapCsum } from "./repair.js";
 import { adjustInodeCount, createRoot, fixDotdot, getLostAndFound, reconnectFile } from "./lost_found.js";
 import { EXT4_FEATURE_RO_COMPAT_DIR_NLINK } from "../format/superblock.js";
 import { dirBlocks, listDir, readInode, safeName, type PathNamer } from "./paths.js";
@@ -34,6 +34,7 @@ import {
   PR_5_FREE_BLOCK_COUNT_GROUP, PR_5_FREE_DIR_COUNT_GROUP, PR_5_FREE_INODE_COUNT, PR_5_FREE_INODE_COUNT_GROUP,
   PR_5_INODE_BITMAP_CSUM_INVALID, PR_5_INODE_BITMAP_HEADER, PR_5_INODE_BMAP_PADDING,
 } from "./problem.js";
+import { put16, put32 } from "./bytes.js";
 
 const EXT2_LINK_MAX = 65000;
 
@@ -334,14 +335,6 @@ async function rewriteLinear(c: CheckContext, dir: number, raw: RawInode, entrie
   return true;
 }
 
-const put16 = (b: Uint8Array, o: number, x: number): void => {
-  b[o] = x & 0xff;
-  b[o + 1] = (x >>> 8) & 0xff;
-};
-const put32 = (b: Uint8Array, o: number, x: number): void => {
-  put16(b, o, x & 0xffff);
-  put16(b, o + 2, x >>> 16);
-};
 
 const iSizeOf = (raw: RawInode): number => raw.i_size_lo + raw.i_size_high * 2 ** 32;
 
@@ -490,7 +483,6 @@ async function writeBlockBitmaps(c: CheckContext): Promise<void> {
   const v = c.v;
   const w = c.out;
   const ratio = v.clusterRatio;
-  const cpg = v.blocksPerGroup / ratio;
   for (let g = 0; g < v.groupCount; g++) {
     const gd = v.group(g);
     const loc = v.blockBitmapLoc(g);
@@ -518,11 +510,7 @@ async function writeBlockBitmaps(c: CheckContext): Promise<void> {
       if (same) continue;
       gd.bg_flags &= ~EXT4_BG_BLOCK_UNINIT & 0xffff;
     }
-    if (v.f.metadataCsum) {
-      const full = bitmapChecksum(bm, cpg >>> 3, v.csumSeed) >>> 0;
-      gd.bg_block_bitmap_csum_lo = full & 0xffff;
-      if (v.descSize >= EXT4_BG_BLOCK_BITMAP_CSUM_HI_END) gd.bg_block_bitmap_csum_hi = full >>> 16;
-    }
+    setBlockBitmapCsum(c, gd, bm);
     await w.writeBlock(loc, bm);
     w.markGroupDirty(g);
   }
@@ -550,11 +538,7 @@ async function writeInodeBitmaps(c: CheckContext): Promise<void> {
       if (!any) continue;
       gd.bg_flags &= ~EXT4_BG_INODE_UNINIT & 0xffff;
     }
-    if (v.f.metadataCsum) {
-      const full = bitmapChecksum(bm, ipg >>> 3, v.csumSeed) >>> 0;
-      gd.bg_inode_bitmap_csum_lo = full & 0xffff;
-      if (v.descSize >= EXT4_BG_INODE_BITMAP_CSUM_HI_END) gd.bg_inode_bitmap_csum_hi = full >>> 16;
-    }
+    setInodeBitmapCsum(c, gd, bm);
     await w.writeBlock(loc, bm);
     w.markGroupDirty(g);
   }

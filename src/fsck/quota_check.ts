@@ -79,11 +79,16 @@ export class QuotaUsage {
     this.#types = QUOTA_TYPE_INDEXES.map((t) => (v.f.quota && inums[t] !== 0 ? new Map<number, Usage>() : null));
   }
 
+  /** The user, group and project an inode is charged to. */
+  #ids(raw: RawInode): number[] {
+    return [inodeUid(raw), inodeGid(raw), fitsInInode(raw, this.#v.inodeSize, "i_projid") ? raw.i_projid : 0];
+  }
+
   /** Pass 1, after an inode's blocks were walked: `clusters` it owns (xattr block included). */
   add(ino: number, raw: RawInode, clusters: number): void {
     const v = this.#v;
     if (ino === v.sb.s_prj_quota_inum || (ino !== EXT4_ROOT_INO && ino < v.firstIno) || (raw.i_flags & EXT4_EA_INODE_FL) !== 0) return;
-    const ids = [inodeUid(raw), inodeGid(raw), fitsInInode(raw, v.inodeSize, "i_projid") ? raw.i_projid : 0];
+    const ids = this.#ids(raw);
     const space = clusters * v.clusterRatio * v.blockSize;
     this.#types.forEach((m, t) => {
       if (m === null) return;
@@ -99,8 +104,7 @@ export class QuotaUsage {
 
   /** Space a repair added to an inode (a directory grown by a block). @e2fsprogs quota_data_add */
   addSpace(raw: RawInode, bytes: number): void {
-    const v = this.#v;
-    const ids = [inodeUid(raw), inodeGid(raw), fitsInInode(raw, v.inodeSize, "i_projid") ? raw.i_projid : 0];
+    const ids = this.#ids(raw);
     this.#types.forEach((m, t) => {
       if (m === null) return;
       const u = m.get(ids[t]!);
@@ -113,7 +117,7 @@ export class QuotaUsage {
   remove(ino: number, raw: RawInode, clusters: number): void {
     const v = this.#v;
     if (ino === v.sb.s_prj_quota_inum || (ino !== EXT4_ROOT_INO && ino < v.firstIno) || (raw.i_flags & EXT4_EA_INODE_FL) !== 0) return;
-    const ids = [inodeUid(raw), inodeGid(raw), fitsInInode(raw, v.inodeSize, "i_projid") ? raw.i_projid : 0];
+    const ids = this.#ids(raw);
     const space = clusters * v.clusterRatio * v.blockSize;
     this.#types.forEach((m, t) => {
       const u = m?.get(ids[t]!);

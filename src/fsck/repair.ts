@@ -9,7 +9,7 @@ import { bitmapChecksum, xattrBlockChecksum } from "../format/checksum.js";
 import {
   EXT4_BG_BLOCK_BITMAP_CSUM_HI_END, EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_BITMAP_CSUM_HI_END, EXT4_BG_INODE_UNINIT,
   freeBlocksCount as gdFreeBlocks, freeInodesCount as gdFreeInodes, setFreeBlocksCount as setGdFreeBlocks,
-  setFreeInodesCount as setGdFreeInodes, setUsedDirsCount, usedDirsCount,
+  setFreeInodesCount as setGdFreeInodes, setUsedDirsCount, usedDirsCount, type GroupDesc,
 } from "../format/group_desc.js";
 import { EXT4_FT_UNKNOWN } from "../format/dirent.js";
 import { freeBlocksCount as sbFreeBlocks, setFreeBlocksCount as setSbFreeBlocks } from "../format/superblock.js";
@@ -30,20 +30,7 @@ export async function inodeAllocStats(c: CheckContext, ino: number, delta: 1 | -
   const w = c.out;
   const g = v.groupOfIno(ino);
   const gd = v.group(g);
-  const i = (ino - 1) % v.inodesPerGroup;
-  const loc = v.inodeBitmapLoc(g);
-  const uninit = v.f.groupDescCsum && (gd.bg_flags & EXT4_BG_INODE_UNINIT) !== 0;
-  if (!uninit && loc !== 0 && loc < v.blocksCount) {
-    await w.updateBlock(loc, (bm) => {
-      if (delta > 0) bm[i >>> 3] = bm[i >>> 3]! | (1 << (i & 7));
-      else bm[i >>> 3] = bm[i >>> 3]! & ~(1 << (i & 7));
-      if (v.f.metadataCsum) {
-        const full = bitmapChecksum(bm, v.inodesPerGroup >>> 3, v.csumSeed) >>> 0;
-        gd.bg_inode_bitmap_csum_lo = full & 0xffff;
-        if (v.descSize >= EXT4_BG_INODE_BITMAP_CSUM_HI_END) gd.bg_inode_bitmap_csum_hi = full >>> 16;
-      }
-    });
-  }
+  await editInodeBitmap(c, g, (ino - 1) % v.inodesPerGroup, delta > 0);
   setGdFreeInodes(gd, gdFreeInodes(gd, v.descSize) - delta, v.descSize);
   if (isDir) setUsedDirsCount(gd, usedDirsCount(gd, v.descSize) + delta, v.descSize);
   w.markGroupDirty(g);
@@ -66,21 +53,8 @@ export async function blockAllocStats(c: CheckContext, blk: number, delta: 1 | -
   else c.blockFound.clear(blk);
   const g = v.groupOfBlock(blk);
   const gd = v.group(g);
-  const i = Math.floor((blk - v.groupFirstBlock(g)) / v.clusterRatio);
-  const loc = v.blockBitmapLoc(g);
-  const uninit = v.f.groupDescCsum && (gd.bg_flags & EXT4_BG_BLOCK_UNINIT) !== 0;
   // A BLOCK_UNINIT group has no bitmap on disk yet; pass 5 writes one if it needs it.
-  if (!uninit && loc !== 0 && loc < v.blocksCount) {
-    await w.updateBlock(loc, (bm) => {
-      if (delta > 0) bm[i >>> 3] = bm[i >>> 3]! | (1 << (i & 7));
-      else bm[i >>> 3] = bm[i >>> 3]! & ~(1 << (i & 7));
-      if (v.f.metadataCsum) {
-        const full = bitmapChecksum(bm, (v.blocksPerGroup / v.clusterRatio) >>> 3, v.csumSeed) >>> 0;
-        gd.bg_block_bitmap_csum_lo = full & 0xffff;
-        if (v.descSize >= EXT4_BG_BLOCK_BITMAP_CSUM_HI_END) gd.bg_block_bitmap_csum_hi = full >>> 16;
-      }
-    });
-  }
+  await editBlockBitmap(c, g, Math.floor((blk - v.groupFirstBlock(g)) / v.clusterRatio), delta > 0);
   setGdFreeBlocks(gd, gdFreeBlocks(gd, v.descSize) - delta, v.descSize);
   w.markGroupDirty(g);
   setSbFreeBlocks(v.sb, sbFreeBlocks(v.sb) - delta * v.clusterRatio);
@@ -272,40 +246,60 @@ export async function writeInlineDirData(c: CheckContext, ino: number, data: Uin
  * free counts for pass 5, as e2fsck marks fs->block_map alone. @e2fsprogs ext2fs_mark_block_bitmap2
  */
 export async function markBlockBitmapOnly(c: CheckContext, b: number): Promise<void> {
-  const v = c.v;
-  const g = v.groupOfBlock(b);
-  const gd = v.group(g);
-  if (v.f.groupDescCsum && (gd.bg_flags & EXT4_BG_BLOCK_UNINIT) !== 0) return;
-  const loc = v.blockBitmapLoc(g);
-  if (loc === 0 || loc >= v.blocksCount) return;
-  const i = Math.floor((b - v.groupFirstBlock(g)) / v.clusterRatio);
-  await c.out.updateBlock(loc, (bm) => {
-    bm[i >>> 3] = bm[i >>> 3]! | (1 << (i & 7));
-    if (v.f.metadataCsum) {
-      const full = bitmapChecksum(bm, (v.blocksPerGroup / v.clusterRatio) >>> 3, v.csumSeed) >>> 0;
-      gd.bg_block_bitmap_csum_lo = full & 0xffff;
-      if (v.descSize >= EXT4_BG_BLOCK_BITMAP_CSUM_HI_END) gd.bg_block_bitmap_csum_hi = full >>> 16;
-    }
-  });
-  c.out.markGroupDirty(g);
+  const g = c.v.groupOfBlock(b);
+  await editBlockBitmap(c, g, Math.floor((b - c.v.groupFirstBlock(g)) / c.v.clusterRatio), true);
 }
 
 /** Set inode `ino`'s bit in its group's on-disk bitmap, counts left for pass 5. @e2fsprogs ext2fs_mark_inode_bitmap2 */
 export async function markInodeBitmapOnly(c: CheckContext, ino: number): Promise<void> {
+  await editInodeBitmap(c, c.v.groupOfIno(ino), (ino - 1) % c.v.inodesPerGroup, true);
+}
+
+/** Set or clear bit `i` of group `g`'s block bitmap on disk, resealing its checksum (not for a BLOCK_UNINIT group). */
+async function editBlockBitmap(c: CheckContext, g: number, i: number, on: boolean): Promise<void> {
   const v = c.v;
-  const g = v.groupOfIno(ino);
   const gd = v.group(g);
-  if (v.f.groupDescCsum && (gd.bg_flags & EXT4_BG_INODE_UNINIT) !== 0) return;
-  const loc = v.inodeBitmapLoc(g);
-  if (loc === 0 || loc >= v.blocksCount) return;
-  const i = (ino - 1) % v.inodesPerGroup;
+  const loc = v.blockBitmapLoc(g);
+  if ((v.f.groupDescCsum && (gd.bg_flags & EXT4_BG_BLOCK_UNINIT) !== 0) || loc === 0 || loc >= v.blocksCount) return;
   await c.out.updateBlock(loc, (bm) => {
-    bm[i >>> 3] = bm[i >>> 3]! | (1 << (i & 7));
-    if (v.f.metadataCsum) {
-      const full = bitmapChecksum(bm, v.inodesPerGroup >>> 3, v.csumSeed) >>> 0;
-      gd.bg_inode_bitmap_csum_lo = full & 0xffff;
-      if (v.descSize >= EXT4_BG_INODE_BITMAP_CSUM_HI_END) gd.bg_inode_bitmap_csum_hi = full >>> 16;
-    }
+    setBit(bm, i, on);
+    setBlockBitmapCsum(c, gd, bm);
   });
   c.out.markGroupDirty(g);
+}
+
+/** Set or clear bit `i` of group `g`'s inode bitmap on disk, resealing its checksum (not for an INODE_UNINIT group). */
+async function editInodeBitmap(c: CheckContext, g: number, i: number, on: boolean): Promise<void> {
+  const v = c.v;
+  const gd = v.group(g);
+  const loc = v.inodeBitmapLoc(g);
+  if ((v.f.groupDescCsum && (gd.bg_flags & EXT4_BG_INODE_UNINIT) !== 0) || loc === 0 || loc >= v.blocksCount) return;
+  await c.out.updateBlock(loc, (bm) => {
+    setBit(bm, i, on);
+    setInodeBitmapCsum(c, gd, bm);
+  });
+  c.out.markGroupDirty(g);
+}
+
+function setBit(bm: Uint8Array, i: number, on: boolean): void {
+  if (on) bm[i >>> 3] = bm[i >>> 3]! | (1 << (i & 7));
+  else bm[i >>> 3] = bm[i >>> 3]! & ~(1 << (i & 7));
+}
+
+/** Store block bitmap `bm`'s checksum in `gd` (metadata_csum). @kernel ext4_block_bitmap_csum_set */
+export function setBlockBitmapCsum(c: CheckContext, gd: GroupDesc, bm: Uint8Array): void {
+  const v = c.v;
+  if (!v.f.metadataCsum) return;
+  const full = bitmapChecksum(bm, (v.blocksPerGroup / v.clusterRatio) >>> 3, v.csumSeed) >>> 0;
+  gd.bg_block_bitmap_csum_lo = full & 0xffff;
+  if (v.descSize >= EXT4_BG_BLOCK_BITMAP_CSUM_HI_END) gd.bg_block_bitmap_csum_hi = full >>> 16;
+}
+
+/** Store inode bitmap `bm`'s checksum in `gd` (metadata_csum). @kernel ext4_inode_bitmap_csum_set */
+export function setInodeBitmapCsum(c: CheckContext, gd: GroupDesc, bm: Uint8Array): void {
+  const v = c.v;
+  if (!v.f.metadataCsum) return;
+  const full = bitmapChecksum(bm, v.inodesPerGroup >>> 3, v.csumSeed) >>> 0;
+  gd.bg_inode_bitmap_csum_lo = full & 0xffff;
+  if (v.descSize >= EXT4_BG_INODE_BITMAP_CSUM_HI_END) gd.bg_inode_bitmap_csum_hi = full >>> 16;
 }

@@ -162,6 +162,27 @@ function makeTree(dir: string): void {
   writeFileSync(path.join(dir, "d", "sub", "deep"), "deep\n");
 }
 
+/** A fresh image of the tree in flavour `f`, in its own directory, with the facts the damages need. */
+function makeBase(f: Flavour, prefix: string): { img: string; facts: Facts } {
+  const dir = mkdtempSync(path.join(runDir(), `${prefix}-${f.name}-`));
+  const tree = path.join(dir, "tree");
+  makeTree(tree);
+  const img = path.join(dir, "base.img");
+  run(tool("mke2fs"), ["-q", "-F", ...f.mkfs, "-E", "root_owner=0:0", "-d", tree, img, "32M"], { env: { ...process.env, E2FSPROGS_FAKE_TIME: "1700000000" } });
+  const stat = debugfsRead(img, "stat /multi");
+  const sb = debugfsRead(img, "stats");
+  const facts: Facts = {
+    multiBlock: num(debugfsRead(img, "bmap /multi 0"), /^(\d+)/m),
+    multiBlocks: num(stat, /Blockcount:\s+(\d+)/),
+    freeBlock: num(debugfsRead(img, "ffb 1 20000"), /Free blocks found:\s+(\d+)/),
+    freeInode: num(debugfsRead(img, "ffi"), /Free inode found:\s+(\d+)/),
+    freeBlocksCount: num(sb, /^Free blocks:\s+(\d+)/m),
+    freeInodesCount: num(sb, /^Free inodes:\s+(\d+)/m),
+    group0FreeInodes: num(sb, /Group\s+0:.*?(\d+) free inodes/s),
+  };
+  return { img, facts };
+}
+
 const e2 = oracleAvailability(["mke2fs", "debugfs", "e2fsck"]);
 
 describe("fsck vs e2fsck -fn: debugfs-injected damage", () => {
@@ -171,23 +192,7 @@ describe("fsck vs e2fsck -fn: debugfs-injected damage", () => {
   const base = (f: Flavour): { img: string; facts: Facts } => {
     const got = bases.get(f.name);
     if (got !== undefined) return got;
-    const dir = mkdtempSync(path.join(runDir(), `fsck-${f.name}-`));
-    const tree = path.join(dir, "tree");
-    makeTree(tree);
-    const img = path.join(dir, "base.img");
-    run(tool("mke2fs"), ["-q", "-F", ...f.mkfs, "-E", "root_owner=0:0", "-d", tree, img, "32M"], { env: { ...process.env, E2FSPROGS_FAKE_TIME: "1700000000" } });
-    const stat = debugfsRead(img, "stat /multi");
-    const sb = debugfsRead(img, "stats");
-    const facts: Facts = {
-      multiBlock: num(debugfsRead(img, "bmap /multi 0"), /^(\d+)/m),
-      multiBlocks: num(stat, /Blockcount:\s+(\d+)/),
-      freeBlock: num(debugfsRead(img, "ffb 1 20000"), /Free blocks found:\s+(\d+)/),
-      freeInode: num(debugfsRead(img, "ffi"), /Free inode found:\s+(\d+)/),
-      freeBlocksCount: num(sb, /^Free blocks:\s+(\d+)/m),
-      freeInodesCount: num(sb, /^Free inodes:\s+(\d+)/m),
-      group0FreeInodes: num(sb, /Group\s+0:.*?(\d+) free inodes/s),
-    };
-    const b = { img, facts };
+    const b = makeBase(f, "fsck");
     bases.set(f.name, b);
     return b;
   };
@@ -283,22 +288,8 @@ describe("fsck -fy vs e2fsck -fy: debugfs-injected damage is repaired", () => {
   for (const f of FLAVOURS) {
     for (const d of DAMAGES) {
       it(`${f.name}: ${d.name}`, async () => {
-        const dir = mkdtempSync(path.join(runDir(), `fsck-fy-${f.name}-`));
-        const tree0 = path.join(dir, "tree");
-        makeTree(tree0);
-        const base = path.join(dir, "base.img");
-        run(tool("mke2fs"), ["-q", "-F", ...f.mkfs, "-E", "root_owner=0:0", "-d", tree0, base, "32M"], { env: { ...process.env, E2FSPROGS_FAKE_TIME: "1700000000" } });
-        const stat = debugfsRead(base, "stat /multi");
-        const sb = debugfsRead(base, "stats");
-        const facts: Facts = {
-          multiBlock: num(debugfsRead(base, "bmap /multi 0"), /^(\d+)/m),
-          multiBlocks: num(stat, /Blockcount:\s+(\d+)/),
-          freeBlock: num(debugfsRead(base, "ffb 1 20000"), /Free blocks found:\s+(\d+)/),
-          freeInode: num(debugfsRead(base, "ffi"), /Free inode found:\s+(\d+)/),
-          freeBlocksCount: num(sb, /^Free blocks:\s+(\d+)/m),
-          freeInodesCount: num(sb, /^Free inodes:\s+(\d+)/m),
-          group0FreeInodes: num(sb, /Group\s+0:.*?(\d+) free inodes/s),
-        };
+        const { img: base, facts } = makeBase(f, "fsck-fy");
+        const dir = path.dirname(base);
         debugfs(base, d.commands(facts));
         const theirs = path.join(dir, "e2fsck.img");
         const mine = path.join(dir, "ext4ts.img");

@@ -6,28 +6,13 @@
  * lib/ext2fs/mkjournal.c.
  */
 
-import { newJournalSuperblock } from "../../src/format/jbd2.js";
+import { defaultJournalSize, newJournalSuperblock } from "../../src/format/jbd2.js";
 import { EXT4_EXTENTS_FL, S_IFREG } from "../../src/format/inode.js";
 import type { NewInode } from "./inode_table.js";
 import type { EncodedFileMap } from "./file_map.js";
 import { fail } from "./options.js";
 
-/**
- * Journal blocks for a filesystem of `blocks` blocks, or -1 when it is too small for
- * one (under 2048 blocks).
- * @kernel ext2fs_default_journal_size (lib/ext2fs/mkjournal.c)
- */
-export function defaultJournalSize(blocks: number): number {
-  if (blocks < 2048) return -1;
-  if (blocks < 32768) return 1024;
-  if (blocks < 256 * 1024) return 4096;
-  if (blocks < 512 * 1024) return 8192;
-  if (blocks < 4096 * 1024) return 16384;
-  if (blocks < 8192 * 1024) return 32768;
-  if (blocks < 16384 * 1024) return 65536;
-  if (blocks < 32768 * 1024) return 131072;
-  return 262144;
-}
+export { defaultJournalSize };
 
 /**
  * Journal blocks wanted: the default for the size, or -J size=MB checked against
