@@ -17,7 +17,7 @@ import { FsckRestart } from "./report.js";
 import { recLenFromDisk } from "../format/dirent.js";
 import { extentBlockChecksum, inodeChecksumSeed, verifyInodeChecksum } from "../format/checksum.js";
 import { EXT_INIT_MAX_LEN, extentHeader, extentIdx, extentLeaf, extentTail } from "../format/extent.js";
-import { EXT4_BG_INODE_UNINIT, itableUnused } from "../format/group_desc.js";
+import { EXT4_BG_INODE_UNINIT, itableUnused, setBlockBitmap, setInodeBitmap } from "../format/group_desc.js";
 import { dxRoot } from "../format/htree.js";
 import {
   EXT4_APPEND_FL, EXT4_BAD_INO, EXT4_CASEFOLD_FL, EXT4_ENCRYPT_FL, EXT4_EXTENTS_FL, EXT4_GOOD_OLD_INODE_SIZE, EXT4_HUGE_FILE_FL,
@@ -31,7 +31,7 @@ import { CORRUPT_ENCRYPTION_POLICY, NO_ENCRYPTION_POLICY, DIR_CASEFOLD, DIR_ENCR
 } from "./context.js";
 import {
   PR_1_BAD_I_BLOCKS, PR_1_BAD_I_SIZE, PR_1_BAD_PRIMARY_GROUP_DESCRIPTOR, PR_1_BAD_PRIMARY_SUPERBLOCK, PR_1_BAD_GROUP_DESCRIPTORS,
-  PR_1_BAD_SUPERBLOCK, PR_1_BB_BAD_BLOCK, PR_1_BB_CONFLICT, PR_1_BB_ILLEGAL_BLOCK_NUM, PR_1_BLOCK_ITERATE, PR_1_CASEFOLD_FEATURE,
+  PR_1_BAD_SUPERBLOCK, PR_1_RELOC_BLOCK_ALLOCATE, PR_1_RELOC_FROM_TO, PR_1_RELOC_TO, PR_1_BB_BAD_BLOCK, PR_1_BB_CONFLICT, PR_1_BB_ILLEGAL_BLOCK_NUM, PR_1_BLOCK_ITERATE, PR_1_CASEFOLD_FEATURE,
   PR_1_CASEFOLD_NONDIR, PR_1_CLEAR_EXTENT_FOR_INLINE_DATA, PR_1_CLEAR_EXTENT_INLINE_DATA_FLAGS, PR_1_CLEAR_EXTENT_INLINE_DATA_INODE,
   PR_1_CLEAR_INLINE_DATA_FOR_EXTENT, PR_1_COLLAPSE_DBLOCK, PR_1_CRITICAL_METADATA_COLLISION, PR_1_EXTATTR_REFCOUNT,
   PR_1_EXTENTS_SET, PR_1_EXTENT_BAD_START_BLK, PR_1_EXTENT_COLLISION, PR_1_EXTENT_ENDS_BEYOND, PR_1_EXTENT_END_OUT_OF_BOUNDS,
@@ -239,8 +239,57 @@ export class Pass1 {
     }
     await this.scanInodes();
     await this.processQueue();
+    if (c.r.repairing) await this.relocateBitmaps();
     if (c.counters.largeDirs > 0 && !v.f.largedir) c.r.fix(PR_2_FEATURE_LARGE_DIRS);
     this.adjustEaRefcounts();
+  }
+
+  /**
+   * Bitmaps found bad or outside their group get a new block in the group (or its flex
+   * group), holding the old one's bytes if there was one; pass 5 then writes them. Inode
+   * tables are not moved (e2fsck's restart after losing the group's inodes is not done).
+   * @e2fsprogs handle_fs_bad_blocks, new_table_block
+   */
+  async relocateBitmaps(): Promise<void> {
+    const c = this.c;
+    const v = c.v;
+    for (let g = 0; g < v.groupCount; g++) {
+      for (const [bad, name, loc, set] of [
+        [c.invalidBlockBitmap, "block bitmap", v.blockBitmapLoc(g), setBlockBitmap],
+        [c.invalidInodeBitmap, "inode bitmap", v.inodeBitmapLoc(g), setInodeBitmap],
+      ] as const) {
+        if (bad[g] === 0) continue;
+        let first = v.groupFirstBlock(g);
+        let last = v.groupLastBlock(g);
+        if (v.f.flexBg && v.sb.s_log_groups_per_flex > 0) {
+          const size = 2 ** v.sb.s_log_groups_per_flex;
+          first = v.groupFirstBlock(Math.floor(g / size) * size);
+          last = v.groupLastBlock(Math.min(v.groupCount - 1, g | (size - 1)));
+        }
+        let nb = 0;
+        for (let b = first; b <= last && nb === 0; b++) if (!c.blockFound.test(b)) nb = b;
+        if (nb === 0 && v.f.flexBg) for (let b = v.firstDataBlock; b < v.blocksCount && nb === 0; b++) if (!c.blockFound.test(b)) nb = b;
+        if (nb === 0) {
+          c.r.fix(PR_1_RELOC_BLOCK_ALLOCATE, { group: g, num: 1 });
+          continue;
+        }
+        c.r.fix(loc !== 0 ? PR_1_RELOC_FROM_TO : PR_1_RELOC_TO, { group: g, str: name, blk: loc, blk2: nb });
+        c.blockFound.set(nb);
+        c.blockMeta.set(nb);
+        let body = new Uint8Array(v.blockSize);
+        if (loc !== 0 && loc < v.blocksCount) {
+          try {
+            body = (await v.readBlock(loc)).slice();
+          } catch {
+            body = new Uint8Array(v.blockSize);
+          }
+        }
+        await c.out.writeBlock(nb, body);
+        set(v.group(g), nb, v.descSize);
+        c.out.markGroupDirty(g);
+        bad[g] = 0;
+      }
+    }
   }
 
   /** e2fsck mark_table_blocks: superblock and descriptor copies, bitmaps, inode tables. */
@@ -735,12 +784,15 @@ export class Pass1 {
     // Blocks claimed before any inode: the fixed metadata (e2fsck's fs_meta_blocks copy).
     const isMeta = (b: number): boolean => c.blockMeta.test(b);
     const st = { bbcheck: false };
-    const err = await iterateBlocks(v, raw, false, (blk, cnt) => {
+    const cleared: { ref: number; blk: number }[] = [];
+    const err = await iterateBlocks(v, raw, false, (blk, cnt, ref) => {
       if (blk === 0) return true;
       if (blk < v.firstDataBlock || blk >= v.blocksCount) {
-        c.r.latch(LATCH_BBLOCK, PR_1_INODE_BBLOCK_LATCH);
-        c.r.fix(PR_1_BB_ILLEGAL_BLOCK_NUM, { ino, blk, blkcount: cnt }, {}, false, true);
-        return true;
+        // @e2fsprogs process_bad_block: an illegal pointer is zeroed (BLOCK_CHANGED).
+        const yes = c.r.latch(LATCH_BBLOCK, PR_1_INODE_BBLOCK_LATCH, {}, true);
+        if (!c.r.ask(PR_1_BB_ILLEGAL_BLOCK_NUM, { ino, blk, blkcount: cnt }, {}, yes)) return true;
+        cleared.push({ ref, blk });
+        return false;
       }
       if (cnt < 0) {
         if (isMeta(blk)) {
@@ -769,11 +821,11 @@ export class Pass1 {
           return true;
         }
         if (blk === v.blockBitmapLoc(g)) {
-          c.r.fix(PR_1_BB_BAD_BLOCK, { blk, group: g });
+          if (c.r.ask(PR_1_BB_BAD_BLOCK, { blk, group: g })) c.invalidBlockBitmap[g] = 1;
           return true;
         }
         if (blk === v.inodeBitmapLoc(g)) {
-          c.r.fix(PR_1_IB_BAD_BLOCK, { blk, group: g });
+          if (c.r.ask(PR_1_IB_BAD_BLOCK, { blk, group: g })) c.invalidInodeBitmap[g] = 1;
           return true;
         }
         const it = v.inodeTableLoc(g);
@@ -783,6 +835,7 @@ export class Pass1 {
       return true;
     });
     c.r.endLatch(LATCH_BBLOCK);
+    if (cleared.length > 0) await this.zeroPointers(ino, raw, cleared);
     if (err !== undefined) c.r.fix(PR_1_BLOCK_ITERATE, { ino, str: err });
     if (st.bbcheck) c.r.fix(PR_1_BBINODE_BAD_METABLOCK_PROMPT);
   }

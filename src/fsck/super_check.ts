@@ -11,7 +11,7 @@
 import { journalSuperblockChecksum, mmpChecksum } from "../format/checksum.js";
 import { EXT4_MMP_MAGIC, EXT4_MMP_SEQ_CLEAN, mmpStruct } from "../format/mmp.js";
 import {
-  EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT, freeInodesCount as gdFreeInodes, itableUnused, setItableUnused,
+  EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT, freeInodesCount as gdFreeInodes, itableUnused, setBlockBitmap, setInodeBitmap, setItableUnused,
 } from "../format/group_desc.js";
 import { EXT4_EXTENTS_FL, S_IFMT, S_IFREG, decodeInode, type RawInode } from "../format/inode.js";
 import {
@@ -30,7 +30,7 @@ import {
   PR_0_GDT_ITABLE_UNUSED, PR_0_GDT_UNINIT, PR_0_IB_NOT_GROUP, PR_0_INODE_COUNT_WRONG, PR_0_INVALID_QUOTA_INO,
   PR_0_ITABLE_NOT_GROUP, PR_0_JOURNAL_ABORT, PR_0_JOURNAL_BAD_INODE, PR_0_JOURNAL_BAD_SUPER, PR_0_JOURNAL_HAS_JOURNAL,
   PR_0_JOURNAL_RECOVERY_CLEAR, PR_0_JOURNAL_RECOVER_SET, PR_0_JOURNAL_UNSUPP_INCOMPAT, PR_0_JOURNAL_UNSUPP_MULTIFS,
-  PR_0_JOURNAL_UNSUPP_VERSION, PR_0_MMP_CSUM_INVALID, PR_0_MMP_INVALID_BLK, PR_0_MMP_INVALID_MAGIC, PR_0_NONZERO_RESERVED_GDT_BLOCKS,
+  PR_0_JOURNAL_UNSUPP_VERSION, PR_0_MMP_CSUM_INVALID, PR_0_MMP_INVALID_BLK, PR_0_MMP_INVALID_MAGIC, PR_0_NONZERO_RESERVED_GDT_BLOCKS, PR_0_RELOCATE_HINT,
   PR_0_RESIZE_INODE_INVALID,
 } from "./problem.js";
 
@@ -331,16 +331,41 @@ export function checkSuperBlock(c: CheckContext): void {
   const names = ["user", "group", "project"] as const;
   for (const t of invalidQuotaTypes(c)) r.fix(PR_0_INVALID_QUOTA_INO, { ino: quotaInums(c)[t]!, str: names[t] ?? "user" });
   let csumLatch: boolean | undefined;
+  // The first metadata block outside its group says once where backups may help (PR_LATCH_RELOC).
+  let hinted = false;
+  const relocHint = (): void => {
+    if (hinted) return;
+    hinted = true;
+    r.ask(PR_0_RELOCATE_HINT, { num: v.blocksPerGroup + v.firstDataBlock });
+  };
   for (let g = 0; g < v.groupCount; g++) {
     const gd = v.group(g);
     const first = v.f.flexBg ? v.firstDataBlock : v.groupFirstBlock(g);
     const last = v.f.flexBg ? v.blocksCount - 1 : v.groupLastBlock(g);
     const bb = v.blockBitmapLoc(g);
-    if (bb < first || bb > last) r.fix(PR_0_BB_NOT_GROUP, { group: g, blk: bb });
+    // "Relocate": the location is forgotten here and a new block found after pass 1.
+    if (bb < first || bb > last) {
+      relocHint();
+      if (r.ask(PR_0_BB_NOT_GROUP, { group: g, blk: bb })) {
+        setBlockBitmap(gd, 0, v.descSize);
+        c.out.markGroupDirty(g);
+      }
+    }
+    if (v.blockBitmapLoc(g) === 0) c.invalidBlockBitmap[g] = 1;
     const ib = v.inodeBitmapLoc(g);
-    if (ib < first || ib > last) r.fix(PR_0_IB_NOT_GROUP, { group: g, blk: ib });
+    if (ib < first || ib > last) {
+      relocHint();
+      if (r.ask(PR_0_IB_NOT_GROUP, { group: g, blk: ib })) {
+        setInodeBitmap(gd, 0, v.descSize);
+        c.out.markGroupDirty(g);
+      }
+    }
+    if (v.inodeBitmapLoc(g) === 0) c.invalidInodeBitmap[g] = 1;
     const it = v.inodeTableLoc(g);
-    if (it < first || it + v.itableBlocks - 1 > last) r.fix(PR_0_ITABLE_NOT_GROUP, { group: g, blk: it });
+    if (it < first || it + v.itableBlocks - 1 > last) {
+      relocHint();
+      r.fix(PR_0_ITABLE_NOT_GROUP, { group: g, blk: it });
+    }
     // A descriptor the repairs touch is written with a fresh checksum (FsckWriter.close).
     let touched = false;
     // A bad checksum makes the uninit flags untrustworthy: the repair drops them, so the
