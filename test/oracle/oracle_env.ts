@@ -241,3 +241,19 @@ export function tool(name: string): string {
   if (p === undefined) throw new Error(`Tool not found: ${name}`);
   return p;
 }
+
+/**
+ * Registers the test that stands for an absent e2fsprogs corpus: it fails under
+ * EXT4TS_REQUIRE_CORPUS=1, else it is skipped with the reason printed ("CORPUS SKIPPED").
+ * The corpus is test data outside the repository, so EXT4TS_REQUIRE_ORACLES does not force it.
+ */
+export function corpusMissing(why: string): void {
+  if (process.env.EXT4TS_REQUIRE_CORPUS === "1") {
+    it("the corpus is present (EXT4TS_REQUIRE_CORPUS=1)", () => {
+      throw new Error(why);
+    });
+  } else {
+    console.warn(`CORPUS SKIPPED: ${why}`);
+    it.skip(`CORPUS SKIPPED: ${why}`, () => undefined);
+  }
+}
