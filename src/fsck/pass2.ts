@@ -493,26 +493,17 @@ export class Pass2 {
         const group = v.groupOfIno(entIno!);
         const gd = v.group(group);
         const firstUnused = group * v.inodesPerGroup + 1 + v.inodesPerGroup - itableUnused(gd, v.descSize);
-        // The group's inodes become visible and the check restarts after this pass (e2fsck's
-        // E2F_FLAG_RESTART_LATER); until then no entry for an "unused" inode is cleared.
-        if (gd.bg_flags & EXT4_BG_INODE_UNINIT) {
-          if (r.ask(PR_2_INOREF_BG_INO_UNINIT, { ...(await args()), group })) {
-            gd.bg_flags &= ~EXT4_BG_INODE_UNINIT & 0xffff;
+        // An entry naming an inode its group calls unused: the group's inodes become visible and
+        // the check restarts after this pass (e2fsck's E2F_FLAG_RESTART_LATER); until then no
+        // entry for an "unused" inode is cleared.
+        const uninit = (gd.bg_flags & EXT4_BG_INODE_UNINIT) !== 0;
+        if (uninit || entIno! >= firstUnused) {
+          if (r.ask(uninit ? PR_2_INOREF_BG_INO_UNINIT : PR_2_INOREF_IN_UNUSED, { ...(await args()), group })) {
+            if (uninit) gd.bg_flags &= ~EXT4_BG_INODE_UNINIT & 0xffff;
+            else setItableUnused(gd, 0, v.descSize);
             c.out.markGroupDirty(group);
             this.#restartLater = true;
-          } else {
-            r.unmarkValid();
-            if (problem === PR_2_BAD_INO) break body;
-          }
-        } else if (entIno! >= firstUnused) {
-          if (r.ask(PR_2_INOREF_IN_UNUSED, { ...(await args()), group })) {
-            setItableUnused(gd, 0, v.descSize);
-            c.out.markGroupDirty(group);
-            this.#restartLater = true;
-          } else {
-            r.unmarkValid();
-            if (problem === PR_2_BAD_INO) break body;
-          }
+          } else r.unmarkValid();
         }
         if (!this.#restartLater && !c.inodeUsed.test(entIno!)) problem = PR_2_UNUSED_INODE;
         if (problem !== undefined) {

@@ -324,8 +324,7 @@ async function rewriteLinear(c: CheckContext, dir: number, raw: RawInode, entrie
   close();
   if (out.length > blocks.length) return false;
   while (out.length < blocks.length) close();
-  const got = await readInode(c, dir);
-  const seed = inodeChecksumSeed(v.csumSeed, dir, got?.raw.i_generation ?? raw.i_generation);
+  const seed = inodeChecksumSeed(v.csumSeed, dir, raw.i_generation);
   for (let i = 0; i < blocks.length; i++) {
     const b = out[i]!;
     if (tail !== 0) put32(b, bs - 4, dirBlockChecksum(b, bs, seed));

@@ -140,8 +140,6 @@ export class Reporter {
   preenHalted = false;
   /** Problems answered yes (repairs made). */
   fixed = 0;
-  /** Problems a repairing run could not repair (no implementation). */
-  unsupported = 0;
   readonly mode: RepairMode;
   readonly #max: number;
   readonly #onProblem: ((p: Problem) => void) | undefined;
@@ -171,10 +169,7 @@ export class Reporter {
     const asks = (d.prompt !== "" || d.nullPrompt) && !d.noOk;
     const unsupported = this.repairing && asks;
     this.#record(d, a, where, (asks && this.counting) || always || unsupported, latched, false, unsupported);
-    if (unsupported) {
-      this.unsupported++;
-      if (this.mode === "preen") this.#preenHalt();
-    }
+    if (unsupported && this.mode === "preen") this.#preenHalt();
     return false;
   }
 

@@ -169,9 +169,7 @@ async function resetMmp(c: CheckContext, blk: number): Promise<void> {
   if (v.f.metadataCsum) mmpStruct.encode({ mmp_checksum: mmpChecksum(b, v.csumSeed) }, b, 0);
   // e2fsck writes the MMP block straight to the device: neither a change to the filesystem
   // ("MODIFIED") nor a corrected problem (exit 1).
-  const changed = c.out.changed;
-  await c.out.writeBlock(blk, b);
-  c.out.changed = changed;
+  await c.out.writeBlockAside(blk, b);
   c.r.fixed--;
 }
 

@@ -63,6 +63,17 @@ export class FsckWriter {
   }
 
   /**
+   * Write a block that belongs to no file or metadata the check repairs (the MMP block): it
+   * goes to the device like any other but does not count as a change to the filesystem, as
+   * e2fsck writes it outside ext2fs_mark_changed.
+   */
+  async writeBlockAside(blk: number, bytes: Uint8Array): Promise<void> {
+    const was = this.changed;
+    await this.writeBlock(blk, bytes);
+    this.changed = was;
+  }
+
+  /**
    * Change fields of inode `ino` in its table slot and reseal its checksum (e2fsck's
    * e2fsck_write_inode). Fields past the inode's i_extra_isize are not written, as the
    * kernel's encode limits them. Returns the inode as written.
