@@ -28,7 +28,7 @@
 //      ext4ts   node bin/ext4ts.js fsck -fn IMG
 //    Every timed run must exit 0 as well (else loud, not counted, exit 1).
 // 4. Unless --skip-passes: one more ext4ts run per image, through the library (this script as a
-//    child: FileDevice.open(IMG, { readOnly: true }) and check(dev, { force: true }) from
+//    child: FileDevice.open(IMG, { readOnly: true, syncIO: true }) and check(dev, { force: true }) from
 //    --dist, as the CLI calls them), for FsckReport.passMs, the time per pass: the CLI's
 //    --json does not print it. Reported apart; not part of the medians.
 // 5. Print Markdown on stdout (progress goes to stderr): medians, peak RSS, ratios
@@ -76,7 +76,7 @@ process.env.LC_ALL = 'C';
  * @property {string} summaryLine
  * @property {number} rssKb the child's own peak RSS
  */
-/** @typedef {{ readOnly: boolean }} DevOpts */
+/** @typedef {{ readOnly: boolean, syncIO: boolean }} DevOpts */
 /** @typedef {{ close(): Promise<void> }} Dev */
 /**
  * @typedef {object} Report the parts of FsckReport used here
@@ -96,7 +96,7 @@ async function childMain(spec) {
   const nodeMod = /** @type {{ FileDevice: { open(p: string, o: DevOpts): Promise<Dev> } }} */ (nodeAny);
   const checkMod = /** @type {{ check(d: Dev, o: { force: boolean, name: string }): Promise<Report> }} */ (checkAny);
   const t1 = performance.now();
-  const dev = await nodeMod.FileDevice.open(spec.img, { readOnly: true });
+  const dev = await nodeMod.FileDevice.open(spec.img, { readOnly: true, syncIO: true });
   /** @type {Report} */
   let rep;
   try {
@@ -608,7 +608,7 @@ for (const im of images) {
     `${t === undefined ? '-' : (t.ms / 1000).toFixed(1)} | ${(im.mkfsMs / 1000).toFixed(1)} | ${im.stdoutSame} |`);
 }
 
-lines.push('', 'ext4ts time per pass (`FsckReport.passMs`, one extra run through the library: `FileDevice.open(IMG, { readOnly: true })` + ' +
+lines.push('', 'ext4ts time per pass (`FsckReport.passMs`, one extra run through the library: `FileDevice.open(IMG, { readOnly: true, syncIO: true })` + ' +
   '`check(dev, { force: true })` from the same build, in a process of its own; not part of the medians above):', '',
   '| image | check (ms) | 0: open, superblock | 1: inodes, blocks | 2: directories | 3: connectivity | 4: ref counts | 5: group summaries | peak RSS (MB) |',
   '|---|---|---|---|---|---|---|---|---|');

@@ -12,6 +12,7 @@
  */
 
 import { crc16, crc32c, crc32cLe32, crc32cLe64 } from "./crc.js";
+import { assert } from "../debug/assert.js";
 import { dxTail } from "./htree.js";
 import { EXT4_GOOD_OLD_INODE_SIZE, inodeLimit, inodeStruct } from "./inode.js";
 import { commitHeader, journalBlockTail, journalSuperblock } from "./jbd2.js";
@@ -59,6 +60,14 @@ export function groupDescChecksum(
   return c;
 }
 
+const CSUM_LO = inodeStruct.offsetOf("l_i_checksum_lo");
+const CSUM_HI = inodeStruct.offsetOf("i_checksum_hi");
+// inodeChecksum's word steps rely on this layout: [l_i_checksum_lo, l_i_reserved] end the
+// 128-byte base inode, [i_extra_isize, i_checksum_hi] start the extra part.
+assert(CSUM_LO + 4 === EXT4_GOOD_OLD_INODE_SIZE && CSUM_HI === EXT4_GOOD_OLD_INODE_SIZE + 2, "inode checksum fields moved");
+
+const le32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+
 /** Per-inode seed: fs seed, then inode number and generation. @kernel ext4_iget (i_csum_seed) */
 export function inodeChecksumSeed(fsSeed: number, ino: number, generation: number): number {
   return crc32cLe32(crc32cLe32(fsSeed, ino), generation);
@@ -70,20 +79,15 @@ export function inodeChecksumSeed(fsSeed: number, ino: number, generation: numbe
  * @kernel ext4_inode_csum
  */
 export function inodeChecksum(raw: Uint8Array, offset: number, inodeSize: number, inodeSeed: number): number {
-  const lo = inodeStruct.offsetOf("l_i_checksum_lo");
-  const hi = inodeStruct.offsetOf("i_checksum_hi");
-  let c = crc32c(inodeSeed, raw, offset, offset + lo);
-  c = crc32c(c, ZERO4, 0, 2);
-  c = crc32c(c, raw, offset + lo + 2, offset + EXT4_GOOD_OLD_INODE_SIZE);
+  // Each checksum half shares a 4-byte word with a field that is summed (l_i_reserved, i_extra_isize): the
+  // word goes in with the half masked to zero, which keeps the word-aligned fast path of crc32c.
+  let c = crc32c(inodeSeed, raw, offset, offset + CSUM_LO);
+  c = crc32cLe32(c, (le32(raw, offset + CSUM_LO) & 0xffff0000) >>> 0);
   if (inodeSize > EXT4_GOOD_OLD_INODE_SIZE) {
-    const extra = raw[offset + 0x80]! | (raw[offset + 0x81]! << 8);
-    c = crc32c(c, raw, offset + EXT4_GOOD_OLD_INODE_SIZE, offset + hi);
-    let next = hi;
-    if (hi + 2 <= inodeLimit(inodeSize, extra)) {
-      c = crc32c(c, ZERO4, 0, 2);
-      next = hi + 2;
-    }
-    c = crc32c(c, raw, offset + next, offset + inodeSize);
+    const word = le32(raw, offset + EXT4_GOOD_OLD_INODE_SIZE);
+    const hasHi = CSUM_HI + 2 <= inodeLimit(inodeSize, word & 0xffff);
+    c = crc32cLe32(c, hasHi ? word & 0xffff : word);
+    c = crc32c(c, raw, offset + EXT4_GOOD_OLD_INODE_SIZE + 4, offset + inodeSize);
   }
   return c >>> 0;
 }
@@ -92,15 +96,14 @@ export function inodeChecksum(raw: Uint8Array, offset: number, inodeSize: number
 export function inodeHasChecksumHi(raw: Uint8Array, offset: number, inodeSize: number): boolean {
   if (inodeSize <= EXT4_GOOD_OLD_INODE_SIZE) return false;
   const extra = raw[offset + 0x80]! | (raw[offset + 0x81]! << 8);
-  return inodeStruct.endOf("i_checksum_hi") <= inodeLimit(inodeSize, extra);
+  return CSUM_HI + 2 <= inodeLimit(inodeSize, extra);
 }
 
 /** The checksum stored in an inode (16 or 32 bits). */
 export function storedInodeChecksum(raw: Uint8Array, offset: number, inodeSize: number): number {
-  const at = (o: number): number => raw[offset + o]! | (raw[offset + o + 1]! << 8);
-  const lo = at(inodeStruct.offsetOf("l_i_checksum_lo"));
+  const lo = raw[offset + CSUM_LO]! | (raw[offset + CSUM_LO + 1]! << 8);
   if (!inodeHasChecksumHi(raw, offset, inodeSize)) return lo;
-  return (lo | (at(inodeStruct.offsetOf("i_checksum_hi")) << 16)) >>> 0;
+  return (lo | (raw[offset + CSUM_HI]! << 16) | (raw[offset + CSUM_HI + 1]! << 24)) >>> 0;
 }
 
 /** Verify an inode's checksum as the kernel does. @kernel ext4_inode_csum_verify */

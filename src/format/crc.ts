@@ -68,15 +68,31 @@ const CRC16_TABLE: Uint16Array = (() => {
 /** Uint32Array views read host byte order; the word path is only right on little-endian hosts. */
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-/** Below this many bytes the word path's view allocation costs more than it saves. */
-const WORD_PATH_MIN = 64;
+/** Below this many bytes the byte path is as fast as the word path. */
+const WORD_PATH_MIN = 16;
 
 /** A range outside the buffer is a caller bug, not corrupt input: AssertionError. */
 function checkRange(data: Uint8Array, start: number, end: number): void {
-  assert(
-    Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= data.length,
-    () => `Cannot checksum bytes [${start}, ${end}): buffer has ${data.length} bytes`,
-  );
+  // Tested before assert() is called: this runs for every inode, and the message closure would cost an allocation.
+  if (Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= data.length) return;
+  assert(false, `Cannot checksum bytes [${start}, ${end}): buffer has ${data.length} bytes`);
+}
+
+/**
+ * The word view of the last buffer checksummed. Callers sum many small ranges of one
+ * buffer in a row (each inode of an inode table read, each block of a large read), and a
+ * fresh Int32Array per range would cost more than the range's table look-ups.
+ */
+let viewBuffer: ArrayBufferLike | undefined;
+let viewWords: Int32Array = new Int32Array(0);
+
+function wordsOf(buffer: ArrayBufferLike): Int32Array {
+  // A detached or shrunk buffer has a shorter byteLength than its old view covers.
+  if (buffer !== viewBuffer || viewWords.length !== buffer.byteLength >>> 2) {
+    viewBuffer = buffer;
+    viewWords = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
+  }
+  return viewWords;
 }
 
 /**
@@ -92,11 +108,12 @@ export function crc32c(crc: number, data: Uint8Array, start = 0, end: number = d
 
   // Table lookups below index 0..255 by construction (& 0xff, >>> 24, a byte), hence the `!`s.
   if (HOST_LITTLE_ENDIAN && end - start >= WORD_PATH_MIN) {
-    // Byte steps up to a 4-byte boundary of the underlying buffer, then 16-byte steps.
+    // Byte steps up to a 4-byte boundary of the underlying buffer, then 16-byte steps, then 4-byte steps.
     for (; ((data.byteOffset + i) & 3) !== 0; i++) c = t0[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
     const words = ((end - i) >>> 4) << 2;
-    const w = new Int32Array(data.buffer, data.byteOffset + i, words);
-    for (let j = 0; j < words; j += 4) {
+    const w = wordsOf(data.buffer);
+    const w0 = (data.byteOffset + i) >>> 2;
+    for (let j = w0; j < w0 + words; j += 4) {
       const a = c ^ w[j]!;
       const b = w[j + 1]!;
       const d = w[j + 2]!;
@@ -108,6 +125,11 @@ export function crc32c(crc: number, data: Uint8Array, start = 0, end: number = d
         t3[e & 0xff]! ^ t2[(e >>> 8) & 0xff]! ^ t1[(e >>> 16) & 0xff]! ^ t0[e >>> 24]!;
     }
     i += words * 4;
+    // Whole words left (0..3), four table look-ups each, before the byte tail.
+    for (let j = (data.byteOffset + i) >>> 2; i + 4 <= end; i += 4, j++) {
+      const a = c ^ w[j]!;
+      c = t3[a & 0xff]! ^ t2[(a >>> 8) & 0xff]! ^ t1[(a >>> 16) & 0xff]! ^ t0[a >>> 24]!;
+    }
   } else {
     const end16 = i + ((end - i) & ~15);
     for (; i < end16; i += 16) {

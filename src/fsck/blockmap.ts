@@ -15,11 +15,15 @@ const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
 const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 const iblock = (raw: RawInode, i: number): number => u32(raw.i_block, i * 4);
 
-/** ext2fs_extent_header_verify. */
-export function extentHeaderOk(buf: Uint8Array, size: number): boolean {
-  if (u16(buf, extentHeader.offsetOf("eh_magic")) !== EXT4_EXT_MAGIC) return false;
-  const entries = u16(buf, extentHeader.offsetOf("eh_entries"));
-  const max = u16(buf, extentHeader.offsetOf("eh_max"));
+const EH_MAGIC = extentHeader.offsetOf("eh_magic");
+const EH_ENTRIES = extentHeader.offsetOf("eh_entries");
+const EH_MAX = extentHeader.offsetOf("eh_max");
+
+/** ext2fs_extent_header_verify of the `size`-byte node at `buf[at..]`. */
+export function extentHeaderOk(buf: Uint8Array, size: number, at = 0): boolean {
+  if (u16(buf, at + EH_MAGIC) !== EXT4_EXT_MAGIC) return false;
+  const entries = u16(buf, at + EH_ENTRIES);
+  const max = u16(buf, at + EH_MAX);
   if (entries > max) return false;
   const room = Math.floor((size - extentHeader.size) / extentLeaf.size);
   return max <= room && max >= room - 2;
@@ -191,4 +195,10 @@ export async function iterateExtentBlocks(v: FsckVolume, raw: RawInode, cb: Bloc
 export function iterateBlocks(v: FsckVolume, raw: RawInode, holes: boolean, cb: BlockCallback): Promise<string | undefined> {
   if (raw.i_flags & EXT4_EXTENTS_FL) return iterateExtentBlocks(v, raw, cb);
   return iterateBlockMap(v, raw, holes, cb);
+}
+
+/** e2fsprogs ext2_max_sizes: the largest file a block map can address. */
+export function maxBlockMapSize(log2bs: number): number {
+  const bpp = 2 ** (log2bs - 2);
+  return (12 + bpp + bpp * bpp + bpp * bpp * bpp) * 2 ** log2bs;
 }

@@ -85,6 +85,11 @@ export interface CheckOptions {
    * report errors (exit 4) if that check is not clean (default true).
    */
   verify?: boolean;
+  /**
+   * Take pass 1's fast path for plain inodes (default true). False runs every inode through
+   * the full path: the tests compare both ways.
+   */
+  fastPath?: boolean;
   /** @internal The check after a journal replay (e2fsck's E2F_FLAG_RESTARTED): never replay twice. */
   restarted?: boolean;
   /** @internal Restarts so far (a repair that invalidated the passes' findings). */
@@ -222,14 +227,14 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
       r.counting = true;
       const names = new PathNamer(c);
       opts.onPass?.(1, "Pass 1: Checking inodes, blocks, and sizes");
-      await new Pass1(c).run();
+      await new Pass1(c, opts.fastPath !== false).run();
       if (c.blockDup !== null) {
         opts.onPass?.(1, "\nRunning additional passes to resolve blocks claimed by more than one inode...\nPass 1B: Rescanning for multiply-claimed blocks");
         await pass1b(c, names, (title) => opts.onPass?.(1, title));
       }
       lap(1);
       opts.onPass?.(2, "Pass 2: Checking directory structure");
-      await new Pass2(c, names).run();
+      await new Pass2(c, names, opts.fastPath !== false).run();
       lap(2);
       opts.onPass?.(3, "Pass 3: Checking directory connectivity");
       await pass3(c, names);

@@ -256,3 +256,73 @@ export class GrowF64 {
     return this.#a.subarray(0, this.length);
   }
 }
+
+/**
+ * The names seen so far in one directory block, for duplicate detection (e2fsck's de_dict,
+ * made per block in check_dir_block). Names are copied into one arena and found through a
+ * hash chain, so an entry costs no allocation.
+ */
+export class NameSet {
+  static readonly #BUCKETS = 1024;
+  readonly #heads = new Int32Array(NameSet.#BUCKETS).fill(-1);
+  #next = new Int32Array(256);
+  #start = new Int32Array(256);
+  #len = new Uint8Array(256);
+  #arena = new Uint8Array(4096);
+  #count = 0;
+  #used = 0;
+
+  /** Forget every name (a new block). */
+  clear(): void {
+    if (this.#count === 0) return;
+    this.#heads.fill(-1);
+    this.#count = 0;
+    this.#used = 0;
+  }
+
+  /**
+   * Add the name `buf[at, at + len)` unless it is there already: returns true when it was
+   * (and then adds nothing).
+   */
+  insert(buf: Uint8Array, at: number, len: number): boolean {
+    // FNV-1a over the bytes.
+    let h = 0x811c9dc5;
+    for (let i = 0; i < len; i++) h = Math.imul(h ^ buf[at + i]!, 0x01000193);
+    const bucket = (h ^ (h >>> 16)) & (NameSet.#BUCKETS - 1);
+    const arena = this.#arena;
+    for (let e = this.#heads[bucket]!; e >= 0; e = this.#next[e]!) {
+      if (this.#len[e] !== len) continue;
+      const s = this.#start[e]!;
+      let same = true;
+      for (let i = 0; i < len && same; i++) same = arena[s + i] === buf[at + i];
+      if (same) return true;
+    }
+    const n = this.#count++;
+    if (n === this.#next.length) {
+      this.#next = grow32(this.#next);
+      this.#start = grow32(this.#start);
+      const l = new Uint8Array(n * 2);
+      l.set(this.#len);
+      this.#len = l;
+    }
+    if (this.#used + len > this.#arena.length) {
+      const a = new Uint8Array(Math.max(this.#arena.length * 2, this.#used + len));
+      a.set(this.#arena);
+      this.#arena = a;
+    }
+    const to = this.#arena;
+    for (let i = 0; i < len; i++) to[this.#used + i] = buf[at + i]!;
+    this.#start[n] = this.#used;
+    this.#len[n] = len;
+    this.#used += len;
+    this.#next[n] = this.#heads[bucket]!;
+    this.#heads[bucket] = n;
+    return false;
+  }
+}
+
+function grow32(a: Int32Array): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(a.length * 2);
+  b.set(a);
+  return b;
+}

@@ -47,7 +47,8 @@ import {
   PR_1_TREAT_AS_DIRECTORY, PR_1_UNINIT_DBLOCK, PR_1_UNSET_EXTENT_FL, PR_1_ZERO_DTIME, PR_1_ZERO_LENGTH_DIR,
   PR_1_ISCAN_ERROR, PR_1_PROGERR_CLAIMED_BLOCK, PR_1_BB_FS_BLOCK, PR_1_BBINODE_BAD_METABLOCK_PROMPT, PR_1_EXTATTR_READ_ABORT, type ProblemDef,
 } from "./problem.js";
-import { extentHeaderOk, iterateBlocks, mapLogical } from "./blockmap.js";
+import { extentHeaderOk, iterateBlocks, mapLogical, maxBlockMapSize } from "./blockmap.js";
+import { LATCH_BBLOCK, LATCH_BLOCK, LATCH_LOW_DTIME, LATCH_TOOBIG, fastInode } from "./pass1_fast.js";
 import { checkExtAttr, checkInodeExtraSpace, readXattrs } from "./xattr_check.js";
 
 // Field offsets for the fast path over unused inodes (from the inode table, not literals).
@@ -74,12 +75,6 @@ const OFF_SIZE_HIGH = inodeStruct.offsetOf("i_size_high");
 const EXT2_N_BLOCKS = 15;
 /** Inode table bytes read per request. */
 const ITABLE_READ_BYTES = 4 * 1024 * 1024;
-
-/** Latch keys (one latch instance per inode, like e2fsck's per-check_blocks latches). */
-const LATCH_BLOCK = 1;
-const LATCH_TOOBIG = 2;
-const LATCH_BBLOCK = 3;
-const LATCH_LOW_DTIME = 4;
 
 const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
 const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
@@ -220,10 +215,13 @@ export class Pass1 {
   /** Block-mapped inodes with indirect blocks or an EA block, walked later in block order (e2fsck's inodes_to_process). */
   #queue: Deferred[] = [];
   readonly #inodeSize: number;
+  /** Whether scanInodes tries pass1_fast.ts's fastInode before the full path. */
+  readonly #fast: boolean;
 
-  constructor(c: CheckContext) {
+  constructor(c: CheckContext, fast = true) {
     this.c = c;
     this.#inodeSize = c.v.inodeSize;
+    this.#fast = fast;
   }
 
   async run(): Promise<void> {
@@ -349,6 +347,8 @@ export class Pass1 {
     const isz = v.inodeSize;
     const ipb = v.inodesPerBlock;
     const chunkBlocks = Math.max(1, Math.floor(ITABLE_READ_BYTES / v.blockSize));
+    const fast = this.#fast;
+    const csumOn = v.f.metadataCsum;
     // The reads to make, in order: each group's used part of the inode table, in large chunks.
     interface Chunk { g: number; first: boolean; it: number; b0: number; nb: number; firstIno: number; count: number }
     const plan: Chunk[] = [];
@@ -370,9 +370,15 @@ export class Pass1 {
         plan.push({ g, first: b0 === 0, it, b0, nb, firstIno: groupFirstIno + (b0 * v.blockSize) / isz, count });
       }
     }
-    // One read ahead, so the disk works while the previous chunk is checked.
-    const start = (ch: Chunk): Promise<{ buf?: Uint8Array; error?: unknown }> =>
-      c.v.cache.readUncached(ch.it + ch.b0, ch.nb).then((buf) => ({ buf }), (error: unknown) => ({ error }));
+    // One read ahead, so the disk works while the previous chunk is checked; two buffers
+    // taking turns (nothing keeps a view of a chunk past its turn: deferred inodes are copied).
+    const most = plan.reduce((m, ch) => Math.max(m, ch.nb), 0) * v.blockSize;
+    const spare = [new Uint8Array(most), new Uint8Array(most)];
+    let turn = 0;
+    const start = (ch: Chunk): Promise<{ buf?: Uint8Array; error?: unknown }> => {
+      const buf = spare[turn++ & 1]!.subarray(0, ch.nb * v.blockSize);
+      return c.v.cache.readUncachedInto(ch.it + ch.b0, buf).then(() => ({ buf }), (error: unknown) => ({ error }));
+    };
     let pending = plan.length > 0 ? start(plan[0]!) : undefined;
     for (let i = 0; i < plan.length; i++) {
       const ch = plan[i]!;
@@ -390,7 +396,9 @@ export class Pass1 {
         throw e; // not reached: PR_1_ISCAN_ERROR is fatal
       }
       const buf = got.buf;
+      // The checksum verdicts (0 unknown, 1 good, 2 bad): blockSanity computes them when it looks.
       const csums = new Uint8Array(ch.count);
+      if (csumOn && ipb < 2) for (let k = 0; k < ch.count; k++) csums[k] = this.csumOk(buf, k * isz, ch.firstIno + k) ? 1 : 2;
       const insane = this.blockSanity(buf, ch.firstIno, ch.count, ipb, csums);
       for (let k = 0; k < ch.count; k++) {
         const ino = ch.firstIno + k;
@@ -401,7 +409,9 @@ export class Pass1 {
           c.inodeUsed.set(ino);
           continue;
         }
-        await this.inode(ino, buf.subarray(off, off + isz), insane[blkInBuf] === 1, csums[k]);
+        const garbage = insane[blkInBuf] === 1;
+        if (fast && !garbage && fastInode(c, ino, buf, off, csums[k] !== 2, this.lowDtimeCheck)) continue;
+        await this.inode(ino, buf.subarray(off, off + isz), garbage, csums[k]);
       }
     }
     if (pending !== undefined) await pending;
@@ -452,8 +462,8 @@ export class Pass1 {
   looksInsane(buf: Uint8Array, off: number): boolean {
     const v = this.c.v;
     const flags = u32(buf, off + OFF_FLAGS);
-    const ib = buf.subarray(off + OFF_IBLOCK, off + OFF_IBLOCK + 60);
-    if ((flags & EXT4_EXTENTS_FL) !== 0) return !extentHeaderOk(ib, 60);
+    const ib = off + OFF_IBLOCK;
+    if ((flags & EXT4_EXTENTS_FL) !== 0) return !extentHeaderOk(buf, 60, ib);
     if (flags & EXT4_INLINE_DATA_FL) return false;
     const mode = u16(buf, off + OFF_MODE);
     const type = mode & S_IFMT;
@@ -463,7 +473,7 @@ export class Pass1 {
     if (u16(buf, off + OFF_LINKS) === 0) return false;
     let bad = 0;
     for (let i = 0; i < EXT2_N_BLOCKS; i++) {
-      const b = u32(ib, i * 4);
+      const b = u32(buf, ib + i * 4);
       if (b !== 0 && (b < v.firstDataBlock || b >= v.blocksCount)) bad++;
     }
     return bad > EXT2_N_BLOCKS / 2;
@@ -1343,11 +1353,5 @@ export class Pass1 {
     visit(c.eaRefcount, -1);
     visit(c.eaRefcountExtra, 1);
   }
-}
-
-/** e2fsprogs ext2_max_sizes: the largest file a block map can address. */
-function maxBlockMapSize(log2bs: number): number {
-  const bpp = 2 ** (log2bs - 2);
-  return (12 + bpp + bpp * bpp + bpp * bpp * bpp) * 2 ** log2bs;
 }
 

@@ -86,20 +86,28 @@ export class QuotaUsage {
 
   /** Pass 1, after an inode's blocks were walked: `clusters` it owns (xattr block included). */
   add(ino: number, raw: RawInode, clusters: number): void {
-    const v = this.#v;
-    if (ino === v.sb.s_prj_quota_inum || (ino !== EXT4_ROOT_INO && ino < v.firstIno) || (raw.i_flags & EXT4_EA_INODE_FL) !== 0) return;
+    if ((raw.i_flags & EXT4_EA_INODE_FL) !== 0) return;
     const ids = this.#ids(raw);
+    this.charge(ino, ids[0]!, ids[1]!, ids[2]!, clusters);
+  }
+
+  /** `add` with the owner's ids already read (pass 1's fast path; never an EA inode). */
+  charge(ino: number, uid: number, gid: number, projid: number, clusters: number): void {
+    const v = this.#v;
+    if (ino === v.sb.s_prj_quota_inum || (ino !== EXT4_ROOT_INO && ino < v.firstIno)) return;
     const space = clusters * v.clusterRatio * v.blockSize;
-    this.#types.forEach((m, t) => {
-      if (m === null) return;
-      const id = ids[t]!;
+    const types = this.#types;
+    for (let t = 0; t < types.length; t++) {
+      const m = types[t];
+      if (m === null || m === undefined) continue;
+      const id = t === 0 ? uid : t === 1 ? gid : projid;
       const u = m.get(id);
       if (u === undefined) m.set(id, { space, inodes: 1 });
       else {
         u.space += space;
         u.inodes += 1;
       }
-    });
+    }
   }
 
   /** Space a repair added to an inode (a directory grown by a block). @e2fsprogs quota_data_add */

@@ -74,7 +74,8 @@ async function runFsck(image: string, o: FsckCliOptions): Promise<number> {
   const preen = repair === "preen";
   let dev: FileDevice;
   try {
-    dev = await FileDevice.open(image, { readOnly: repair === undefined });
+    // Synchronous reads, as e2fsck makes them: nothing else shares this process's event loop.
+    dev = await FileDevice.open(image, { readOnly: repair === undefined, syncIO: true });
   } catch (e) {
     process.stderr.write(`ext4ts: fsck: ${e instanceof Error ? e.message : String(e)}\n`);
     return 8;
