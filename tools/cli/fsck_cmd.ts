@@ -14,7 +14,7 @@
  */
 
 import type { Command } from "commander";
-import { FileDevice } from "../../src/node.js";
+import { FileDevice } from "../../src/device/file.js";
 import { FsError } from "../../src/errors.js";
 import { check, formatProblem, type FsckReport, type Problem } from "../../src/fsck/check.js";
 

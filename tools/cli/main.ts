@@ -3,23 +3,22 @@
  * stderr as `ext4ts: CMD: CODE: reason (inode N, block B), syscall 'path'`), 2 usage.
  */
 
-import { Command, CommanderError, Option } from "commander";
+import { type Command, Option } from "commander";
 import { createWriteStream } from "node:fs";
 import { gunzipSync } from "node:zlib";
-import { FsError, MemoryDevice, Volume, openImage, type Stats } from "../../src/node.js";
+import { MemoryDevice, Volume, openImage, type Stats } from "../../src/node.js";
 import { describeSuperblock } from "../../src/format/superblock.js";
 import { describeInodeFlags } from "../../src/format/inode.js";
 import { DEMO_IMAGE_GZ_BASE64 } from "./demo_image.js";
 import { extract } from "./extract.js";
 import { formatNs, manifestLine, writeManifest } from "./manifest.js";
-import { CommandFailure, registerWriteCommands } from "./write_cmds.js";
+import { registerWriteCommands } from "./write_cmds.js";
+import { baseProgram, runProgram } from "./run.js";
 import { registerMkfs } from "./mkfs_cmd.js";
 import { registerFsck } from "./fsck_cmd.js";
 import { registerXattrCommands } from "./xattr_cmds.js";
 import { registerQuotaCommands } from "./quota_cmds.js";
 import { registerStress } from "./stress_cmd.js";
-
-class UsageError extends Error {}
 
 function out(s: string): void {
   process.stdout.write(s);
@@ -146,13 +145,7 @@ async function demo(): Promise<void> {
 }
 
 export function buildProgram(): Command {
-  const program = new Command();
-  program
-    .name("ext4ts")
-    .description("Read, inspect and extract ext2/ext3/ext4 images without a kernel")
-    .version("0.1.0")
-    .showHelpAfterError()
-    .exitOverride();
+  const program = baseProgram();
   const noload = new Option("--noload", "read a volume whose journal needs recovery without replaying it (like mount -o noload)");
 
   program.command("demo", { isDefault: false }).description("show the engine at work on an embedded in-memory image (no arguments)").action(demo);
@@ -208,36 +201,6 @@ export function buildProgram(): Command {
   return program;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
-  let cmd = "ext4ts";
-  try {
-    if (argv.length <= 2) {
-      program.outputHelp();
-      return 0;
-    }
-    cmd = argv[2] ?? cmd;
-    await program.parseAsync(argv);
-    return 0;
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      return e.exitCode === 0 || e.code === "commander.helpDisplayed" || e.code === "commander.version" ? 0 : 2;
-    }
-    if (e instanceof CommandFailure) {
-      if (e.message !== "") process.stderr.write(`ext4ts: ${e.message}\n`);
-      return 1;
-    }
-    if (e instanceof UsageError) {
-      process.stderr.write(`ext4ts: ${cmd}: ${e.message}\n`);
-      return 2;
-    }
-    if (e instanceof FsError) {
-      process.stderr.write(`ext4ts: ${cmd}: ${e.message}\n`);
-      return 1;
-    }
-    // Anything else is a bug in ext4ts: say so plainly, with the stack for the report.
-    const err = e instanceof Error ? e : new Error(String(e));
-    process.stderr.write(`ext4ts: ${cmd}: internal error (please report): ${err.stack ?? err.message}\n`);
-    return 70;
-  }
+export function main(argv: string[]): Promise<number> {
+  return runProgram(buildProgram(), argv);
 }
