@@ -605,7 +605,14 @@ export class Pass1 {
         await finish();
         return;
       }
-      if (raw.i_links_count !== 0 || raw.i_blocks_lo !== 0 || iblock(raw, 0) !== 0) r.fix(PR_1_QUOTA_INODE_NOT_CLEAR, { ino });
+      if ((raw.i_links_count !== 0 || raw.i_blocks_lo !== 0 || iblock(raw, 0) !== 0) && r.ask(PR_1_QUOTA_INODE_NOT_CLEAR, { ino })) {
+        // memset(inode, 0, inode_size), written whole; pass 5 frees its blocks.
+        await c.out.editInodeBytes(ino, (slot) => slot.fill(0));
+        bytes.fill(0, 0, this.#inodeSize);
+        Object.assign(raw, decodeInodeFast(bytes, 0, this.#inodeSize));
+        c.linkInfo.set(ino, 0);
+        failedCsum = false;
+      }
     } else if (ino < v.firstIno) {
       c.inodeUsed.set(ino);
       let bad = false;

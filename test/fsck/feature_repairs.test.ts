@@ -7,7 +7,8 @@
  *    again: the checker's feature view follows the superblock, as e2fsck's does.
  *  - PR_1_EXTENT_FEATURE / PR_1_EXTENTS_SET, and PR_1_UNSET_EXTENT_FL.
  *  - PR_0_INVALID_QUOTA_INO (quota.c e2fsck_validate_quota_inodes): the number is zeroed and
- *    the type is then neither counted nor compared (no "Update quota info").
+ *    the type is then neither counted nor compared (no "Update quota info"); a reserved quota
+ *    inode no longer named but holding data is then wiped (PR_1_QUOTA_INODE_NOT_CLEAR).
  * Each damaged image is repaired by e2fsck -fy and by ours: the same text and exit status,
  * and e2fsck -fn clean after ours; the -fn run gives e2fsck -fn's text.
  */
@@ -105,6 +106,12 @@ const CASES: readonly Case[] = [
     extended: "quotatype=prjquota",
     debugfs: ["ssv usr_quota_inum 808464432", "ssv grp_quota_inum 7"],
     expect: ["PR_0_INVALID_QUOTA_INO", "PR_0_INVALID_QUOTA_INO"],
+  },
+  {
+    name: "user and group quota inode numbers made invalid while inodes 3 and 4 still hold their files",
+    mkfs: ["-t", "ext4", "-O", "quota,project"],
+    debugfs: ["ssv usr_quota_inum 808464432", "ssv grp_quota_inum 7"],
+    expect: ["PR_0_INVALID_QUOTA_INO", "PR_0_INVALID_QUOTA_INO", "PR_1_QUOTA_INODE_NOT_CLEAR", "PR_1_QUOTA_INODE_NOT_CLEAR", "PR_5_BLOCK_BITMAP_HEADER"],
   },
 ];
 
