@@ -24,6 +24,7 @@ import {
   EXT4_IMAGIC_FL, EXT4_IMMUTABLE_FL, EXT4_INDEX_FL, EXT4_INLINE_DATA_FL, EXT4_JOURNAL_INO, EXT4_RESIZE_INO, EXT4_ROOT_INO,
   EXT4_VERITY_FL, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, inodeStruct, type RawInode,
 } from "../format/inode.js";
+import { EXT4_FEATURE_INCOMPAT_EXTENTS, EXT4_FEATURE_INCOMPAT_INLINE_DATA } from "../format/features.js";
 import { mmpBlock } from "../format/superblock.js";
 import type {
   CheckContext} from "./context.js";
@@ -538,8 +539,13 @@ export class Pass1 {
     if ((flags & EXT4_INLINE_DATA_FL) && (flags & EXT4_EXTENTS_FL)) this.inlineAndExtents(ino, raw);
     if ((flags & EXT4_INLINE_DATA_FL) && !v.f.inlineData && ino >= v.firstIno) {
       const x = await readXattrs(c, bytes, raw.i_extra_isize, fileAcl, false);
-      if (x.error === undefined && x.systemDataLen >= 0) r.fix(PR_1_INLINE_DATA_FEATURE, { ino });
-      r.fix(PR_1_INLINE_DATA_SET, { ino });
+      if (x.error === undefined && x.systemDataLen >= 0 && r.ask(PR_1_INLINE_DATA_FEATURE, { ino })) {
+        v.setFeature("s_feature_incompat", EXT4_FEATURE_INCOMPAT_INLINE_DATA);
+        c.out.markSuperDirty();
+      } else if (r.ask(PR_1_INLINE_DATA_SET, { ino })) {
+        await clearInode(c, ino, raw);
+        return; // e2fsck skips FINISH_INODE_LOOP
+      }
     }
     if ((flags & EXT4_INLINE_DATA_FL) && v.f.inlineData && ino >= v.firstIno) {
       const x = await readXattrs(c, bytes, raw.i_extra_isize, fileAcl, failedCsum);
@@ -550,12 +556,18 @@ export class Pass1 {
     }
     const special = ino === EXT4_BAD_INO || ino === EXT4_ROOT_INO || ino === EXT4_JOURNAL_INO;
     if ((flags & EXT4_EXTENTS_FL) && !v.f.extents && (raw.i_links_count !== 0 || special)) {
-      if (extentHeaderOk(raw.i_block, 60)) r.fix(PR_1_EXTENT_FEATURE, { ino });
-      r.fix(PR_1_EXTENTS_SET, { ino });
+      if (extentHeaderOk(raw.i_block, 60) && r.ask(PR_1_EXTENT_FEATURE, { ino })) {
+        v.setFeature("s_feature_incompat", EXT4_FEATURE_INCOMPAT_EXTENTS);
+        c.out.markSuperDirty();
+      } else if (r.ask(PR_1_EXTENTS_SET, { ino })) {
+        await clearInode(c, ino, raw);
+        if (ino === EXT4_BAD_INO) c.inodeUsed.set(ino);
+        return; // e2fsck skips FINISH_INODE_LOOP
+      }
     }
     if (v.f.extents && !(flags & EXT4_EXTENTS_FL) && (raw.i_links_count !== 0 || special) && (type === S_IFREG || type === S_IFDIR)
-      && extentHeaderOk(raw.i_block, 60)) {
-      r.fix(PR_1_UNSET_EXTENT_FL, { ino });
+      && extentHeaderOk(raw.i_block, 60) && r.ask(PR_1_UNSET_EXTENT_FL, { ino })) {
+      await write({ i_flags: (raw.i_flags | EXT4_EXTENTS_FL) >>> 0 });
     }
 
     if (ino === EXT4_BAD_INO) {
@@ -603,7 +615,14 @@ export class Pass1 {
         await finish();
         return;
       }
-      if (raw.i_links_count !== 0 || raw.i_blocks_lo !== 0 || iblock(raw, 0) !== 0) r.fix(PR_1_QUOTA_INODE_NOT_CLEAR, { ino });
+      if ((raw.i_links_count !== 0 || raw.i_blocks_lo !== 0 || iblock(raw, 0) !== 0) && r.ask(PR_1_QUOTA_INODE_NOT_CLEAR, { ino })) {
+        // memset(inode, 0, inode_size), written whole; pass 5 frees its blocks.
+        await c.out.editInodeBytes(ino, (slot) => slot.fill(0));
+        bytes.fill(0, 0, this.#inodeSize);
+        Object.assign(raw, decodeInodeFast(bytes, 0, this.#inodeSize));
+        c.linkInfo.set(ino, 0);
+        failedCsum = false;
+      }
     } else if (ino < v.firstIno) {
       c.inodeUsed.set(ino);
       let bad = false;

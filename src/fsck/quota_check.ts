@@ -79,6 +79,11 @@ export class QuotaUsage {
     this.#types = QUOTA_TYPE_INDEXES.map((t) => (v.f.quota && inums[t] !== 0 ? new Map<number, Usage>() : null));
   }
 
+  /** Type `t` is no longer tracked: a repair cleared its quota inode number. */
+  untrack(t: QuotaTypeIndex): void {
+    this.#types[t] = null;
+  }
+
   /** The user, group and project an inode is charged to. */
   #ids(raw: RawInode): number[] {
     return [inodeUid(raw), inodeGid(raw), fitsInInode(raw, this.#v.inodeSize, "i_projid") ? raw.i_projid : 0];

@@ -13,7 +13,7 @@ import {
 } from "../format/group_desc.js";
 import { EXT4_FT_UNKNOWN } from "../format/dirent.js";
 import { freeBlocksCount as sbFreeBlocks, setFreeBlocksCount as setSbFreeBlocks } from "../format/superblock.js";
-import { EXT4_GOOD_OLD_INODE_SIZE, EXT4_INLINE_DATA_FL, S_IFDIR, S_IFMT, S_IFREG, inodeLimit, type RawInode } from "../format/inode.js";
+import { EXT4_BAD_INO, EXT4_GOOD_OLD_INODE_SIZE, EXT4_INLINE_DATA_FL, S_IFDIR, S_IFMT, S_IFREG, inodeLimit, type RawInode } from "../format/inode.js";
 import { xattrEntryHash } from "../format/xattr.js";
 import { iterateBlocks } from "./blockmap.js";
 import type { CheckContext } from "./context.js";
@@ -75,6 +75,8 @@ export async function clearInode(c: CheckContext, ino: number, raw: RawInode): P
   c.inodeBad.clear(ino);
   c.ftype.set(ino, EXT4_FT_UNKNOWN);
   await c.out.writeInode(ino, fields);
+  // The bad-blocks inode is wiped: memset(inode, 0, sizeof(struct ext2_inode)).
+  if (ino === EXT4_BAD_INO) await c.out.editInodeBytes(ino, (slot) => slot.fill(0, 0, EXT4_GOOD_OLD_INODE_SIZE));
 }
 
 const EA_MAGIC = 0xea020000;

@@ -21,6 +21,7 @@ import {
 } from "../format/jbd2.js";
 import { EXT4_ERROR_FS, EXT4_FEATURE_COMPAT_HAS_JOURNAL, EXT4_FEATURE_INCOMPAT_RECOVER, EXT4_VALID_FS, mmpBlock } from "../format/superblock.js";
 import { groupHasSuperblock } from "../format/group_desc.js";
+import type { QuotaTypeIndex } from "../format/quota.js";
 import type { CheckContext } from "./context.js";
 import { iterateBlockMap, mapLogical } from "./blockmap.js";
 import { readInodeBytes } from "./paths.js";
@@ -326,8 +327,6 @@ export function checkSuperBlock(c: CheckContext): void {
     }
   }
   if (v.f.metaBg && sb.s_first_meta_bg > v.descBlocks) r.fix(PR_0_FIRST_META_BG_TOO_BIG, { num: sb.s_first_meta_bg, group: v.descBlocks });
-  const names = ["user", "group", "project"] as const;
-  for (const t of invalidQuotaTypes(c)) r.fix(PR_0_INVALID_QUOTA_INO, { ino: quotaInums(c)[t]!, str: names[t] ?? "user" });
   let csumLatch: boolean | undefined;
   // The first metadata block outside its group says once where backups may help (PR_LATCH_RELOC).
   let hinted = false;
@@ -397,19 +396,42 @@ export function checkSuperBlock(c: CheckContext): void {
   }
   if (!v.f.resizeInode && sb.s_reserved_gdt_blocks !== 0) r.fix(PR_0_NONZERO_RESERVED_GDT_BLOCKS, { num: sb.s_reserved_gdt_blocks });
   if (v.f.resizeInode && v.f.metaBg) r.fix(PR_0_DISABLE_RESIZE_INODE);
+  validateQuotaInodes(c);
 }
 
-function quotaInums(c: CheckContext): number[] {
-  const sb = c.v.sb;
-  return [sb.s_usr_quota_inum, sb.s_grp_quota_inum, sb.s_prj_quota_inum];
+const QUOTA_INUM_FIELDS = ["s_usr_quota_inum", "s_grp_quota_inum", "s_prj_quota_inum"] as const;
+const QUOTA_NAMES = ["user", "group", "project"] as const;
+
+/**
+ * A quota inode number that cannot name a quota file is forgotten: the superblock's field is
+ * zeroed, and the type is then not counted or compared (e2fsck's quota context, set up after
+ * check_super_block, leaves out types whose inode number is 0). No quota file is made.
+ * @e2fsprogs e2fsck/quota.c e2fsck_validate_quota_inodes
+ */
+function validateQuotaInodes(c: CheckContext): void {
+  for (const t of invalidQuotaTypes(c)) {
+    const field = QUOTA_INUM_FIELDS[t];
+    if (c.r.ask(PR_0_INVALID_QUOTA_INO, { ino: c.v.sb[field], str: QUOTA_NAMES[t] })) {
+      c.v.sb[field] = 0;
+      c.out.markSuperDirty();
+      c.quota.untrack(t);
+    }
+  }
 }
 
-/** Quota types whose superblock inode number cannot name a quota file (e2fsck: "Invalid user quota inode"). */
-export function invalidQuotaTypes(c: CheckContext): number[] {
-  if (!c.v.f.quota) return [];
-  const out: number[] = [];
-  quotaInums(c).forEach((q, t) => {
-    if (q !== 0 && q !== 3 && q !== 4 && (q < c.v.firstIno || q > c.v.sb.s_inodes_count)) out.push(t);
+/** Reserved inodes that are never a quota file: bad blocks, root, boot loader, undelete, resize, journal, exclude, replica. */
+const NOT_QUOTA_INODES: ReadonlySet<number> = new Set([1, 2, 5, 6, 7, 8, 9, 10]);
+
+/**
+ * Quota types whose superblock inode number cannot name a quota file (e2fsck: "Invalid user
+ * quota inode"), tested whether or not the quota feature is on, as e2fsck does.
+ * @e2fsprogs e2fsck/quota.c e2fsck_validate_quota_inodes
+ */
+export function invalidQuotaTypes(c: CheckContext): QuotaTypeIndex[] {
+  const out: QuotaTypeIndex[] = [];
+  QUOTA_INUM_FIELDS.forEach((field, t) => {
+    const q = c.v.sb[field];
+    if (q !== 0 && (NOT_QUOTA_INODES.has(q) || q > c.v.sb.s_inodes_count)) out.push(t as QuotaTypeIndex);
   });
   return out;
 }

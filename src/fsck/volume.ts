@@ -152,6 +152,16 @@ export class FsckVolume {
     this.csumSeed = fsChecksumSeed(sb.s_uuid, hasIncompat(sb, EXT4_FEATURE_INCOMPAT_CSUM_SEED), sb.s_checksum_seed);
   }
 
+  /**
+   * Turn a feature on in the superblock, as a repair's ext2fs_set_feature_* does; `f` follows
+   * (the same object, updated), as e2fsck's later tests read fs->super. The caller marks the
+   * superblock dirty.
+   */
+  setFeature(field: "s_feature_compat" | "s_feature_incompat" | "s_feature_ro_compat", bit: number): void {
+    this.sb[field] = (this.sb[field] | bit) >>> 0;
+    Object.assign(this.f, featuresOf(this.sb));
+  }
+
   group(g: number): GroupDesc {
     return this.groups[g]!; // callers iterate 0..groupCount-1
   }

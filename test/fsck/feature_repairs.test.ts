@@ -1,0 +1,163 @@
+/**
+ * Repairs that change what the superblock says (e2fsprogs is the oracle): an inode flag whose
+ * feature is off, where e2fsck either turns the feature on (the inode is well formed) or
+ * clears the inode; a quota inode number that cannot name a quota file.
+ *  - PR_1_INLINE_DATA_FEATURE / PR_1_INLINE_DATA_SET (pass1.c): an inline inode on a volume
+ *    without inline_data. Once the feature is set, the next inline inodes are not asked about
+ *    again: the checker's feature view follows the superblock, as e2fsck's does.
+ *  - PR_1_EXTENT_FEATURE / PR_1_EXTENTS_SET, and PR_1_UNSET_EXTENT_FL.
+ *  - PR_0_INVALID_QUOTA_INO (quota.c e2fsck_validate_quota_inodes): the number is zeroed and
+ *    the type is then neither counted nor compared (no "Update quota info"); a reserved quota
+ *    inode no longer named but holding data is then wiped (PR_1_QUOTA_INODE_NOT_CLEAR).
+ * Each damaged image is repaired by e2fsck -fy and by ours: the same text and exit status,
+ * and e2fsck -fn clean after ours; the -fn run gives e2fsck -fn's text.
+ */
+
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { FileDevice } from "../../src/device/file.js";
+import { check, formatProblem, type CheckOptions } from "../../src/fsck/check.js";
+import { DEBUGFS_ENV } from "../oracle/base_image.js";
+import { runDir } from "../oracle/images.js";
+import { oracleAvailability, oracleGate, run, runUnchecked, tool } from "../oracle/oracle_env.js";
+
+const E2FSCK_ENV = { ...process.env, E2FSCK_CONFIG: "/dev/null", LC_ALL: "C", TZ: "GMT0" };
+
+/** Our check with the text the CLI prints on stdout, and its exit status. */
+async function ours(img: string, repair: CheckOptions["repair"] | undefined): Promise<{ out: string; exitCode: number; names: string[] }> {
+  const dev = await FileDevice.open(img, repair === undefined ? { readOnly: true } : {});
+  let out = "";
+  try {
+    const report = await check(dev, {
+      force: true,
+      name: img,
+      ...(repair !== undefined ? { repair } : {}),
+      onPass: (_p, title) => {
+        out += `${title}\n`;
+      },
+      onProblem: (p) => {
+        out += formatProblem(p);
+      },
+    });
+    if (report.modified) out += `\n${report.device}: ***** FILE SYSTEM WAS MODIFIED *****\n`;
+    if (!report.clean) out += `\n${report.device}: ********** WARNING: Filesystem still has errors **********\n\n`;
+    if (report.aborted === undefined) out += `${report.summaryLine}\n`;
+    return { out, exitCode: report.exitCode, names: report.problems.map((p) => p.name) };
+  } finally {
+    await dev.close();
+  }
+}
+
+/** A small tree: a directory with a file, a one-line file, a file of 20 blocks (1 KiB). */
+function makeTree(dir: string): void {
+  mkdirSync(path.join(dir, "d"), { recursive: true });
+  writeFileSync(path.join(dir, "d", "f"), "x\n");
+  writeFileSync(path.join(dir, "small"), "hello\n");
+  writeFileSync(path.join(dir, "big"), Buffer.alloc(20000, 0x61));
+}
+
+interface Case {
+  readonly name: string;
+  readonly mkfs: readonly string[];
+  /** mke2fs -E options besides root_owner. */
+  readonly extended?: string;
+  readonly debugfs: readonly string[];
+  /** Problems our repair must report, in this order (others may come between). */
+  readonly expect: readonly string[];
+}
+
+const CASES: readonly Case[] = [
+  {
+    name: "inline files and a directory, the inline_data feature turned off",
+    mkfs: ["-t", "ext4", "-O", "inline_data"],
+    debugfs: ["feature -inline_data"],
+    expect: ["PR_1_INLINE_DATA_FEATURE"],
+  },
+  {
+    name: "INLINE_DATA_FL on a file without system.data, without the feature",
+    mkfs: ["-t", "ext4"],
+    debugfs: ["sif /small flags 0x10000000"],
+    expect: ["PR_1_INLINE_DATA_SET", "PR_2_UNUSED_INODE"],
+  },
+  {
+    name: "extent files, the extent feature turned off",
+    mkfs: ["-t", "ext4", "-O", "^64bit"],
+    debugfs: ["feature -extent"],
+    expect: ["PR_1_EXTENT_FEATURE"],
+  },
+  {
+    name: "EXTENTS_FL on a block-mapped file, without the feature",
+    mkfs: ["-t", "ext2"],
+    debugfs: ["sif /big flags 0x80000"],
+    expect: ["PR_1_EXTENTS_SET", "PR_2_UNUSED_INODE"],
+  },
+  {
+    name: "an extent file without EXTENTS_FL",
+    // No resize inode: read as a block map, i_block names a descriptor block, which the -n
+    // run's pass 1D would list as shared with inode 7 too (not yet told apart there).
+    mkfs: ["-t", "ext4", "-O", "^resize_inode"],
+    debugfs: ["sif /small flags 0"],
+    expect: ["PR_1_UNSET_EXTENT_FL"],
+  },
+  {
+    name: "user and group quota inode numbers past the inode count and reserved (project quota kept)",
+    mkfs: ["-t", "ext4", "-O", "quota,project"],
+    extended: "quotatype=prjquota",
+    debugfs: ["ssv usr_quota_inum 808464432", "ssv grp_quota_inum 7"],
+    expect: ["PR_0_INVALID_QUOTA_INO", "PR_0_INVALID_QUOTA_INO"],
+  },
+  {
+    name: "user and group quota inode numbers made invalid while inodes 3 and 4 still hold their files",
+    mkfs: ["-t", "ext4", "-O", "quota,project"],
+    debugfs: ["ssv usr_quota_inum 808464432", "ssv grp_quota_inum 7"],
+    expect: ["PR_0_INVALID_QUOTA_INO", "PR_0_INVALID_QUOTA_INO", "PR_1_QUOTA_INODE_NOT_CLEAR", "PR_1_QUOTA_INODE_NOT_CLEAR", "PR_5_BLOCK_BITMAP_HEADER"],
+  },
+];
+
+function subsequence(names: readonly string[], want: readonly string[]): boolean {
+  let i = 0;
+  for (const n of names) if (i < want.length && n === want[i]) i++;
+  return i === want.length;
+}
+
+describe("fsck: a feature flag or quota inode number in the superblock, repaired as e2fsck does", () => {
+  const oracle = oracleAvailability(["mke2fs", "debugfs", "e2fsck", "dumpe2fs"]);
+  oracleGate(oracle, "e2fsprogs (mke2fs, debugfs, e2fsck, dumpe2fs) is available");
+  if (!oracle.ok) return;
+
+  for (const k of CASES) {
+    it(k.name, async () => {
+      const dir = mkdtempSync(path.join(runDir(), "fsck-feature-"));
+      makeTree(path.join(dir, "tree"));
+      const base = path.join(dir, "base.img");
+      run(tool("mke2fs"), ["-q", "-F", ...k.mkfs, "-b", "1024", "-I", "256", "-E", ["root_owner=0:0", ...(k.extended !== undefined ? [k.extended] : [])].join(","), "-d", path.join(dir, "tree"), base, "8M"], {
+        env: { ...process.env, E2FSPROGS_FAKE_TIME: "1700000000" },
+      });
+      run(tool("debugfs"), ["-w", "-f", "-", base], { input: `${k.debugfs.join("\n")}\n`, env: DEBUGFS_ENV });
+
+      // -n: the same questions, answered no.
+      const en = runUnchecked(tool("e2fsck"), ["-fn", base], { env: E2FSCK_ENV });
+      const on = await ours(base, undefined);
+      expect(en.status).toBe(4);
+      expect(on.exitCode).toBe(en.status);
+      expect(on.out.replaceAll(base, "IMG").trim()).toBe(en.stdout.replaceAll(base, "IMG").trim());
+
+      // -y: the same repairs, leaving a volume e2fsck finds clean.
+      const theirs = path.join(dir, "e2fsck.img");
+      const mine = path.join(dir, "ext4ts.img");
+      copyFileSync(base, theirs);
+      copyFileSync(base, mine);
+      const ey = runUnchecked(tool("e2fsck"), ["-fy", theirs], { env: E2FSCK_ENV });
+      const oy = await ours(mine, "yes");
+      expect(subsequence(oy.names, k.expect), `expected ${k.expect.join(", ")} in ${oy.names.join(", ")}`).toBe(true);
+      expect(oy.out.replaceAll(mine, "IMG").trim()).toBe(ey.stdout.replaceAll(theirs, "IMG").trim());
+      expect(oy.exitCode).toBe(ey.status);
+      const after = runUnchecked(tool("e2fsck"), ["-fn", mine], { env: E2FSCK_ENV });
+      expect(after.status, after.stdout).toBe(0);
+      const dump = (img: string): string => run(tool("dumpe2fs"), ["-h", img], { env: E2FSCK_ENV }).stdout
+        .split("\n").filter((l) => /^(Filesystem features|User quota inode|Group quota inode|Project quota inode):/.test(l)).join("\n");
+      expect(dump(mine)).toBe(dump(theirs));
+    });
+  }
+});
