@@ -6,7 +6,8 @@
  *   inode_bb_map, inode_imagic_map; `ftype` holds the directory-entry file type each scanned
  *   inode's mode implies (so pass 2 need not re-read inodes to check entry types; it also
  *   tells directories and regular files, e2fsck's inode_dir_map and inode_reg_map).
- * - linkInfo (i_links_count as read) and linkCount (references found in pass 2).
+ * - linkInfo (i_links_count as read) and linkCount (references found in pass 2), as
+ *   e2fsck's icounts: a bit for a count of 1, a map entry for more.
  * - blockFound (every block something claims), blockDup (claimed twice), blockMeta (the
  *   fixed metadata), blockEa (extended attribute blocks seen) and the EA refcounts.
  * - dirs: e2fsck's dir_info (inode, '..' found in the directory, parent found by pass 2),
@@ -16,7 +17,7 @@
 import { QuotaUsage } from "./quota_check.js";
 import { EXT4_FT_BLKDEV, EXT4_FT_CHRDEV, EXT4_FT_DIR, EXT4_FT_FIFO, EXT4_FT_REG_FILE, EXT4_FT_SOCK, EXT4_FT_SYMLINK, EXT4_FT_UNKNOWN } from "../format/dirent.js";
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from "../format/inode.js";
-import { ChunkedBitmap, ChunkedCounts, GrowF64, GrowU32 } from "./maps.js";
+import { ChunkedBitmap, ChunkedCounts, GrowF64, GrowU32, InodeCounts } from "./maps.js";
 import type { Reporter } from "./report.js";
 import type { FsckWriter } from "./writer.js";
 import type { FsckVolume } from "./volume.js";
@@ -256,8 +257,8 @@ export class CheckContext {
   readonly inodeImagic: ChunkedBitmap;
   /** EXT4_FT_* of each scanned inode's mode, 0 when unknown or not scanned. */
   readonly ftype = ChunkedCounts.u8();
-  readonly linkInfo = ChunkedCounts.u16();
-  readonly linkCount = ChunkedCounts.u32();
+  readonly linkInfo: InodeCounts;
+  readonly linkCount: InodeCounts;
 
   readonly blockFound: ChunkedBitmap;
   blockDup: ChunkedBitmap | null = null;
@@ -326,6 +327,8 @@ export class CheckContext {
     this.now = now;
     const ni = v.inodesCount + 1;
     this.inodeUsed = new ChunkedBitmap(ni);
+    this.linkInfo = new InodeCounts(ni, 0xffff);
+    this.linkCount = new InodeCounts(ni, 0xffffffff);
     this.inodeBad = new ChunkedBitmap(ni);
     this.inodeBb = new ChunkedBitmap(ni);
     this.inodeImagic = new ChunkedBitmap(ni);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ChunkedBitmap, ChunkedCounts, GrowF64, GrowU32 } from "./maps.js";
+import { ChunkedBitmap, ChunkedCounts, GrowF64, GrowU32, InodeCounts, NameSet } from "./maps.js";
 
 describe("ChunkedBitmap", () => {
   it("sets, tests and clears bits across chunk boundaries, allocating only touched chunks", () => {
@@ -46,9 +46,42 @@ describe("ChunkedCounts", () => {
     expect(c.get(7)).toBe(255);
     c.set(9, 42);
     expect(c.get(9)).toBe(42);
-    const u16 = ChunkedCounts.u16();
-    u16.set(1, 70_000);
-    expect(u16.get(1)).toBe(65_535);
+  });
+});
+
+describe("InodeCounts", () => {
+  it("keeps 0 and 1 as a bit and larger counts apart, saturating at max", () => {
+    const c = new InodeCounts(2_000_000, 0xffff);
+    expect(c.get(1_999_999)).toBe(0);
+    expect(c.inc(5)).toBe(1);
+    expect(c.inc(5)).toBe(2);
+    expect(c.inc(5)).toBe(3);
+    expect(c.get(5)).toBe(3);
+    c.set(5, 1);
+    expect(c.get(5)).toBe(1);
+    expect(c.inc(5)).toBe(2);
+    c.set(5, 0);
+    expect(c.get(5)).toBe(0);
+    expect(c.inc(5)).toBe(1);
+    c.set(6, 70_000);
+    expect(c.get(6)).toBe(0xffff);
+    expect(c.inc(6)).toBe(0xffff);
+  });
+});
+
+describe("NameSet", () => {
+  it("finds a name again, by bytes, across hash chains and growth, until cleared", () => {
+    const s = new NameSet();
+    const enc = new TextEncoder();
+    const names = Array.from({ length: 3000 }, (_, i) => enc.encode(`name-${i}`));
+    for (const n of names) expect(s.insert(n, 0, n.length)).toBe(false);
+    for (const n of names) expect(s.insert(n, 0, n.length)).toBe(true);
+    // Same bytes at another offset of another buffer; a prefix is another name.
+    const buf = new Uint8Array([0, 0, ...enc.encode("name-7")]);
+    expect(s.insert(buf, 2, 6)).toBe(true);
+    expect(s.insert(buf, 2, 5)).toBe(false);
+    s.clear();
+    expect(s.insert(names[0]!, 0, names[0]!.length)).toBe(false);
   });
 });
 

@@ -162,14 +162,6 @@ export class ChunkedCounts<T extends CountArray> {
     return new ChunkedCounts((n) => new Uint8Array(n), 0xff);
   }
 
-  static u16(): ChunkedCounts<Uint16Array> {
-    return new ChunkedCounts((n) => new Uint16Array(n), 0xffff);
-  }
-
-  static u32(): ChunkedCounts<Uint32Array> {
-    return new ChunkedCounts((n) => new Uint32Array(n), 0xffffffff);
-  }
-
   get(i: number): number {
     const c = chunkOf(i, COUNT_CHUNK);
     const ch = this.#chunks[c];
@@ -325,4 +317,51 @@ function grow32(a: Int32Array): Int32Array<ArrayBuffer> {
   const b = new Int32Array(a.length * 2);
   b.set(a);
   return b;
+}
+
+/**
+ * A count per inode, stored as e2fsck's icount stores it: most inodes have a count of 0 or
+ * 1 (a file with one name), kept as one bit; the others (directories, hard links) in a map.
+ * So memory follows the inodes with more than one link, not the inode count. Counts stop
+ * at `max`.
+ */
+export class InodeCounts {
+  readonly #one: ChunkedBitmap;
+  readonly #many = new Map<number, number>();
+
+  constructor(size: number, readonly max: number) {
+    this.#one = new ChunkedBitmap(size);
+  }
+
+  get(i: number): number {
+    const m = this.#many.get(i);
+    if (m !== undefined) return m;
+    return this.#one.test(i) ? 1 : 0;
+  }
+
+  set(i: number, value: number): void {
+    const v = Math.min(value, this.max);
+    if (v <= 1) {
+      this.#many.delete(i);
+      if (v === 1) this.#one.set(i);
+      else this.#one.clear(i);
+      return;
+    }
+    this.#one.clear(i);
+    this.#many.set(i, v);
+  }
+
+  /** Add one; returns the new value. */
+  inc(i: number): number {
+    const m = this.#many.get(i);
+    if (m !== undefined) {
+      const v = Math.min(m + 1, this.max);
+      this.#many.set(i, v);
+      return v;
+    }
+    if (!this.#one.set(i)) return 1;
+    this.#one.clear(i);
+    this.#many.set(i, 2);
+    return 2;
+  }
 }

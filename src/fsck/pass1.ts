@@ -75,7 +75,7 @@ const OFF_SIZE_HIGH = inodeStruct.offsetOf("i_size_high");
 
 const EXT2_N_BLOCKS = 15;
 /** Inode table bytes read per request. */
-const ITABLE_READ_BYTES = 4 * 1024 * 1024;
+const ITABLE_READ_BYTES = 1024 * 1024;
 
 const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
 const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
@@ -397,6 +397,7 @@ export class Pass1 {
         throw e; // not reached: PR_1_ISCAN_ERROR is fatal
       }
       const buf = got.buf;
+      const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
       // The checksum verdicts (0 unknown, 1 good, 2 bad): blockSanity computes them when it looks.
       const csums = new Uint8Array(ch.count);
       if (csumOn && ipb < 2) for (let k = 0; k < ch.count; k++) csums[k] = this.csumOk(buf, k * isz, ch.firstIno + k) ? 1 : 2;
@@ -411,7 +412,7 @@ export class Pass1 {
           continue;
         }
         const garbage = insane[blkInBuf] === 1;
-        if (fast && !garbage && fastInode(c, ino, buf, off, csums[k] !== 2, this.lowDtimeCheck)) continue;
+        if (fast && !garbage && fastInode(c, ino, buf, view, off, csums[k] !== 2, this.lowDtimeCheck)) continue;
         await this.inode(ino, buf.subarray(off, off + isz), garbage, csums[k]);
       }
     }
