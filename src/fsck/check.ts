@@ -33,7 +33,9 @@ import { PathNamer, readInode } from "./paths.js";
 import { exitCodeOf, FsckAbort, FsckRestart, Reporter, summaryLine, type FsckReport, type FsckSummary, type Problem } from "./report.js";
 import { PR_0_JNL_TXN_CORRUPT, PR_6_RECREATE_JOURNAL, PR_6_UPDATE_QUOTAS } from "./problem.js";
 import { recreateJournal } from "./journal_repair.js";
-import { checkJournal, checkMmp, checkResizeInode, checkSuperBlock, invalidQuotaTypes, reasonToCheck } from "./super_check.js";
+import { checkJournal, checkMmp, checkResizeInode, checkSuperBlock, invalidQuotaTypes, moveJournal, reasonToCheck } from "./super_check.js";
+import { releaseOrphanInodes } from "./orphan.js";
+import { EXT4_VALID_FS } from "../format/superblock.js";
 import { openVolume, type FsckVolume } from "./volume.js";
 import { FsckWriter } from "./writer.js";
 import { recoverJournal } from "../journal/recovery.js";
@@ -192,6 +194,9 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
     } else if (v.f.needsRecovery && opts.restarted !== true && !ctx.journalDeleted && !ctx.journalReset) {
       // e2fsck replays the journal, then checks the volume from the start again.
       say(`${device}: recovering journal`);
+      // What the journal check wrote (a journal inode from its backup, a journal superblock
+      // cleared) is on the device before recovery reads it. @e2fsprogs e2fsck_run_ext3_journal (ext2fs_flush)
+      if (w !== null) await w.flushBlocks();
       const res = await recoverJournal(dev, { policy: "e2fsck" });
       // jbd2's own complaints, which e2fsck prints as they happen (printk).
       for (const note of res.notes) {
@@ -211,7 +216,17 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
       return { ...again, problems: [...r.problems, ...again.problems], warnings: [...warnings, ...again.warnings], stderr: [...stderr, ...again.stderr] };
     }
     checkSuperBlock(c);
-    if (opts.force !== true && reasonToCheck(c) === null) {
+    // The rest of check_super_block that only a repairing run does: the orphan list, then
+    // the journal inode's backup and a visible journal file moved to inode 8.
+    if (w !== null) {
+      if (await releaseOrphanInodes(c)) {
+        v.sb.s_state &= ~EXT4_VALID_FS & 0xffff;
+        w.markSuperDirty();
+      }
+      await moveJournal(c);
+    }
+    // @e2fsprogs check_if_skip: a volume something was already fixed on is checked in full.
+    if (opts.force !== true && r.fixed === 0 && !c.problemsFixedQuietly && reasonToCheck(c) === null) {
       skipped = true;
       let freeB = 0;
       let freeI = 0;
@@ -291,7 +306,9 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
   let stateFixed = false;
   if (w !== null && c !== null) {
     const used = c.inodeUsed;
-    if (skipped) await w.flushBlocks(); // e2fsck's check_if_skip changes nothing
+    // e2fsck's check_if_skip changes nothing itself, but closes the volume: what the checks
+    // before it changed (the orphan list released) is written with the superblock and descriptors.
+    if (skipped) await (modified ? w.flushMeta() : w.flushBlocks());
     else if (aborted === undefined) stateFixed = await w.close({ valid: r.valid, now, inodeInUse: (ino) => used.test(ino) });
     else if (r.preenHalted) await w.close({ valid: false, halt: true, now, inodeInUse: (ino) => used.test(ino) });
     else await w.flushBlocks(); // e2fsck's fatal_error flushes the blocks written so far, nothing more
@@ -316,7 +333,7 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
     clean: valid && aborted === undefined,
     modified,
     preenHalted: r.preenHalted,
-    exitCode: exitCodeOf(valid, aborted !== undefined, r.fixed > 0 || stateFixed, r.preenHalted),
+    exitCode: exitCodeOf(valid, aborted !== undefined, r.fixed > 0 || stateFixed || (modified && c?.problemsFixedQuietly === true), r.preenHalted),
     skipped,
     warnings,
     stderr,

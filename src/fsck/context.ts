@@ -306,6 +306,11 @@ export class CheckContext {
   journalDeleted = false;
   /** A repair wrote a new, empty journal superblock: the log holds nothing to replay. */
   journalReset = false;
+  /**
+   * A repair that e2fsck counts as fixed without a question (E2F_FLAG_PROBLEMS_FIXED set by
+   * hand, as clear_v2_journal_fields does): the run exits 1 if it also changed the volume.
+   */
+  problemsFixedQuietly = false;
   /** /lost+found once pass 3 found or made it (e2fsck's ctx->lost_and_found), else 0. */
   lostAndFound = 0;
   /** /lost+found could not be found or made: reconnecting is given up. */

@@ -8,14 +8,15 @@
  * use: then it gives up ("Cannot proceed with file system check", exit 12).
  */
 
-import { journalSuperblockChecksum, mmpChecksum } from "../format/checksum.js";
+import { dirBlockChecksum, inodeChecksumSeed, journalSuperblockChecksum, mmpChecksum } from "../format/checksum.js";
+import { hasDirTail, recLenFromDisk, recLenToDisk } from "../format/dirent.js";
 import { EXT4_MMP_MAGIC, EXT4_MMP_SEQ_CLEAN, mmpStruct } from "../format/mmp.js";
 import {
   EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT, freeInodesCount as gdFreeInodes, itableUnused, setBlockBitmap, setInodeBitmap, setItableUnused,
 } from "../format/group_desc.js";
-import { EXT4_EXTENTS_FL, S_IFMT, S_IFREG, decodeInode, type RawInode } from "../format/inode.js";
+import { EXT4_EXTENTS_FL, EXT4_GOOD_OLD_INODE_SIZE, EXT4_JOURNAL_INO, EXT4_ROOT_INO, S_IFMT, S_IFREG, decodeInode, inodeStruct, type RawInode } from "../format/inode.js";
 import {
-  JBD2_CRC32C_CHKSUM, JBD2_FEATURE_COMPAT_CHECKSUM, JBD2_FEATURE_INCOMPAT_CSUM_V2, JBD2_FEATURE_INCOMPAT_CSUM_V3,
+  JBD2_COMMIT_BLOCK, JBD2_CRC32C_CHKSUM, JBD2_DESCRIPTOR_BLOCK, JBD2_FEATURE_COMPAT_CHECKSUM, JBD2_REVOKE_BLOCK, JBD2_FEATURE_INCOMPAT_CSUM_V2, JBD2_FEATURE_INCOMPAT_CSUM_V3,
   JBD2_KNOWN_INCOMPAT_FEATURES, JBD2_MAGIC_NUMBER, JBD2_MIN_JOURNAL_BLOCKS, JBD2_SUPERBLOCK_V1, JBD2_SUPERBLOCK_V2,
   decodeJournalSuperblock, journalHasCsumV2or3, newJournalSuperblock,
 } from "../format/jbd2.js";
@@ -24,14 +25,15 @@ import { groupHasSuperblock } from "../format/group_desc.js";
 import type { QuotaTypeIndex } from "../format/quota.js";
 import type { CheckContext } from "./context.js";
 import { iterateBlockMap, mapLogical } from "./blockmap.js";
-import { readInodeBytes } from "./paths.js";
+import { dirBlocks, listDir, readInode, readInodeBytes } from "./paths.js";
+import { inodeAllocStats } from "./repair.js";
 import {
-  PR_0_BAD_MIN_EXTRA_ISIZE, PR_0_BAD_WANT_EXTRA_ISIZE, PR_0_BB_NOT_GROUP, PR_0_BB_UNINIT_LAST, PR_0_CANT_FIND_JOURNAL,
+  PR_0_BACKUP_JNL, PR_0_BAD_MIN_EXTRA_ISIZE, PR_0_ERR_MOVE_JOURNAL, PR_0_MOVE_JOURNAL, PR_0_BAD_WANT_EXTRA_ISIZE, PR_0_BB_NOT_GROUP, PR_0_BB_UNINIT_LAST, PR_0_CANT_FIND_JOURNAL,
   PR_0_CLEAR_RESIZE_INODE, PR_0_DISABLE_RESIZE_INODE, PR_0_FIRST_META_BG_TOO_BIG, PR_0_GDT_CSUM, PR_0_GDT_CSUM_LATCH,
   PR_0_GDT_ITABLE_UNUSED, PR_0_GDT_UNINIT, PR_0_IB_NOT_GROUP, PR_0_INODE_COUNT_WRONG, PR_0_INVALID_QUOTA_INO,
   PR_0_ITABLE_NOT_GROUP, PR_0_JOURNAL_ABORT, PR_0_JOURNAL_BAD_INODE, PR_0_JOURNAL_BAD_SUPER, PR_0_JOURNAL_HAS_JOURNAL,
   PR_0_JOURNAL_RECOVERY_CLEAR, PR_0_JOURNAL_RECOVER_SET, PR_0_JOURNAL_UNSUPP_INCOMPAT, PR_0_JOURNAL_UNSUPP_MULTIFS,
-  PR_0_JOURNAL_UNSUPP_VERSION, PR_0_MMP_CSUM_INVALID, PR_0_MMP_INVALID_BLK, PR_0_MMP_INVALID_MAGIC, PR_0_NONZERO_RESERVED_GDT_BLOCKS, PR_0_RELOCATE_HINT,
+  PR_0_JOURNAL_UNSUPP_ROCOMPAT, PR_0_JOURNAL_UNSUPP_VERSION, PR_0_CLEAR_V2_JOURNAL, PR_0_MMP_CSUM_INVALID, PR_0_MMP_INVALID_BLK, PR_0_MMP_INVALID_MAGIC, PR_0_NONZERO_RESERVED_GDT_BLOCKS, PR_0_RELOCATE_HINT,
   PR_0_RESIZE_INODE_INVALID,
 } from "./problem.js";
 
@@ -114,7 +116,7 @@ async function journalInodeUsable(c: CheckContext, raw: RawInode): Promise<boole
   return (last + 1) * v.blockSize >= size;
 }
 
-/** A journal inode rebuilt from the superblock's backup (s_jnl_blocks), as e2fsck does. */
+/** A journal inode rebuilt from the superblock's backup (s_jnl_blocks), as e2fsck does. @e2fsprogs e2fsck_get_journal (try_backup_journal) */
 function backupJournalInode(c: CheckContext): RawInode | null {
   const sb = c.v.sb;
   if (sb.s_jnl_backup_type !== 1) return null;
@@ -128,8 +130,9 @@ function backupJournalInode(c: CheckContext): RawInode | null {
   raw.i_size_lo = sb.s_jnl_blocks[16] ?? 0;
   raw.i_links_count = 1;
   raw.i_mode = S_IFREG | 0o600;
-  // The backup is extent-mapped when i_block starts with the extent magic.
-  if ((ib[0]! | (ib[1]! << 8)) === 0xf30a) raw.i_flags |= EXT4_EXTENTS_FL;
+  // No i_flags: e2fsck 1.47.0 walks the backup as a block map even when it holds an extent
+  // root, so an extent-mapped journal cannot be recovered from its backup ("Superblock has
+  // an invalid journal"), and neither can it here.
   return raw;
 }
 
@@ -173,6 +176,9 @@ async function resetMmp(c: CheckContext, blk: number): Promise<void> {
   await c.out.writeBlockAside(blk, b);
   c.r.fixed--;
 }
+
+/** The part of a journal superblock a V1 journal has: the header and s_blocksize..s_errno. @e2fsprogs V1_SB_SIZE */
+const JBD2_V1_SUPERBLOCK_SIZE = 0x24;
 
 /** Thrown inside the journal check when a repair deleted the journal: there is nothing more to check. */
 class JournalDeleted extends Error {}
@@ -264,6 +270,16 @@ async function checkJournalInode(c: CheckContext): Promise<void> {
   if (raw === null || !(await journalInodeUsable(c, raw))) {
     raw = backupJournalInode(c);
     if (raw === null || !(await journalInodeUsable(c, raw))) badInode();
+    // A repairing run puts the inode rebuilt from the backup in place of the broken one,
+    // silently, as ext2fs_write_inode writes the 128 bytes of a struct ext2_inode over it
+    // (the large part is kept). @e2fsprogs e2fsck_get_journal (tried_backup_jnl)
+    if (r.repairing) {
+      const fields = raw!;
+      await c.out.editInodeBytes(sb.s_journal_inum, (slot) => {
+        slot.fill(0, 0, EXT4_GOOD_OLD_INODE_SIZE);
+        inodeStruct.encode(fields, slot, 0, EXT4_GOOD_OLD_INODE_SIZE);
+      });
+    }
   }
   const jraw = raw!;
   const start = await mapLogical(v, jraw, 0);
@@ -274,7 +290,7 @@ async function checkJournalInode(c: CheckContext): Promise<void> {
   } catch {
     return giveUp("Attempt to read block from filesystem resulted in short read while checking journal");
   }
-  const jsb = decodeJournalSuperblock(jsbBlock);
+  let jsb = decodeJournalSuperblock(jsbBlock);
   if (jsb.h_magic !== JBD2_MAGIC_NUMBER) badInode();
   const corrupt = (why: string): never => {
     // e2fsck's message says only "corrupt"; `why` documents each call.
@@ -285,17 +301,47 @@ async function checkJournalInode(c: CheckContext): Promise<void> {
     r.fix(PR_0_JOURNAL_BAD_SUPER, { str: why }, {}, true);
     return giveUp("The journal superblock is corrupt while checking journal");
   };
-  if (jsb.h_blocktype === JBD2_SUPERBLOCK_V2) {
-    if (jsb.s_nr_users > 1) r.fix(PR_0_JOURNAL_UNSUPP_MULTIFS, { num: jsb.s_nr_users }, {}, true);
-  } else if (jsb.h_blocktype !== JBD2_SUPERBLOCK_V1) {
-    if (jsb.h_blocktype >= 1 && jsb.h_blocktype <= 5) corrupt(`block type ${jsb.h_blocktype}`);
-    r.fix(PR_0_JOURNAL_UNSUPP_VERSION, {}, {}, true);
-    corrupt("unsupported version");
+  /**
+   * Fields a V1 superblock does not have, or a V2 one left with a count of users only an
+   * external journal may have, are zeroed past the V1 part (written back when the journal
+   * is released). Answered no (-n), the superblock is taken as it is.
+   * @e2fsprogs clear_v2_journal_fields
+   */
+  const v2Fields = { cleared: false };
+  const clearV2Fields = (): void => {
+    if (!r.ask(PR_0_CLEAR_V2_JOURNAL)) return;
+    // E2F_FLAG_PROBLEMS_FIXED: exit 1, if anything else changed the volume.
+    c.problemsFixedQuietly = true;
+    jsbBlock.fill(0, JBD2_V1_SUPERBLOCK_SIZE);
+    jsb = decodeJournalSuperblock(jsbBlock);
+    v2Fields.cleared = true;
+  };
+  // e2fsck_journal_load's order of tests.
+  switch (jsb.h_blocktype) {
+    case JBD2_SUPERBLOCK_V1:
+      if (jsb.s_feature_compat !== 0 || jsb.s_feature_incompat !== 0 || jsb.s_feature_ro_compat !== 0 || jsb.s_nr_users !== 0) clearV2Fields();
+      break;
+    case JBD2_SUPERBLOCK_V2:
+      if (jsb.s_nr_users > 1 && uuidNull) clearV2Fields();
+      if (jsb.s_nr_users > 1) r.fix(PR_0_JOURNAL_UNSUPP_MULTIFS, { num: jsb.s_nr_users }, {}, true);
+      break;
+    case JBD2_DESCRIPTOR_BLOCK:
+    case JBD2_COMMIT_BLOCK:
+    case JBD2_REVOKE_BLOCK:
+      corrupt(`block type ${jsb.h_blocktype}`);
+      break;
+    default:
+      r.fix(PR_0_JOURNAL_UNSUPP_VERSION, {}, {}, true);
+      corrupt("unsupported version");
   }
   if (jsb.h_blocktype === JBD2_SUPERBLOCK_V2) {
     if ((jsb.s_feature_incompat & ~JBD2_KNOWN_INCOMPAT_FEATURES) !== 0) {
       r.fix(PR_0_JOURNAL_UNSUPP_INCOMPAT, {}, {}, true);
       corrupt("unknown incompatible feature");
+    }
+    if (jsb.s_feature_ro_compat !== 0) {
+      r.fix(PR_0_JOURNAL_UNSUPP_ROCOMPAT, {}, {}, true);
+      corrupt("unknown read-only compatible feature");
     }
     const v2 = (jsb.s_feature_incompat & JBD2_FEATURE_INCOMPAT_CSUM_V2) !== 0;
     const v3 = (jsb.s_feature_incompat & JBD2_FEATURE_INCOMPAT_CSUM_V3) !== 0;
@@ -309,8 +355,111 @@ async function checkJournalInode(c: CheckContext): Promise<void> {
   if (jsb.s_blocksize !== v.blockSize) corrupt("no valid journal superblock found");
   const size = jraw.i_size_lo + jraw.i_size_high * 2 ** 32;
   if (jsb.s_maxlen > Math.floor(size / v.blockSize)) corrupt("journal too short");
+  // e2fsck_journal_release (drop = 0): a repairing run writes the journal superblock back,
+  // which only matters when its V2 fields were cleared. The journal is not part of what
+  // e2fsck counts as changing the filesystem.
+  if (v2Fields.cleared) await c.out.writeBlockAside(start, jsbBlock);
   if (!v.f.hasJournal) r.fix(PR_0_JOURNAL_HAS_JOURNAL);
   if (v.f.hasJournal && !recover && jsb.s_start !== 0) r.fix(PR_0_JOURNAL_RECOVERY_CLEAR);
+}
+
+/** Names e2fsck looks for a visible journal file under, in the root directory. @e2fsprogs journal_names */
+const JOURNAL_NAMES = [".journal", "journal", ".journal.dat", "journal.dat"];
+const EXT3_JNL_BACKUP_BLOCKS = 1;
+
+/**
+ * After the orphan list, a repairing run backs the journal inode's block map up into the
+ * superblock (s_jnl_blocks) when there is no backup or it differs, and moves a journal kept
+ * in a visible file of the root directory (an ext3 volume made by an old tune2fs) to the
+ * reserved inode 8: the name unlinked, the inode copied, the old inode freed.
+ * Not done: e2fsck also drops EXT2_FLAG_MASTER_SB_ONLY here, so its backup superblocks get
+ * the new fields too; ext4ts writes the primary only. @e2fsprogs e2fsck_move_ext3_journal
+ */
+export async function moveJournal(c: CheckContext): Promise<void> {
+  const v = c.v;
+  const sb = v.sb;
+  const r = c.r;
+  if (!r.repairing || sb.s_journal_inum === 0 || (sb.s_feature_compat & EXT4_FEATURE_COMPAT_HAS_JOURNAL) === 0) return;
+  const ino = sb.s_journal_inum;
+  const got = await readInode(c, ino);
+  if (got === null) return;
+  const raw = got.raw;
+  const words: number[] = [];
+  for (let i = 0; i < 15; i++) words.push(u32le(raw.i_block, i * 4));
+  const differs = words.some((w, i) => w !== (sb.s_jnl_blocks[i] ?? 0));
+  if ((sb.s_jnl_backup_type === 0 || (sb.s_jnl_backup_type === EXT3_JNL_BACKUP_BLOCKS && differs)) && r.ask(PR_0_BACKUP_JNL)) {
+    sb.s_jnl_blocks = [...words, raw.i_size_high, raw.i_size_lo];
+    sb.s_jnl_backup_type = EXT3_JNL_BACKUP_BLOCKS;
+    c.out.markSuperDirty();
+  }
+  if (ino === EXT4_JOURNAL_INO || raw.i_links_count !== 1) return;
+  const entries = await listDir(c, EXT4_ROOT_INO);
+  if (entries === null) return;
+  const enc = new TextEncoder();
+  const name = JOURNAL_NAMES.find((n) => {
+    const want = enc.encode(n);
+    // ext2fs_lookup: the first entry of that name.
+    const hit = entries.find((e) => e.name.length === want.length && e.name.every((b, i) => b === want[i]));
+    return hit?.ino === ino;
+  });
+  if (name === undefined) return;
+  if (!r.ask(PR_0_MOVE_JOURNAL, { str: name })) return;
+  if (!(await unlinkFromRoot(c, enc.encode(name), ino))) {
+    r.ask(PR_0_ERR_MOVE_JOURNAL, { str: "Ext2 directory corrupted" });
+    sb.s_state &= ~EXT4_VALID_FS & 0xffff;
+    c.out.markSuperDirty();
+    return;
+  }
+  // ext2fs_write_inode: the 128 bytes of a struct ext2_inode over inode 8's.
+  const head = got.bytes.slice(0, EXT4_GOOD_OLD_INODE_SIZE);
+  await c.out.editInodeBytes(EXT4_JOURNAL_INO, (slot) => slot.set(head, 0));
+  sb.s_journal_inum = EXT4_JOURNAL_INO;
+  c.out.markSuperDirty();
+  await c.out.writeInode(ino, { i_links_count: 0, i_dtime: c.now >>> 0 });
+  await inodeAllocStats(c, ino, -1, false);
+}
+
+/**
+ * Remove the entry `name` -> `ino` from the root directory: merged into the entry before
+ * it, or, first in its block, its inode zeroed. Returns false when no such entry was
+ * found. @e2fsprogs ext2fs_unlink (unlink_proc)
+ */
+async function unlinkFromRoot(c: CheckContext, name: Uint8Array, ino: number): Promise<boolean> {
+  const v = c.v;
+  const bs = v.blockSize;
+  const root = await readInode(c, EXT4_ROOT_INO);
+  if (root === null) return false;
+  for (const blk of await dirBlocks(c, root.raw)) {
+    if (blk === 0) continue;
+    const b = (await v.readBlock(blk)).slice();
+    let prev = -1;
+    for (let off = 0; off + 8 <= bs; ) {
+      const rl = recLenFromDisk(b[off + 4]! | (b[off + 5]! << 8), bs);
+      const nl = b[off + 6]!;
+      if (rl < 8 || off + rl > bs) break;
+      const here = u32le(b, off) === ino && nl === name.length && name.every((x, i) => b[off + 8 + i] === x);
+      if (here) {
+        if (off > 0) {
+          const prl = recLenFromDisk(b[prev + 4]! | (b[prev + 5]! << 8), bs);
+          const merged = recLenToDisk(prl + rl, bs);
+          b[prev + 4] = merged & 0xff;
+          b[prev + 5] = merged >>> 8;
+        } else {
+          b.fill(0, off, off + 4);
+        }
+        if (v.f.metadataCsum && hasDirTail(b, bs)) {
+          const seed = inodeChecksumSeed(v.csumSeed, EXT4_ROOT_INO, root.raw.i_generation);
+          const cs = dirBlockChecksum(b, bs, seed);
+          b.set([cs & 0xff, (cs >>> 8) & 0xff, (cs >>> 16) & 0xff, cs >>> 24], bs - 4);
+        }
+        await c.out.writeBlock(blk, b);
+        return true;
+      }
+      prev = off;
+      off += rl;
+    }
+  }
+  return false;
 }
 
 /** e2fsck check_super_block, the parts that report (all before pass 1, so none counts). */
