@@ -41,6 +41,7 @@ import { FsckWriter } from "./writer.js";
 import { recoverJournal } from "../journal/recovery.js";
 import { FsError } from "../errors.js";
 import type { RawInode } from "../format/inode.js";
+import type { SanityWorkerFactory } from "./sanity.js";
 
 
 export type { FsckReport, FsckSummary, Problem } from "./report.js";
@@ -92,6 +93,11 @@ export interface CheckOptions {
    * the full path: the tests compare both ways.
    */
   fastPath?: boolean;
+  /**
+   * Run pass 1's inode block sanity check (the inode checksums) in a worker while the
+   * previous chunk of inode table is checked; the CLI passes tools/cli/fsck_offload.ts's.
+   */
+  sanityWorker?: SanityWorkerFactory;
   /** @internal The check after a journal replay (e2fsck's E2F_FLAG_RESTARTED): never replay twice. */
   restarted?: boolean;
   /** @internal Restarts so far (a repair that invalidated the passes' findings). */
@@ -242,7 +248,7 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
       r.counting = true;
       const names = new PathNamer(c);
       opts.onPass?.(1, "Pass 1: Checking inodes, blocks, and sizes");
-      await new Pass1(c, opts.fastPath !== false).run();
+      await new Pass1(c, opts.fastPath !== false, opts.sanityWorker).run();
       if (c.blockDup !== null) {
         opts.onPass?.(1, "\nRunning additional passes to resolve blocks claimed by more than one inode...\nPass 1B: Rescanning for multiply-claimed blocks");
         await pass1b(c, names, (title) => opts.onPass?.(1, title));

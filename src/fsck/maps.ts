@@ -342,7 +342,7 @@ export class InodeCounts {
   set(i: number, value: number): void {
     const v = Math.min(value, this.max);
     if (v <= 1) {
-      this.#many.delete(i);
+      if (this.#many.size !== 0) this.#many.delete(i);
       if (v === 1) this.#one.set(i);
       else this.#one.clear(i);
       return;

@@ -15,7 +15,7 @@ import { decodeInodeFast } from "./inode_fast.js";
 import { blockAllocStats, clearInode } from "./repair.js";
 import { FsckRestart } from "./report.js";
 import { recLenFromDisk } from "../format/dirent.js";
-import { extentBlockChecksum, inodeChecksumSeed, verifyInodeChecksum } from "../format/checksum.js";
+import { extentBlockChecksum, inodeChecksumSeed } from "../format/checksum.js";
 import { EXT_INIT_MAX_LEN, extentHeader, extentIdx, extentLeaf, extentTail } from "../format/extent.js";
 import { EXT4_BG_INODE_UNINIT, itableUnused, setBlockBitmap, setInodeBitmap } from "../format/group_desc.js";
 import { dxRoot } from "../format/htree.js";
@@ -50,14 +50,13 @@ import {
 } from "./problem.js";
 import { extentHeaderOk, iterateBlocks, mapLogical, maxBlockMapSize } from "./blockmap.js";
 import { LATCH_BBLOCK, LATCH_BLOCK, LATCH_LOW_DTIME, LATCH_TOOBIG, fastInode } from "./pass1_fast.js";
+import { inodeBlockSanity, inodeCsumOk, type SanityGeometry, type SanityResult, type SanityWorkerFactory } from "./sanity.js";
 import { checkExtAttr, checkInodeExtraSpace, readXattrs } from "./xattr_check.js";
 
 // Field offsets for the fast path over unused inodes (from the inode table, not literals).
 const OFF_MODE = inodeStruct.offsetOf("i_mode");
 const OFF_LINKS = inodeStruct.offsetOf("i_links_count");
 const OFF_DTIME = inodeStruct.offsetOf("i_dtime");
-const OFF_FLAGS = inodeStruct.offsetOf("i_flags");
-const OFF_IBLOCK = inodeStruct.offsetOf("i_block");
 const OFF_EXTRA = inodeStruct.offsetOf("i_extra_isize");
 const EH_ENTRIES = extentHeader.offsetOf("eh_entries");
 const EH_DEPTH = extentHeader.offsetOf("eh_depth");
@@ -69,9 +68,6 @@ const EE_START_HI = extentLeaf.offsetOf("ee_start_hi");
 const EI_BLOCK = extentIdx.offsetOf("ei_block");
 const EI_LEAF_LO = extentIdx.offsetOf("ei_leaf_lo");
 const EI_LEAF_HI = extentIdx.offsetOf("ei_leaf_hi");
-const OFF_GENERATION = inodeStruct.offsetOf("i_generation");
-const OFF_SIZE_LO = inodeStruct.offsetOf("i_size_lo");
-const OFF_SIZE_HIGH = inodeStruct.offsetOf("i_size_high");
 
 const EXT2_N_BLOCKS = 15;
 /** Inode table bytes read per request. */
@@ -218,11 +214,20 @@ export class Pass1 {
   readonly #inodeSize: number;
   /** Whether scanInodes tries pass1_fast.ts's fastInode before the full path. */
   readonly #fast: boolean;
+  /** Where the inode table's block sanity check may run besides here (CheckOptions.sanityWorker). */
+  readonly #sanityWorker: SanityWorkerFactory | undefined;
+  readonly #geometry: SanityGeometry;
 
-  constructor(c: CheckContext, fast = true) {
+  constructor(c: CheckContext, fast = true, sanityWorker?: SanityWorkerFactory) {
     this.c = c;
-    this.#inodeSize = c.v.inodeSize;
+    const v = c.v;
+    this.#inodeSize = v.inodeSize;
     this.#fast = fast;
+    this.#sanityWorker = sanityWorker;
+    this.#geometry = {
+      inodeSize: v.inodeSize, blockSize: v.blockSize, metadataCsum: v.f.metadataCsum, csumSeed: v.csumSeed,
+      firstDataBlock: v.firstDataBlock, blocksCount: v.blocksCount,
+    };
   }
 
   async run(): Promise<void> {
@@ -346,10 +351,8 @@ export class Pass1 {
     const c = this.c;
     const v = c.v;
     const isz = v.inodeSize;
-    const ipb = v.inodesPerBlock;
     const chunkBlocks = Math.max(1, Math.floor(ITABLE_READ_BYTES / v.blockSize));
     const fast = this.#fast;
-    const csumOn = v.f.metadataCsum;
     // The reads to make, in order: each group's used part of the inode table, in large chunks.
     interface Chunk { g: number; first: boolean; it: number; b0: number; nb: number; firstIno: number; count: number }
     const plan: Chunk[] = [];
@@ -371,114 +374,73 @@ export class Pass1 {
         plan.push({ g, first: b0 === 0, it, b0, nb, firstIno: groupFirstIno + (b0 * v.blockSize) / isz, count });
       }
     }
-    // One read ahead, so the disk works while the previous chunk is checked; two buffers
-    // taking turns (nothing keeps a view of a chunk past its turn: deferred inodes are copied).
+    // One chunk ahead: read (and judged, maybe by a worker) while the previous one is
+    // checked. Two buffers take turns; nothing keeps a view of a chunk past its turn
+    // (deferred inodes are copied).
+    const g = this.#geometry;
     const most = plan.reduce((m, ch) => Math.max(m, ch.nb), 0) * v.blockSize;
-    const spare = [new Uint8Array(most), new Uint8Array(most)];
-    let turn = 0;
-    const start = (ch: Chunk): Promise<{ buf?: Uint8Array; error?: unknown }> => {
-      const buf = spare[turn++ & 1]!.subarray(0, ch.nb * v.blockSize);
-      return c.v.cache.readUncachedInto(ch.it + ch.b0, buf).then(() => ({ buf }), (error: unknown) => ({ error }));
+    const inodes = plan.reduce((n, ch) => n + ch.count, 0);
+    const worker = this.#sanityWorker?.(inodes);
+    type Got = { buf: Uint8Array; sanity: SanityResult } | { buf?: undefined; error: unknown };
+    const start = async (ch: Chunk, into: Uint8Array): Promise<Got> => {
+      let buf = into.subarray(0, ch.nb * v.blockSize);
+      try {
+        await c.v.cache.readUncachedInto(ch.it + ch.b0, buf);
+        if (worker !== undefined) {
+          try {
+            const r = await worker.run(buf, ch.firstIno, ch.count, g);
+            return { buf: r.buf, sanity: r };
+          } catch {
+            // The worker failed (and kept the buffer): read the chunk again and judge it here.
+            buf = new Uint8Array(most).subarray(0, ch.nb * v.blockSize);
+            await c.v.cache.readUncachedInto(ch.it + ch.b0, buf);
+          }
+        }
+      } catch (error) {
+        return { error };
+      }
+      return { buf, sanity: inodeBlockSanity(buf, ch.firstIno, ch.count, g) };
     };
-    let pending = plan.length > 0 ? start(plan[0]!) : undefined;
-    for (let i = 0; i < plan.length; i++) {
-      const ch = plan[i]!;
-      if (ch.first) {
-        await this.processQueue(); // e2fsck's scan_callback at the end of each group
-        if (ch.it < v.firstDataBlock || ch.it + v.itableBlocks - 1 >= v.blocksCount) {
-          c.r.fix(PR_1_ISCAN_ERROR, { ino: ch.g * v.inodesPerGroup, str: "Corrupt group descriptor: bad block for inode table" });
+    let pending = plan.length > 0 ? start(plan[0]!, new Uint8Array(most)) : undefined;
+    let free: Uint8Array = new Uint8Array(most);
+    try {
+      for (let i = 0; i < plan.length; i++) {
+        const ch = plan[i]!;
+        if (ch.first) {
+          await this.processQueue(); // e2fsck's scan_callback at the end of each group
+          if (ch.it < v.firstDataBlock || ch.it + v.itableBlocks - 1 >= v.blocksCount) {
+            c.r.fix(PR_1_ISCAN_ERROR, { ino: ch.g * v.inodesPerGroup, str: "Corrupt group descriptor: bad block for inode table" });
+          }
         }
-      }
-      const got = await pending!;
-      pending = i + 1 < plan.length ? start(plan[i + 1]!) : undefined;
-      if (got.buf === undefined) {
-        const e = got.error;
-        c.r.fix(PR_1_ISCAN_ERROR, { ino: 0, str: e instanceof Error ? e.message : String(e) });
-        throw e; // not reached: PR_1_ISCAN_ERROR is fatal
-      }
-      const buf = got.buf;
-      const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-      // The checksum verdicts (0 unknown, 1 good, 2 bad): blockSanity computes them when it looks.
-      const csums = new Uint8Array(ch.count);
-      if (csumOn && ipb < 2) for (let k = 0; k < ch.count; k++) csums[k] = this.csumOk(buf, k * isz, ch.firstIno + k) ? 1 : 2;
-      const insane = this.blockSanity(buf, ch.firstIno, ch.count, ipb, csums);
-      for (let k = 0; k < ch.count; k++) {
-        const ino = ch.firstIno + k;
-        const off = k * isz;
-        const blkInBuf = Math.floor(off / v.blockSize);
-        if (c.badBlocks.size > 0 && c.badBlocks.has(ch.it + ch.b0 + blkInBuf)) {
-          c.inodeBb.set(ino);
-          c.inodeUsed.set(ino);
-          continue;
+        const got = await pending!;
+        pending = i + 1 < plan.length ? start(plan[i + 1]!, free) : undefined;
+        if (got.buf === undefined) {
+          const e = got.error;
+          c.r.fix(PR_1_ISCAN_ERROR, { ino: 0, str: e instanceof Error ? e.message : String(e) });
+          throw e; // not reached: PR_1_ISCAN_ERROR is fatal
         }
-        const garbage = insane[blkInBuf] === 1;
-        if (fast && !garbage && fastInode(c, ino, buf, view, off, csums[k] !== 2, this.lowDtimeCheck)) continue;
-        await this.inode(ino, buf.subarray(off, off + isz), garbage, csums[k]);
+        const buf = got.buf;
+        const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+        const { csums, insane } = got.sanity;
+        for (let k = 0; k < ch.count; k++) {
+          const ino = ch.firstIno + k;
+          const off = k * isz;
+          const blkInBuf = Math.floor(off / v.blockSize);
+          if (c.badBlocks.size > 0 && c.badBlocks.has(ch.it + ch.b0 + blkInBuf)) {
+            c.inodeBb.set(ino);
+            c.inodeUsed.set(ino);
+            continue;
+          }
+          const garbage = insane[blkInBuf] === 1;
+          if (fast && !garbage && fastInode(c, ino, buf, view, off, csums[k] !== 2, this.lowDtimeCheck)) continue;
+          await this.inode(ino, buf.subarray(off, off + isz), garbage, csums[k]);
+        }
+        free = new Uint8Array(buf.buffer); // the whole buffer again, for the chunk after next
       }
+    } finally {
+      if (pending !== undefined) await pending;
+      await worker?.close();
     }
-    if (pending !== undefined) await pending;
-  }
-
-  /** libext2fs check_inode_block_sanity: blocks where more than half the inodes look insane. */
-  blockSanity(buf: Uint8Array, firstIno: number, count: number, ipb: number, csums: Uint8Array): Uint8Array {
-    const v = this.c.v;
-    const blocks = Math.ceil((count * v.inodeSize) / v.blockSize);
-    const insane = new Uint8Array(blocks);
-    if (ipb < 2) return insane;
-    const csum = v.f.metadataCsum;
-    let badness = 0;
-    for (let k = 0; k < count; ) {
-      const ino = firstIno + k;
-      const off = k * v.inodeSize;
-      const blk = Math.floor(off / v.blockSize);
-      let bad = false;
-      if (csum) {
-        const ok = this.csumOk(buf, off, ino);
-        csums[k] = ok ? 1 : 2; // kept for the inode's own check
-        if (!ok) bad = true;
-      }
-      if (!bad && this.looksInsane(buf, off)) bad = true;
-      if (bad) badness++;
-      if (badness > ipb / 2) {
-        insane[blk] = 1;
-        const adj = Math.min(ipb - ((ino - 1) % ipb), count - k);
-        k += adj;
-        badness = 0;
-        continue;
-      }
-      if (ino % ipb === 0) badness = 0;
-      k++;
-    }
-    return insane;
-  }
-
-  csumOk(buf: Uint8Array, off: number, ino: number): boolean {
-    const isz = this.c.v.inodeSize;
-    const gen = u32(buf, off + OFF_GENERATION);
-    if (verifyInodeChecksum(buf, off, isz, inodeChecksumSeed(this.c.v.csumSeed, ino, gen))) return true;
-    for (let i = 0; i < EXT4_GOOD_OLD_INODE_SIZE; i++) if (buf[off + i] !== 0) return false;
-    return true;
-  }
-
-  /** extent_head_looks_insane || block_map_looks_insane. */
-  looksInsane(buf: Uint8Array, off: number): boolean {
-    const v = this.c.v;
-    const flags = u32(buf, off + OFF_FLAGS);
-    const ib = off + OFF_IBLOCK;
-    if ((flags & EXT4_EXTENTS_FL) !== 0) return !extentHeaderOk(buf, 60, ib);
-    if (flags & EXT4_INLINE_DATA_FL) return false;
-    const mode = u16(buf, off + OFF_MODE);
-    const type = mode & S_IFMT;
-    if (type !== S_IFREG && type !== S_IFLNK && type !== S_IFDIR) return false;
-    const size = u32(buf, off + OFF_SIZE_LO) + u32(buf, off + OFF_SIZE_HIGH) * 2 ** 32;
-    if (type === S_IFLNK && size <= 60) return false;
-    if (u16(buf, off + OFF_LINKS) === 0) return false;
-    let bad = 0;
-    for (let i = 0; i < EXT2_N_BLOCKS; i++) {
-      const b = u32(buf, ib + i * 4);
-      if (b !== 0 && (b < v.firstDataBlock || b >= v.blocksCount)) bad++;
-    }
-    return bad > EXT2_N_BLOCKS / 2;
   }
 
   /**
@@ -489,7 +451,7 @@ export class Pass1 {
     const c = this.c;
     const v = c.v;
     const r = c.r;
-    const csumOk = (): boolean => (csumKnown !== 0 ? csumKnown === 1 : this.csumOk(bytes, 0, ino));
+    const csumOk = (): boolean => (csumKnown !== 0 ? csumKnown === 1 : inodeCsumOk(bytes, 0, ino, this.#geometry));
     const links0 = u16(bytes, OFF_LINKS);
     const mode0 = u16(bytes, OFF_MODE);
     const dtime0 = u32(bytes, OFF_DTIME);

@@ -254,7 +254,7 @@ export class Reporter {
 
   /** End a latch group (e2fsck's end_problem_latch) so the next instance asks again. */
   endLatch(key: number): void {
-    this.#latched.delete(key);
+    if (this.#latched.size !== 0) this.#latched.delete(key); // once per inode: the usual empty map costs nothing
   }
 
   /** Mark the volume in error without a record of its own (e2fsck's bare ext2fs_unmark_valid). */

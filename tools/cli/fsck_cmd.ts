@@ -17,6 +17,7 @@ import type { Command } from "commander";
 import { FileDevice } from "../../src/device/file.js";
 import { FsError } from "../../src/errors.js";
 import { check, formatProblem, type FsckReport, type Problem } from "../../src/fsck/check.js";
+import { sanityWorkers } from "./fsck_offload.js";
 
 interface FsckCliOptions {
   n?: boolean;
@@ -86,6 +87,7 @@ async function runFsck(image: string, o: FsckCliOptions): Promise<number> {
     const report = await check(dev, {
       force: o.f === true,
       name: image,
+      sanityWorker: sanityWorkers(),
       ...(repair !== undefined ? { repair } : {}),
       onPass: (_pass, title) => {
         if (!json && !preen) out(`${title}\n`);
