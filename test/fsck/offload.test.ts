@@ -11,8 +11,9 @@ import { describe, expect, it } from "vitest";
 import { MemoryDevice } from "../../src/device/memory.js";
 import { check, formatProblem, type CheckOptions, type FsckReport } from "../../src/fsck/check.js";
 import type { SanityWorker } from "../../src/fsck/sanity.js";
+import type * as OffloadModule from "../../tools/cli/fsck_offload.js";
 
-type Offload = typeof import("../../tools/cli/fsck_offload.js");
+type Offload = typeof OffloadModule;
 const offload = (await import(pathToFileURL(new URL("../../dist/tools/cli/fsck_offload.js", import.meta.url).pathname).href)) as Offload;
 
 const FIXTURE = new Uint8Array(gunzipSync(readFileSync(new URL("../images/f_engine_small/image.gz", import.meta.url))));
