@@ -33,7 +33,7 @@ import { PathNamer, readInode } from "./paths.js";
 import { exitCodeOf, FsckAbort, FsckRestart, Reporter, summaryLine, type FsckReport, type FsckSummary, type Problem } from "./report.js";
 import { PR_0_JNL_TXN_CORRUPT, PR_6_RECREATE_JOURNAL, PR_6_UPDATE_QUOTAS } from "./problem.js";
 import { recreateJournal } from "./journal_repair.js";
-import { checkJournal, checkMmp, checkResizeInode, checkSuperBlock, invalidQuotaTypes, moveJournal, reasonToCheck } from "./super_check.js";
+import { badBlocksInodeError, checkJournal, checkMmp, checkResizeInode, checkSuperBlock, invalidQuotaTypes, moveJournal, reasonToCheck } from "./super_check.js";
 import { releaseOrphanInodes } from "./orphan.js";
 import { EXT4_VALID_FS } from "../format/superblock.js";
 import { openVolume, type FsckVolume } from "./volume.js";
@@ -185,6 +185,8 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
       makeCache: (bs) => (shared !== null && shared.blockSize === bs ? shared : new BufferCache(dev, bs, { maxBytes: opts.cacheBytes ?? 32 * 1024 * 1024 })),
     });
     if (opts.repair !== undefined) w = new FsckWriter(v);
+    // Opened through a backup superblock: the primary is to be written. @e2fsprogs unix.c main
+    if (w !== null && v.backupSuperblock !== 0) w.markSuperDirty();
     const ctx = new CheckContext(v, r, now, w);
     ctx.warn = say;
     c = ctx;
@@ -244,6 +246,12 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
       skipLine = `${device}: clean, ${v.inodesCount - freeI}/${v.inodesCount} files, ${v.blocksCount - freeB}/${v.blocksCount} blocks`;
     } else {
       await checkResizeInode(c);
+      const bbErr = await badBlocksInodeError(c);
+      if (bbErr !== null) {
+        say(`e2fsck: ${bbErr} while reading bad blocks inode`);
+        r.preenHalt();
+        say("This doesn't bode well, but we'll try to go on...");
+      }
       lap(0);
       r.counting = true;
       const names = new PathNamer(c);
@@ -300,7 +308,9 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
       opts.onWarning?.(e.message);
       const again = await check(dev, { ...opts, restarts: (opts.restarts ?? 0) + 1 });
       return {
-        ...again, modified: true, exitCode: again.exitCode === 0 ? 1 : again.exitCode,
+        // What the check after the restart changed decides "MODIFIED" (e2fsck asks the volume
+        // it opened again); the problems fixed before still make a change there exit 1.
+        ...again, exitCode: again.modified && again.exitCode === 0 ? 1 : again.exitCode,
         problems: [...r.problems, ...again.problems], warnings: [...warnings, e.message, ...again.warnings], stderr: [...stderr, ...again.stderr],
       };
     }
@@ -315,8 +325,8 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
     // e2fsck's check_if_skip changes nothing itself, but closes the volume: what the checks
     // before it changed (the orphan list released) is written with the superblock and descriptors.
     if (skipped) await (modified ? w.flushMeta() : w.flushBlocks());
-    else if (aborted === undefined) stateFixed = await w.close({ valid: r.valid, now, inodeInUse: (ino) => used.test(ino) });
     else if (r.preenHalted) await w.close({ valid: false, halt: true, now, inodeInUse: (ino) => used.test(ino) });
+    else if (aborted === undefined) stateFixed = await w.close({ valid: r.valid, now, inodeInUse: (ino) => used.test(ino) });
     else await w.flushBlocks(); // e2fsck's fatal_error flushes the blocks written so far, nothing more
   }
   const summary = summarize(v, c);

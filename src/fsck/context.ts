@@ -315,6 +315,13 @@ export class CheckContext {
   lostAndFound = 0;
   /** /lost+found could not be found or made: reconnecting is given up. */
   badLostAndFound = false;
+  /**
+   * Blocks pass 1 set aside for pass 3 to make the root directory and /lost+found with, when
+   * it found them missing, so nothing allocated in between takes them (0: none). @e2fsprogs
+   * ctx->root_repair_block, ctx->lnf_repair_block
+   */
+  rootRepairBlock = 0;
+  lnfRepairBlock = 0;
 
   /** The write side of a repairing run (-y, -p); null for -n, which never writes. */
   readonly w: FsckWriter | null;

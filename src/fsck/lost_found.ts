@@ -14,7 +14,7 @@ import { dirBlockChecksum, inodeChecksumSeed } from "../format/checksum.js";
 import { EXT4_FT_DIR, EXT4_FT_DIR_CSUM, dirRecLen, recLenFromDisk, recLenToDisk } from "../format/dirent.js";
 import { EXT4_EXTENTS_FL, EXT4_GOOD_OLD_INODE_SIZE, EXT4_INDEX_FL, EXT4_INLINE_DATA_FL, EXT4_ROOT_INO, type RawInode } from "../format/inode.js";
 import { DIR_ENCRYPTED, DIR_HTREE, DIR_INLINE, fileTypeOfMode, type CheckContext } from "./context.js";
-import { dirBlocks, listDir, readInode } from "./paths.js";
+import { dirBlocks, listDir, listDirDetailed, readInode } from "./paths.js";
 import { PR_3_EXPAND_LF_DIR, PR_3_LPF_ENCRYPTED, PR_3_LPF_INLINE_DATA, PR_3_LPF_NOTDIR, PR_3_NO_LF_DIR, PR_3_NO_LPF } from "./problem.js";
 import { blockAllocStats, inodeAllocStats, markBlockBitmapOnly, markInodeBitmapOnly } from "./repair.js";
 import { put16, put32, u16, u32 } from "./bytes.js";
@@ -67,6 +67,103 @@ export function newBlock(c: CheckContext, goal: number): number {
     }
   }
   return 0;
+}
+
+/**
+ * The first run of `num` blocks the found map leaves free, starting at `start` and trying each
+ * start before `finish` (wrapping to the first data block at the end of the volume when
+ * `finish` lies before `start`); 0 when none. @e2fsprogs ext2fs_get_free_blocks2
+ */
+export function freeBlocks(c: CheckContext, start: number, finish: number, num: number): number {
+  const v = c.v;
+  const ratio = v.clusterRatio;
+  let b = start === 0 ? v.firstDataBlock : start;
+  let end = finish === 0 ? b : finish;
+  if (num === 0) num = 1;
+  b -= b % ratio;
+  end -= end % ratio;
+  for (let tries = 0; tries <= v.blocksCount; tries++) {
+    if (b + num - 1 >= v.blocksCount) {
+      if (end > start) return 0;
+      b = v.firstDataBlock;
+    }
+    let free = true;
+    for (let k = 0; free && k < num; k++) free = !c.blockFound.test(b + k);
+    if (free) return b;
+    b += ratio;
+    if (b === end) return 0;
+  }
+  return 0;
+}
+
+/** Is "lost+found" found in the root directory, as libext2fs looks a name up? @e2fsprogs ext2fs_lookup */
+async function rootHasLostAndFound(c: CheckContext): Promise<boolean> {
+  const got = await readInode(c, EXT4_ROOT_INO);
+  if (got === null || (got.raw.i_mode & 0xf000) !== 0x4000) return false; // EXT2_ET_NO_DIRECTORY
+  const name = new TextEncoder().encode(LPF_NAME);
+  const same = (n: Uint8Array): boolean => n.length === name.length && name.every((x, i) => n[i] === x);
+  if (got.raw.i_flags & EXT4_INLINE_DATA_FL) {
+    const d = await listDirDetailed(c, EXT4_ROOT_INO, got.raw, got.bytes);
+    return !d.corrupt && d.entries.some((e) => same(e.name));
+  }
+  const bs = c.v.blockSize;
+  for (const pblk of await dirBlocks(c, got.raw)) {
+    if (pblk === 0) continue;
+    let buf: Uint8Array;
+    try {
+      buf = (await c.v.readBlock(pblk)).slice();
+    } catch {
+      return false;
+    }
+    // Entries in order until the name, or a record that breaks the block (EXT2_ET_DIR_CORRUPTED).
+    for (let off = 0; off + 8 <= bs; ) {
+      const rl = recLenFromDisk(u16(buf, off + 4), bs);
+      const nl = buf[off + 6]!;
+      if (rl < 8 || rl % 4 !== 0 || off + rl > bs || nl + 8 > rl) return false;
+      if (u32(buf, off) !== 0 && same(buf.subarray(off + 8, off + 8 + nl))) return true;
+      off += rl;
+    }
+  }
+  return false;
+}
+
+/**
+ * At the end of pass 1, set a block aside for pass 3 to make the root directory with when the
+ * root is not in use, and one for /lost+found when the root does not list it.
+ * @e2fsprogs reserve_block_for_root_repair, reserve_block_for_lnf_repair
+ */
+export async function reserveRepairBlocks(c: CheckContext): Promise<void> {
+  c.rootRepairBlock = 0;
+  if (!c.inodeUsed.test(EXT4_ROOT_INO)) {
+    const b = newBlock(c, 0);
+    if (b !== 0) {
+      c.blockFound.set(b);
+      c.rootRepairBlock = b;
+    }
+  }
+  c.lnfRepairBlock = 0;
+  if (!(await rootHasLostAndFound(c))) {
+    const b = newBlock(c, 0);
+    if (b !== 0) {
+      c.blockFound.set(b);
+      c.lnfRepairBlock = b;
+    }
+  }
+}
+
+/** The end of pass 3: blocks set aside and not used are free again. @e2fsprogs e2fsck_pass3 */
+export function releaseRepairBlocks(c: CheckContext): void {
+  for (const b of [c.lnfRepairBlock, c.rootRepairBlock]) if (b !== 0) c.blockFound.clear(b);
+  c.lnfRepairBlock = 0;
+  c.rootRepairBlock = 0;
+}
+
+/** The block set aside in pass 1 (taken once), else the first free one. */
+function takeReserved(c: CheckContext, which: "rootRepairBlock" | "lnfRepairBlock"): number {
+  const b = c[which];
+  if (b === 0) return newBlock(c, 0);
+  c[which] = 0;
+  return b;
 }
 
 /** First inode the used map leaves free, from the parent's group on. @e2fsprogs ext2fs_new_inode */
@@ -161,7 +258,7 @@ export async function getLostAndFound(c: CheckContext, fix: boolean): Promise<nu
     return 0;
   }
   if (!fix || !c.r.ask(PR_3_NO_LF_DIR)) return 0;
-  const blk = newBlock(c, 0);
+  const blk = takeReserved(c, "lnfRepairBlock");
   const ino = blk === 0 ? 0 : newInode(c, EXT4_ROOT_INO);
   if (blk === 0 || ino === 0) return 0;
   await blockAllocStats(c, blk, 1);
@@ -261,7 +358,7 @@ export async function fixDotdot(c: CheckContext, ino: number, parent: number): P
  */
 export async function createRoot(c: CheckContext): Promise<boolean> {
   const v = c.v;
-  const blk = newBlock(c, 0);
+  const blk = takeReserved(c, "rootRepairBlock");
   if (blk === 0) return false;
   c.blockFound.set(blk);
   await markBlockBitmapOnly(c, blk);

@@ -13,11 +13,12 @@
 
 import { decodeInodeFast } from "./inode_fast.js";
 import { blockAllocStats, clearInode } from "./repair.js";
+import { freeBlocks, reserveRepairBlocks } from "./lost_found.js";
 import { FsckRestart } from "./report.js";
 import { recLenFromDisk } from "../format/dirent.js";
 import { extentBlockChecksum, inodeChecksumSeed } from "../format/checksum.js";
 import { EXT_INIT_MAX_LEN, extentHeader, extentIdx, extentLeaf, extentTail } from "../format/extent.js";
-import { EXT4_BG_INODE_UNINIT, itableUnused, setBlockBitmap, setInodeBitmap } from "../format/group_desc.js";
+import { EXT4_BG_INODE_UNINIT, itableUnused, setBlockBitmap, setInodeBitmap, setInodeTable } from "../format/group_desc.js";
 import { dxRoot } from "../format/htree.js";
 import {
   EXT4_APPEND_FL, EXT4_BAD_INO, EXT4_CASEFOLD_FL, EXT4_ENCRYPT_FL, EXT4_EXTENTS_FL, EXT4_GOOD_OLD_INODE_SIZE, EXT4_HUGE_FILE_FL,
@@ -243,57 +244,67 @@ export class Pass1 {
     }
     await this.scanInodes();
     await this.processQueue();
-    if (c.r.repairing) await this.relocateBitmaps();
-    if (c.counters.largeDirs > 0 && !v.f.largedir) c.r.fix(PR_2_FEATURE_LARGE_DIRS);
+    await reserveRepairBlocks(c);
     this.adjustEaRefcounts();
+    // A new inode table invalidates all the pass has learned: the check starts again.
+    if (c.r.repairing && (await this.relocateBitmaps())) throw new FsckRestart();
+    if (c.counters.largeDirs > 0 && !v.f.largedir) c.r.fix(PR_2_FEATURE_LARGE_DIRS);
   }
 
   /**
-   * Bitmaps found bad or outside their group get a new block in the group (or its flex
-   * group), holding the old one's bytes if there was one; pass 5 then writes them. Inode
-   * tables are not moved (e2fsck's restart after losing the group's inodes is not done).
+   * Bitmaps and inode tables found bad or outside their group get new blocks in the group
+   * (or its flex group, then anywhere), holding the old blocks' bytes if there were any, else
+   * zeroes; pass 5 then writes the bitmaps. Returns true when an inode table was placed:
+   * the inodes it held are lost (read as zeroes) and the check must start again.
    * @e2fsprogs handle_fs_bad_blocks, new_table_block
    */
-  async relocateBitmaps(): Promise<void> {
+  async relocateBitmaps(): Promise<boolean> {
     const c = this.c;
     const v = c.v;
+    let restart = false;
     for (let g = 0; g < v.groupCount; g++) {
-      for (const [bad, name, loc, set] of [
-        [c.invalidBlockBitmap, "block bitmap", v.blockBitmapLoc(g), setBlockBitmap],
-        [c.invalidInodeBitmap, "inode bitmap", v.inodeBitmapLoc(g), setInodeBitmap],
+      for (const [bad, name, loc, num, set] of [
+        [c.invalidBlockBitmap, "block bitmap", v.blockBitmapLoc(g), 1, setBlockBitmap],
+        [c.invalidInodeBitmap, "inode bitmap", v.inodeBitmapLoc(g), 1, setInodeBitmap],
+        [c.invalidInodeTable, "inode table", v.inodeTableLoc(g), v.itableBlocks, setInodeTable],
       ] as const) {
         if (bad[g] === 0) continue;
+        bad[g] = 0;
         let first = v.groupFirstBlock(g);
         let last = v.groupLastBlock(g);
-        if (v.f.flexBg && v.sb.s_log_groups_per_flex > 0) {
+        if (v.f.flexBg) {
           const size = 2 ** v.sb.s_log_groups_per_flex;
           first = v.groupFirstBlock(Math.floor(g / size) * size);
           last = v.groupLastBlock(Math.min(v.groupCount - 1, g | (size - 1)));
         }
-        let nb = 0;
-        for (let b = first; b <= last && nb === 0; b++) if (!c.blockFound.test(b)) nb = b;
-        if (nb === 0 && v.f.flexBg) for (let b = v.firstDataBlock; b < v.blocksCount && nb === 0; b++) if (!c.blockFound.test(b)) nb = b;
+        let nb = freeBlocks(c, first, last, num);
+        if (nb === 0 && v.f.flexBg) nb = freeBlocks(c, v.firstDataBlock, v.blocksCount, num);
         if (nb === 0) {
-          c.r.fix(PR_1_RELOC_BLOCK_ALLOCATE, { group: g, num: 1 });
+          c.r.fix(PR_1_RELOC_BLOCK_ALLOCATE, { group: g, num, str: name, err: "Could not allocate block in ext2 filesystem" });
+          c.r.unmarkValid();
           continue;
         }
+        if (set === setInodeTable) restart = true;
         c.r.fix(loc !== 0 ? PR_1_RELOC_FROM_TO : PR_1_RELOC_TO, { group: g, str: name, blk: loc, blk2: nb });
-        c.blockFound.set(nb);
-        c.blockMeta.set(nb);
-        let body = new Uint8Array(v.blockSize);
-        if (loc !== 0 && loc < v.blocksCount) {
-          try {
-            body = (await v.readBlock(loc)).slice();
-          } catch {
-            body = new Uint8Array(v.blockSize);
+        for (let i = 0; i < num; i++) {
+          c.blockFound.set(nb + i);
+          c.blockMeta.set(nb + i);
+          let body = new Uint8Array(v.blockSize);
+          if (loc !== 0 && loc + i < v.blocksCount) {
+            try {
+              body = (await v.readBlock(loc + i)).slice();
+            } catch {
+              body = new Uint8Array(v.blockSize);
+            }
           }
+          await c.out.writeBlock(nb + i, body);
         }
-        await c.out.writeBlock(nb, body);
         set(v.group(g), nb, v.descSize);
-        c.out.markGroupDirty(g);
-        bad[g] = 0;
+        c.out.markGroupDirty(g, false);
+        c.out.writeAllCopies();
       }
     }
+    return restart;
   }
 
   /** e2fsck mark_table_blocks: superblock and descriptor copies, bitmaps, inode tables. */
@@ -313,10 +324,8 @@ export class Pass1 {
           const b = it + j;
           if (b >= v.blocksCount) break;
           if (c.blockFound.test(b)) {
-            if (c.invalidInodeTable[g] === 0) {
-              c.r.fix(PR_1_ITABLE_CONFLICT, { group: g, blk: b });
-              c.invalidInodeTable[g] = 1;
-            }
+            // Asked again for each such block while the answer is no, as e2fsck does.
+            if (c.invalidInodeTable[g] === 0 && c.r.ask(PR_1_ITABLE_CONFLICT, { group: g, blk: b })) c.invalidInodeTable[g] = 1;
           } else {
             c.blockFound.set(b);
             c.blockMeta.set(b);
@@ -326,8 +335,7 @@ export class Pass1 {
       const bb = v.blockBitmapLoc(g);
       if (bb !== 0 && bb < v.blocksCount) {
         if (c.blockFound.test(bb)) {
-          c.r.fix(PR_1_BB_CONFLICT, { group: g, blk: bb });
-          c.invalidBlockBitmap[g] = 1;
+          if (c.r.ask(PR_1_BB_CONFLICT, { group: g, blk: bb })) c.invalidBlockBitmap[g] = 1;
         } else {
           c.blockFound.set(bb);
           c.blockMeta.set(bb);
@@ -336,8 +344,7 @@ export class Pass1 {
       const ib = v.inodeBitmapLoc(g);
       if (ib !== 0 && ib < v.blocksCount) {
         if (c.blockFound.test(ib)) {
-          c.r.fix(PR_1_IB_CONFLICT, { group: g, blk: ib });
-          c.invalidInodeBitmap[g] = 1;
+          if (c.r.ask(PR_1_IB_CONFLICT, { group: g, blk: ib })) c.invalidInodeBitmap[g] = 1;
         } else {
           c.blockFound.set(ib);
           c.blockMeta.set(ib);

@@ -21,7 +21,7 @@ import { freeBlocksCount as sbFreeBlocks, setFreeBlocksCount as setSbFreeBlocks 
 import type { CheckContext } from "./context.js";
 import { ChunkedBitmap } from "./maps.js";
 import { clearInode, inodeAllocStats, setBlockBitmapCsum, setInodeBitmapCsum } from "./repair.js";
-import { adjustInodeCount, createRoot, fixDotdot, getLostAndFound, reconnectFile } from "./lost_found.js";
+import { adjustInodeCount, createRoot, fixDotdot, getLostAndFound, reconnectFile, releaseRepairBlocks } from "./lost_found.js";
 import { EXT4_FEATURE_RO_COMPAT_DIR_NLINK } from "../format/superblock.js";
 import { dirBlocks, listDir, readInode, safeName, type PathNamer } from "./paths.js";
 import { processBadInode } from "./pass2.js";
@@ -57,6 +57,7 @@ export async function pass3(c: CheckContext, names: PathNamer): Promise<void> {
   }
   // A repairing run makes sure /lost+found exists (e2fsck creates it even when nothing needs it).
   if (c.r.repairing) await getLostAndFound(c, true);
+  releaseRepairBlocks(c);
 }
 
 async function checkDirectory(c: CheckContext, names: PathNamer, dir: number, done: ChunkedBitmap): Promise<void> {

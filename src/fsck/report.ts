@@ -194,6 +194,11 @@ export class Reporter {
     return answer;
   }
 
+  /** e2fsck's preenhalt where no problem asks it: a -p run stops there; other runs go on. */
+  preenHalt(): void {
+    if (this.mode === "preen") this.#preenHalt();
+  }
+
   /** e2fsck's preenhalt: stop a -p run, the volume left with errors (exit 4). */
   #preenHalt(): never {
     this.valid = false;

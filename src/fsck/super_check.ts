@@ -12,9 +12,10 @@ import { dirBlockChecksum, inodeChecksumSeed, journalSuperblockChecksum, mmpChec
 import { hasDirTail, recLenFromDisk, recLenToDisk } from "../format/dirent.js";
 import { EXT4_MMP_MAGIC, EXT4_MMP_SEQ_CLEAN, mmpStruct } from "../format/mmp.js";
 import {
-  EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT, freeInodesCount as gdFreeInodes, itableUnused, setBlockBitmap, setInodeBitmap, setItableUnused,
+  EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT, freeInodesCount as gdFreeInodes, itableUnused, setBlockBitmap, setInodeBitmap, setInodeTable,
+  setItableUnused,
 } from "../format/group_desc.js";
-import { EXT4_EXTENTS_FL, EXT4_GOOD_OLD_INODE_SIZE, EXT4_JOURNAL_INO, EXT4_ROOT_INO, S_IFMT, S_IFREG, decodeInode, inodeStruct, type RawInode } from "../format/inode.js";
+import { EXT4_BAD_INO, EXT4_EXTENTS_FL, EXT4_GOOD_OLD_INODE_SIZE, EXT4_INLINE_DATA_FL, EXT4_JOURNAL_INO, EXT4_ROOT_INO, S_IFMT, S_IFREG, decodeInode, inodeStruct, type RawInode } from "../format/inode.js";
 import {
   JBD2_COMMIT_BLOCK, JBD2_CRC32C_CHKSUM, JBD2_DESCRIPTOR_BLOCK, JBD2_FEATURE_COMPAT_CHECKSUM, JBD2_REVOKE_BLOCK, JBD2_FEATURE_INCOMPAT_CSUM_V2, JBD2_FEATURE_INCOMPAT_CSUM_V3,
   JBD2_KNOWN_INCOMPAT_FEATURES, JBD2_MAGIC_NUMBER, JBD2_MIN_JOURNAL_BLOCKS, JBD2_SUPERBLOCK_V1, JBD2_SUPERBLOCK_V2,
@@ -477,24 +478,28 @@ export function checkSuperBlock(c: CheckContext): void {
   }
   if (v.f.metaBg && sb.s_first_meta_bg > v.descBlocks) r.fix(PR_0_FIRST_META_BG_TOO_BIG, { num: sb.s_first_meta_bg, group: v.descBlocks });
   let csumLatch: boolean | undefined;
-  // The first metadata block outside its group says once where backups may help (PR_LATCH_RELOC).
-  let hinted = false;
+  // The first metadata block outside its group says once where backups may help
+  // (PR_LATCH_RELOC), unless a backup superblock is in use (e2fsck latches it then).
+  let hinted = v.backupSuperblock !== 0;
   const relocHint = (): void => {
     if (hinted) return;
     hinted = true;
     r.ask(PR_0_RELOCATE_HINT, { num: v.blocksPerGroup + v.firstDataBlock });
   };
+  let invalid = false;
   for (let g = 0; g < v.groupCount; g++) {
     const gd = v.group(g);
     const first = v.f.flexBg ? v.firstDataBlock : v.groupFirstBlock(g);
     const last = v.f.flexBg ? v.blocksCount - 1 : v.groupLastBlock(g);
+    // "Relocate": the location is forgotten here and a new place found after pass 1
+    // (Pass1.relocateBitmaps); the descriptor's checksum is left as it was.
+    let moved = false;
     const bb = v.blockBitmapLoc(g);
-    // "Relocate": the location is forgotten here and a new block found after pass 1.
     if (bb < first || bb > last) {
       relocHint();
       if (r.ask(PR_0_BB_NOT_GROUP, { group: g, blk: bb })) {
         setBlockBitmap(gd, 0, v.descSize);
-        c.out.markGroupDirty(g);
+        moved = true;
       }
     }
     if (v.blockBitmapLoc(g) === 0) c.invalidBlockBitmap[g] = 1;
@@ -503,14 +508,25 @@ export function checkSuperBlock(c: CheckContext): void {
       relocHint();
       if (r.ask(PR_0_IB_NOT_GROUP, { group: g, blk: ib })) {
         setInodeBitmap(gd, 0, v.descSize);
-        c.out.markGroupDirty(g);
+        moved = true;
       }
     }
     if (v.inodeBitmapLoc(g) === 0) c.invalidInodeBitmap[g] = 1;
     const it = v.inodeTableLoc(g);
     if (it < first || it + v.itableBlocks - 1 > last) {
       relocHint();
-      r.fix(PR_0_ITABLE_NOT_GROUP, { group: g, blk: it });
+      // The group's inodes are lost: pass 1 skips the group, a zeroed table is made after
+      // it and the check restarts.
+      if (r.ask(PR_0_ITABLE_NOT_GROUP, { group: g, blk: it })) {
+        setInodeTable(gd, 0, v.descSize);
+        moved = true;
+      }
+    }
+    if (v.inodeTableLoc(g) === 0) c.invalidInodeTable[g] = 1;
+    if (c.invalidBlockBitmap[g] !== 0 || c.invalidInodeBitmap[g] !== 0 || c.invalidInodeTable[g] !== 0) invalid = true;
+    if (moved) {
+      c.out.markGroupDirty(g, false);
+      v.recheckDesc(g);
     }
     // A descriptor the repairs touch is written with a fresh checksum (FsckWriter.close).
     let touched = false;
@@ -542,6 +558,11 @@ export function checkSuperBlock(c: CheckContext): void {
       v.gdCsumOk[g] = 1;
       c.out.markGroupDirty(g);
     }
+  }
+  // Metadata to relocate: the volume is marked not clean until the check ends.
+  if (invalid && r.repairing) {
+    sb.s_state &= ~EXT4_VALID_FS & 0xffff;
+    c.out.markSuperDirty();
   }
   if (!v.f.resizeInode && sb.s_reserved_gdt_blocks !== 0) r.fix(PR_0_NONZERO_RESERVED_GDT_BLOCKS, { num: sb.s_reserved_gdt_blocks });
   if (v.f.resizeInode && v.f.metaBg) r.fix(PR_0_DISABLE_RESIZE_INODE);
@@ -583,6 +604,44 @@ export function invalidQuotaTypes(c: CheckContext): QuotaTypeIndex[] {
     if (q !== 0 && (NOT_QUOTA_INODES.has(q) || q > c.v.sb.s_inodes_count)) out.push(t as QuotaTypeIndex);
   });
   return out;
+}
+
+/**
+ * Why libext2fs cannot read the bad blocks list from inode 1 before pass 1 (e2fsck then says
+ * "... while reading bad blocks inode"), or null: group 0's inode table missing or outside
+ * the volume (ext2fs_read_inode), an indirect block outside the volume or unreadable (the
+ * last such error of the walk, as ext2fs_block_iterate reports it). An extent-mapped or
+ * inline inode 1 is not examined. @e2fsprogs ext2fs_read_bb_inode
+ */
+export async function badBlocksInodeError(c: CheckContext): Promise<string | null> {
+  const v = c.v;
+  const it = v.inodeTableLoc(0);
+  if (it === 0) return "A block group is missing an inode table";
+  if (it < v.firstDataBlock || it + v.itableBlocks - 1 >= v.blocksCount) return "Corrupt group descriptor: bad block for inode table";
+  const bytes = await readInodeBytes(c, EXT4_BAD_INO);
+  if (bytes === null) return "Attempt to read block from filesystem resulted in short read";
+  const raw = decodeInode(bytes, 0, v.inodeSize);
+  if ((raw.i_flags & (EXT4_EXTENTS_FL | EXT4_INLINE_DATA_FL)) !== 0) return null;
+  const illegal = ["", "Illegal indirect block found", "Illegal doubly indirect block found", "Illegal triply indirect block found"];
+  let err: string | null = null;
+  const walk = async (blk: number, level: number): Promise<void> => {
+    if (blk === 0) return;
+    if (!v.blockValid(blk)) {
+      err = illegal[level]!;
+      return;
+    }
+    let buf: Uint8Array;
+    try {
+      buf = (await v.readBlock(blk)).slice();
+    } catch {
+      err = "Attempt to read block from filesystem resulted in short read";
+      return;
+    }
+    if (level === 1) return;
+    for (let i = 0; i < v.blockSize / 4; i++) await walk(u32le(buf, i * 4), level - 1);
+  };
+  for (let level = 1; level <= 3; level++) await walk(u32le(raw.i_block, (11 + level) * 4), level);
+  return err;
 }
 
 /** check_resize_inode: without resize_inode, inode 7 must be empty. */

@@ -15,7 +15,8 @@ import type { BlockDevice } from "../device/block_device.js";
 import { FsError } from "../errors.js";
 import { fsChecksumSeed, groupDescChecksum, superblockChecksum } from "../format/checksum.js";
 import {
-  blockBitmap, descriptorLoc, groupDesc, groupHasSuperblock, inodeBitmap, inodeTable, type GroupDesc,
+  EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT, blockBitmap, descriptorLoc, groupDesc, groupHasSuperblock, inodeBitmap, inodeTable,
+  setItableUnused, type GroupDesc,
 } from "../format/group_desc.js";
 import {
   EXT4_FEATURE_COMPAT_DIR_INDEX, EXT4_FEATURE_COMPAT_EXT_ATTR, EXT4_FEATURE_COMPAT_HAS_JOURNAL,
@@ -228,6 +229,23 @@ export class FsckVolume {
     if (s.newDescBlk !== 0) fn(s.newDescBlk);
   }
 
+  /** The checksum descriptor `g` calls for as it stands in memory. @e2fsprogs ext2fs_group_desc_csum */
+  descChecksum(g: number): number {
+    const raw = new Uint8Array(this.descSize);
+    groupDesc.encode(this.group(g), raw, 0, this.descSize);
+    return groupDescChecksum(raw, g, {
+      csumSeed: this.csumSeed, uuid: this.sb.s_uuid, metadataCsum: this.f.metadataCsum, gdtCsum: this.f.gdtCsum,
+      descSize: this.descSize, is64bit: this.f.is64bit,
+    });
+  }
+
+  /** Verify descriptor `g`'s checksum again after an in-memory change. @e2fsprogs ext2fs_group_desc_csum_verify */
+  recheckDesc(g: number): void {
+    if (!this.f.groupDescCsum) return;
+    this.gdCsumWant[g] = this.descChecksum(g);
+    this.gdCsumOk[g] = this.gdCsumWant[g] === this.group(g).bg_checksum ? 1 : 0;
+  }
+
   /** Read one block through the cache (a copy-free view valid until the next await). */
   readBlock(b: number): Promise<Uint8Array> {
     return this.cache.get(b);
@@ -418,6 +436,23 @@ export function checkDesc(v: FsckVolume): string | null {
   return null;
 }
 
+/**
+ * A volume opened through a backup superblock trusts none of the uninit hints: every group's
+ * BLOCK_UNINIT and INODE_UNINIT are dropped, bg_itable_unused zeroed and the checksums made
+ * to match (in memory; written when the repairs write the descriptors). @e2fsprogs ext2fs_open2
+ */
+function resetBackupDescriptors(v: FsckVolume): void {
+  if (!v.f.groupDescCsum) return;
+  for (let g = 0; g < v.groupCount; g++) {
+    const gd = v.group(g);
+    gd.bg_flags &= ~(EXT4_BG_BLOCK_UNINIT | EXT4_BG_INODE_UNINIT) & 0xffff;
+    setItableUnused(gd, 0, v.descSize);
+    gd.bg_checksum = v.descChecksum(g);
+    v.gdCsumWant[g] = gd.bg_checksum;
+    v.gdCsumOk[g] = 1;
+  }
+}
+
 export interface OpenOptions {
   name: string;
   makeCache: (blockSize: number) => BufferCache;
@@ -465,21 +500,21 @@ export async function openVolume(dev: BlockDevice, r: Reporter, o: OpenOptions):
   // e2fsck names the volume by its label when it has one (ctx->device_name).
   const display = sbVolumeName(sb) || o.name;
   let v = new FsckVolume({ dev, cache, name: display, sb, sbRaw: chosen.raw, backupSuperblock: chosen.block, groups, gdCsumOk: ok, gdCsumWant: want });
-  const bad = checkDesc(v);
+  // e2fsck checks the descriptors only of a primary it opened itself, and not when preening.
+  const bad = chosen.block === 0 && r.mode !== "preen" ? checkDesc(v) : null;
   if (bad !== null) {
     r.fix(PR_0_CHECK_DESC_FAILED, { str: bad });
-    if (chosen.block === 0) {
-      // e2fsck: "Group descriptors look bad... trying backup blocks..."
+    if (v.groupCount > 1) {
+      // e2fsck: "Group descriptors look bad... trying backup blocks...", then opens the backup
+      // superblock and its descriptor copy, whatever they hold (ext2fs_open2 does not check them).
+      r.fix(PR_0_USING_BACKUP, { str: "Group descriptors look bad..." });
       const b = await findBackup(dev, sb);
       if (b !== null) {
         const alt = await loadDescriptors(dev, cache, b.sb, b.block);
-        const cand = new FsckVolume({ dev, cache, name: display, sb: b.sb, sbRaw: b.raw, backupSuperblock: b.block, groups: alt.groups, gdCsumOk: alt.ok, gdCsumWant: alt.want });
-        if (checkDesc(cand) === null) {
-          r.fix(PR_0_USING_BACKUP, { str: "Group descriptors look bad...", blk: b.block });
-          v = cand;
-        }
+        v = new FsckVolume({ dev, cache, name: display, sb: b.sb, sbRaw: b.raw, backupSuperblock: b.block, groups: alt.groups, gdCsumOk: alt.ok, gdCsumWant: alt.want });
       }
     }
   }
+  if (v.backupSuperblock !== 0) resetBackupDescriptors(v);
   return v;
 }

@@ -21,7 +21,7 @@ import {
   EXT4_BG_INODE_UNINIT, descriptorLoc, freeInodesCount, groupDesc, groupHasSuperblock, setItableUnused, type GroupDesc,
 } from "../format/group_desc.js";
 import { EXT4_GOOD_OLD_INODE_SIZE, inodeLimit, inodeStruct, type RawInode } from "../format/inode.js";
-import { EXT4_ERROR_FS, EXT4_VALID_FS, SUPERBLOCK_OFFSET, superblock } from "../format/superblock.js";
+import { EXT4_ERROR_FS, EXT4_FEATURE_INCOMPAT_RECOVER, EXT4_VALID_FS, SUPERBLOCK_OFFSET, superblock } from "../format/superblock.js";
 import type { FsckVolume } from "./volume.js";
 
 /** Bytes of the superblock's error record, which a completed check clears. @e2fsprogs EXT4_S_ERR_START/END */
@@ -32,6 +32,10 @@ export class FsckWriter {
   /** Something was repaired (e2fsck's ext2fs_mark_changed). */
   changed = false;
   readonly #dirtyGroups = new Set<number>();
+  /** Groups whose checksum a restart writes as it is held in memory. */
+  readonly #staleCsum = new Set<number>();
+  /** Backup superblocks and descriptor tables are written too (e2fsck cleared EXT2_FLAG_MASTER_SB_ONLY). */
+  #allCopies = false;
 
   constructor(readonly v: FsckVolume) {}
 
@@ -120,9 +124,26 @@ export class FsckWriter {
     await this.updateBlock(blk, (data) => data.fill(0, off, off + v.inodeSize));
   }
 
-  /** Group `g`'s descriptor was changed in memory; write it (and its checksum) at close. */
-  markGroupDirty(g: number): void {
+  /**
+   * Group `g`'s descriptor was changed in memory; write it (and its checksum) at close.
+   * `reseal` false: the change leaves the checksum as it was (e2fsck's ext2fs_*_loc_set),
+   * so a restart (`flushMeta`) writes the old checksum and the next check finds it wrong;
+   * `close` reseals every descriptor anyway (ext2fs_set_gdt_csum).
+   */
+  markGroupDirty(g: number, reseal = true): void {
     this.#dirtyGroups.add(g);
+    if (reseal) this.#staleCsum.delete(g);
+    else this.#staleCsum.add(g);
+    this.changed = true;
+  }
+
+  /**
+   * Write the backup superblocks and descriptor tables too from now on, as e2fsck does once a
+   * repair clears EXT2_FLAG_MASTER_SB_ONLY (new_table_block); they are written as the primary
+   * is, at a restart and at close. @e2fsprogs ext2fs_flush2, write_backup_super
+   */
+  writeAllCopies(): void {
+    this.#allCopies = true;
     this.changed = true;
   }
 
@@ -167,7 +188,7 @@ export class FsckWriter {
   /** Write the descriptors and superblock as they stand, and every changed block (before a restart). */
   async flushMeta(): Promise<void> {
     for (let g = 0; g < this.v.groupCount; g++) this.#dirtyGroups.add(g);
-    await this.#writeDescriptors();
+    await this.#writeDescriptors(true);
     await this.#writeSuper(false);
     await this.flushBlocks();
   }
@@ -208,8 +229,11 @@ export class FsckWriter {
     }
   }
 
-  /** The primary descriptor table and every meta_bg descriptor block, re-encoded with checksums. */
-  async #writeDescriptors(): Promise<void> {
+  /**
+   * The primary descriptor table and every meta_bg descriptor block, re-encoded with
+   * checksums (before a restart, not those of the groups left with their old one).
+   */
+  async #writeDescriptors(restart = false): Promise<void> {
     const v = this.v;
     if (this.#dirtyGroups.size === 0) return;
     const blocks = new Set<number>();
@@ -220,17 +244,31 @@ export class FsckWriter {
       for (let j = 0; j < v.descPerBlock; j++) {
         const g = d * v.descPerBlock + j;
         if (g >= v.groupCount) break;
-        encodeDesc(v, g, v.group(g), image.subarray(j * v.descSize, (j + 1) * v.descSize));
+        const raw = image.subarray(j * v.descSize, (j + 1) * v.descSize);
+        if (restart && this.#staleCsum.has(g)) groupDesc.encode(v.group(g), raw, 0, v.descSize);
+        else encodeDesc(v, g, v.group(g), raw);
       }
       for (const t of targets) await this.writeBlock(t, image);
     }
   }
 
-  /** Where descriptor block `d` is written: the primary table, or all three meta_bg copies. */
+  /**
+   * Where descriptor block `d` is written: the primary table (and each backup table once all
+   * copies are written), or all three meta_bg copies.
+   */
   #descCopies(d: number): number[] {
     const v = this.v;
     const sb = v.sb;
-    if (!v.f.metaBg || d < sb.s_first_meta_bg) return [descriptorLoc(sb, d)];
+    if (!v.f.metaBg || d < sb.s_first_meta_bg) {
+      const out = [descriptorLoc(sb, d)];
+      if (this.#allCopies) {
+        for (let g = 1; g < v.groupCount; g++) {
+          const old = v.superAndBgd(g).oldDescBlk;
+          if (old !== 0 && old + d < v.blocksCount) out.push(old + d);
+        }
+      }
+      return out;
+    }
     const first = d * v.descPerBlock;
     const out: number[] = [];
     for (const g of [first, first + 1, first + v.descPerBlock - 1]) {
@@ -243,6 +281,7 @@ export class FsckWriter {
   async #writeSuper(clearErrors: boolean): Promise<void> {
     const v = this.v;
     const raw = v.sbRaw;
+    v.sb.s_block_group_nr = 0; // the primary copy, even when a backup was read @e2fsprogs ext2fs_flush2
     superblock.encode(v.sb, raw);
     if (clearErrors) raw.fill(0, S_ERR_START, S_ERR_END);
     const decoded = superblock.decode(raw);
@@ -253,6 +292,20 @@ export class FsckWriter {
     }
     const blk = Math.floor(SUPERBLOCK_OFFSET / v.blockSize);
     await this.updateBlock(blk, (data) => data.set(raw, SUPERBLOCK_OFFSET % v.blockSize));
+    if (!this.#allCopies) return;
+    // The backups: not marked clean, no recovery pending, each naming its group. @e2fsprogs write_backup_super
+    for (let g = 1; g < v.groupCount; g++) {
+      const at = v.superAndBgd(g).superBlk;
+      if (at === 0) continue;
+      const copy = superblock.decode(raw);
+      copy.s_state &= ~EXT4_VALID_FS & 0xffff;
+      copy.s_feature_incompat = (copy.s_feature_incompat & ~EXT4_FEATURE_INCOMPAT_RECOVER) >>> 0;
+      copy.s_block_group_nr = Math.min(g, 0xffff);
+      const bytes = raw.slice();
+      superblock.encode(copy, bytes);
+      if (v.f.metadataCsum) superblock.encode({ s_checksum: superblockChecksum(bytes) }, bytes);
+      await this.updateBlock(at, (data) => data.set(bytes, 0));
+    }
   }
 }
 

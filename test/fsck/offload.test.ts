@@ -17,7 +17,7 @@ type Offload = typeof OffloadModule;
 const offload = (await import(pathToFileURL(new URL("../../dist/tools/cli/fsck_offload.js", import.meta.url).pathname).href)) as Offload;
 
 const FIXTURE = new Uint8Array(gunzipSync(readFileSync(new URL("../images/f_engine_small/image.gz", import.meta.url))));
-// The fixture's inode table: 1 KiB... its layout is read from the superblock below.
+// Where the fixture's inode table is, from its superblock and first group descriptor.
 const sb = new DataView(FIXTURE.buffer, 1024, 1024);
 const blockSize = 1024 << sb.getUint32(24, true);
 const inodeSize = sb.getUint16(88, true);
@@ -35,7 +35,8 @@ async function run(bytes: Uint8Array, opts: CheckOptions = {}): Promise<FsckRepo
 /** Damaged copies: one inode's bytes changed (checksum now bad), and a whole block of inodes garbage. */
 function damaged(): Uint8Array[] {
   const one = FIXTURE.slice();
-  one[inodeTable + 11 * inodeSize + 4] ^= 0x40; // inode 12's size: its checksum no longer holds
+  const at = inodeTable + 11 * inodeSize + 4; // inode 12's size: its checksum no longer holds
+  one[at] = one[at]! ^ 0x40;
   const block = FIXTURE.slice();
   for (let i = 0; i < blockSize; i++) block[inodeTable + blockSize + i] = (i * 131) & 0xff;
   return [one, block];

@@ -15,7 +15,7 @@
  * Needs mke2fs, debugfs and e2fsck (skipped visibly without them; a failure under
  * EXT4TS_REQUIRE_ORACLES=1); the kernel images also need root and loop devices.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { FileDevice } from "../../src/device/file.js";
@@ -23,6 +23,7 @@ import { check, formatProblem, type FsckReport } from "../../src/fsck/check.js";
 import { DEBUGFS_ENV } from "../oracle/base_image.js";
 import { KERNEL_IMAGES, MKE2FS_PRESETS, kernelImage, mke2fsPreset, runDir, type KernelImageName, type Mke2fsPresetName } from "../oracle/images.js";
 import { canLoopMount, loopMountStatus, oracleAvailability, oracleGate, requireOrSkip, run, runUnchecked, tool } from "../oracle/oracle_env.js";
+import { runCli } from "../cli.js";
 
 const E2FSCK_ENV = { ...process.env, E2FSCK_CONFIG: "/dev/null", LC_ALL: "C", TZ: "GMT0" };
 
@@ -314,6 +315,51 @@ describe("fsck -fy vs e2fsck -fy: debugfs-injected damage is repaired", () => {
         if (ep.status < 4) expect(e2fsck(pMine).status).toBe(0);
       });
     }
+  }
+});
+
+describe("fsck -fy vs e2fsck -fy: an inode table outside its group is placed anew", () => {
+  oracleGate(e2, "e2fsprogs (mke2fs, debugfs, e2fsck) is available");
+  if (!e2.ok) return;
+  // The 1 KiB flavours have four groups (8192 blocks each); group 1's inodes are all free, so
+  // nothing is lost, but the table is placed anew (in the flex group, or in group 1) and the
+  // check starts again.
+  for (const f of FLAVOURS.filter((x) => x.mkfs.includes("1024"))) {
+    it(`${f.name}: set_bg 1 inode_table past the volume: relocated, the check restarted, as e2fsck does`, async () => {
+      const { img: base } = makeBase(f, "fsck-itable");
+      const dir = path.dirname(base);
+      debugfs(base, ["set_bg 1 inode_table 9999999"]);
+      // The backup descriptors too (group 1's copy, block 8194; 32-byte descriptors,
+      // bg_inode_table_lo at 8): e2fsck falls back to them, and must find them as bad.
+      const fd = openSync(base, "r+");
+      try {
+        const at = Buffer.alloc(4);
+        at.writeUInt32LE(9999999);
+        writeSync(fd, at, 0, 4, 8194 * 1024 + 32 + 8);
+      } finally {
+        closeSync(fd);
+      }
+      const theirs = path.join(dir, "e2fsck.img");
+      const mine = path.join(dir, "ext4ts.img");
+      copyFileSync(base, theirs);
+      copyFileSync(base, mine);
+      const e = runUnchecked(tool("e2fsck"), ["-fy", theirs], { env: E2FSCK_ENV });
+      const o = await runCli(["fsck", "-fy", mine]);
+      expect(o.stdout).toMatch(/Relocate\? yes\n[^]*Relocating group 1's inode table to \d+\.\.\.\nRestarting e2fsck from the beginning\.\.\.\n/);
+      expect(o.code, o.stderr).toBe(e.status);
+      // The "e2fsck: ..." lines apart: e2fsck names itself by its path, and ext4ts prints them on stderr.
+      const named = /^\S*e2fsck: /;
+      const body = (t: string): string => findings(t.split("\n").filter((l) => !named.test(l)).join("\n"));
+      const notes = (t: string): string[] => t.split("\n").filter((l) => named.test(l)).map((l) => l.replace(named, ""));
+      expect(body(o.stdout.replaceAll(mine, "IMG"))).toBe(body(e.stdout.replaceAll(theirs, "IMG")));
+      expect(notes(o.stdout + o.stderr)).toEqual(notes(e.stdout + e.stderr));
+      const itable = (img: string): number => num(debugfsRead(img, "stats"), /Group\s+1: block bitmap at \d+, inode bitmap at \d+, inode table at (\d+)/);
+      expect(itable(mine)).toBe(itable(theirs));
+      expect(e2fsck(mine).status).toBe(0);
+      expect(tree(mine)).toBe(tree(theirs));
+      const again = await runCli(["fsck", "-fn", mine]);
+      expect(again.code, again.stdout).toBe(0);
+    });
   }
 });
 
