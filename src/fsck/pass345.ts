@@ -581,6 +581,24 @@ function uninitMarks(c: CheckContext, g: number, mark: (b: number) => void): voi
   if (ib !== 0) mark(ib);
 }
 
+/** Set bits of each byte value. */
+const POPCOUNT = Uint8Array.from({ length: 256 }, (_, b) => {
+  let n = 0;
+  for (let x = b; x !== 0; x &= x - 1) n++;
+  return n;
+});
+
+/** A reusable scratch array of at least `n` bytes (one per check, for pass 5's group maps). */
+const scratch = new WeakMap<CheckContext, Uint8Array>();
+function scratchBytes(c: CheckContext, n: number): Uint8Array {
+  let a = scratch.get(c);
+  if (a === undefined || a.length < n) {
+    a = new Uint8Array(n);
+    scratch.set(c, a);
+  }
+  return a;
+}
+
 async function checkBlockBitmaps(c: CheckContext): Promise<BitmapFindings> {
   const v = c.v;
   const r = c.r;
@@ -622,7 +640,29 @@ async function checkBlockBitmaps(c: CheckContext): Promise<BitmapFindings> {
     }
     if (marks !== undefined) for (const i of marks) bm[i >>> 3] = bm[i >>> 3]! | (1 << (i & 7));
     let groupFree = 0;
-    for (let i = 0; i < inGroup; i++) {
+    // Without bigalloc, whole bytes of the found map are compared first: only a byte that
+    // differs is walked bit by bit (the differences are listed in block order all the same).
+    let i = 0;
+    if (ratio === 1) {
+      const whole = inGroup >>> 3;
+      const found = scratchBytes(c, whole);
+      c.blockFound.extract(first, whole * 8, found);
+      for (let j = 0; j < whole; j++) {
+        const d = bm[j]!;
+        if (d === found[j]) {
+          groupFree += 8 - POPCOUNT[d]!;
+          continue;
+        }
+        for (let k = 0; k < 8; k++) {
+          const onDisk = (d & (1 << k)) !== 0;
+          const f = (found[j]! & (1 << k)) !== 0;
+          if (f !== onDisk) diffs.add(f ? "+" : "-", first + j * 8 + k, 1);
+          if (!onDisk) groupFree++;
+        }
+      }
+      i = whole * 8;
+    }
+    for (; i < inGroup; i++) {
       const b = first + i * ratio;
       const onDisk = bitOf(bm, i);
       let found = c.blockFound.test(b);
