@@ -33,12 +33,13 @@ export function extentHeaderOk(buf: Uint8Array, size: number, at = 0): boolean {
  * ext2fs_block_iterate3 over a block-mapped inode: direct blocks, then each indirect tree
  * (its block reported before its children, with e2fsck's negative counters). `holes`
  * reports zero pointers too (BLOCK_FLAG_HOLE, used for directories). The callback also
- * gets the block holding the pointer (0 for the inode's own i_block). Its returning false
+ * gets the block holding the pointer (0 for the inode's own i_block) and the pointer's slot
+ * there (its index; -1 for extent trees, whose pointers are not single words). Its returning false
  * means "treat this pointer as 0 from now on" (e2fsck zeroing it in memory only): an
  * indirect block so answered is not descended into and is no error. Returning true for an
  * out-of-range indirect block makes the walk fail with libext2fs's error, which is returned.
  */
-export type BlockCallback = (blk: number, cnt: number, ref: number) => boolean;
+export type BlockCallback = (blk: number, cnt: number, ref: number, slot: number) => boolean;
 
 export async function iterateBlockMap(v: FsckVolume, raw: RawInode, holes: boolean, cb: BlockCallback): Promise<string | undefined> {
   const limit = v.blockSize / 4;
@@ -46,13 +47,13 @@ export async function iterateBlockMap(v: FsckVolume, raw: RawInode, holes: boole
   let error: string | undefined;
   for (let i = 0; i < EXT2_NDIR_BLOCKS; i++, bcount++) {
     const b = iblock(raw, i);
-    if (b !== 0 || holes) cb(b, bcount, 0);
+    if (b !== 0 || holes) cb(b, bcount, 0, i);
   }
   // Returns true when the subtree failed: libext2fs then stops the enclosing loop (but not
   // the walk over the inode's own pointers), and its last error is the one reported.
-  const ind = async (pointer: number, level: number, ref: number): Promise<boolean> => {
+  const ind = async (pointer: number, level: number, ref: number, slot: number): Promise<boolean> => {
     // level 1: single indirect (counter -1), 2: double (-2), 3: triple (-3)
-    const blk = cb(pointer, -level, ref) ? pointer : 0;
+    const blk = cb(pointer, -level, ref, slot) ? pointer : 0;
     const span = limit ** (level - 1);
     if (blk === 0) {
       bcount += limit * span;
@@ -72,11 +73,11 @@ export async function iterateBlockMap(v: FsckVolume, raw: RawInode, holes: boole
     for (let k = 0; k < limit; k++) {
       const p = u32(block, k * 4);
       if (level === 1) {
-        if (p !== 0 || holes) cb(p, bcount, blk);
+        if (p !== 0 || holes) cb(p, bcount, blk, k);
         bcount++;
       } else if (p === 0 && !holes) {
         bcount += span;
-      } else if (await ind(p, level - 1, blk)) {
+      } else if (await ind(p, level - 1, blk, k)) {
         return true;
       }
     }
@@ -84,7 +85,7 @@ export async function iterateBlockMap(v: FsckVolume, raw: RawInode, holes: boole
   };
   for (let level = 1; level <= 3; level++) {
     const b = iblock(raw, EXT2_NDIR_BLOCKS + level - 1);
-    if (b !== 0 || holes) await ind(b, level, 0);
+    if (b !== 0 || holes) await ind(b, level, 0, EXT2_NDIR_BLOCKS + level - 1);
     else bcount += limit ** level;
   }
   return error;
@@ -161,7 +162,7 @@ export async function iterateExtentBlocks(v: FsckVolume, raw: RawInode, cb: Bloc
       const at = extentHeader.size + i * extentLeaf.size;
       if (level < maxDepth) {
         const pblk = u32(node, at + extentIdx.offsetOf("ei_leaf_lo")) + u16(node, at + extentIdx.offsetOf("ei_leaf_hi")) * 2 ** 32;
-        cb(pblk, -1, 0);
+        cb(pblk, -1, 0, -1);
         let child: Uint8Array;
         try {
           child = (await v.readBlock(pblk)).slice();
@@ -183,7 +184,7 @@ export async function iterateExtentBlocks(v: FsckVolume, raw: RawInode, cb: Bloc
         if (lblk > blockcnt) blockcnt = lblk;
         pblk += blockcnt - lblk;
         blockcnt = lblk;
-        for (let j = 0; j < len; j++, pblk++, blockcnt++) cb(pblk, blockcnt, 0);
+        for (let j = 0; j < len; j++, pblk++, blockcnt++) cb(pblk, blockcnt, 0, -1);
       }
     }
   };

@@ -102,6 +102,8 @@ export interface CheckOptions {
   restarted?: boolean;
   /** @internal Restarts so far (a repair that invalidated the passes' findings). */
   restarts?: number;
+  /** @internal Inodes with multiply-claimed blocks counted by the runs before a restart (pass1b.c's static dup_inode_count). */
+  dupInodes?: number;
 }
 
 function isEngine(t: CheckTarget): t is Ext4Fs {
@@ -188,6 +190,7 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
     // Opened through a backup superblock: the primary is to be written. @e2fsprogs unix.c main
     if (w !== null && v.backupSuperblock !== 0) w.markSuperDirty();
     const ctx = new CheckContext(v, r, now, w);
+    ctx.dupInodes = opts.dupInodes ?? 0;
     ctx.warn = say;
     c = ctx;
     device = v.name;
@@ -306,11 +309,14 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
       // (descriptors, superblock and blocks written) and opened again.
       await w.flushMeta();
       opts.onWarning?.(e.message);
-      const again = await check(dev, { ...opts, restarts: (opts.restarts ?? 0) + 1 });
+      const again = await check(dev, { ...opts, restarts: (opts.restarts ?? 0) + 1, dupInodes: c?.dupInodes ?? opts.dupInodes ?? 0 });
+      // The volume opened again is the one whose changes count (e2fsck's was_changed): a
+      // restart whose check then changes nothing is not "modified" and exits 0. Only
+      // E2F_FLAG_PROBLEMS_FIXED survives e2fsck_reset_context, for when it does change something.
       return {
-        // What the check after the restart changed decides "MODIFIED" (e2fsck asks the volume
-        // it opened again); the problems fixed before still make a change there exit 1.
-        ...again, exitCode: again.modified && again.exitCode === 0 ? 1 : again.exitCode,
+        // What the check after the restart changed decides "MODIFIED" (e2fsck asks the volume it
+        // opened again); the problems fixed before still make a change there exit 1.
+        ...again, exitCode: again.modified && again.exitCode === 0 && r.fixed > 0 ? 1 : again.exitCode,
         problems: [...r.problems, ...again.problems], warnings: [...warnings, e.message, ...again.warnings], stderr: [...stderr, ...again.stderr],
       };
     }

@@ -39,45 +39,83 @@ export async function clone(c: CheckContext, ino: number, release: (cluster: num
   if (got === null || dup === null || !canClone(c, got.raw)) return false;
   const isDir = c.isDir(ino);
 
+  // e2fsck's clone_struct dup_cluster/alloc_block: the counter of the last shared block cloned
+  // and where it went. A later pointer with that same counter goes to that same block, its
+  // bytes copied there whether it was shared or not (the rule is bigalloc's implied cluster,
+  // but a file's indirect blocks all share one counter: -1, -2 or -3).
+  let dupCnt: number | undefined;
+  let allocBlock = 0;
+
   /** Clone block `b` (counter `cnt`) if it is shared; returns the block the pointer should hold. */
   const cloneOne = async (b: number, cnt: number): Promise<number> => {
-    if (b === 0 || b >= v.blocksCount || !dup.test(b)) return b;
-    const nb = newBlock(c, 0);
-    if (nb === 0) throw new Error("no free block to clone into");
-    await c.out.writeBlock(nb, (await v.readBlock(b)).slice());
+    let nb: number;
+    let shared = false;
+    if (cnt === dupCnt && allocBlock !== 0) nb = allocBlock;
+    else if (b < v.blocksCount && dup.test(b)) {
+      dupCnt = cnt;
+      nb = newBlock(c, 0);
+      if (nb === 0) throw new Error("no free block to clone into");
+      allocBlock = nb;
+      shared = true;
+    } else return b;
+    let body: Uint8Array;
+    try {
+      body = (await v.readBlock(b)).slice();
+    } catch {
+      body = new Uint8Array(v.blockSize); // e2fsck -y ignores the read error: the buffer is zeroed
+    }
+    await c.out.writeBlock(nb, body);
     c.blockFound.set(nb);
     await markBlockBitmapOnly(c, nb);
+    // @e2fsprogs ext2fs_set_dir_block2: the entry for this logical block.
     if (isDir && cnt >= 0) {
       for (let i = 0; i < c.dblist.count; i++) {
-        if (c.dblist.ino.get(i) === ino && c.dblist.blk.get(i) === b) c.dblist.blk.set(i, nb);
+        if (c.dblist.ino.get(i) === ino && c.dblist.cnt.get(i) === cnt) {
+          c.dblist.blk.set(i, nb);
+          break;
+        }
       }
     }
-    release(b);
+    // A block taken over by the counter rule gives up no claim (e2fsck's p is NULL there).
+    if (shared) release(b);
     return nb;
   };
 
-  /** Walk an indirect block of `depth` levels (1 = its entries are data), cloning as e2fsck's pre-order iterate does. */
+  /**
+   * Walk an indirect block of `depth` levels (1 = its entries are data) as
+   * ext2fs_block_iterate3 does for clone_file_block: the block itself first, then its entries
+   * from the (new) copy. An illegal or unreadable indirect block fails the walk, which stops
+   * every enclosing indirect block's loop (blocks already changed are still written).
+   */
   let lblk = 12;
   const per = v.blockSize / 4;
-  const walkInd = async (blk: number, depth: number, cnt: number): Promise<number> => {
-    const nb = await cloneOne(blk, cnt);
-    if (nb === 0 || nb >= v.blocksCount) return nb;
-    const data = (await v.readBlock(nb)).slice();
+  const walkInd = async (blk: number, depth: number): Promise<{ blk: number; failed: boolean }> => {
+    const nb = await cloneOne(blk, -depth);
+    if (nb < v.firstDataBlock || nb >= v.blocksCount) return { blk: nb, failed: true };
+    let data: Uint8Array;
+    try {
+      data = (await v.readBlock(nb)).slice();
+    } catch {
+      return { blk: nb, failed: true };
+    }
     let changed = false;
-    for (let i = 0; i < per; i++) {
+    let failed = false;
+    for (let i = 0; i < per && !failed; i++) {
       const child = u32(data, i * 4);
       if (child === 0) {
-        lblk += depth === 1 ? 1 : per ** (depth - 1);
+        lblk += per ** (depth - 1);
         continue;
       }
-      const next = depth === 1 ? await cloneOne(child, lblk++) : await walkInd(child, depth - 1, -depth + 1);
+      let next: number;
+      if (depth === 1) next = await cloneOne(child, lblk++);
+      else ({ blk: next, failed } = await walkInd(child, depth - 1));
       if (next !== child) {
         put32(data, i * 4, next);
         changed = true;
       }
     }
     if (changed) await c.out.writeBlock(nb, data);
-    return nb;
+    return { blk: nb, failed };
   };
 
   const iblock = got.raw.i_block.slice();
@@ -88,7 +126,8 @@ export async function clone(c: CheckContext, ino: number, release: (cluster: num
       if (i >= 12) lblk += per ** (i - 11);
       continue;
     }
-    const nb = i < 12 ? await cloneOne(b, i) : await walkInd(b, i - 11, -(i - 11));
+    // A failed indirect tree does not stop the walk over the inode's own pointers.
+    const nb = i < 12 ? await cloneOne(b, i) : (await walkInd(b, i - 11)).blk;
     if (nb !== b) {
       put32(iblock, i * 4, nb);
       changed = true;

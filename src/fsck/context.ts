@@ -276,8 +276,19 @@ export class CheckContext {
   readonly eaHeaderRefcount = new Map<number, number>();
   /** EA block -> references found beyond h_refcount. */
   readonly eaRefcountExtra = new Map<number, number>();
-  /** The bad blocks list (inode 1), usually empty. */
+  /** The bad blocks list (inode 1, read before the inode scan as libext2fs does), usually empty. */
   readonly badBlocks = new Set<number>();
+  /**
+   * A repairing run found something it leaves for a later check (e2fsck's
+   * E2F_FLAG_RESTART_LATER): pass 2 restarts the check after its directory blocks.
+   */
+  restartLater = false;
+  /**
+   * Inodes pass 1B found with multiply-claimed blocks, in this run and the runs before its
+   * restarts: e2fsck keeps the count in a static that nothing resets, so "(There are N inodes
+   * containing multiply-claimed blocks.)" counts them all.
+   */
+  dupInodes = 0;
 
   readonly dirs = new DirInfo();
   readonly dblist = new DbList();

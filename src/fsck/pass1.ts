@@ -14,6 +14,7 @@
 import { decodeInodeFast } from "./inode_fast.js";
 import { blockAllocStats, clearInode } from "./repair.js";
 import { freeBlocks, reserveRepairBlocks } from "./lost_found.js";
+import { readInode } from "./paths.js";
 import { FsckRestart } from "./report.js";
 import { recLenFromDisk } from "../format/dirent.js";
 import { extentBlockChecksum, inodeChecksumSeed } from "../format/checksum.js";
@@ -33,7 +34,7 @@ import { CORRUPT_ENCRYPTION_POLICY, NO_ENCRYPTION_POLICY, DIR_CASEFOLD, DIR_ENCR
 } from "./context.js";
 import {
   PR_1_BAD_I_BLOCKS, PR_1_BAD_I_SIZE, PR_1_BAD_PRIMARY_GROUP_DESCRIPTOR, PR_1_BAD_PRIMARY_SUPERBLOCK, PR_1_BAD_GROUP_DESCRIPTORS,
-  PR_1_BAD_SUPERBLOCK, PR_1_RELOC_BLOCK_ALLOCATE, PR_1_RELOC_FROM_TO, PR_1_RELOC_TO, PR_1_BB_BAD_BLOCK, PR_1_BB_CONFLICT, PR_1_BB_ILLEGAL_BLOCK_NUM, PR_1_BLOCK_ITERATE, PR_1_CASEFOLD_FEATURE,
+  PR_1_BAD_SUPERBLOCK, PR_1_RELOC_BLOCK_ALLOCATE, PR_1_RELOC_FROM_TO, PR_1_RELOC_TO, PR_1_BB_BAD_BLOCK, PR_1_BB_CONFLICT, PR_1_BB_ILLEGAL_BLOCK_NUM, PR_1_BADBLOCKS_IN_BADBLOCKS, PR_1_BLOCK_ITERATE, PR_1_CASEFOLD_FEATURE,
   PR_1_CASEFOLD_NONDIR, PR_1_CLEAR_EXTENT_FOR_INLINE_DATA, PR_1_CLEAR_EXTENT_INLINE_DATA_FLAGS, PR_1_CLEAR_EXTENT_INLINE_DATA_INODE,
   PR_1_CLEAR_INLINE_DATA_FOR_EXTENT, PR_1_COLLAPSE_DBLOCK, PR_1_CRITICAL_METADATA_COLLISION, PR_1_EXTATTR_REFCOUNT,
   PR_1_EXTENTS_SET, PR_1_EXTENT_BAD_START_BLK, PR_1_EXTENT_COLLISION, PR_1_EXTENT_ENDS_BEYOND, PR_1_EXTENT_END_OUT_OF_BOUNDS,
@@ -73,6 +74,9 @@ const EI_LEAF_HI = extentIdx.offsetOf("ei_leaf_hi");
 const EXT2_N_BLOCKS = 15;
 /** Inode table bytes read per request. */
 const ITABLE_READ_BYTES = 1024 * 1024;
+
+/** A block-map pointer a walk cleared: the block holding it (0: i_block), its value and slot (-1: unknown). */
+interface ClearedPointer { ref: number; blk: number; slot: number }
 
 const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
 const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
@@ -242,6 +246,7 @@ export class Pass1 {
       const m = mmpBlock(sb);
       if (m > v.firstDataBlock && m < v.blocksCount) c.blockFound.set(m);
     }
+    await this.readBadBlocksList();
     await this.scanInodes();
     await this.processQueue();
     await reserveRepairBlocks(c);
@@ -434,6 +439,7 @@ export class Pass1 {
           const off = k * isz;
           const blkInBuf = Math.floor(off / v.blockSize);
           if (c.badBlocks.size > 0 && c.badBlocks.has(ch.it + ch.b0 + blkInBuf)) {
+            if (ino === EXT4_BAD_INO) await this.badBlocksInBadBlocks();
             c.inodeBb.set(ino);
             c.inodeUsed.set(ino);
             continue;
@@ -448,6 +454,37 @@ export class Pass1 {
       if (pending !== undefined) await pending;
       await worker?.close();
     }
+  }
+
+  /**
+   * The bad-blocks list the inode scan skips inode table blocks by, read from the bad
+   * blocks inode before the scan: its data blocks within the volume; none if the walk fails.
+   * @e2fsprogs ext2fs_open_inode_scan → ext2fs_read_bb_inode (mark_bad_block)
+   */
+  async readBadBlocksList(): Promise<void> {
+    const c = this.c;
+    const v = c.v;
+    const got = await readInode(c, EXT4_BAD_INO);
+    if (got === null || (got.raw.i_flags & EXT4_INLINE_DATA_FL) !== 0) return;
+    const list: number[] = [];
+    const err = await iterateBlocks(v, got.raw, false, (blk, cnt) => {
+      if (cnt >= 0 && blk >= v.firstDataBlock && blk < v.blocksCount) list.push(blk);
+      return true;
+    });
+    if (err === undefined) for (const b of list) c.badBlocks.add(b);
+  }
+
+  /**
+   * The bad-blocks inode sits in a block its own list calls bad: cleared (the scan read the
+   * block as zeros), and the check starts again with an empty list.
+   * @e2fsprogs e2fsck_pass1 (EXT2_ET_BAD_BLOCK_IN_INODE_TABLE for EXT2_BAD_INO), e2fsck_clear_inode
+   */
+  async badBlocksInBadBlocks(): Promise<void> {
+    const c = this.c;
+    if (!c.r.ask(PR_1_BADBLOCKS_IN_BADBLOCKS, { ino: EXT4_BAD_INO })) return;
+    // e2fsck_write_inode of the zeroed struct ext2_inode: the first 128 bytes.
+    await c.out.editInodeBytes(EXT4_BAD_INO, (slot) => slot.fill(0, 0, EXT4_GOOD_OLD_INODE_SIZE));
+    throw new FsckRestart();
   }
 
   /**
@@ -783,14 +820,14 @@ export class Pass1 {
     // Blocks claimed before any inode: the fixed metadata (e2fsck's fs_meta_blocks copy).
     const isMeta = (b: number): boolean => c.blockMeta.test(b);
     const st = { bbcheck: false };
-    const cleared: { ref: number; blk: number }[] = [];
-    const err = await iterateBlocks(v, raw, false, (blk, cnt, ref) => {
+    const cleared: ClearedPointer[] = [];
+    const err = await iterateBlocks(v, raw, false, (blk, cnt, ref, slot) => {
       if (blk === 0) return true;
       if (blk < v.firstDataBlock || blk >= v.blocksCount) {
         // @e2fsprogs process_bad_block: an illegal pointer is zeroed (BLOCK_CHANGED).
         const yes = c.r.latch(LATCH_BBLOCK, PR_1_INODE_BBLOCK_LATCH, {}, true);
         if (!c.r.ask(PR_1_BB_ILLEGAL_BLOCK_NUM, { ino, blk, blkcount: cnt }, {}, yes)) return true;
-        cleared.push({ ref, blk });
+        cleared.push({ ref, blk, slot });
         return false;
       }
       if (cnt < 0) {
@@ -802,7 +839,6 @@ export class Pass1 {
         return true;
       }
       c.counters.badBlocks++;
-      c.badBlocks.add(blk);
       if (!c.blockFound.test(blk)) {
         c.blockFound.set(blk);
         return true;
@@ -1123,6 +1159,8 @@ export class Pass1 {
         if (ino !== EXT4_RESIZE_INO && c.blockMeta.test(pblk)) {
           nextTry = false;
           r.fix(PR_1_CRITICAL_METADATA_COLLISION, { ino, blk: pblk });
+          // Pass 1B moves the block; the check then starts again (E2F_FLAG_RESTART_LATER).
+          if (r.repairing) c.restartLater = true;
         }
         let child: Uint8Array;
         try {
@@ -1222,9 +1260,9 @@ export class Pass1 {
     const ino = pb.ino;
     // Extent-mapped inodes land here too when the filesystem lacks the extents feature:
     // libext2fs walks their tree all the same.
-    const cleared: { ref: number; blk: number }[] = [];
+    const cleared: ClearedPointer[] = [];
     const walk = { clearing: false };
-    const err = await iterateBlocks(v, pb.raw, pb.isDir, (blk, cnt, ref) => {
+    const err = await iterateBlocks(v, pb.raw, pb.isDir, (blk, cnt, ref, slot) => {
       if (walk.clearing) return false;
       if (pb.isDir && cnt === 0 && blk === 0) {
         c.dblist.add(ino, 0, 0);
@@ -1240,6 +1278,8 @@ export class Pass1 {
       if (blk < v.firstDataBlock || blk >= v.blocksCount) problem = PR_1_ILLEGAL_BLOCK_NUM;
       if (cnt < 0 && ino !== EXT4_RESIZE_INO && blk < v.blocksCount && c.blockMeta.test(blk)) {
         r.fix(PR_1_CRITICAL_METADATA_COLLISION, { ino, blk });
+        // Pass 1B moves the block; the check then starts again (E2F_FLAG_RESTART_LATER).
+        if (r.repairing) c.restartLater = true;
       }
       if (problem !== undefined) {
         pb.numIllegal++;
@@ -1260,7 +1300,7 @@ export class Pass1 {
         // Declined: the pointer stays, so an illegal indirect block then fails the walk.
         if (!r.ask(problem, { ino, blk, blkcount: cnt }, {}, latched)) return true;
         // Cleared: the pointer is zeroed (written after the walk); a directory keeps a hole there.
-        cleared.push({ ref, blk });
+        cleared.push({ ref, blk, slot });
         if (problem !== PR_1_TOOBIG_DIR && pb.isDir && cnt >= 0) {
           while (++pb.lastDbBlock < cnt) c.dblist.add(ino, 0, pb.lastDbBlock);
           c.dblist.add(ino, 0, cnt);
@@ -1285,6 +1325,9 @@ export class Pass1 {
       return true;
     });
     if (walk.clearing) {
+      // The pointers cleared before the walk stopped are written all the same (libext2fs writes
+      // a changed indirect block, and the inode, on BLOCK_ABORT too).
+      if (cleared.length > 0) await this.zeroPointers(ino, pb.raw, cleared);
       await clearInode(c, ino, pb.raw);
       throw new FsckRestart();
     }
@@ -1295,26 +1338,33 @@ export class Pass1 {
 
   /**
    * Write out the block-map pointers the walk cleared (e2fsck's BLOCK_CHANGED): in i_block,
-   * or in the indirect block that holds them (every slot holding that illegal value).
+   * or in the indirect block that holds them; the slot the walk saw, or (an extent tree
+   * walked as a block map, with no slots) every slot holding that illegal value.
    */
-  async zeroPointers(ino: number, raw: RawInode, cleared: readonly { ref: number; blk: number }[]): Promise<void> {
+  async zeroPointers(ino: number, raw: RawInode, cleared: readonly ClearedPointer[]): Promise<void> {
     const w = this.c.out;
-    const byRef = new Map<number, Set<number>>();
-    for (const { ref, blk } of cleared) {
-      let set = byRef.get(ref);
-      if (set === undefined) byRef.set(ref, (set = new Set()));
-      set.add(blk);
+    const byRef = new Map<number, ClearedPointer[]>();
+    for (const p of cleared) {
+      let list = byRef.get(p.ref);
+      if (list === undefined) byRef.set(p.ref, (list = []));
+      list.push(p);
     }
-    for (const [ref, values] of byRef) {
-      if (ref === 0) continue;
-      await w.updateBlock(ref, (b) => {
-        for (let o = 0; o + 4 <= b.length; o += 4) if (values.has(u32(b, o))) b.fill(0, o, o + 4);
-      });
+    const zero = (b: Uint8Array, list: readonly ClearedPointer[]): void => {
+      for (const { blk, slot } of list) {
+        if (slot >= 0) {
+          if (slot * 4 + 4 <= b.length && u32(b, slot * 4) === blk) b.fill(0, slot * 4, slot * 4 + 4);
+        } else {
+          for (let o = 0; o + 4 <= b.length; o += 4) if (u32(b, o) === blk) b.fill(0, o, o + 4);
+        }
+      }
+    };
+    for (const [ref, list] of byRef) {
+      if (ref !== 0) await w.updateBlock(ref, (b) => zero(b, list));
     }
     const own = byRef.get(0);
     if (own !== undefined) {
       const ib = raw.i_block.slice();
-      for (let o = 0; o < 60; o += 4) if (own.has(u32(ib, o))) ib.fill(0, o, o + 4);
+      zero(ib, own);
       raw.i_block = ib;
       await w.writeInode(ino, { i_block: ib });
     }

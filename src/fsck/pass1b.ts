@@ -15,7 +15,7 @@ import { hasValidBlocks } from "./pass1.js";
 import { listDir, readInode, type PathNamer } from "./paths.js";
 import { canClone, clone } from "./clone.js";
 import {
-  PR_1B_BLOCK_ITERATE, PR_1B_DUP_BLOCK_HEADER, PR_1D_CLONE_QUESTION, PR_1D_DELETE_QUESTION, PR_1D_DUP_BLOCKS_DEALT,
+  PR_1_DUP_BLOCKS_PREENSTOP, PR_1B_BLOCK_ITERATE, PR_1B_DUP_BLOCK_HEADER, PR_1D_CLONE_QUESTION, PR_1D_DELETE_QUESTION, PR_1D_DUP_BLOCKS_DEALT,
   PR_1D_DUP_FILE, PR_1D_DUP_FILE_LIST, PR_1D_NUM_DUP_INODES, PR_1D_SHARE_METADATA,
 } from "./problem.js";
 
@@ -39,7 +39,7 @@ async function walkClaims(c: CheckContext, raw: RawInode, ino: number, fn: (b: n
   const inline = v.f.inlineData && (raw.i_flags & EXT4_INLINE_DATA_FL) !== 0;
   if (!inline && (hasValidBlocks(raw, fileAcl) || ino === EXT4_BAD_INO)) {
     err = await iterateBlocks(v, raw, false, (b, cnt) => {
-      if (b !== 0 && (ino !== EXT4_RESIZE_INO || cnt === -2)) fn(b, cnt);
+      if (b !== 0) fn(b, cnt);
       return true;
     });
   }
@@ -91,6 +91,8 @@ export async function pass1b(c: CheckContext, names: PathNamer, header: (title: 
   if (dup === null) return;
   const v = c.v;
   const r = c.r;
+  // @e2fsprogs e2fsck_pass1: a preen says so before the passes that follow (they stop it).
+  if (r.mode === "preen") r.fix(PR_1_DUP_BLOCKS_PREENSTOP);
   const ratio = v.clusterRatio;
   /** cluster -> claiming inodes, most recent claim first (e2fsck prepends to its lists). */
   const claimants = new Map<number, number[]>();
@@ -171,7 +173,8 @@ export async function pass1b(c: CheckContext, names: PathNamer, header: (title: 
 
   // Pass 1D: report.
   header("Pass 1D: Reconciling multiply-claimed blocks");
-  r.fix(PR_1D_NUM_DUP_INODES, { num: dupInodeCount });
+  c.dupInodes += dupInodeCount;
+  r.fix(PR_1D_NUM_DUP_INODES, { num: c.dupInodes });
   let metaData = false; // e2fsck never resets it between inodes
   /** Claims left on each cluster once earlier inodes were cloned (e2fsck's num_bad; unset: all of them). */
   const numBad = new Map<number, number>();

@@ -127,15 +127,14 @@ export class Pass2 {
    * walked, so the root check of the next htree directory names the previous one (or 0).
    */
   #pctxDir = 0;
-  /** A repairing run met an inode e2fsck would restart pass 1 for (its E2F_FLAG_RESTART_LATER). */
-  #restartLater = false;
   /** Whether checkDirBlock takes plainEntry for ordinary entries. */
   readonly #fast: boolean;
   /** The names of the block being checked. */
   readonly #seen = new NameSet();
   /**
    * Per group, the first inode number its descriptor calls unused (the group's first for an
-   * INODE_UNINIT group), as the pass starts; plainEntry is off once a repair changes one.
+   * INODE_UNINIT group), as the pass starts; plainEntry is off once a restart is planned
+   * (a repair may have changed one).
    */
   readonly #firstUnused: Float64Array;
 
@@ -202,8 +201,9 @@ export class Pass2 {
       }
       i = j;
     }
-    // e2fsck restarts from pass 1 here with the group's inodes now visible.
-    if (this.#restartLater) throw new FsckRestart();
+    // @e2fsprogs e2fsck_pass2: E2F_FLAG_RESTART_LATER (a group's inodes made visible, an indirect
+    // block pass 1B moved off critical metadata) restarts the check once the blocks are read.
+    if (this.c.restartLater) throw new FsckRestart();
     await this.checkHtrees();
     if (c.counters.largeFiles > 0 && !v.f.largeFile && c.r.ask(PR_2_FEATURE_LARGE_FILES)) {
       // e2fsck also drops EXT2_FLAG_MASTER_SB_ONLY here, so the backups get the feature too.
@@ -347,7 +347,7 @@ export class Pass2 {
     const seen = this.#seen;
     seen.clear();
     // Entries with nothing to say take plainEntry; the rest, and all of a directory kind it does not know, the loop below.
-    const plain = this.#fast && dirPolicy === NO_ENCRYPTION_POLICY && !cfDir && !this.#restartLater && v.f.filetype;
+    const plain = this.#fast && dirPolicy === NO_ENCRYPTION_POLICY && !cfDir && !c.restartLater && v.f.filetype;
     const hashBlock = hashable && dx !== undefined ? dxBlock : -1;
     let dupsFound = c.dirsToRehash.has(ino);
     let dirModified = 0;
@@ -530,10 +530,10 @@ export class Pass2 {
             if (uninit) gd.bg_flags &= ~EXT4_BG_INODE_UNINIT & 0xffff;
             else setItableUnused(gd, 0, v.descSize);
             c.out.markGroupDirty(group);
-            this.#restartLater = true;
+            this.c.restartLater = true;
           } else r.unmarkValid();
         }
-        if (!this.#restartLater && !c.inodeUsed.test(entIno!)) problem = PR_2_UNUSED_INODE;
+        if (!this.c.restartLater && !c.inodeUsed.test(entIno!)) problem = PR_2_UNUSED_INODE;
         if (problem !== undefined) {
           if (ask(problem, await args())) {
             clearEntry();
@@ -767,9 +767,10 @@ export class Pass2 {
     if (c.isDir(ino)) should = 2;
     else if (c.isReg(ino)) should = 1;
     else if (c.inodeBad.test(ino)) should = 0;
-    else if (c.inodeUsed.test(ino)) should = c.ftype.get(ino);
+    else if (c.inodeUsed.test(ino) && !c.inodeBb.test(ino)) should = c.ftype.get(ino);
     else {
-      // e2fsck reads the inode: it may lie where pass 1 did not scan (an unused table tail).
+      // e2fsck reads the inode: it may lie where pass 1 did not scan (an unused table tail, a
+      // block the bad blocks list names).
       const got = await readInode(c, ino);
       should = got === null ? 0 : fileTypeOfMode(got.raw.i_mode);
     }

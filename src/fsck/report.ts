@@ -326,6 +326,8 @@ function formatPreen(p: Problem, device: string): string {
   if (d?.preenNoMsg === true && (p.answer || !p.error)) return "";
   const head = d?.preenNoHdr === true ? "" : `${device}: `;
   if (p.prompt === "" && d?.nullPrompt !== true) return `${head}${p.message}\n`;
-  if (!p.answer) return `${head}${p.message}\n`;
+  // Unanswered: the preen halt follows. A message that ends on its question's line keeps its
+  // trailing spaces and no newline there (preenhalt starts with its own "\n\n").
+  if (!p.answer) return `${head}${p.message}${p.message === "" ? "" : d?.sameLine === true ? d.sep : "\n"}`;
   return `${head}${p.message}${d?.sep ?? "\n"}${DONE[p.prompt] ?? "FIXED"}.\n`;
 }
