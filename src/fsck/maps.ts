@@ -334,9 +334,13 @@ export class InodeCounts {
   }
 
   get(i: number): number {
-    const m = this.#many.get(i);
-    if (m !== undefined) return m;
-    return this.#one.test(i) ? 1 : 0;
+    if (this.#one.test(i)) return 1; // the bit and the map never both hold an inode
+    return this.#many.get(i) ?? 0;
+  }
+
+  /** get(i) === 1, without a map look-up. */
+  isOne(i: number): boolean {
+    return this.#one.test(i);
   }
 
   set(i: number, value: number): void {

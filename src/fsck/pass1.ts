@@ -394,13 +394,18 @@ export class Pass1 {
     const inodes = plan.reduce((n, ch) => n + ch.count, 0);
     const worker = this.#sanityWorker?.(inodes);
     type Got = { buf: Uint8Array; sanity: SanityResult } | { buf?: undefined; error: unknown };
+    // `posted` settles once the chunk is with the worker: the caller waits for it before
+    // checking the previous chunk, or the hand-over would wait for that check's end.
+    let posted: () => void = () => undefined;
     const start = async (ch: Chunk, into: Uint8Array): Promise<Got> => {
       let buf = into.subarray(0, ch.nb * v.blockSize);
       try {
         await c.v.cache.readUncachedInto(ch.it + ch.b0, buf);
         if (worker !== undefined) {
           try {
-            const r = await worker.run(buf, ch.firstIno, ch.count, g);
+            const judged = worker.run(buf, ch.firstIno, ch.count, g);
+            posted();
+            const r = await judged;
             return { buf: r.buf, sanity: r };
           } catch {
             // The worker failed (and kept the buffer): read the chunk again and judge it here.
@@ -425,7 +430,11 @@ export class Pass1 {
           }
         }
         const got = await pending!;
-        pending = i + 1 < plan.length ? start(plan[i + 1]!, free) : undefined;
+        if (i + 1 < plan.length) {
+          const handedOver = new Promise<void>((resolve) => (posted = resolve));
+          pending = start(plan[i + 1]!, free);
+          if (worker !== undefined) await Promise.race([handedOver, pending]);
+        } else pending = undefined;
         if (got.buf === undefined) {
           const e = got.error;
           c.r.fix(PR_1_ISCAN_ERROR, { ino: 0, str: e instanceof Error ? e.message : String(e) });

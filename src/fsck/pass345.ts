@@ -26,7 +26,7 @@ import { EXT4_FEATURE_RO_COMPAT_DIR_NLINK } from "../format/superblock.js";
 import { dirBlocks, listDir, readInode, safeName, type PathNamer } from "./paths.js";
 import { processBadInode } from "./pass2.js";
 import { dirhash } from "../format/dirhash.js";
-import { dirRecLen, recLenToDisk } from "../format/dirent.js";
+import { EXT4_FT_DIR, dirRecLen, recLenToDisk } from "../format/dirent.js";
 import {
   PR_2_DUPLICATE_DIRENT, PR_2_NON_UNIQUE_FILE_NO_RENAME, PR_2_NON_UNIQUE_FILE, PR_3_BAD_DOT_DOT, PR_3_FIX_PARENT_NOFIND, PR_3A_OPTIMIZE_DIR_ERR, PR_3_NO_ROOT_INODE, PR_3_NO_ROOT_INODE_ABORT, PR_3_ROOT_NOT_DIR_ABORT, PR_3_UNCONNECTED_DIR,
   PR_4_BAD_REF_COUNT, PR_4_DIR_NLINK_FEATURE, PR_4_INCONSISTENT_COUNT, PR_4_UNATTACHED_INODE, PR_4_ZERO_LEN_INODE,
@@ -405,7 +405,10 @@ export async function pass4(c: CheckContext, names: PathNamer): Promise<void> {
   // Only inodes in use can have something to say: walk the in-use map, not every number.
   const list: number[] = [];
   c.inodeUsed.forEachSet(1, v.inodesCount + 1, (ino) => {
-    if (!done(ino) && (c.linkCount.get(ino) === 0 || c.linkCount.get(ino) !== c.linkInfo.get(ino) || c.isDir(ino))) list.push(ino);
+    // The usual file: one link, one name (both counts in their one-bit form), not a directory.
+    if (c.linkCount.isOne(ino) && c.linkInfo.isOne(ino) && c.ftype.get(ino) !== EXT4_FT_DIR) return;
+    const counted = c.linkCount.get(ino);
+    if (!done(ino) && (counted === 0 || counted !== c.linkInfo.get(ino) || c.isDir(ino))) list.push(ino);
   });
   for (const ino of list) await check(ino);
 }
