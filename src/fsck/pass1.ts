@@ -52,7 +52,7 @@ import {
 } from "./problem.js";
 import { extentHeaderOk, iterateBlocks, mapLogical, maxBlockMapSize } from "./blockmap.js";
 import { LATCH_BBLOCK, LATCH_BLOCK, LATCH_LOW_DTIME, LATCH_TOOBIG, fastInode } from "./pass1_fast.js";
-import { inodeBlockSanity, inodeCsumOk, type SanityGeometry, type SanityResult, type SanityWorkerFactory } from "./sanity.js";
+import { inodeBlockSanity, inodeCsumOk, type SanityGeometry, type SanityResult, type SanityWorker, type SanityWorkerFactory } from "./sanity.js";
 import { checkExtAttr, checkInodeExtraSpace, readXattrs } from "./xattr_check.js";
 
 // Field offsets for the fast path over unused inodes (from the inode table, not literals).
@@ -201,6 +201,9 @@ interface BlockWalk {
   iterateError: string | undefined;
 }
 
+/** One read of the inode scan: `nb` blocks of group `g`'s table from its block `b0`, holding `count` inodes from `firstIno`. */
+interface ScanChunk { g: number; first: boolean; it: number; b0: number; nb: number; firstIno: number; count: number }
+
 interface Deferred {
   ino: number;
   raw: RawInode;
@@ -239,15 +242,22 @@ export class Pass1 {
     const c = this.c;
     const v = c.v;
     const sb = v.sb;
-    this.markTableBlocks();
-    if ((sb.s_wtime !== 0 && sb.s_wtime < sb.s_inodes_count) || (sb.s_mtime !== 0 && sb.s_mtime < sb.s_inodes_count)
-      || (sb.s_mkfs_time !== 0 && sb.s_mkfs_time < sb.s_inodes_count)) this.lowDtimeCheck = false;
-    if (v.f.mmp) {
-      const m = mmpBlock(sb);
-      if (m > v.firstDataBlock && m < v.blocksCount) c.blockFound.set(m);
+    const plan = this.scanPlan();
+    // Started first, so the thread is up by the time the scan hands it a chunk.
+    const worker = this.#sanityWorker?.(plan.reduce((n, ch) => n + ch.count, 0));
+    try {
+      this.markTableBlocks();
+      if ((sb.s_wtime !== 0 && sb.s_wtime < sb.s_inodes_count) || (sb.s_mtime !== 0 && sb.s_mtime < sb.s_inodes_count)
+        || (sb.s_mkfs_time !== 0 && sb.s_mkfs_time < sb.s_inodes_count)) this.lowDtimeCheck = false;
+      if (v.f.mmp) {
+        const m = mmpBlock(sb);
+        if (m > v.firstDataBlock && m < v.blocksCount) c.blockFound.set(m);
+      }
+      await this.readBadBlocksList();
+      await this.scanInodes(plan, worker);
+    } finally {
+      await worker?.close();
     }
-    await this.readBadBlocksList();
-    await this.scanInodes();
     await this.processQueue();
     await reserveRepairBlocks(c);
     this.adjustEaRefcounts();
@@ -358,16 +368,12 @@ export class Pass1 {
     }
   }
 
-  /** Stream every group's inode table (e2fsck's inode scan with DO_LAZY and garbage detection). */
-  async scanInodes(): Promise<void> {
-    const c = this.c;
-    const v = c.v;
+  /** The reads of the inode scan, in order: each group's used part of the inode table, in large chunks. */
+  scanPlan(): ScanChunk[] {
+    const v = this.c.v;
     const isz = v.inodeSize;
     const chunkBlocks = Math.max(1, Math.floor(ITABLE_READ_BYTES / v.blockSize));
-    const fast = this.#fast;
-    // The reads to make, in order: each group's used part of the inode table, in large chunks.
-    interface Chunk { g: number; first: boolean; it: number; b0: number; nb: number; firstIno: number; count: number }
-    const plan: Chunk[] = [];
+    const plan: ScanChunk[] = [];
     for (let g = 0; g < v.groupCount; g++) {
       const gd = v.group(g);
       if (v.f.groupDescCsum && (gd.bg_flags & EXT4_BG_INODE_UNINIT) !== 0) continue;
@@ -386,18 +392,26 @@ export class Pass1 {
         plan.push({ g, first: b0 === 0, it, b0, nb, firstIno: groupFirstIno + (b0 * v.blockSize) / isz, count });
       }
     }
-    // One chunk ahead: read (and judged, maybe by a worker) while the previous one is
-    // checked. Two buffers take turns; nothing keeps a view of a chunk past its turn
-    // (deferred inodes are copied).
+    return plan;
+  }
+
+  /**
+   * Stream every group's inode table (e2fsck's inode scan with DO_LAZY and garbage
+   * detection). With a sanity worker (started by run() before the table blocks are marked,
+   * so its start-up is hidden), two chunks are with it while a third is checked here.
+   */
+  async scanInodes(plan: readonly ScanChunk[], worker: SanityWorker | undefined): Promise<void> {
+    const c = this.c;
+    const v = c.v;
+    const isz = v.inodeSize;
+    const fast = this.#fast;
     const g = this.#geometry;
     const most = plan.reduce((m, ch) => Math.max(m, ch.nb), 0) * v.blockSize;
-    const inodes = plan.reduce((n, ch) => n + ch.count, 0);
-    const worker = this.#sanityWorker?.(inodes);
     type Got = { buf: Uint8Array; sanity: SanityResult } | { buf?: undefined; error: unknown };
-    // `posted` settles once the chunk is with the worker: the caller waits for it before
-    // checking the previous chunk, or the hand-over would wait for that check's end.
+    // `posted` settles once a chunk is with the worker: the caller waits for it before
+    // checking another chunk, or the hand-over would wait for that check's end.
     let posted: () => void = () => undefined;
-    const start = async (ch: Chunk, into: Uint8Array): Promise<Got> => {
+    const start = async (ch: ScanChunk, into: Uint8Array): Promise<Got> => {
       let buf = into.subarray(0, ch.nb * v.blockSize);
       try {
         await c.v.cache.readUncachedInto(ch.it + ch.b0, buf);
@@ -418,9 +432,22 @@ export class Pass1 {
       }
       return { buf, sanity: inodeBlockSanity(buf, ch.firstIno, ch.count, g) };
     };
-    let pending = plan.length > 0 ? start(plan[0]!, new Uint8Array(most)) : undefined;
-    let free: Uint8Array = new Uint8Array(most);
+    // Chunks read (and being judged) ahead of the one checked, and the buffers free for more.
+    // Nothing keeps a view of a chunk past its turn (deferred inodes are copied).
+    const ahead = worker !== undefined ? 2 : 1;
+    const inFlight: Promise<Got>[] = [];
+    const spare: Uint8Array[] = Array.from({ length: Math.min(ahead + 1, plan.length) }, () => new Uint8Array(most));
+    let launched = 0;
+    const launch = async (): Promise<void> => {
+      while (inFlight.length < ahead && launched < plan.length && spare.length > 0) {
+        const handedOver = new Promise<void>((resolve) => (posted = resolve));
+        const p = start(plan[launched++]!, spare.pop()!);
+        inFlight.push(p);
+        if (worker !== undefined) await Promise.race([handedOver, p]);
+      }
+    };
     try {
+      await launch();
       for (let i = 0; i < plan.length; i++) {
         const ch = plan[i]!;
         if (ch.first) {
@@ -429,12 +456,8 @@ export class Pass1 {
             c.r.fix(PR_1_ISCAN_ERROR, { ino: ch.g * v.inodesPerGroup, str: "Corrupt group descriptor: bad block for inode table" });
           }
         }
-        const got = await pending!;
-        if (i + 1 < plan.length) {
-          const handedOver = new Promise<void>((resolve) => (posted = resolve));
-          pending = start(plan[i + 1]!, free);
-          if (worker !== undefined) await Promise.race([handedOver, pending]);
-        } else pending = undefined;
+        const got = await inFlight.shift()!;
+        await launch();
         if (got.buf === undefined) {
           const e = got.error;
           c.r.fix(PR_1_ISCAN_ERROR, { ino: 0, str: e instanceof Error ? e.message : String(e) });
@@ -457,11 +480,10 @@ export class Pass1 {
           if (fast && !garbage && fastInode(c, ino, buf, view, off, csums[k] !== 2, this.lowDtimeCheck)) continue;
           await this.inode(ino, buf.subarray(off, off + isz), garbage, csums[k]);
         }
-        free = new Uint8Array(buf.buffer); // the whole buffer again, for the chunk after next
+        spare.push(new Uint8Array(buf.buffer)); // the whole buffer again, for a chunk to come
       }
     } finally {
-      if (pending !== undefined) await pending;
-      await worker?.close();
+      await Promise.all(inFlight);
     }
   }
 
