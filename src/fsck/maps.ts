@@ -327,15 +327,18 @@ function grow32(a: Int32Array): Int32Array<ArrayBuffer> {
  */
 export class InodeCounts {
   readonly #one: ChunkedBitmap;
+  /** The inodes the map holds, so that the common miss costs a bit test, not a map look-up. */
+  readonly #inMany: ChunkedBitmap;
   readonly #many = new Map<number, number>();
 
   constructor(size: number, readonly max: number) {
     this.#one = new ChunkedBitmap(size);
+    this.#inMany = new ChunkedBitmap(size);
   }
 
   get(i: number): number {
     if (this.#one.test(i)) return 1; // the bit and the map never both hold an inode
-    return this.#many.get(i) ?? 0;
+    return this.#inMany.test(i) ? this.#many.get(i)! : 0;
   }
 
   /** get(i) === 1, without a map look-up. */
@@ -346,26 +349,33 @@ export class InodeCounts {
   set(i: number, value: number): void {
     const v = Math.min(value, this.max);
     if (v <= 1) {
-      if (this.#many.size !== 0) this.#many.delete(i);
+      if (this.#inMany.test(i)) {
+        this.#inMany.clear(i);
+        this.#many.delete(i);
+      }
       if (v === 1) this.#one.set(i);
       else this.#one.clear(i);
       return;
     }
     this.#one.clear(i);
+    this.#inMany.set(i);
     this.#many.set(i, v);
   }
 
   /** Add one; returns the new value. */
   inc(i: number): number {
-    const m = this.#many.get(i);
-    if (m !== undefined) {
-      const v = Math.min(m + 1, this.max);
+    if (this.#one.test(i)) {
+      this.#one.clear(i);
+      this.#inMany.set(i);
+      this.#many.set(i, 2);
+      return 2;
+    }
+    if (this.#inMany.test(i)) {
+      const v = Math.min(this.#many.get(i)! + 1, this.max);
       this.#many.set(i, v);
       return v;
     }
-    if (!this.#one.set(i)) return 1;
-    this.#one.clear(i);
-    this.#many.set(i, 2);
-    return 2;
+    this.#one.set(i);
+    return 1;
   }
 }

@@ -673,14 +673,16 @@ export class Pass2 {
     if (entIno === dir || entIno === EXT4_ROOT_INO || entIno < v.firstIno || entIno > v.inodesCount || nameLen === 0) return false;
     const n0 = at + 8;
     if (buf[n0] === 0x2e && (nameLen === 1 || (nameLen === 2 && buf[n0 + 1] === 0x2e))) return false;
-    if (c.inodeBb.test(entIno) || c.inodeBad.test(entIno)) return false;
+    if ((c.inodeBb.count !== 0 && c.inodeBb.test(entIno)) || (c.inodeBad.count !== 0 && c.inodeBad.test(entIno))) return false;
     // The inode's group must call it in use (pass 2's restart otherwise), and pass 1 must have found it so.
     if (entIno >= this.#firstUnused[Math.floor((entIno - 1) / v.inodesPerGroup)]! || !c.inodeUsed.test(entIno)) return false;
-    if (!this.filetypeMatches(entIno, buf[at + 7]!)) return false;
+    // filetypeMatches, its other tests made above (`plain` requires the filetype feature).
+    const ftype = c.ftype.get(entIno);
+    if (buf[at + 7] === 0 || buf[at + 7] !== ftype) return false;
     for (let i = n0; i < n0 + nameLen; i++) if (buf[i] === 0x2f || buf[i] === 0) return false;
     // A second link to a directory.
     let si = -1;
-    if (c.ftype.get(entIno) === EXT4_FT_DIR) {
+    if (ftype === EXT4_FT_DIR) {
       si = c.dirs.find(entIno);
       if (si >= 0 && c.dirs.parent.get(si) !== 0) return false;
     }
