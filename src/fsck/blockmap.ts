@@ -70,8 +70,9 @@ export async function iterateBlockMap(v: FsckVolume, raw: RawInode, holes: boole
       error = "Attempt to read block from filesystem resulted in short read";
       return true;
     }
+    const words = new DataView(block.buffer, block.byteOffset, block.byteLength);
     for (let k = 0; k < limit; k++) {
-      const p = u32(block, k * 4);
+      const p = words.getUint32(k * 4, true);
       if (level === 1) {
         if (p !== 0 || holes) cb(p, bcount, blk, k);
         bcount++;

@@ -7,11 +7,14 @@
  * Indexes are plain numbers up to 2^53 (block numbers of 64bit volumes).
  */
 
-const BITMAP_CHUNK_BITS = 1 << 16; // 8 KiB of bits per chunk
-const COUNT_CHUNK = 1 << 12;
+const BITMAP_CHUNK_SHIFT = 16;
+const BITMAP_CHUNK_BITS = 1 << BITMAP_CHUNK_SHIFT; // 8 KiB of bits per chunk
+const COUNT_CHUNK_SHIFT = 12;
+const COUNT_CHUNK = 1 << COUNT_CHUNK_SHIFT;
 
-function chunkOf(i: number, size: number): number {
-  return i < 0x80000000 ? (i / size) | 0 : Math.floor(i / size);
+/** i >> shift for any index up to 2^53 (a shift alone only below 2^31, where it is the fast case). */
+function chunkOf(i: number, shift: number): number {
+  return i < 0x80000000 ? i >>> shift : Math.floor(i / 2 ** shift);
 }
 
 /** A bitmap over [0, size). */
@@ -23,7 +26,7 @@ export class ChunkedBitmap {
   constructor(readonly size: number) {}
 
   test(i: number): boolean {
-    const c = chunkOf(i, BITMAP_CHUNK_BITS);
+    const c = chunkOf(i, BITMAP_CHUNK_SHIFT);
     const ch = this.#chunks[c];
     if (ch === undefined) return false;
     const b = i - c * BITMAP_CHUNK_BITS;
@@ -32,7 +35,7 @@ export class ChunkedBitmap {
 
   /** Set bit i; returns whether it was already set. */
   set(i: number): boolean {
-    const c = chunkOf(i, BITMAP_CHUNK_BITS);
+    const c = chunkOf(i, BITMAP_CHUNK_SHIFT);
     let ch = this.#chunks[c];
     if (ch === undefined) {
       ch = new Uint8Array(BITMAP_CHUNK_BITS >>> 3);
@@ -50,7 +53,7 @@ export class ChunkedBitmap {
   }
 
   clear(i: number): void {
-    const c = chunkOf(i, BITMAP_CHUNK_BITS);
+    const c = chunkOf(i, BITMAP_CHUNK_SHIFT);
     const ch = this.#chunks[c];
     if (ch === undefined) return;
     const b = i - c * BITMAP_CHUNK_BITS;
@@ -65,7 +68,7 @@ export class ChunkedBitmap {
   /** Are all bits of [start, start + len) clear? */
   rangeClear(start: number, len: number): boolean {
     for (let i = start; i < start + len; ) {
-      const c = chunkOf(i, BITMAP_CHUNK_BITS);
+      const c = chunkOf(i, BITMAP_CHUNK_SHIFT);
       const chunkEnd = (c + 1) * BITMAP_CHUNK_BITS;
       const stop = Math.min(start + len, chunkEnd);
       const ch = this.#chunks[c];
@@ -93,7 +96,7 @@ export class ChunkedBitmap {
     dst.fill(0, 0, Math.ceil(n / 8));
     for (let i = 0; i < n; ) {
       const abs = start + i;
-      const c = chunkOf(abs, BITMAP_CHUNK_BITS);
+      const c = chunkOf(abs, BITMAP_CHUNK_SHIFT);
       const b0 = abs - c * BITMAP_CHUNK_BITS;
       const take = Math.min(n - i, BITMAP_CHUNK_BITS - b0);
       const ch = this.#chunks[c];
@@ -119,7 +122,7 @@ export class ChunkedBitmap {
   /** Calls fn for each set bit in [start, end), in order. */
   forEachSet(start: number, end: number, fn: (i: number) => void): void {
     for (let i = start; i < end; ) {
-      const c = chunkOf(i, BITMAP_CHUNK_BITS);
+      const c = chunkOf(i, BITMAP_CHUNK_SHIFT);
       const chunkEnd = Math.min(end, (c + 1) * BITMAP_CHUNK_BITS);
       const ch = this.#chunks[c];
       if (ch === undefined) {
@@ -163,13 +166,13 @@ export class ChunkedCounts<T extends CountArray> {
   }
 
   get(i: number): number {
-    const c = chunkOf(i, COUNT_CHUNK);
+    const c = chunkOf(i, COUNT_CHUNK_SHIFT);
     const ch = this.#chunks[c];
     return ch === undefined ? 0 : ch[i - c * COUNT_CHUNK]!;
   }
 
   set(i: number, v: number): void {
-    const c = chunkOf(i, COUNT_CHUNK);
+    const c = chunkOf(i, COUNT_CHUNK_SHIFT);
     let ch = this.#chunks[c];
     if (ch === undefined) {
       if (v === 0) return;
@@ -181,7 +184,7 @@ export class ChunkedCounts<T extends CountArray> {
 
   /** Add one; returns the new value. */
   inc(i: number): number {
-    const c = chunkOf(i, COUNT_CHUNK);
+    const c = chunkOf(i, COUNT_CHUNK_SHIFT);
     let ch = this.#chunks[c];
     if (ch === undefined) {
       ch = this.#make(COUNT_CHUNK);
