@@ -26,19 +26,15 @@ import { freeBlocksCount as sbFreeBlocks } from "../format/superblock.js";
 import type { Ext4Fs } from "../fs/super.js";
 import { CheckContext } from "./context.js";
 import { Pass1 } from "./pass1.js";
-import { pass1b } from "./pass1b.js";
 import { Pass2 } from "./pass2.js";
 import { pass3, pass3a, pass4, pass5 } from "./pass345.js";
 import { PathNamer, readInode } from "./paths.js";
 import { exitCodeOf, FsckAbort, FsckRestart, Reporter, summaryLine, type FsckReport, type FsckSummary, type Problem } from "./report.js";
 import { PR_0_JNL_TXN_CORRUPT, PR_6_RECREATE_JOURNAL, PR_6_UPDATE_QUOTAS } from "./problem.js";
-import { recreateJournal } from "./journal_repair.js";
 import { badBlocksInodeError, checkJournal, checkMmp, checkResizeInode, checkSuperBlock, invalidQuotaTypes, moveJournal, reasonToCheck } from "./super_check.js";
-import { releaseOrphanInodes } from "./orphan.js";
 import { EXT4_VALID_FS } from "../format/superblock.js";
 import { openVolume, type FsckVolume } from "./volume.js";
 import { FsckWriter } from "./writer.js";
-import { recoverJournal } from "../journal/recovery.js";
 import { FsError } from "../errors.js";
 import type { RawInode } from "../format/inode.js";
 import type { SanityWorkerFactory } from "./sanity.js";
@@ -208,6 +204,7 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
       // What the journal check wrote (a journal inode from its backup, a journal superblock
       // cleared) is on the device before recovery reads it. @e2fsprogs e2fsck_run_ext3_journal (ext2fs_flush)
       if (w !== null) await w.flushBlocks();
+      const { recoverJournal } = await import("../journal/recovery.js"); // loaded only when there is a journal to replay
       const res = await recoverJournal(dev, { policy: "e2fsck" });
       // jbd2's own complaints, which e2fsck prints as they happen (printk).
       for (const note of res.notes) {
@@ -230,6 +227,7 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
     // The rest of check_super_block that only a repairing run does: the orphan list, then
     // the journal inode's backup and a visible journal file moved to inode 8.
     if (w !== null) {
+      const { releaseOrphanInodes } = await import("./orphan.js"); // repairs only
       if (await releaseOrphanInodes(c)) {
         v.sb.s_state &= ~EXT4_VALID_FS & 0xffff;
         w.markSuperDirty();
@@ -262,6 +260,7 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
       await new Pass1(c, opts.fastPath !== false, opts.sanityWorker).run();
       if (c.blockDup !== null) {
         opts.onPass?.(1, "\nRunning additional passes to resolve blocks claimed by more than one inode...\nPass 1B: Rescanning for multiply-claimed blocks");
+        const { pass1b } = await import("./pass1b.js"); // loaded only for multiply-claimed blocks
         await pass1b(c, names, (title) => opts.onPass?.(1, title));
       }
       lap(1);
@@ -292,6 +291,7 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
       }
       // @e2fsprogs unix.c: a journal the repairs deleted is made again.
       if (ctx.journalDeleted && r.ask(PR_6_RECREATE_JOURNAL)) {
+        const { recreateJournal } = await import("./journal_repair.js");
         const made = await recreateJournal(ctx);
         if (typeof made === "number") {
           say(`Creating journal (${made} blocks):  Done.`);
