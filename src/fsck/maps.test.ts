@@ -38,6 +38,22 @@ describe("ChunkedBitmap", () => {
   });
 });
 
+describe("ChunkedBitmap.setRange", () => {
+  it("sets every bit of the range across bytes and chunks, counting only new bits", () => {
+    const b = new ChunkedBitmap(1 << 20);
+    b.set(65_540);
+    b.set(70_000);
+    b.setRange(65_530, 20); // across a chunk boundary (65,536), over one bit already set
+    expect(b.count).toBe(20 + 1);
+    for (let i = 65_530; i < 65_550; i++) expect(b.test(i)).toBe(true);
+    expect(b.test(65_529)).toBe(false);
+    expect(b.test(65_550)).toBe(false);
+    b.setRange(65_532, 4);
+    expect(b.count).toBe(21);
+    expect(b.rangeClear(65_550, 100)).toBe(true);
+  });
+});
+
 describe("ChunkedCounts", () => {
   it("counts per index and saturates at the type's maximum", () => {
     const c = ChunkedCounts.u8();

@@ -7,6 +7,13 @@
  * Indexes are plain numbers up to 2^53 (block numbers of 64bit volumes).
  */
 
+/** Set bits of each byte value. */
+export const POPCOUNT = Uint8Array.from({ length: 256 }, (_, b) => {
+  let n = 0;
+  for (let x = b; x !== 0; x &= x - 1) n++;
+  return n;
+});
+
 const BITMAP_CHUNK_SHIFT = 16;
 const BITMAP_CHUNK_BITS = 1 << BITMAP_CHUNK_SHIFT; // 8 KiB of bits per chunk
 const COUNT_CHUNK_SHIFT = 12;
@@ -62,6 +69,35 @@ export class ChunkedBitmap {
     if ((ch[k]! & m) !== 0) {
       ch[k] = ch[k]! & ~m;
       this.count--;
+    }
+  }
+
+  /** Set bits [start, start + len): whole bytes at a time where the range covers them. */
+  setRange(start: number, len: number): void {
+    const end = start + len;
+    for (let i = start; i < end; ) {
+      const c = chunkOf(i, BITMAP_CHUNK_SHIFT);
+      const stop = Math.min(end, (c + 1) * BITMAP_CHUNK_BITS);
+      let ch = this.#chunks[c];
+      if (ch === undefined) {
+        ch = new Uint8Array(BITMAP_CHUNK_BITS >>> 3);
+        this.#chunks[c] = ch;
+      }
+      for (; i < stop; ) {
+        const b = i - c * BITMAP_CHUNK_BITS;
+        if ((b & 7) === 0 && i + 8 <= stop) {
+          this.count += 8 - POPCOUNT[ch[b >>> 3]!]!;
+          ch[b >>> 3] = 0xff;
+          i += 8;
+          continue;
+        }
+        const m = 1 << (b & 7);
+        if ((ch[b >>> 3]! & m) === 0) {
+          ch[b >>> 3] = ch[b >>> 3]! | m;
+          this.count++;
+        }
+        i++;
+      }
     }
   }
 

@@ -334,7 +334,12 @@ export class Pass1 {
         }
       });
       const it = v.inodeTableLoc(g);
-      if (it !== 0) {
+      const inRange = it === 0 ? 0 : Math.min(v.itableBlocks, v.blocksCount - it);
+      if (inRange > 0 && c.blockFound.rangeClear(it, inRange)) {
+        // The usual case, claimed at once: no block of the table is claimed yet.
+        c.blockFound.setRange(it, inRange);
+        c.blockMeta.setRange(it, inRange);
+      } else if (it !== 0) {
         for (let j = 0; j < v.itableBlocks; j++) {
           const b = it + j;
           if (b >= v.blocksCount) break;

@@ -19,7 +19,7 @@ import { EXT4_BAD_INO, EXT4_EA_INODE_FL, EXT4_GOOD_OLD_INODE_SIZE, EXT4_INDEX_FL
 import { EXT4_XATTR_MAGIC } from "../format/xattr.js";
 import { freeBlocksCount as sbFreeBlocks, setFreeBlocksCount as setSbFreeBlocks } from "../format/superblock.js";
 import type { CheckContext } from "./context.js";
-import { ChunkedBitmap } from "./maps.js";
+import { ChunkedBitmap, POPCOUNT } from "./maps.js";
 import { clearInode, inodeAllocStats, setBlockBitmapCsum, setInodeBitmapCsum } from "./repair.js";
 import { adjustInodeCount, createRoot, fixDotdot, getLostAndFound, reconnectFile, releaseRepairBlocks } from "./lost_found.js";
 import { EXT4_FEATURE_RO_COMPAT_DIR_NLINK } from "../format/superblock.js";
@@ -583,13 +583,6 @@ function uninitMarks(c: CheckContext, g: number, mark: (b: number) => void): voi
   const ib = v.inodeBitmapLoc(g);
   if (ib !== 0) mark(ib);
 }
-
-/** Set bits of each byte value. */
-const POPCOUNT = Uint8Array.from({ length: 256 }, (_, b) => {
-  let n = 0;
-  for (let x = b; x !== 0; x &= x - 1) n++;
-  return n;
-});
 
 /** A reusable scratch array of at least `n` bytes (one per check, for pass 5's group maps). */
 const scratch = new WeakMap<CheckContext, Uint8Array>();
