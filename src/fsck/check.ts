@@ -85,8 +85,8 @@ export interface CheckOptions {
    */
   verify?: boolean;
   /**
-   * Take pass 1's fast path for plain inodes (default true). False runs every inode through
-   * the full path: the tests compare both ways.
+   * Take the fast paths for plain inodes (pass 1) and directory entries (pass 2), default
+   * true. False runs every inode and entry through the full path: the tests compare both ways.
    */
   fastPath?: boolean;
   /**

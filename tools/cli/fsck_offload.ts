@@ -32,9 +32,19 @@ export interface SanityReply extends SanityResult {
   readonly length: number;
 }
 
-/** A factory for CheckOptions.sanityWorker: a worker for scans of at least `minInodes` inodes, on machines with 2+ CPUs. */
+/**
+ * A factory for CheckOptions.sanityWorker: a worker for scans of at least `minInodes` inodes,
+ * on machines with 2+ CPUs; none (the main thread judges) if the thread cannot be started.
+ */
 export function sanityWorkers(minInodes = SANITY_WORKER_MIN_INODES): SanityWorkerFactory {
-  return (inodes) => (inodes >= minInodes && availableParallelism() > 1 ? startSanityWorker() : undefined);
+  return (inodes) => {
+    if (inodes < minInodes || availableParallelism() < 2) return undefined;
+    try {
+      return startSanityWorker();
+    } catch {
+      return undefined;
+    }
+  };
 }
 
 export function startSanityWorker(): SanityWorker {
