@@ -30,7 +30,7 @@ export async function inodeAllocStats(c: CheckContext, ino: number, delta: 1 | -
   const w = c.out;
   const g = v.groupOfIno(ino);
   const gd = v.group(g);
-  await editInodeBitmap(c, g, (ino - 1) % v.inodesPerGroup, delta > 0);
+  await editBitmap(c, "inode", g, (ino - 1) % v.inodesPerGroup, delta > 0);
   setGdFreeInodes(gd, gdFreeInodes(gd, v.descSize) - delta, v.descSize);
   if (isDir) setUsedDirsCount(gd, usedDirsCount(gd, v.descSize) + delta, v.descSize);
   w.markGroupDirty(g);
@@ -54,7 +54,7 @@ export async function blockAllocStats(c: CheckContext, blk: number, delta: 1 | -
   const g = v.groupOfBlock(blk);
   const gd = v.group(g);
   // A BLOCK_UNINIT group has no bitmap on disk yet; pass 5 writes one if it needs it.
-  await editBlockBitmap(c, g, Math.floor((blk - v.groupFirstBlock(g)) / v.clusterRatio), delta > 0);
+  await editBitmap(c, "block", g, Math.floor((blk - v.groupFirstBlock(g)) / v.clusterRatio), delta > 0);
   setGdFreeBlocks(gd, gdFreeBlocks(gd, v.descSize) - delta, v.descSize);
   w.markGroupDirty(g);
   setSbFreeBlocks(v.sb, sbFreeBlocks(v.sb) - delta * v.clusterRatio);
@@ -249,36 +249,29 @@ export async function writeInlineDirData(c: CheckContext, ino: number, data: Uin
  */
 export async function markBlockBitmapOnly(c: CheckContext, b: number): Promise<void> {
   const g = c.v.groupOfBlock(b);
-  await editBlockBitmap(c, g, Math.floor((b - c.v.groupFirstBlock(g)) / c.v.clusterRatio), true);
+  await editBitmap(c, "block", g, Math.floor((b - c.v.groupFirstBlock(g)) / c.v.clusterRatio), true);
 }
 
 /** Set inode `ino`'s bit in its group's on-disk bitmap, counts left for pass 5. @e2fsprogs ext2fs_mark_inode_bitmap2 */
 export async function markInodeBitmapOnly(c: CheckContext, ino: number): Promise<void> {
-  await editInodeBitmap(c, c.v.groupOfIno(ino), (ino - 1) % c.v.inodesPerGroup, true);
+  await editBitmap(c, "inode", c.v.groupOfIno(ino), (ino - 1) % c.v.inodesPerGroup, true);
 }
 
-/** Set or clear bit `i` of group `g`'s block bitmap on disk, resealing its checksum (not for a BLOCK_UNINIT group). */
-async function editBlockBitmap(c: CheckContext, g: number, i: number, on: boolean): Promise<void> {
+/**
+ * Set or clear bit `i` of group `g`'s block or inode bitmap on disk, resealing its checksum
+ * (not for a group whose bitmap is uninitialized: BLOCK_UNINIT / INODE_UNINIT).
+ */
+async function editBitmap(c: CheckContext, kind: "block" | "inode", g: number, i: number, on: boolean): Promise<void> {
   const v = c.v;
   const gd = v.group(g);
-  const loc = v.blockBitmapLoc(g);
-  if ((v.f.groupDescCsum && (gd.bg_flags & EXT4_BG_BLOCK_UNINIT) !== 0) || loc === 0 || loc >= v.blocksCount) return;
+  const block = kind === "block";
+  const loc = block ? v.blockBitmapLoc(g) : v.inodeBitmapLoc(g);
+  const uninit = block ? EXT4_BG_BLOCK_UNINIT : EXT4_BG_INODE_UNINIT;
+  if ((v.f.groupDescCsum && (gd.bg_flags & uninit) !== 0) || loc === 0 || loc >= v.blocksCount) return;
   await c.out.updateBlock(loc, (bm) => {
     setBit(bm, i, on);
-    setBlockBitmapCsum(c, gd, bm);
-  });
-  c.out.markGroupDirty(g);
-}
-
-/** Set or clear bit `i` of group `g`'s inode bitmap on disk, resealing its checksum (not for an INODE_UNINIT group). */
-async function editInodeBitmap(c: CheckContext, g: number, i: number, on: boolean): Promise<void> {
-  const v = c.v;
-  const gd = v.group(g);
-  const loc = v.inodeBitmapLoc(g);
-  if ((v.f.groupDescCsum && (gd.bg_flags & EXT4_BG_INODE_UNINIT) !== 0) || loc === 0 || loc >= v.blocksCount) return;
-  await c.out.updateBlock(loc, (bm) => {
-    setBit(bm, i, on);
-    setInodeBitmapCsum(c, gd, bm);
+    if (block) setBlockBitmapCsum(c, gd, bm);
+    else setInodeBitmapCsum(c, gd, bm);
   });
   c.out.markGroupDirty(g);
 }
