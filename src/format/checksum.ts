@@ -11,7 +11,7 @@
  * descriptor/revoke tail, commit and block tag checksums (fs/jbd2/).
  */
 
-import { crc16, crc32c, crc32cLe32, crc32cLe64 } from "./crc.js";
+import { crc16, crc32c, crc32cBits, crc32cLe32, crc32cLe32Bits, crc32cLe64 } from "./crc.js";
 import { assert } from "../debug/assert.js";
 import { dxTail } from "./htree.js";
 import { EXT4_GOOD_OLD_INODE_SIZE, inodeLimit, inodeStruct } from "./inode.js";
@@ -66,11 +66,17 @@ const CSUM_HI = inodeStruct.offsetOf("i_checksum_hi");
 // 128-byte base inode, [i_extra_isize, i_checksum_hi] start the extra part.
 assert(CSUM_LO + 4 === EXT4_GOOD_OLD_INODE_SIZE && CSUM_HI === EXT4_GOOD_OLD_INODE_SIZE + 2, "inode checksum fields moved");
 
-const le32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+/** A little-endian word as a signed 32-bit number (crc32cLe32Bits takes it modulo 2^32). */
+const le32 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24);
 
 /** Per-inode seed: fs seed, then inode number and generation. @kernel ext4_iget (i_csum_seed) */
 export function inodeChecksumSeed(fsSeed: number, ino: number, generation: number): number {
-  return crc32cLe32(crc32cLe32(fsSeed, ino), generation);
+  return inodeChecksumSeedBits(fsSeed, ino, generation) >>> 0;
+}
+
+/** inodeChecksumSeed as a signed 32-bit number, for the inode scan (see crc32cBits). */
+export function inodeChecksumSeedBits(fsSeed: number, ino: number, generation: number): number {
+  return crc32cLe32Bits(crc32cLe32Bits(fsSeed, ino), generation);
 }
 
 /**
@@ -79,17 +85,22 @@ export function inodeChecksumSeed(fsSeed: number, ino: number, generation: numbe
  * @kernel ext4_inode_csum
  */
 export function inodeChecksum(raw: Uint8Array, offset: number, inodeSize: number, inodeSeed: number): number {
+  return inodeChecksumBits(raw, offset, inodeSize, inodeSeed) >>> 0;
+}
+
+/** inodeChecksum as a signed 32-bit number, the steps chained without heap numbers (see crc32cBits). */
+function inodeChecksumBits(raw: Uint8Array, offset: number, inodeSize: number, inodeSeed: number): number {
   // Each checksum half shares a 4-byte word with a field that is summed (l_i_reserved, i_extra_isize): the
   // word goes in with the half masked to zero, which keeps the word-aligned fast path of crc32c.
-  let c = crc32c(inodeSeed, raw, offset, offset + CSUM_LO);
-  c = crc32cLe32(c, (le32(raw, offset + CSUM_LO) & 0xffff0000) >>> 0);
+  let c = crc32cBits(inodeSeed, raw, offset, offset + CSUM_LO);
+  c = crc32cLe32Bits(c, le32(raw, offset + CSUM_LO) & 0xffff0000);
   if (inodeSize > EXT4_GOOD_OLD_INODE_SIZE) {
     const word = le32(raw, offset + EXT4_GOOD_OLD_INODE_SIZE);
     const hasHi = CSUM_HI + 2 <= inodeLimit(inodeSize, word & 0xffff);
-    c = crc32cLe32(c, hasHi ? word & 0xffff : word);
-    c = crc32c(c, raw, offset + EXT4_GOOD_OLD_INODE_SIZE + 4, offset + inodeSize);
+    c = crc32cLe32Bits(c, hasHi ? word & 0xffff : word);
+    c = crc32cBits(c, raw, offset + EXT4_GOOD_OLD_INODE_SIZE + 4, offset + inodeSize);
   }
-  return c >>> 0;
+  return c;
 }
 
 /** Does the inode store the high checksum half? */
@@ -108,9 +119,11 @@ export function storedInodeChecksum(raw: Uint8Array, offset: number, inodeSize: 
 
 /** Verify an inode's checksum as the kernel does. @kernel ext4_inode_csum_verify */
 export function verifyInodeChecksum(raw: Uint8Array, offset: number, inodeSize: number, inodeSeed: number): boolean {
-  const want = inodeChecksum(raw, offset, inodeSize, inodeSeed);
-  const stored = storedInodeChecksum(raw, offset, inodeSize);
-  return inodeHasChecksumHi(raw, offset, inodeSize) ? stored === want : stored === (want & 0xffff);
+  // Compared as signed 32-bit numbers: the same bits, no heap numbers.
+  const want = inodeChecksumBits(raw, offset, inodeSize, inodeSeed);
+  const lo = raw[offset + CSUM_LO]! | (raw[offset + CSUM_LO + 1]! << 8);
+  if (!inodeHasChecksumHi(raw, offset, inodeSize)) return lo === (want & 0xffff);
+  return (lo | (raw[offset + CSUM_HI]! << 16) | (raw[offset + CSUM_HI + 1]! << 24)) === want;
 }
 
 /** Extent block checksum over header and eh_max slots. @kernel ext4_extent_block_csum */

@@ -102,6 +102,14 @@ function wordsOf(buffer: ArrayBufferLike): Int32Array {
  * @kernel crc32c (lib/crc32.c crc32c_le), e2fsprogs ext2fs_crc32c_le
  */
 export function crc32c(crc: number, data: Uint8Array, start = 0, end: number = data.length): number {
+  return crc32cBits(crc, data, start, end) >>> 0;
+}
+
+/**
+ * crc32c() as a signed 32-bit number (the same bits). For chains of steps on hot paths:
+ * an unsigned result of 2^30 or more is a heap number in V8, a small integer is not.
+ */
+export function crc32cBits(crc: number, data: Uint8Array, start: number, end: number): number {
   checkRange(data, start, end);
   let c = crc | 0;
   let i = start;
@@ -142,7 +150,7 @@ export function crc32c(crc: number, data: Uint8Array, start = 0, end: number = d
     }
   }
   for (; i < end; i++) c = t0[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-  return c >>> 0;
+  return c;
 }
 
 /**
@@ -150,8 +158,13 @@ export function crc32c(crc: number, data: Uint8Array, start = 0, end: number = d
  * group numbers), without building a buffer. `value` is taken modulo 2^32.
  */
 export function crc32cLe32(crc: number, value: number): number {
+  return crc32cLe32Bits(crc, value) >>> 0;
+}
+
+/** crc32cLe32() as a signed 32-bit number (see crc32cBits). */
+export function crc32cLe32Bits(crc: number, value: number): number {
   const a = crc ^ value;
-  return (t3[a & 0xff]! ^ t2[(a >>> 8) & 0xff]! ^ t1[(a >>> 16) & 0xff]! ^ t0[a >>> 24]!) >>> 0;
+  return t3[a & 0xff]! ^ t2[(a >>> 8) & 0xff]! ^ t1[(a >>> 16) & 0xff]! ^ t0[a >>> 24]!;
 }
 
 /**

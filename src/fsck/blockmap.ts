@@ -71,7 +71,14 @@ export async function iterateBlockMap(v: FsckVolume, raw: RawInode, holes: boole
       return true;
     }
     const words = new DataView(block.buffer, block.byteOffset, block.byteLength);
+    // Zero pointers found through a word view (a zero reads the same in either byte order):
+    // the resize inode's indirect blocks are mostly zeros.
+    const zero = new Int32Array(block.buffer, block.byteOffset, limit);
     for (let k = 0; k < limit; k++) {
+      if (zero[k] === 0 && !holes) {
+        bcount += span;
+        continue;
+      }
       const p = words.getUint32(k * 4, true);
       if (level === 1) {
         if (p !== 0 || holes) cb(p, bcount, blk, k);

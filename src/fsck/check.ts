@@ -37,7 +37,7 @@ import { openVolume, type FsckVolume } from "./volume.js";
 import { FsckWriter } from "./writer.js";
 import { FsError } from "../errors.js";
 import type { RawInode } from "../format/inode.js";
-import type { SanityWorkerFactory } from "./sanity.js";
+import type { SanityHelperFactory } from "./sanity.js";
 
 
 export type { FsckReport, FsckSummary, Problem } from "./report.js";
@@ -90,10 +90,10 @@ export interface CheckOptions {
    */
   fastPath?: boolean;
   /**
-   * Run pass 1's inode block sanity check (the inode checksums) in a worker while the
-   * previous chunk of inode table is checked; the CLI passes tools/cli/fsck_offload.ts's.
+   * A thread that shares pass 1's inode block sanity check (the inode checksums) with the
+   * scan, judging the chunks of inode table read ahead; the CLI passes tools/cli/fsck_offload.ts's.
    */
-  sanityWorker?: SanityWorkerFactory;
+  sanityHelper?: SanityHelperFactory;
   /** @internal The check after a journal replay (e2fsck's E2F_FLAG_RESTARTED): never replay twice. */
   restarted?: boolean;
   /** @internal Restarts so far (a repair that invalidated the passes' findings). */
@@ -257,7 +257,7 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
       r.counting = true;
       const names = new PathNamer(c);
       opts.onPass?.(1, "Pass 1: Checking inodes, blocks, and sizes");
-      await new Pass1(c, opts.fastPath !== false, opts.sanityWorker).run();
+      await new Pass1(c, opts.fastPath !== false, opts.sanityHelper).run();
       if (c.blockDup !== null) {
         opts.onPass?.(1, "\nRunning additional passes to resolve blocks claimed by more than one inode...\nPass 1B: Rescanning for multiply-claimed blocks");
         const { pass1b } = await import("./pass1b.js"); // loaded only for multiply-claimed blocks

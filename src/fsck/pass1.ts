@@ -52,7 +52,7 @@ import {
 } from "./problem.js";
 import { extentHeaderOk, iterateBlocks, mapLogical, maxBlockMapSize } from "./blockmap.js";
 import { LATCH_BBLOCK, LATCH_BLOCK, LATCH_LOW_DTIME, LATCH_TOOBIG, fastInode } from "./pass1_fast.js";
-import { inodeBlockSanity, inodeCsumOk, type SanityGeometry, type SanityResult, type SanityWorker, type SanityWorkerFactory } from "./sanity.js";
+import { inodeCsumOk, SanityRing, type SanityGeometry, type SanityHelperFactory } from "./sanity.js";
 import { checkExtAttr, checkInodeExtraSpace, readXattrs } from "./xattr_check.js";
 
 // Field offsets for the fast path over unused inodes (from the inode table, not literals).
@@ -74,6 +74,10 @@ const EI_LEAF_HI = extentIdx.offsetOf("ei_leaf_hi");
 const EXT2_N_BLOCKS = 15;
 /** Inode table bytes read per request. */
 const ITABLE_READ_BYTES = 1024 * 1024;
+/** Chunks in the scan's ring when a helper thread judges along: three read ahead, one checked. */
+const RING_SLOTS = 4;
+/** A slice the helper holds this long is taken back: the helper is taken for dead. */
+const HELPER_STALL_MS = 1000;
 
 /** A block-map pointer a walk cleared: the block holding it (0: i_block), its value and slot (-1: unknown). */
 interface ClearedPointer { ref: number; blk: number; slot: number }
@@ -222,16 +226,16 @@ export class Pass1 {
   readonly #inodeSize: number;
   /** Whether scanInodes tries pass1_fast.ts's fastInode before the full path. */
   readonly #fast: boolean;
-  /** Where the inode table's block sanity check may run besides here (CheckOptions.sanityWorker). */
-  readonly #sanityWorker: SanityWorkerFactory | undefined;
+  /** A thread that may judge the inode table's blocks alongside the scan (CheckOptions.sanityHelper). */
+  readonly #sanityHelper: SanityHelperFactory | undefined;
   readonly #geometry: SanityGeometry;
 
-  constructor(c: CheckContext, fast = true, sanityWorker?: SanityWorkerFactory) {
+  constructor(c: CheckContext, fast = true, sanityHelper?: SanityHelperFactory) {
     this.c = c;
     const v = c.v;
     this.#inodeSize = v.inodeSize;
     this.#fast = fast;
-    this.#sanityWorker = sanityWorker;
+    this.#sanityHelper = sanityHelper;
     this.#geometry = {
       inodeSize: v.inodeSize, blockSize: v.blockSize, metadataCsum: v.f.metadataCsum, csumSeed: v.csumSeed,
       firstDataBlock: v.firstDataBlock, blocksCount: v.blocksCount,
@@ -243,21 +247,15 @@ export class Pass1 {
     const v = c.v;
     const sb = v.sb;
     const plan = this.scanPlan();
-    // Started first, so the thread is up by the time the scan hands it a chunk.
-    const worker = this.#sanityWorker?.(plan.reduce((n, ch) => n + ch.count, 0));
-    try {
-      this.markTableBlocks();
-      if ((sb.s_wtime !== 0 && sb.s_wtime < sb.s_inodes_count) || (sb.s_mtime !== 0 && sb.s_mtime < sb.s_inodes_count)
-        || (sb.s_mkfs_time !== 0 && sb.s_mkfs_time < sb.s_inodes_count)) this.lowDtimeCheck = false;
-      if (v.f.mmp) {
-        const m = mmpBlock(sb);
-        if (m > v.firstDataBlock && m < v.blocksCount) c.blockFound.set(m);
-      }
-      await this.readBadBlocksList();
-      await this.scanInodes(plan, worker);
-    } finally {
-      await worker?.close();
+    this.markTableBlocks();
+    if ((sb.s_wtime !== 0 && sb.s_wtime < sb.s_inodes_count) || (sb.s_mtime !== 0 && sb.s_mtime < sb.s_inodes_count)
+      || (sb.s_mkfs_time !== 0 && sb.s_mkfs_time < sb.s_inodes_count)) this.lowDtimeCheck = false;
+    if (v.f.mmp) {
+      const m = mmpBlock(sb);
+      if (m > v.firstDataBlock && m < v.blocksCount) c.blockFound.set(m);
     }
+    await this.readBadBlocksList();
+    await this.scanInodes(plan, this.#sanityHelper);
     await this.processQueue();
     await reserveRepairBlocks(c);
     this.adjustEaRefcounts();
@@ -402,57 +400,42 @@ export class Pass1 {
 
   /**
    * Stream every group's inode table (e2fsck's inode scan with DO_LAZY and garbage
-   * detection). With a sanity worker (started by run() before the table blocks are marked,
-   * so its start-up is hidden), two chunks are with it while a third is checked here.
+   * detection) through a ring of chunk buffers. With a sanity helper thread (started by
+   * run() before the table blocks are marked, so its start-up is hidden), the ring is shared
+   * and RING_SLOTS - 1 chunks are read ahead for it to judge while one is checked here; the
+   * scan judges whatever slices of its next chunk the helper has not reached.
    */
-  async scanInodes(plan: readonly ScanChunk[], worker: SanityWorker | undefined): Promise<void> {
+  async scanInodes(plan: readonly ScanChunk[], helperFactory: SanityHelperFactory | undefined): Promise<void> {
     const c = this.c;
     const v = c.v;
     const isz = v.inodeSize;
     const fast = this.#fast;
-    const g = this.#geometry;
     const most = plan.reduce((m, ch) => Math.max(m, ch.nb), 0) * v.blockSize;
-    type Got = { buf: Uint8Array; sanity: SanityResult } | { buf?: undefined; error: unknown };
-    // `posted` settles once a chunk is with the worker: the caller waits for it before
-    // checking another chunk, or the hand-over would wait for that check's end.
-    let posted: () => void = () => undefined;
-    const start = async (ch: ScanChunk, into: Uint8Array): Promise<Got> => {
-      let buf = into.subarray(0, ch.nb * v.blockSize);
+    if (plan.length === 0) return;
+    const shared = helperFactory !== undefined && typeof SharedArrayBuffer === "function";
+    const slots = shared ? RING_SLOTS : 1;
+    let ring = SanityRing.create(slots, most, this.#geometry, shared);
+    let helper = shared ? helperFactory(plan.reduce((n, ch) => n + ch.count, 0), ring) : undefined;
+    // Per slot: the ring its chunk was read into (a lost helper leaves the shared one behind), and the read's error.
+    const rings: SanityRing[] = new Array<SanityRing>(slots).fill(ring);
+    const failed: ({ error: unknown } | undefined)[] = new Array<{ error: unknown } | undefined>(slots).fill(undefined);
+    let loaded = 0;
+    const load = async (i: number): Promise<void> => {
+      const ch = plan[i]!;
+      const slot = i % slots;
+      const bytes = ch.nb * v.blockSize;
+      rings[slot] = ring;
+      failed[slot] = undefined;
       try {
-        await c.v.cache.readUncachedInto(ch.it + ch.b0, buf);
-        if (worker !== undefined) {
-          try {
-            const judged = worker.run(buf, ch.firstIno, ch.count, g);
-            posted();
-            const r = await judged;
-            return { buf: r.buf, sanity: r };
-          } catch {
-            // The worker failed (and kept the buffer): read the chunk again and judge it here.
-            buf = new Uint8Array(most).subarray(0, ch.nb * v.blockSize);
-            await c.v.cache.readUncachedInto(ch.it + ch.b0, buf);
-          }
-        }
+        await c.v.cache.readUncachedInto(ch.it + ch.b0, ring.slots[slot]!.data.subarray(0, bytes));
       } catch (error) {
-        return { error };
+        failed[slot] = { error };
+        return;
       }
-      return { buf, sanity: inodeBlockSanity(buf, ch.firstIno, ch.count, g) };
-    };
-    // Chunks read (and being judged) ahead of the one checked, and the buffers free for more.
-    // Nothing keeps a view of a chunk past its turn (deferred inodes are copied).
-    const ahead = worker !== undefined ? 2 : 1;
-    const inFlight: Promise<Got>[] = [];
-    const spare: Uint8Array[] = Array.from({ length: Math.min(ahead + 1, plan.length) }, () => new Uint8Array(most));
-    let launched = 0;
-    const launch = async (): Promise<void> => {
-      while (inFlight.length < ahead && launched < plan.length && spare.length > 0) {
-        const handedOver = new Promise<void>((resolve) => (posted = resolve));
-        const p = start(plan[launched++]!, spare.pop()!);
-        inFlight.push(p);
-        if (worker !== undefined) await Promise.race([handedOver, p]);
-      }
+      ring.load(slot, ch.firstIno, ch.count, bytes);
+      helper?.post(slot);
     };
     try {
-      await launch();
       for (let i = 0; i < plan.length; i++) {
         const ch = plan[i]!;
         if (ch.first) {
@@ -461,16 +444,24 @@ export class Pass1 {
             c.r.fix(PR_1_ISCAN_ERROR, { ino: ch.g * v.inodesPerGroup, str: "Corrupt group descriptor: bad block for inode table" });
           }
         }
-        const got = await inFlight.shift()!;
-        await launch();
-        if (got.buf === undefined) {
-          const e = got.error;
+        while (loaded < plan.length && loaded < i + slots) await load(loaded++);
+        const slot = i % slots;
+        const f = failed[slot];
+        if (f !== undefined) {
+          const e = f.error;
           c.r.fix(PR_1_ISCAN_ERROR, { ino: 0, str: e instanceof Error ? e.message : String(e) });
           throw e; // not reached: PR_1_ISCAN_ERROR is fatal
         }
-        const buf = got.buf;
+        const from = rings[slot]!;
+        if (!from.finish(slot, HELPER_STALL_MS) && helper !== undefined) {
+          // The helper died or hangs: go on alone, in buffers it does not know.
+          void helper.close().catch(() => undefined);
+          helper = undefined;
+          ring = SanityRing.create(slots, most, this.#geometry, false);
+        }
+        const { data, csums, insane } = from.slots[slot]!;
+        const buf = data.subarray(0, ch.nb * v.blockSize);
         const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-        const { csums, insane } = got.sanity;
         for (let k = 0; k < ch.count; k++) {
           const ino = ch.firstIno + k;
           const off = k * isz;
@@ -483,12 +474,12 @@ export class Pass1 {
           }
           const garbage = insane[blkInBuf] === 1;
           if (fast && !garbage && fastInode(c, ino, buf, view, off, csums[k] !== 2, this.lowDtimeCheck)) continue;
+          // Deferred inodes are copied: nothing keeps a view of a slot past its chunk's turn.
           await this.inode(ino, buf.subarray(off, off + isz), garbage, csums[k]);
         }
-        spare.push(new Uint8Array(buf.buffer)); // the whole buffer again, for a chunk to come
       }
     } finally {
-      await Promise.all(inFlight);
+      await helper?.close();
     }
   }
 

@@ -358,12 +358,6 @@ export class Pass2 {
     /** Buffer offset of the last entry looked at (e2fsck's dirent after the loop). */
     let last = -1;
     do {
-      let problem: ProblemDef | undefined;
-      let entIno: number;
-      let nameLen: number;
-      let name: Uint8Array;
-      let entFileType: number;
-      let nameByteAfter: number;
       const at = base + offset;
       const fake = !(inlineBuf === null || dotState > 1);
       if (!fake) {
@@ -390,216 +384,226 @@ export class Pass2 {
         dotState++;
         continue;
       }
-      // The entry as e2fsck sees it: in the block, or for an inline directory's '.' and '..'
-      // a made-up one (e2fsck's on-stack dot/dotdot), whose repairs are not written back.
-      let eb = buf;
-      let eo = at;
-      if (fake) {
-        eb = new Uint8Array(24);
-        eo = 0;
-        put32(eb, 0, dotState === 0 ? ino : u32(buf, 0));
-        put16(eb, 4, recLen);
-        eb[6] = dotState === 0 ? 1 : 2;
-        eb[7] = filetypeFeature ? EXT4_FT_DIR : 0;
-        eb[8] = 0x2e;
-        if (dotState === 1) eb[9] = 0x2e;
-      }
-      /** The entry's fields as they stand now (after any repair to it). */
-      const load = (): void => {
-        entIno = u32(eb, eo);
-        nameLen = eb[eo + 6]!;
-        entFileType = eb[eo + 7]!;
-        name = eb.subarray(eo + 8, eo + 8 + nameLen);
-        nameByteAfter = eb[eo + 8 + nameLen] ?? 0;
-      };
-      load();
-      const entry = (): Promise<string> => this.#entryText(ino, name);
-      const clearEntry = (): void => {
-        put32(eb, eo, 0);
-        dirModified++;
-      };
-      body: {
-        const isDot = nameLen! === 1 && name![0] === 0x2e;
-        const isDotDot = nameLen! === 2 && name![0] === 0x2e && name![1] === 0x2e;
-        if (dotState === 0) {
-          // check_dot
-          let p: ProblemDef | undefined;
-          if (entIno! === 0) p = PR_2_MISSING_DOT;
-          else if (!isDot) p = PR_2_1ST_NOT_DOT;
-          else if (nameByteAfter! !== 0) p = PR_2_DOT_NULL_TERM;
-          let rl = recLen;
-          let created = false;
-          let ftype = EXT4_FT_DIR;
-          if (p !== undefined) {
-            if (!filetypeFeature) ftype = EXT4_FT_UNKNOWN;
-            if (ask(p, { ino, ino2: entIno!, str: safeName(name!), path: await this.names.dirPath(ino) })) {
-              if (rl < 12) {
-                rl = 12;
+      {
+        // The full path: its own block scope, so the closures below (and the scope object
+        // they need) are made only for the entries plainEntry does not take.
+        let problem: ProblemDef | undefined;
+        let entIno: number;
+        let nameLen: number;
+        let name: Uint8Array;
+        let entFileType: number;
+        let nameByteAfter: number;
+        // The entry as e2fsck sees it: in the block, or for an inline directory's '.' and '..'
+        // a made-up one (e2fsck's on-stack dot/dotdot), whose repairs are not written back.
+        let eb = buf;
+        let eo = at;
+        if (fake) {
+          eb = new Uint8Array(24);
+          eo = 0;
+          put32(eb, 0, dotState === 0 ? ino : u32(buf, 0));
+          put16(eb, 4, recLen);
+          eb[6] = dotState === 0 ? 1 : 2;
+          eb[7] = filetypeFeature ? EXT4_FT_DIR : 0;
+          eb[8] = 0x2e;
+          if (dotState === 1) eb[9] = 0x2e;
+        }
+        /** The entry's fields as they stand now (after any repair to it). */
+        const load = (): void => {
+          entIno = u32(eb, eo);
+          nameLen = eb[eo + 6]!;
+          entFileType = eb[eo + 7]!;
+          name = eb.subarray(eo + 8, eo + 8 + nameLen);
+          nameByteAfter = eb[eo + 8 + nameLen] ?? 0;
+        };
+        load();
+        const entry = (): Promise<string> => this.#entryText(ino, name);
+        const clearEntry = (): void => {
+          put32(eb, eo, 0);
+          dirModified++;
+        };
+        body: {
+          const isDot = nameLen! === 1 && name![0] === 0x2e;
+          const isDotDot = nameLen! === 2 && name![0] === 0x2e && name![1] === 0x2e;
+          if (dotState === 0) {
+            // check_dot
+            let p: ProblemDef | undefined;
+            if (entIno! === 0) p = PR_2_MISSING_DOT;
+            else if (!isDot) p = PR_2_1ST_NOT_DOT;
+            else if (nameByteAfter! !== 0) p = PR_2_DOT_NULL_TERM;
+            let rl = recLen;
+            let created = false;
+            let ftype = EXT4_FT_DIR;
+            if (p !== undefined) {
+              if (!filetypeFeature) ftype = EXT4_FT_UNKNOWN;
+              if (ask(p, { ino, ino2: entIno!, str: safeName(name!), path: await this.names.dirPath(ino) })) {
+                if (rl < 12) {
+                  rl = 12;
+                  put16(eb, eo + 4, 12);
+                }
+                put32(eb, eo, ino);
+                eb[eo + 6] = 1;
+                eb[eo + 7] = ftype;
+                eb[eo + 8] = 0x2e;
+                eb[eo + 9] = 0;
+                created = true;
+                dirModified++;
+                load();
+              }
+            }
+            if (entIno! !== ino) {
+              if (ask(PR_2_BAD_INODE_DOT, { ino })) {
+                put32(eb, eo, ino);
+                dirModified++;
+              }
+            }
+            if (rl > 12 && rl - 12 > 12) {
+              if (created || ask(PR_2_SPLIT_DOT, { ino, path: await this.names.dirPath(ino) })) {
                 put16(eb, eo + 4, 12);
+                const nx = eo + 12;
+                // A following entry that looks like '..' is left for check_dotdot.
+                if (!(eb[nx + 8] === 0x2e && eb[nx + 9] === 0x2e && eb[nx + 10] === 0)) {
+                  put16(eb, nx + 4, recLenToDisk(rl - 12, bs));
+                  put32(eb, nx, 0);
+                  eb[nx + 6] = 0;
+                  eb[nx + 7] = ftype;
+                }
+                dirModified++;
               }
-              put32(eb, eo, ino);
-              eb[eo + 6] = 1;
-              eb[eo + 7] = ftype;
-              eb[eo + 8] = 0x2e;
-              eb[eo + 9] = 0;
-              created = true;
-              dirModified++;
-              load();
             }
-          }
-          if (entIno! !== ino) {
-            if (ask(PR_2_BAD_INODE_DOT, { ino })) {
-              put32(eb, eo, ino);
-              dirModified++;
-            }
-          }
-          if (rl > 12 && rl - 12 > 12) {
-            if (created || ask(PR_2_SPLIT_DOT, { ino, path: await this.names.dirPath(ino) })) {
-              put16(eb, eo + 4, 12);
-              const nx = eo + 12;
-              // A following entry that looks like '..' is left for check_dotdot.
-              if (!(eb[nx + 8] === 0x2e && eb[nx + 9] === 0x2e && eb[nx + 10] === 0)) {
-                put16(eb, nx + 4, recLenToDisk(rl - 12, bs));
-                put32(eb, nx, 0);
-                eb[nx + 6] = 0;
-                eb[nx + 7] = ftype;
-              }
-              dirModified++;
-            }
-          }
-          load();
-        } else if (dotState === 1) {
-          // check_dotdot
-          let p: ProblemDef | undefined;
-          if (entIno! === 0) p = PR_2_MISSING_DOT_DOT;
-          else if (!isDotDot) p = PR_2_2ND_NOT_DOT_DOT;
-          else if (nameByteAfter! !== 0) p = PR_2_DOT_DOT_NULL_TERM;
-          if (p !== undefined) {
-            const ftype = filetypeFeature ? EXT4_FT_DIR : EXT4_FT_UNKNOWN;
-            if (ask(p, { ino, ino2: entIno!, str: safeName(name!) })) {
-              if (recLen < 12) put16(eb, eo + 4, 12);
-              // The parent is not known yet: the root, which pass 3 corrects.
-              put32(eb, eo, EXT4_ROOT_INO);
-              eb[eo + 6] = 2;
-              eb[eo + 7] = ftype;
-              eb[eo + 8] = 0x2e;
-              eb[eo + 9] = 0x2e;
-              eb[eo + 10] = 0;
-              dirModified++;
-              load();
-            }
-          } else if (meta.idx >= 0) c.dirs.dotdot.set(meta.idx, entIno!);
-        } else if (entIno! === ino) {
-          problem = PR_2_LINK_DOT;
-          if (ask(PR_2_LINK_DOT, { entry: await entry() })) {
-            clearEntry();
-            break body;
-          }
-        }
-        if (entIno! === 0) break body;
-        const args = async (): Promise<ProblemArgs> => ({ entry: await entry(), ino: ino, ino2: entIno! });
-        if ((entIno! !== EXT4_ROOT_INO && entIno! < v.firstIno) || entIno! > v.inodesCount) problem = PR_2_BAD_INO;
-        else if (c.inodeBb.test(entIno!)) problem = PR_2_BB_INODE;
-        else if (dotState > 1 && isDot) problem = PR_2_DUP_DOT;
-        else if (dotState > 1 && isDotDot) problem = PR_2_DUP_DOT_DOT;
-        else if (dotState > 1 && entIno! === EXT4_ROOT_INO) problem = PR_2_LINK_ROOT;
-        else if (dotState > 1 && nameLen! === 0) problem = PR_2_NULL_NAME;
-        if (problem !== undefined) {
-          if (ask(problem, await args())) {
-            clearEntry();
-            break body;
-          }
-          r.unmarkValid();
-          if (problem === PR_2_BAD_INO) break body;
-        }
-        if (c.inodeBad.test(entIno!)) {
-          if (await processBadInode(c, this.names, ino, entIno!)) {
-            clearEntry();
-            break body;
-          }
-        }
-        const group = v.groupOfIno(entIno!);
-        const gd = v.group(group);
-        const firstUnused = group * v.inodesPerGroup + 1 + v.inodesPerGroup - itableUnused(gd, v.descSize);
-        // An entry naming an inode its group calls unused: the group's inodes become visible and
-        // the check restarts after this pass (e2fsck's E2F_FLAG_RESTART_LATER); until then no
-        // entry for an "unused" inode is cleared.
-        const uninit = (gd.bg_flags & EXT4_BG_INODE_UNINIT) !== 0;
-        if (uninit || entIno! >= firstUnused) {
-          if (r.ask(uninit ? PR_2_INOREF_BG_INO_UNINIT : PR_2_INOREF_IN_UNUSED, { ...(await args()), group })) {
-            if (uninit) gd.bg_flags &= ~EXT4_BG_INODE_UNINIT & 0xffff;
-            else setItableUnused(gd, 0, v.descSize);
-            c.out.markGroupDirty(group);
-            this.c.restartLater = true;
-          } else r.unmarkValid();
-        }
-        if (!this.c.restartLater && !c.inodeUsed.test(entIno!)) problem = PR_2_UNUSED_INODE;
-        if (problem !== undefined) {
-          if (ask(problem, await args())) {
-            clearEntry();
-            break body;
-          }
-          r.unmarkValid();
-          if (problem === PR_2_BAD_INO) break body;
-        }
-        if (!this.filetypeMatches(entIno!, entFileType!)) {
-          const ft = await this.checkFiletype(ino, entIno!, entFileType!, name!, ask);
-          if (ft !== null) {
-            eb[eo + 7] = ft;
-            dirModified++;
             load();
-          }
-        }
-        // e2fsck 1.47's order: file type, then the name by the directory's kind.
-        if (dirPolicy !== NO_ENCRYPTION_POLICY) {
-          if (dotState > 1) {
-            // check_encrypted_dirent
-            let clear = false;
-            if (nameLen! < 16) {
-              if (ask(PR_2_BAD_ENCRYPTED_NAME, await args())) clear = true;
-              else r.unmarkValid();
-            }
-            if (!clear) clear = await this.checkEncryptionPolicy(entIno!, entFileType!, dirPolicy, args, ask);
-            if (clear) {
+          } else if (dotState === 1) {
+            // check_dotdot
+            let p: ProblemDef | undefined;
+            if (entIno! === 0) p = PR_2_MISSING_DOT_DOT;
+            else if (!isDotDot) p = PR_2_2ND_NOT_DOT_DOT;
+            else if (nameByteAfter! !== 0) p = PR_2_DOT_DOT_NULL_TERM;
+            if (p !== undefined) {
+              const ftype = filetypeFeature ? EXT4_FT_DIR : EXT4_FT_UNKNOWN;
+              if (ask(p, { ino, ino2: entIno!, str: safeName(name!) })) {
+                if (recLen < 12) put16(eb, eo + 4, 12);
+                // The parent is not known yet: the root, which pass 3 corrects.
+                put32(eb, eo, EXT4_ROOT_INO);
+                eb[eo + 6] = 2;
+                eb[eo + 7] = ftype;
+                eb[eo + 8] = 0x2e;
+                eb[eo + 9] = 0x2e;
+                eb[eo + 10] = 0;
+                dirModified++;
+                load();
+              }
+            } else if (meta.idx >= 0) c.dirs.dotdot.set(meta.idx, entIno!);
+          } else if (entIno! === ino) {
+            problem = PR_2_LINK_DOT;
+            if (ask(PR_2_LINK_DOT, { entry: await entry() })) {
               clearEntry();
               break body;
             }
           }
-        } else if (cfDir) {
-          // encoded_check_name: a name fixed here is not checked again by check_name.
-          const bad = firstBadUtf8(name!);
-          let fixed = false;
-          if (bad >= 0 && ask(PR_2_BAD_ENCODED_NAME, await args())) {
-            // `name` is a view of the block (of a copy for the made-up '.' and '..').
-            for (let i = bad; i < nameLen! && name![i] !== 0; i++) name![i] = 0x2e;
-            dirModified++;
-            fixed = true;
+          if (entIno! === 0) break body;
+          const args = async (): Promise<ProblemArgs> => ({ entry: await entry(), ino: ino, ino2: entIno! });
+          if ((entIno! !== EXT4_ROOT_INO && entIno! < v.firstIno) || entIno! > v.inodesCount) problem = PR_2_BAD_INO;
+          else if (c.inodeBb.test(entIno!)) problem = PR_2_BB_INODE;
+          else if (dotState > 1 && isDot) problem = PR_2_DUP_DOT;
+          else if (dotState > 1 && isDotDot) problem = PR_2_DUP_DOT_DOT;
+          else if (dotState > 1 && entIno! === EXT4_ROOT_INO) problem = PR_2_LINK_ROOT;
+          else if (dotState > 1 && nameLen! === 0) problem = PR_2_NULL_NAME;
+          if (problem !== undefined) {
+            if (ask(problem, await args())) {
+              clearEntry();
+              break body;
+            }
+            r.unmarkValid();
+            if (problem === PR_2_BAD_INO) break body;
           }
-          if (!fixed && (await this.checkName(name!, args, ask))) dirModified++;
-        } else if (await this.checkName(name!, args, ask)) dirModified++;
-        if (hashBlock >= 0 && dx !== undefined) this.#noteHash(dx, hashBlock, name!);
-        if (dotState > 1 && c.isDir(entIno!)) {
-          const si = c.dirs.find(entIno!);
-          if (si >= 0) {
-            const parent = c.dirs.parent.get(si);
-            if (parent !== 0) {
-              if (ask(PR_2_LINK_DIR, { ...(await args()), path2: await this.names.pathname(parent, entIno!) })) {
+          if (c.inodeBad.test(entIno!)) {
+            if (await processBadInode(c, this.names, ino, entIno!)) {
+              clearEntry();
+              break body;
+            }
+          }
+          const group = v.groupOfIno(entIno!);
+          const gd = v.group(group);
+          const firstUnused = group * v.inodesPerGroup + 1 + v.inodesPerGroup - itableUnused(gd, v.descSize);
+          // An entry naming an inode its group calls unused: the group's inodes become visible and
+          // the check restarts after this pass (e2fsck's E2F_FLAG_RESTART_LATER); until then no
+          // entry for an "unused" inode is cleared.
+          const uninit = (gd.bg_flags & EXT4_BG_INODE_UNINIT) !== 0;
+          if (uninit || entIno! >= firstUnused) {
+            if (r.ask(uninit ? PR_2_INOREF_BG_INO_UNINIT : PR_2_INOREF_IN_UNUSED, { ...(await args()), group })) {
+              if (uninit) gd.bg_flags &= ~EXT4_BG_INODE_UNINIT & 0xffff;
+              else setItableUnused(gd, 0, v.descSize);
+              c.out.markGroupDirty(group);
+              this.c.restartLater = true;
+            } else r.unmarkValid();
+          }
+          if (!this.c.restartLater && !c.inodeUsed.test(entIno!)) problem = PR_2_UNUSED_INODE;
+          if (problem !== undefined) {
+            if (ask(problem, await args())) {
+              clearEntry();
+              break body;
+            }
+            r.unmarkValid();
+            if (problem === PR_2_BAD_INO) break body;
+          }
+          if (!this.filetypeMatches(entIno!, entFileType!)) {
+            const ft = await this.checkFiletype(ino, entIno!, entFileType!, name!, ask);
+            if (ft !== null) {
+              eb[eo + 7] = ft;
+              dirModified++;
+              load();
+            }
+          }
+          // e2fsck 1.47's order: file type, then the name by the directory's kind.
+          if (dirPolicy !== NO_ENCRYPTION_POLICY) {
+            if (dotState > 1) {
+              // check_encrypted_dirent
+              let clear = false;
+              if (nameLen! < 16) {
+                if (ask(PR_2_BAD_ENCRYPTED_NAME, await args())) clear = true;
+                else r.unmarkValid();
+              }
+              if (!clear) clear = await this.checkEncryptionPolicy(entIno!, entFileType!, dirPolicy, args, ask);
+              if (clear) {
                 clearEntry();
                 break body;
               }
-            } else {
-              c.dirs.parent.set(si, ino);
+            }
+          } else if (cfDir) {
+            // encoded_check_name: a name fixed here is not checked again by check_name.
+            const bad = firstBadUtf8(name!);
+            let fixed = false;
+            if (bad >= 0 && ask(PR_2_BAD_ENCODED_NAME, await args())) {
+              // `name` is a view of the block (of a copy for the made-up '.' and '..').
+              for (let i = bad; i < nameLen! && name![i] !== 0; i++) name![i] = 0x2e;
+              dirModified++;
+              fixed = true;
+            }
+            if (!fixed && (await this.checkName(name!, args, ask))) dirModified++;
+          } else if (await this.checkName(name!, args, ask)) dirModified++;
+          if (hashBlock >= 0 && dx !== undefined) this.#noteHash(dx, hashBlock, name!);
+          if (dotState > 1 && c.isDir(entIno!)) {
+            const si = c.dirs.find(entIno!);
+            if (si >= 0) {
+              const parent = c.dirs.parent.get(si);
+              if (parent !== 0) {
+                if (ask(PR_2_LINK_DIR, { ...(await args()), path2: await this.names.pathname(parent, entIno!) })) {
+                  clearEntry();
+                  break body;
+                }
+              } else {
+                c.dirs.parent.set(si, ino);
+              }
             }
           }
+          if (!dupsFound && seen.insert(eb, eo + 8, nameLen!)) {
+            r.fix(PR_2_REPORT_DUP_DIRENT, { ino, str: safeName(name!), path: await this.names.dirPath(ino) });
+            c.dirsToRehash.add(ino);
+            dupsFound = true;
+          }
+          const links = c.linkCount.inc(entIno!);
+          if (links > 1) c.counters.links++;
+          c.counters.total++;
         }
-        if (!dupsFound && seen.insert(eb, eo + 8, nameLen!)) {
-          r.fix(PR_2_REPORT_DUP_DIRENT, { ino, str: safeName(name!), path: await this.names.dirPath(ino) });
-          c.dirsToRehash.add(ino);
-          dupsFound = true;
-        }
-        const links = c.linkCount.inc(entIno!);
-        if (links > 1) c.counters.links++;
-        c.counters.total++;
       }
       // next:
       prev = fake ? -1 : at;

@@ -34,6 +34,7 @@ import {
   blockSize as sbBlockSize, blocksCount as sbBlocksCount, descSize as sbDescSize, featureNames, firstIno as sbFirstIno,
   hasCompat, hasIncompat, hasRoCompat, inodeSize as sbInodeSize, superblock, volumeName as sbVolumeName, type Superblock,
 } from "../format/superblock.js";
+import { ChunkedBitmap } from "./maps.js";
 import { PR_0_CHECK_DESC_FAILED, PR_0_OPEN_FAILED, PR_0_SB_CORRUPT, PR_0_SB_CSUM_INVALID, PR_0_UNSUPPORTED_FEATURES, PR_0_USING_BACKUP } from "./problem.js";
 import type { Reporter } from "./report.js";
 
@@ -415,13 +416,9 @@ async function loadDescriptors(
  */
 export function checkDesc(v: FsckVolume): string | null {
   if (v.descSize & (v.descSize - 1)) return "Block group descriptor size incorrect";
-  const seen = new Set<number>();
-  for (let g = 0; g < v.groupCount; g++) v.forEachSuperAndBgdBlock(g, (b) => seen.add(b));
-  const mark = (b: number): boolean => {
-    if (seen.has(b)) return false;
-    seen.add(b);
-    return true;
-  };
+  const seen = new ChunkedBitmap(v.blocksCount);
+  for (let g = 0; g < v.groupCount; g++) v.forEachSuperAndBgdBlock(g, (b) => seen.set(b));
+  const mark = (b: number): boolean => !seen.set(b);
   for (let g = 0; g < v.groupCount; g++) {
     const first = v.f.flexBg ? v.firstDataBlock : v.groupFirstBlock(g);
     const last = v.f.flexBg ? v.blocksCount - 1 : v.groupLastBlock(g);

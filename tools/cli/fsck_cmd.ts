@@ -17,7 +17,7 @@ import type { Command } from "commander";
 import { FileDevice } from "../../src/device/file.js";
 import { FsError } from "../../src/errors.js";
 import { check, formatProblem, type FsckReport, type Problem } from "../../src/fsck/check.js";
-import { sanityWorkers } from "./fsck_offload.js";
+import { SANITY_HELPER_MIN_INODES, inodesInUse, sanityHelpers } from "./fsck_offload.js";
 
 interface FsckCliOptions {
   n?: boolean;
@@ -73,6 +73,8 @@ async function runFsck(image: string, o: FsckCliOptions): Promise<number> {
   }
   const repair = o.y === true ? "yes" : o.p === true ? "preen" : undefined;
   const preen = repair === "preen";
+  // The helper thread starts before the volume is opened when the superblock promises a large scan.
+  const sanityHelper = sanityHelpers(SANITY_HELPER_MIN_INODES, inodesInUse(image) >= SANITY_HELPER_MIN_INODES);
   let dev: FileDevice;
   try {
     // Synchronous reads, as e2fsck makes them: nothing else shares this process's event loop.
@@ -87,7 +89,7 @@ async function runFsck(image: string, o: FsckCliOptions): Promise<number> {
     const report = await check(dev, {
       force: o.f === true,
       name: image,
-      sanityWorker: sanityWorkers(),
+      sanityHelper,
       ...(repair !== undefined ? { repair } : {}),
       onPass: (_pass, title) => {
         if (!json && !preen) out(`${title}\n`);

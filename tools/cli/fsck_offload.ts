@@ -1,82 +1,86 @@
 /**
- * Pass 1's inode block sanity check (every inode's checksum) in a worker thread, for the
- * CLI: while pass 1 checks one chunk of inode table on the main thread, the worker sums the
- * next. e2fsck does both on one CPU; this uses a second one when the machine has it. The
- * engine stays free of Node (src/fsck/sanity.ts defines the interface and the pure check).
+ * A helper thread for pass 1's inode block sanity check, for the CLI: while pass 1 checks
+ * one chunk of inode table on the main thread, the helper judges the chunks read ahead, and
+ * the main thread judges whatever slices the helper has not reached when it needs them.
+ * e2fsck does both on one CPU; this uses a second one when the machine has it. The engine
+ * stays free of Node (src/fsck/sanity.ts defines the shared ring and the pure check).
  *
- * Chunks travel by transfer (no copy): the main thread's buffer is detached until the
- * worker sends it back with the verdicts.
+ * The ring is in SharedArrayBuffers: sent to the thread once, then a message names each
+ * slot loaded; nothing comes back but the verdicts written into the ring.
  */
 
+import { openSync, readSync, closeSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import type { SanityGeometry, SanityResult, SanityWorker, SanityWorkerFactory } from "../../src/fsck/sanity.js";
+import type { SanityGeometry, SanityHelper, SanityHelperFactory, SanitySlot } from "../../src/fsck/sanity.js";
 
 /** Below this many inodes to scan, a thread's start-up costs more than it saves. */
-export const SANITY_WORKER_MIN_INODES = 65_536;
+export const SANITY_HELPER_MIN_INODES = 65_536;
 
-/** What the main thread sends: a chunk of inode table (its whole buffer) and where it is. */
-export interface SanityRequest {
-  readonly id: number;
-  readonly buffer: ArrayBuffer;
-  readonly length: number;
-  readonly firstIno: number;
-  readonly count: number;
-  readonly g: SanityGeometry;
-}
+/** The messages of the thread: the ring once, then a slot to judge at a time. */
+export type SanityMessage = { readonly slots: readonly SanitySlot[]; readonly g: SanityGeometry } | { readonly slot: number };
 
-/** What the worker sends back: the buffer, and inodeBlockSanity's result. */
-export interface SanityReply extends SanityResult {
-  readonly id: number;
-  readonly buffer: ArrayBuffer;
-  readonly length: number;
+/**
+ * A factory for CheckOptions.sanityHelper: a thread for scans of at least `minInodes`
+ * inodes, on machines with 2+ CPUs; none (the main thread judges alone) if the thread
+ * cannot be started. With `prestart` the thread starts now, so its start-up overlaps
+ * opening the volume; it is stopped if the scan turns out too small. The thread never
+ * keeps the process alive.
+ */
+export function sanityHelpers(minInodes = SANITY_HELPER_MIN_INODES, prestart = false): SanityHelperFactory {
+  const usable = availableParallelism() >= 2;
+  let early = usable && prestart ? tryStart() : undefined;
+  return (inodes, ring) => {
+    const w = early ?? (usable && inodes >= minInodes ? tryStart() : undefined);
+    early = undefined;
+    if (w === undefined) return undefined;
+    if (inodes < minInodes) {
+      void w.terminate();
+      return undefined;
+    }
+    return helperOn(w, { slots: ring.slots, g: ring.g });
+  };
 }
 
 /**
- * A factory for CheckOptions.sanityWorker: a worker for scans of at least `minInodes` inodes,
- * on machines with 2+ CPUs; none (the main thread judges) if the thread cannot be started.
+ * Inodes in use on the ext2/3/4 image at `path` from its superblock (s_inodes_count less
+ * s_free_inodes_count), 0 if it cannot be read: a hint for starting the helper early.
  */
-export function sanityWorkers(minInodes = SANITY_WORKER_MIN_INODES): SanityWorkerFactory {
-  return (inodes) => {
-    if (inodes < minInodes || availableParallelism() < 2) return undefined;
+export function inodesInUse(path: string): number {
+  try {
+    const fd = openSync(path, "r");
     try {
-      return startSanityWorker();
-    } catch {
-      return undefined;
+      const b = Buffer.alloc(20);
+      if (readSync(fd, b, 0, 20, 1024) !== 20) return 0;
+      return Math.max(0, b.readUInt32LE(0) - b.readUInt32LE(16));
+    } finally {
+      closeSync(fd);
     }
-  };
+  } catch {
+    return 0;
+  }
 }
 
-export function startSanityWorker(): SanityWorker {
-  const worker = new Worker(new URL("./fsck_offload_worker.js", import.meta.url));
-  const waiting = new Map<number, { resolve: (r: SanityResult & { buf: Uint8Array }) => void; reject: (e: Error) => void }>();
-  let failed: Error | undefined;
-  let next = 0;
-  const failAll = (e: Error): void => {
-    failed ??= e;
-    for (const w of waiting.values()) w.reject(e);
-    waiting.clear();
-  };
-  worker.on("message", (m: SanityReply) => {
-    const w = waiting.get(m.id);
-    waiting.delete(m.id);
-    w?.resolve({ buf: new Uint8Array(m.buffer, 0, m.length), csums: m.csums, insane: m.insane });
-  });
-  worker.on("error", failAll);
-  worker.on("exit", (code) => failAll(new Error(`inode sanity worker exited (${code})`)));
+function tryStart(): Worker | undefined {
+  try {
+    const w = new Worker(new URL("./fsck_offload_worker.js", import.meta.url));
+    w.unref();
+    w.on("error", () => undefined); // the scan notices a dead helper by the slices it stops taking
+    return w;
+  } catch {
+    return undefined;
+  }
+}
+
+function helperOn(w: Worker, ring: SanityMessage): SanityHelper {
+  w.postMessage(ring);
   return {
-    run(buf, firstIno, count, g) {
-      if (failed !== undefined) return Promise.reject(failed);
-      if (buf.byteOffset !== 0 || !(buf.buffer instanceof ArrayBuffer)) return Promise.reject(new Error("inode sanity worker: the chunk must start its own ArrayBuffer"));
-      const id = next++;
-      const req: SanityRequest = { id, buffer: buf.buffer, length: buf.length, firstIno, count, g };
-      return new Promise((resolve, reject) => {
-        waiting.set(id, { resolve, reject });
-        worker.postMessage(req, [buf.buffer as ArrayBuffer]);
-      });
+    post(slot) {
+      const m: SanityMessage = { slot };
+      w.postMessage(m);
     },
     async close() {
-      await worker.terminate();
+      await w.terminate();
     },
   };
 }
