@@ -17,7 +17,7 @@
 import { QuotaUsage } from "./quota_check.js";
 import { EXT4_FT_BLKDEV, EXT4_FT_CHRDEV, EXT4_FT_DIR, EXT4_FT_FIFO, EXT4_FT_REG_FILE, EXT4_FT_SOCK, EXT4_FT_SYMLINK, EXT4_FT_UNKNOWN } from "../format/dirent.js";
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from "../format/inode.js";
-import { ChunkedBitmap, ChunkedCounts, GrowF64, GrowU32, InodeCounts } from "./maps.js";
+import { ChunkedBitmap, FileTypes, GrowF64, GrowU32, InodeCounts } from "./maps.js";
 import type { Reporter } from "./report.js";
 import type { FsckWriter } from "./writer.js";
 import type { FsckVolume } from "./volume.js";
@@ -256,7 +256,7 @@ export class CheckContext {
   readonly inodeBb: ChunkedBitmap;
   readonly inodeImagic: ChunkedBitmap;
   /** EXT4_FT_* of each scanned inode's mode, 0 when unknown or not scanned. */
-  readonly ftype = ChunkedCounts.u8();
+  readonly ftype = new FileTypes();
   readonly linkInfo: InodeCounts;
   readonly linkCount: InodeCounts;
 

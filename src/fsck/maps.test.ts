@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ChunkedBitmap, ChunkedCounts, GrowF64, GrowU32, InodeCounts, NameSet } from "./maps.js";
+import { ChunkedBitmap, FileTypes, GrowF64, GrowU32, InodeCounts, NameSet } from "./maps.js";
 
 describe("ChunkedBitmap", () => {
   it("sets, tests and clears bits across chunk boundaries, allocating only touched chunks", () => {
@@ -14,9 +14,7 @@ describe("ChunkedBitmap", () => {
     expect(bm.bytes).toBeLessThan(64 * 1024);
     bm.clear(65_536);
     expect(bm.test(65_536)).toBe(false);
-    const seen: number[] = [];
-    bm.forEachSet(0, 10_000_000, (i) => seen.push(i));
-    expect(seen).toEqual([0, 1, 65_535, 9_999_999]);
+    expect(bm.count).toBe(4);
   });
 
   it("tells whether a range is all clear", () => {
@@ -36,6 +34,27 @@ describe("ChunkedBitmap", () => {
     bm.extract(65_528, 32, dst);
     expect([...dst]).toEqual([0b100, 0b10000, 0, 0]);
   });
+
+  it("extracts any range at any alignment as test() sees it, across chunks and holes", () => {
+    let x = 7;
+    const rnd = (n: number): number => {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      return (x >>> 8) % n;
+    };
+    const bm = new ChunkedBitmap(1 << 20);
+    for (let i = 0; i < 3000; i++) bm.set(rnd(3 * 65_536)); // chunks 0..2 in use, 3.. absent
+    bm.setRange(65_530, 40);
+    for (let t = 0; t < 300; t++) {
+      const start = rnd(4 * 65_536);
+      const n = 1 + rnd(70_000);
+      const dst = new Uint8Array(Math.ceil(n / 8)).fill(0xa5); // overwritten, padding bits zeroed
+      bm.extract(start, n, dst);
+      for (let j = 0; j < dst.length * 8; j++) {
+        const want = j < n && bm.test(start + j);
+        if (((dst[j >>> 3]! >>> (j & 7)) & 1) !== (want ? 1 : 0)) expect({ start, n, j, bit: !want }).toEqual({ start, n, j, bit: want });
+      }
+    }
+  });
 });
 
 describe("ChunkedBitmap.setRange", () => {
@@ -54,14 +73,18 @@ describe("ChunkedBitmap.setRange", () => {
   });
 });
 
-describe("ChunkedCounts", () => {
-  it("counts per index and saturates at the type's maximum", () => {
-    const c = ChunkedCounts.u8();
-    expect(c.get(123_456)).toBe(0);
-    for (let i = 0; i < 300; i++) c.inc(7);
-    expect(c.get(7)).toBe(255);
-    c.set(9, 42);
-    expect(c.get(9)).toBe(42);
+describe("FileTypes", () => {
+  it("keeps each inode's type 0..7 and extracts the directories", () => {
+    const t = new FileTypes();
+    expect(t.get(123_456)).toBe(0);
+    expect(t.bytes).toBe(0);
+    for (let i = 1; i < 200_000; i++) t.set(i, i % 8);
+    t.set(16, 1); // changed
+    for (let i = 1; i < 200_000; i++) expect(t.get(i)).toBe(i === 16 ? 1 : i % 8);
+    const dirs = new Uint8Array(4);
+    t.extractDirs(9, 32, dirs); // inodes 9..40: directories are those = 2 mod 8, except 16 (was 0 anyway)
+    const want = [...Array(32).keys()].map((j) => ((9 + j) % 8 === 2 ? 1 : 0));
+    expect([...Array(32).keys()].map((j) => (dirs[j >>> 3]! >>> (j & 7)) & 1)).toEqual(want);
   });
 });
 

@@ -1,8 +1,8 @@
 /**
  * Compact per-block and per-inode state for the checker (e2fsck keeps the same facts in
- * ext2fs bitmaps and icount structures): bitmaps and counter arrays split into fixed-size
- * chunks allocated on first write, so memory follows the parts of the volume in use,
- * and growable typed arrays for lists (directory blocks, directories).
+ * ext2fs bitmaps and icount structures): bitmaps split into fixed-size chunks allocated on
+ * first write, so memory follows the parts of the volume in use, counts kept as a bit for
+ * the usual value, and growable typed arrays for lists (directory blocks, directories).
  *
  * Indexes are plain numbers up to 2^53 (block numbers of 64bit volumes).
  */
@@ -16,8 +16,6 @@ export const POPCOUNT = Uint8Array.from({ length: 256 }, (_, b) => {
 
 const BITMAP_CHUNK_SHIFT = 16;
 const BITMAP_CHUNK_BITS = 1 << BITMAP_CHUNK_SHIFT; // 8 KiB of bits per chunk
-const COUNT_CHUNK_SHIFT = 12;
-const COUNT_CHUNK = 1 << COUNT_CHUNK_SHIFT;
 
 /** i >> shift for any index up to 2^53 (a shift alone only below 2^31, where it is the fast case). */
 function chunkOf(i: number, shift: number): number {
@@ -125,55 +123,36 @@ export class ChunkedBitmap {
   }
 
   /**
-   * Copy bits [start, start + n) into `dst` starting at bit 0 (dst bytes are overwritten
-   * for the bits covered; `dst` must hold n bits).
+   * Copy bits [start, start + n) into `dst` starting at bit 0: the first ceil(n / 8) bytes
+   * of `dst` are overwritten, bits past n zero. A byte at a time at any alignment (inode
+   * bitmaps start at inode 1, so their groups' bits rarely start a byte here).
    */
   extract(start: number, n: number, dst: Uint8Array): void {
-    dst.fill(0, 0, Math.ceil(n / 8));
-    for (let i = 0; i < n; ) {
-      const abs = start + i;
-      const c = chunkOf(abs, BITMAP_CHUNK_SHIFT);
-      const b0 = abs - c * BITMAP_CHUNK_BITS;
-      const take = Math.min(n - i, BITMAP_CHUNK_BITS - b0);
-      const ch = this.#chunks[c];
-      if (ch !== undefined) {
-        if ((b0 & 7) === 0 && (i & 7) === 0) {
-          const bytes = take >>> 3;
-          dst.set(ch.subarray(b0 >>> 3, (b0 >>> 3) + bytes), i >>> 3);
-          for (let j = bytes * 8; j < take; j++) {
-            const b = b0 + j;
-            if ((ch[b >>> 3]! & (1 << (b & 7))) !== 0) dst[(i + j) >>> 3] = dst[(i + j) >>> 3]! | (1 << ((i + j) & 7));
-          }
-        } else {
-          for (let j = 0; j < take; j++) {
-            const b = b0 + j;
-            if ((ch[b >>> 3]! & (1 << (b & 7))) !== 0) dst[(i + j) >>> 3] = dst[(i + j) >>> 3]! | (1 << ((i + j) & 7));
-          }
-        }
+    const bytes = Math.ceil(n / 8);
+    const chunkBytes = BITMAP_CHUNK_BITS >>> 3;
+    let c = -1;
+    let ch: Uint8Array | undefined;
+    let next: Uint8Array | undefined;
+    for (let j = 0; j < bytes; j++) {
+      const abs = start + j * 8;
+      const cc = chunkOf(abs, BITMAP_CHUNK_SHIFT);
+      if (cc !== c) {
+        c = cc;
+        ch = this.#chunks[c];
+        next = this.#chunks[c + 1];
       }
-      i += take;
+      const b = abs - c * BITMAP_CHUNK_BITS;
+      const q = b >>> 3;
+      const r = b & 7;
+      let byte = ch === undefined ? 0 : ch[q]!;
+      if (r !== 0) {
+        // The rest of the byte's bits start the next byte, or the next chunk.
+        const hi = q + 1 < chunkBytes ? (ch === undefined ? 0 : ch[q + 1]!) : next === undefined ? 0 : next[0]!;
+        byte = ((byte >>> r) | (hi << (8 - r))) & 0xff;
+      }
+      dst[j] = byte;
     }
-  }
-
-  /** Calls fn for each set bit in [start, end), in order. */
-  forEachSet(start: number, end: number, fn: (i: number) => void): void {
-    for (let i = start; i < end; ) {
-      const c = chunkOf(i, BITMAP_CHUNK_SHIFT);
-      const chunkEnd = Math.min(end, (c + 1) * BITMAP_CHUNK_BITS);
-      const ch = this.#chunks[c];
-      if (ch === undefined) {
-        i = chunkEnd;
-        continue;
-      }
-      for (; i < chunkEnd; i++) {
-        const b = i - c * BITMAP_CHUNK_BITS;
-        if ((b & 7) === 0 && ch[b >>> 3] === 0 && i + 8 <= chunkEnd) {
-          i += 7;
-          continue;
-        }
-        if ((ch[b >>> 3]! & (1 << (b & 7))) !== 0) fn(i);
-      }
-    }
+    if ((n & 7) !== 0) dst[bytes - 1] = dst[bytes - 1]! & ((1 << (n & 7)) - 1);
   }
 
   /** Bytes allocated (for memory accounting). */
@@ -184,52 +163,47 @@ export class ChunkedBitmap {
   }
 }
 
-type CountArray = Uint8Array | Uint16Array | Uint32Array;
-
-/** Counters over [0, size), chunked like ChunkedBitmap; values saturate at the type's maximum. */
-export class ChunkedCounts<T extends CountArray> {
-  readonly #chunks: (T | undefined)[] = [];
-  readonly #make: (n: number) => T;
-  readonly #max: number;
-
-  constructor(make: (n: number) => T, max: number) {
-    this.#make = make;
-    this.#max = max;
-  }
-
-  static u8(): ChunkedCounts<Uint8Array> {
-    return new ChunkedCounts((n) => new Uint8Array(n), 0xff);
-  }
+/**
+ * The EXT4_FT_* file type (0..7) of each inode, 0 when unknown, as three bit planes: a
+ * volume of files and directories costs two bits an inode where a byte each would cost
+ * eight, and directories can be taken a byte (eight inodes) at a time. e2fsck keeps
+ * inode_dir_map and inode_reg_map and reads the inode for the other types.
+ */
+export class FileTypes {
+  readonly #planes = [new ChunkedBitmap(Number.MAX_SAFE_INTEGER), new ChunkedBitmap(Number.MAX_SAFE_INTEGER), new ChunkedBitmap(Number.MAX_SAFE_INTEGER)] as const;
+  #scratch = new Uint8Array(0);
 
   get(i: number): number {
-    const c = chunkOf(i, COUNT_CHUNK_SHIFT);
-    const ch = this.#chunks[c];
-    return ch === undefined ? 0 : ch[i - c * COUNT_CHUNK]!;
+    const [p0, p1, p2] = this.#planes;
+    return (p0.test(i) ? 1 : 0) | (p1.test(i) ? 2 : 0) | (p2.test(i) ? 4 : 0);
   }
 
-  set(i: number, v: number): void {
-    const c = chunkOf(i, COUNT_CHUNK_SHIFT);
-    let ch = this.#chunks[c];
-    if (ch === undefined) {
-      if (v === 0) return;
-      ch = this.#make(COUNT_CHUNK);
-      this.#chunks[c] = ch;
-    }
-    ch[i - c * COUNT_CHUNK] = Math.min(v, this.#max);
+  set(i: number, type: number): void {
+    const [p0, p1, p2] = this.#planes;
+    if ((type & 1) !== 0) p0.set(i);
+    else p0.clear(i);
+    if ((type & 2) !== 0) p1.set(i);
+    else p1.clear(i);
+    if ((type & 4) !== 0) p2.set(i);
+    else p2.clear(i);
   }
 
-  /** Add one; returns the new value. */
-  inc(i: number): number {
-    const c = chunkOf(i, COUNT_CHUNK_SHIFT);
-    let ch = this.#chunks[c];
-    if (ch === undefined) {
-      ch = this.#make(COUNT_CHUNK);
-      this.#chunks[c] = ch;
-    }
-    const k = i - c * COUNT_CHUNK;
-    const v = ch[k]!;
-    if (v < this.#max) ch[k] = v + 1;
-    return ch[k]!;
+  /** Which of [start, start + n) are directories (type 2), as ChunkedBitmap.extract writes bits. */
+  extractDirs(start: number, n: number, dst: Uint8Array): void {
+    const [p0, p1, p2] = this.#planes;
+    const bytes = Math.ceil(n / 8);
+    if (this.#scratch.length < bytes) this.#scratch = new Uint8Array(bytes);
+    const other = this.#scratch;
+    p1.extract(start, n, dst);
+    p0.extract(start, n, other);
+    for (let j = 0; j < bytes; j++) dst[j] = dst[j]! & ~other[j]!;
+    p2.extract(start, n, other);
+    for (let j = 0; j < bytes; j++) dst[j] = dst[j]! & ~other[j]!;
+  }
+
+  /** Bytes allocated (for memory accounting). */
+  get bytes(): number {
+    return this.#planes.reduce((n, p) => n + p.bytes, 0);
   }
 }
 
@@ -383,6 +357,11 @@ export class InodeCounts {
   /** get(i) === 1, without a map look-up. */
   isOne(i: number): boolean {
     return this.#one.test(i);
+  }
+
+  /** Which of [start, start + n) have a count of exactly 1, as ChunkedBitmap.extract writes bits. */
+  extractOnes(start: number, n: number, dst: Uint8Array): void {
+    this.#one.extract(start, n, dst);
   }
 
   set(i: number, value: number): void {

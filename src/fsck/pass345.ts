@@ -26,7 +26,7 @@ import { EXT4_FEATURE_RO_COMPAT_DIR_NLINK } from "../format/superblock.js";
 import { dirBlocks, listDir, readInode, safeName, type PathNamer } from "./paths.js";
 import { processBadInode } from "./pass2.js";
 import { dirhash } from "../format/dirhash.js";
-import { EXT4_FT_DIR, dirRecLen, recLenToDisk } from "../format/dirent.js";
+import { dirRecLen, recLenToDisk } from "../format/dirent.js";
 import {
   PR_2_DUPLICATE_DIRENT, PR_2_NON_UNIQUE_FILE_NO_RENAME, PR_2_NON_UNIQUE_FILE, PR_3_BAD_DOT_DOT, PR_3_FIX_PARENT_NOFIND, PR_3A_OPTIMIZE_DIR_ERR, PR_3_NO_ROOT_INODE, PR_3_NO_ROOT_INODE_ABORT, PR_3_ROOT_NOT_DIR_ABORT, PR_3_UNCONNECTED_DIR,
   PR_4_BAD_REF_COUNT, PR_4_DIR_NLINK_FEATURE, PR_4_INCONSISTENT_COUNT, PR_4_UNATTACHED_INODE, PR_4_ZERO_LEN_INODE,
@@ -402,14 +402,31 @@ export async function pass4(c: CheckContext, names: PathNamer): Promise<void> {
       }
     }
   };
-  // Only inodes in use can have something to say: walk the in-use map, not every number.
+  // Only inodes in use can have something to say, and the usual file (one link, one name,
+  // both counts in their one-bit form, not a directory) has nothing: eight inodes at a time.
   const list: number[] = [];
-  c.inodeUsed.forEachSet(1, v.inodesCount + 1, (ino) => {
-    // The usual file: one link, one name (both counts in their one-bit form), not a directory.
-    if (c.linkCount.isOne(ino) && c.linkInfo.isOne(ino) && c.ftype.get(ino) !== EXT4_FT_DIR) return;
-    const counted = c.linkCount.get(ino);
-    if (!done(ino) && (counted === 0 || counted !== c.linkInfo.get(ino) || c.isDir(ino))) list.push(ino);
-  });
+  const span = 1 << 16;
+  const used = new Uint8Array(span / 8);
+  const linkOne = new Uint8Array(span / 8);
+  const countOne = new Uint8Array(span / 8);
+  const dirs = new Uint8Array(span / 8);
+  for (let start = 1; start <= v.inodesCount; start += span) {
+    const n = Math.min(span, v.inodesCount + 1 - start);
+    c.inodeUsed.extract(start, n, used);
+    c.linkInfo.extractOnes(start, n, linkOne);
+    c.linkCount.extractOnes(start, n, countOne);
+    c.ftype.extractDirs(start, n, dirs);
+    for (let j = 0; j < (n + 7) >>> 3; j++) {
+      const odd = used[j]! & ~(linkOne[j]! & countOne[j]! & ~dirs[j]!);
+      if (odd === 0) continue;
+      for (let k = 0; k < 8; k++) {
+        if ((odd & (1 << k)) === 0) continue;
+        const ino = start + j * 8 + k;
+        const counted = c.linkCount.get(ino);
+        if (!done(ino) && (counted === 0 || counted !== c.linkInfo.get(ino) || c.isDir(ino))) list.push(ino);
+      }
+    }
+  }
   for (const ino of list) await check(ino);
 }
 
@@ -749,13 +766,15 @@ async function checkInodeBitmaps(c: CheckContext): Promise<BitmapFindings> {
     // its directories counted (every inode it marks is in use).
     let i = 0;
     const whole = n >>> 3;
-    const usedBits = scratchBytes(c, whole);
+    const usedBits = scratchBytes(c, 2 * whole);
+    const dirBits = usedBits.subarray(whole);
     c.inodeUsed.extract(base + 1, whole * 8, usedBits);
+    c.ftype.extractDirs(base + 1, whole * 8, dirBits);
     for (let j = 0; j < whole; j++) {
       const d = bm[j]!;
       if (d !== usedBits[j]) break;
       free += 8 - POPCOUNT[d]!;
-      for (let k = 0; k < 8; k++) if ((d & (1 << k)) !== 0 && c.ftype.get(base + j * 8 + k + 1) === EXT4_FT_DIR) dirs++;
+      dirs += POPCOUNT[d & dirBits[j]!]!;
       i += 8;
     }
     for (; i < n; i++) {
