@@ -94,7 +94,7 @@ describe("checksum rules against a naive reading of the kernel", () => {
 
   it("inodeChecksum() is crc32c(seed, inode with both halves zeroed, i_checksum_hi only if it fits)", () => {
     fc.assert(
-      fc.property(fc.constantFrom(128, 256, 512), fc.uint8Array({ minLength: 512, maxLength: 512 }), fc.nat({ max: 8 }), fc.nat(), (size, bytes, extraWords, seed) => {
+      fc.property(fc.constantFrom(128, 160, 256, 512), fc.uint8Array({ minLength: 512, maxLength: 512 }), fc.nat({ max: 8 }), fc.nat(), fc.nat({ max: 7 }), (size, bytes, extraWords, seed, at) => {
         const raw = bytes.slice(0, size);
         if (size > 128) raw.set([extraWords * 4, 0], 0x80); // i_extra_isize 0..32
         const hiFits = size > 128 && extraWords * 4 >= 4;
@@ -102,6 +102,10 @@ describe("checksum rules against a naive reading of the kernel", () => {
         if (hiFits) copy = zeroed(copy, 0x82, 2);
         const want = crc32c(seed, copy);
         expect(inodeChecksum(raw, 0, size, seed)).toBe(want);
+        // Inside a larger buffer, word-aligned (one pass of 16-byte steps) or not (the general path).
+        const inBuf = new Uint8Array(at + size + 8);
+        inBuf.set(raw, at);
+        expect(inodeChecksum(inBuf, at, size, seed)).toBe(want);
         // Stored 32 bits when i_checksum_hi fits, else 16.
         raw.set([want & 0xff, (want >>> 8) & 0xff], 0x7c);
         if (hiFits) raw.set([(want >>> 16) & 0xff, want >>> 24], 0x82);

@@ -11,7 +11,7 @@
  * descriptor/revoke tail, commit and block tag checksums (fs/jbd2/).
  */
 
-import { crc16, crc32c, crc32cBits, crc32cLe32, crc32cLe32Bits, crc32cLe64 } from "./crc.js";
+import { crc16, crc32c, crc32cBits, crc32cLe32, crc32cLe32Bits, crc32cLe64, crc32cMaskedWords } from "./crc.js";
 import { assert } from "../debug/assert.js";
 import { dxTail } from "./htree.js";
 import { EXT4_GOOD_OLD_INODE_SIZE, inodeLimit, inodeStruct } from "./inode.js";
@@ -90,6 +90,16 @@ export function inodeChecksum(raw: Uint8Array, offset: number, inodeSize: number
 
 /** inodeChecksum as a signed 32-bit number, the steps chained without heap numbers (see crc32cBits). */
 function inodeChecksumBits(raw: Uint8Array, offset: number, inodeSize: number, inodeSeed: number): number {
+  // The usual inode (a multiple of 16 bytes, word-aligned): one pass over its words, the two
+  // words holding checksum halves masked (l_i_checksum_lo's, and i_checksum_hi's when present).
+  const loWord = CSUM_LO >>> 2;
+  let mask2 = -1;
+  if (inodeSize > EXT4_GOOD_OLD_INODE_SIZE) {
+    const extra = raw[offset + EXT4_GOOD_OLD_INODE_SIZE]! | (raw[offset + EXT4_GOOD_OLD_INODE_SIZE + 1]! << 8);
+    if (CSUM_HI + 2 <= inodeLimit(inodeSize, extra)) mask2 = 0xffff;
+  }
+  const whole = crc32cMaskedWords(inodeSeed, raw, offset, offset + inodeSize, loWord, 0xffff0000 | 0, mask2);
+  if (whole !== undefined) return whole;
   // Each checksum half shares a 4-byte word with a field that is summed (l_i_reserved, i_extra_isize): the
   // word goes in with the half masked to zero, which keeps the word-aligned fast path of crc32c.
   let c = crc32cBits(inodeSeed, raw, offset, offset + CSUM_LO);

@@ -71,23 +71,14 @@ export async function iterateBlockMap(v: FsckVolume, raw: RawInode, holes: boole
       return true;
     }
     const words = new DataView(block.buffer, block.byteOffset, block.byteLength);
-    // Zero pointers found through a word view (a zero reads the same in either byte order):
-    // the resize inode's indirect blocks are mostly zeros.
-    const zero = new Int32Array(block.buffer, block.byteOffset, limit);
+    if (level === 1) {
+      bcount = leafPointers(words, limit, holes, bcount, blk, cb);
+      return false;
+    }
     for (let k = 0; k < limit; k++) {
-      if (zero[k] === 0 && !holes) {
-        bcount += span;
-        continue;
-      }
       const p = words.getUint32(k * 4, true);
-      if (level === 1) {
-        if (p !== 0 || holes) cb(p, bcount, blk, k);
-        bcount++;
-      } else if (p === 0 && !holes) {
-        bcount += span;
-      } else if (await ind(p, level - 1, blk, k)) {
-        return true;
-      }
+      if (p === 0 && !holes) bcount += span;
+      else if (await ind(p, level - 1, blk, k)) return true;
     }
     return false;
   };
@@ -97,6 +88,19 @@ export async function iterateBlockMap(v: FsckVolume, raw: RawInode, holes: boole
     else bcount += limit ** level;
   }
   return error;
+}
+
+/**
+ * The data block pointers of one single indirect block `blk`, numbered from `bcount`:
+ * reported (all, or the non-zero ones); returns the next number. A synchronous loop, apart
+ * from the walk's awaits: the resize inode alone has a thousand such blocks, mostly zeros.
+ */
+function leafPointers(words: DataView, limit: number, holes: boolean, bcount: number, blk: number, cb: BlockCallback): number {
+  for (let k = 0; k < limit; k++) {
+    const p = words.getUint32(k * 4, true);
+    if (p !== 0 || holes) cb(p, bcount + k, blk, k);
+  }
+  return bcount + limit;
 }
 
 /** Physical block of logical block `lblk` (0 when unmapped), for the htree root. */
