@@ -75,12 +75,14 @@ process.env.LC_ALL = 'C';
  * @property {boolean} clean
  * @property {string} summaryLine
  * @property {number} rssKb the child's own peak RSS
+ * @property {number | null} structureBytes FsckReport.structureBytes (null when this build has none)
  */
 /** @typedef {{ readOnly: boolean, syncIO: boolean }} DevOpts */
 /** @typedef {{ close(): Promise<void> }} Dev */
 /**
  * @typedef {object} Report the parts of FsckReport used here
  * @property {readonly number[] | undefined} passMs
+ * @property {number | undefined} structureBytes
  * @property {number} exitCode
  * @property {boolean} clean
  * @property {string} summaryLine
@@ -109,6 +111,7 @@ async function childMain(spec) {
   const res = {
     importMs: t1 - t0, checkMs: t2 - t1, passMs: rep.passMs === undefined ? null : [...rep.passMs],
     exitCode: rep.exitCode, clean: rep.clean, summaryLine: rep.summaryLine, rssKb: process.resourceUsage().maxRSS,
+    structureBytes: rep.structureBytes ?? null,
   };
   process.stdout.write(`${JSON.stringify(res)}\n`);
 }
@@ -313,6 +316,7 @@ function genManyTree(root) {
  * @property {PassResult | undefined} passes
  * @property {number | undefined} passesRssKb
  * @property {string | undefined} passesWhy why there is no per-pass split
+ * @property {number | undefined} e2fsckMemKb e2fsck -tt's last "Memory used" (its heap in use)
  */
 
 /** The last non-empty line. @param {string} s */
@@ -551,6 +555,10 @@ for (const id of IMAGES) {
       }
     }
   }
+  // e2fsck's own account of its memory (-tt: "Memory used: 688k/0k ..." after each pass and at the end)
+  const tt = await run(E2FSCK, ['-fn', '-tt', im.img], {});
+  const used = [...`${tt.stdout}\n${tt.stderr}`.matchAll(/Memory used: (\d+)k/g)].map((m) => Number(m[1]));
+  if (used.length > 0) im.e2fsckMemKb = Math.max(...used);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -624,6 +632,22 @@ for (const im of images) {
     return `${msText(ms)} (${((100 * ms) / sum).toFixed(0)}%)`;
   });
   lines.push(`| ${im.id} | ${msText(p.checkMs)} | ${cells.join(' | ')} | ${mbText(im.passesRssKb ?? NaN)} |`);
+}
+
+lines.push('', 'Memory that grows with the volume: e2fsck\'s own account (`e2fsck -fn -tt`, the largest "Memory used", its heap in use: ' +
+  'bitmaps, icounts, lists) and ext4ts\'s (`FsckReport.structureBytes` of the per-pass run: its per-inode and per-block maps and lists), ' +
+  'beside both tools\' peak RSS (medians above):', '',
+  '| image | inodes used | e2fsck "Memory used" (KiB) | ext4ts structureBytes (KiB) | e2fsck peak RSS (MB) | ext4ts peak RSS (MB) |',
+  '|---|---|---|---|---|---|');
+for (const im of images) {
+  const sb = im.passes?.structureBytes;
+  const rssOf = (/** @type {string} */ id) => {
+    const t = im.tools.find((x) => x.id === id);
+    const xs = (t?.broken !== undefined ? [] : (t?.samples ?? [])).map((x) => x.rssKb).filter((x) => x !== undefined);
+    return xs.length === 0 ? 'n/a' : mbText(median(xs));
+  };
+  lines.push(`| ${im.id} | ${n0(im.inodesUsed)} | ${im.e2fsckMemKb === undefined ? 'n/a' : n0(im.e2fsckMemKb)} | ` +
+    `${sb === undefined || sb === null ? 'n/a' : n0(Math.round(sb / 1024))} | ${rssOf('e2fsck')} | ${rssOf('ext4ts')} |`);
 }
 
 lines.push('', 'Raw times (ms) [peak RSS MB]:');

@@ -15,9 +15,10 @@
  * buffer cache; check a quiescent one (sync first): like e2fsck, the checker assumes
  * nothing changes under it.
  *
- * Memory: chunked bitmaps and counters over the parts of the volume in use (a few bytes
- * per inode in use and one bit per block), the list of directory blocks, and the buffer
- * cache (32 MiB by default); the inode tables are streamed in 4 MiB reads.
+ * Memory: chunked bitmaps over the parts of the volume in use (a few bits per inode and two
+ * per block; FsckReport.structureBytes says how much), the lists of directories and directory
+ * blocks, and the buffer cache (32 MiB by default); the inode tables are streamed in 256 KiB
+ * reads.
  */
 
 import { BufferCache } from "../cache/buffer_cache.js";
@@ -160,13 +161,15 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
   });
   const passMs: number[] = [0, 0, 0, 0, 0, 0];
   let t = performance.now();
+  let v: FsckVolume | null = null;
+  let c: CheckContext | null = null;
+  let structureBytes = 0;
   const lap = (i: number): void => {
     const n = performance.now();
     passMs[i] = (passMs[i] ?? 0) + (n - t);
     t = n;
+    if (c !== null) structureBytes = Math.max(structureBytes, c.structureBytes());
   };
-  let v: FsckVolume | null = null;
-  let c: CheckContext | null = null;
   let w: FsckWriter | null = null;
   let skipped = false;
   let skipLine: string | undefined;
@@ -366,5 +369,6 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
     summary,
     summaryLine: skipLine ?? summaryLine(device, summary),
     passMs,
+    structureBytes,
   };
 }

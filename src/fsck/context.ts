@@ -125,6 +125,12 @@ export class DxDir {
     this.nodeMinHash = new Uint32Array(numBlocks);
     this.nodeMaxHash = new Uint32Array(numBlocks);
   }
+
+  /** Bytes allocated (for memory accounting). */
+  get bytes(): number {
+    const cols = [this.type, this.flags, this.parent, this.previous, this.minHash, this.maxHash, this.nodeMinHash, this.nodeMaxHash];
+    return cols.reduce((n, a) => n + a.byteLength, 0);
+  }
 }
 
 export const DX_DIRBLOCK_ROOT = 1;
@@ -363,6 +369,20 @@ export class CheckContext {
     this.invalidBlockBitmap = new Uint8Array(v.groupCount);
     this.invalidInodeBitmap = new Uint8Array(v.groupCount);
     this.quota = new QuotaUsage(v);
+  }
+
+  /**
+   * Bytes held by the per-inode and per-block maps and lists (typed arrays; the maps kept
+   * for exceptional inodes and blocks, such as counts above one, are not counted). What
+   * e2fsck's -t "Memory used" mostly measures: its bitmaps, icounts and lists.
+   */
+  structureBytes(): number {
+    let n = this.ftype.bytes + this.linkInfo.bytes + this.linkCount.bytes + (this.blockDup?.bytes ?? 0);
+    for (const bm of [this.inodeUsed, this.inodeBad, this.inodeBb, this.inodeImagic, this.inodeCasefold, this.blockFound, this.blockMeta, this.blockEa]) n += bm.bytes;
+    const d = this.dirs;
+    for (const col of [d.ino, d.dotdot, d.parent, d.generation, d.flags, d.size, this.dblist.ino, this.dblist.blk, this.dblist.cnt]) n += col.bytes;
+    for (const dx of this.dxDirs.values()) n += dx.bytes;
+    return n;
   }
 
   isDir(ino: number): boolean {

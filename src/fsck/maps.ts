@@ -233,6 +233,11 @@ export class GrowU32 {
   view(): Uint32Array {
     return this.#a.subarray(0, this.length);
   }
+
+  /** Bytes allocated (for memory accounting). */
+  get bytes(): number {
+    return this.#a.byteLength;
+  }
 }
 
 /** A growable array of numbers up to 2^53 (block numbers). */
@@ -259,6 +264,11 @@ export class GrowF64 {
 
   view(): Float64Array {
     return this.#a.subarray(0, this.length);
+  }
+
+  /** Bytes allocated (for memory accounting). */
+  get bytes(): number {
+    return this.#a.byteLength;
   }
 }
 
@@ -357,6 +367,11 @@ export class InodeCounts {
   /** get(i) === 1, without a map look-up. */
   isOne(i: number): boolean {
     return this.#one.test(i);
+  }
+
+  /** Bytes allocated by the bits (for memory accounting; the map of larger counts is not counted). */
+  get bytes(): number {
+    return this.#one.bytes + this.#inMany.bytes;
   }
 
   /** Which of [start, start + n) have a count of exactly 1, as ChunkedBitmap.extract writes bits. */

@@ -99,6 +99,11 @@ export interface FsckReport {
   readonly summaryLine: string;
   /** Milliseconds spent in each pass (index 0 = opening and superblock checks). */
   readonly passMs: readonly number[];
+  /**
+   * The most bytes the check's per-inode and per-block maps and lists held at the end of a
+   * pass (CheckContext.structureBytes): the part of its memory that grows with the volume.
+   */
+  readonly structureBytes: number;
 }
 
 /** Thrown to stop the run at a fatal problem; `check` turns it into an aborted report. */
