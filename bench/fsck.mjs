@@ -636,16 +636,12 @@ for (const im of images) {
 
 lines.push('', 'Memory that grows with the volume: e2fsck\'s own account (`e2fsck -fn -tt`, the largest "Memory used", its heap in use: ' +
   'bitmaps, icounts, lists) and ext4ts\'s (`FsckReport.structureBytes` of the per-pass run: its per-inode and per-block maps and lists), ' +
-  'beside both tools\' peak RSS (medians above):', '',
+  'beside both tools\' peak RSS (as above):', '',
   '| image | inodes used | e2fsck "Memory used" (KiB) | ext4ts structureBytes (KiB) | e2fsck peak RSS (MB) | ext4ts peak RSS (MB) |',
   '|---|---|---|---|---|---|');
 for (const im of images) {
   const sb = im.passes?.structureBytes;
-  const rssOf = (/** @type {string} */ id) => {
-    const t = im.tools.find((x) => x.id === id);
-    const xs = (t?.broken !== undefined ? [] : (t?.samples ?? [])).map((x) => x.rssKb).filter((x) => x !== undefined);
-    return xs.length === 0 ? 'n/a' : mbText(median(xs));
-  };
+  const rssOf = (/** @type {string} */ id) => mbText(peak(im.tools.find((x) => x.id === id)));
   lines.push(`| ${im.id} | ${n0(im.inodesUsed)} | ${im.e2fsckMemKb === undefined ? 'n/a' : n0(im.e2fsckMemKb)} | ` +
     `${sb === undefined || sb === null ? 'n/a' : n0(Math.round(sb / 1024))} | ${rssOf('e2fsck')} | ${rssOf('ext4ts')} |`);
 }

@@ -130,27 +130,29 @@ export class ChunkedBitmap {
   extract(start: number, n: number, dst: Uint8Array): void {
     const bytes = Math.ceil(n / 8);
     const chunkBytes = BITMAP_CHUNK_BITS >>> 3;
-    let c = -1;
-    let ch: Uint8Array | undefined;
-    let next: Uint8Array | undefined;
-    for (let j = 0; j < bytes; j++) {
+    for (let j = 0; j < bytes; ) {
+      // The run of dst bytes whose first bit lies in one chunk.
       const abs = start + j * 8;
-      const cc = chunkOf(abs, BITMAP_CHUNK_SHIFT);
-      if (cc !== c) {
-        c = cc;
-        ch = this.#chunks[c];
-        next = this.#chunks[c + 1];
-      }
+      const c = chunkOf(abs, BITMAP_CHUNK_SHIFT);
       const b = abs - c * BITMAP_CHUNK_BITS;
       const q = b >>> 3;
       const r = b & 7;
-      let byte = ch === undefined ? 0 : ch[q]!;
-      if (r !== 0) {
-        // The rest of the byte's bits start the next byte, or the next chunk.
-        const hi = q + 1 < chunkBytes ? (ch === undefined ? 0 : ch[q + 1]!) : next === undefined ? 0 : next[0]!;
-        byte = ((byte >>> r) | (hi << (8 - r))) & 0xff;
+      const fit = Math.min(bytes - j, chunkBytes - q);
+      const ch = this.#chunks[c];
+      if (r === 0) {
+        if (ch === undefined) dst.fill(0, j, j + fit);
+        else dst.set(ch.subarray(q, q + fit), j);
+      } else {
+        // Each byte takes its high bits from the next byte, the last one perhaps from the next chunk.
+        const next = this.#chunks[c + 1];
+        for (let k = 0; k < fit; k++) {
+          const qq = q + k;
+          const lo = ch === undefined ? 0 : ch[qq]!;
+          const hi = qq + 1 < chunkBytes ? (ch === undefined ? 0 : ch[qq + 1]!) : next === undefined ? 0 : next[0]!;
+          dst[j + k] = ((lo >>> r) | (hi << (8 - r))) & 0xff;
+        }
       }
-      dst[j] = byte;
+      j += fit;
     }
     if ((n & 7) !== 0) dst[bytes - 1] = dst[bytes - 1]! & ((1 << (n & 7)) - 1);
   }

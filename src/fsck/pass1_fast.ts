@@ -22,6 +22,7 @@
 import { EXT_INIT_MAX_LEN, extentHeader, extentLeaf } from "../format/extent.js";
 import { extentHeaderOk, maxBlockMapSize } from "./blockmap.js";
 import type { CheckContext } from "./context.js";
+import type { FsckVolume } from "./volume.js";
 import { fileTypeOfMode } from "./context.js";
 import {
   EXT4_CASEFOLD_FL, EXT4_EA_INODE_FL, EXT4_ENCRYPT_FL, EXT4_EXTENTS_FL, EXT4_GOOD_OLD_INODE_SIZE, EXT4_HUGE_FILE_FL, EXT4_IMAGIC_FL,
@@ -74,6 +75,25 @@ const SLOW_FLAGS = EXT4_CASEFOLD_FL | EXT4_INLINE_DATA_FL | EXT4_IMAGIC_FL | EXT
   | EXT4_HUGE_FILE_FL | EXT4_EA_INODE_FL;
 
 
+/** The volume's limits fastInode compares against, worked out once per volume rather than per inode. */
+interface Limits {
+  readonly v: FsckVolume;
+  /** A directory's blocks end below this logical block (e2fsck's check on lblk + len, no largedir). */
+  readonly dirLimit: number;
+  /** The largest i_size of an extent-mapped file. */
+  readonly maxExtentSize: number;
+  /** The largest i_size of a block-mapped file. */
+  readonly maxMapSize: number;
+}
+let limits: Limits | undefined;
+
+function limitsOf(v: FsckVolume): Limits {
+  if (limits?.v !== v) {
+    limits = { v, dirLimit: 2 ** (21 - v.sb.s_log_block_size), maxExtentSize: 2 ** (32 + v.log2BlockSize) - 1, maxMapSize: maxBlockMapSize(v.log2BlockSize) };
+  }
+  return limits;
+}
+
 /** Scratch for one inode's extents or direct blocks, validated before any is recorded. */
 const runStart = new Float64Array(EXT2_NDIR_BLOCKS);
 const runLblk = new Float64Array(EXT2_NDIR_BLOCKS);
@@ -121,6 +141,7 @@ export function fastInode(c: CheckContext, ino: number, buf: Uint8Array, d: Data
 
   // The blocks (check_blocks_extents over a depth-0 root, or ext2fs_block_iterate3 over direct pointers).
   const size = d.getUint32(at + I_SIZE_LO, true) + sizeHigh * 2 ** 32;
+  const lim = limitsOf(v);
   const first = v.firstDataBlock;
   const total = v.blocksCount;
   const ib = at + I_BLOCK;
@@ -133,7 +154,6 @@ export function fastInode(c: CheckContext, ino: number, buf: Uint8Array, d: Data
     if (!extentHeaderOk(buf, 60, ib) || d.getUint16(ib + EH_DEPTH, true) !== 0) return false;
     const entries = d.getUint16(ib + EH_ENTRIES, true);
     if (entries > ROOT_ENTRIES_MAX) return false;
-    const dirLimit = 2 ** (21 - v.sb.s_log_block_size);
     let next = 0;
     for (let i = 0; i < entries; i++) {
       const e = ib + extentHeader.size + i * EXTENT_SIZE;
@@ -145,7 +165,7 @@ export function fastInode(c: CheckContext, ino: number, buf: Uint8Array, d: Data
       // scan_extent_node's problems, in its order: bad start, out of order, zero length, beyond the end,
       // a directory too big, a collision; then a directory's uninitialized extent or gap (questions).
       if (pblk === 0 || pblk < first || pblk >= total || lblk < lastBlock || len === 0 || pblk + len > total) return false;
-      if (isDir && (uninit || (sizeHigh === 0 && !f.largedir && lblk + len > dirLimit) || lastBlock + 1 < lblk)) return false;
+      if (isDir && (uninit || (sizeHigh === 0 && !f.largedir && lblk + len > lim.dirLimit) || lastBlock + 1 < lblk)) return false;
       if (lblk < next) return false;
       next = lblk + len;
       if (previous !== 0 && previous + 1 !== pblk) fragmented = true;
@@ -162,7 +182,7 @@ export function fastInode(c: CheckContext, ino: number, buf: Uint8Array, d: Data
       for (let i = 0; i < entries; i++) {
         if (d.getUint16(ib + extentHeader.size + i * EXTENT_SIZE + EE_LEN, true) <= EXT_INIT_MAX_LEN) lastInit = runLblk[i]! + runLen[i]! - 1;
       }
-      if ((lastInit >= 0 && size < lastInit * v.blockSize) || size > 2 ** (32 + v.log2BlockSize) - 1) return false;
+      if ((lastInit >= 0 && size < lastInit * v.blockSize) || size > lim.maxExtentSize) return false;
     }
   } else {
     for (let i = EXT2_NDIR_BLOCKS; i < 15; i++) if (d.getUint32(ib + i * 4, true) !== 0) return false;
@@ -183,7 +203,7 @@ export function fastInode(c: CheckContext, ino: number, buf: Uint8Array, d: Data
     }
     // Pointers after a directory's first hole.
     if (isDir) for (let i = lastBlock + 1; i < EXT2_NDIR_BLOCKS; i++) if (d.getUint32(ib + i * 4, true) !== 0) return false;
-    if (!isDir && ((lastBlock >= 0 && size < lastBlock * v.blockSize) || size > maxBlockMapSize(v.log2BlockSize))) return false;
+    if (!isDir && ((lastBlock >= 0 && size < lastBlock * v.blockSize) || size > lim.maxMapSize)) return false;
   }
   // check_blocks after the walk: an empty or mis-sized directory, i_blocks.
   if (isDir) {
