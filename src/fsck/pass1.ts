@@ -404,10 +404,11 @@ export class Pass1 {
 
   /**
    * Stream every group's inode table (e2fsck's inode scan with DO_LAZY and garbage
-   * detection) through a ring of chunk buffers. With a sanity helper thread (started by
-   * run() before the table blocks are marked, so its start-up is hidden), the ring is shared
-   * and RING_SLOTS - 1 chunks are read ahead for it to judge while one is checked here; the
-   * scan judges whatever slices of its next chunk the helper has not reached.
+   * detection) through a ring of chunk buffers. With a sanity helper thread (the CLI starts
+   * its thread before opening the volume, so its start-up is hidden), the ring is shared and
+   * RING_SLOTS - 1 chunks are read ahead for it to judge while one is checked here; the scan
+   * judges whatever slices of its next chunk the helper has not reached. Alone, a chunk is
+   * read, judged and checked in turn.
    */
   async scanInodes(plan: readonly ScanChunk[], helperFactory: SanityHelperFactory | undefined): Promise<void> {
     const c = this.c;
