@@ -13,7 +13,7 @@
 
 import { EXT4_EXTENTS_FL, EXT4_INLINE_DATA_FL, type RawInode } from "../format/inode.js";
 import type { CheckContext } from "./context.js";
-import { ExtentTree, type XNode } from "./extent_edit.js";
+import { BLOCK_ALLOC_FAIL, ExtentEditError, ExtentTree, type XNode } from "./extent_edit.js";
 import { newBlock } from "./lost_found.js";
 import { readInode } from "./paths.js";
 import { blockAllocStats, markBlockBitmapOnly } from "./repair.js";
@@ -50,13 +50,24 @@ export function canClone(c: CheckContext, raw: RawInode): boolean {
  * `release(cluster)` is told of each claim given up (e2fsck's decrement_badcount), so later
  * inodes see the block as no longer shared. The copies are marked in the found map and in the
  * on-disk bitmap, not in the free counts: pass 5 puts those right, as after e2fsck's clone.
- * Returns false when the inode's blocks could not be walked (nothing changed then).
+ * Returns why the clone failed (libext2fs's message: no block left, a tree that cannot be
+ * read), the blocks cloned before that staying cloned, or undefined.
  * @e2fsprogs clone_file, clone_file_block
  */
-export async function clone(c: CheckContext, ino: number, release: (cluster: number) => void): Promise<boolean> {
+export async function clone(c: CheckContext, ino: number, release: (cluster: number) => void): Promise<string | undefined> {
+  try {
+    await cloneFile(c, ino, release);
+    return undefined;
+  } catch (e) {
+    if (e instanceof ExtentEditError) return e.message;
+    throw e;
+  }
+}
+
+async function cloneFile(c: CheckContext, ino: number, release: (cluster: number) => void): Promise<void> {
   const v = c.v;
   const got = await readInode(c, ino);
-  if (got === null || c.blockDup === null || !canClone(c, got.raw)) return false;
+  if (got === null || c.blockDup === null || !canClone(c, got.raw)) return;
   const isDir = c.isDir(ino);
   const ratio = v.clusterRatio;
   const mask = ratio - 1;
@@ -77,7 +88,7 @@ export async function clone(c: CheckContext, ino: number, release: (cluster: num
       if (!dupTest(c, b)) return b;
       dupCluster = lc;
       allocBlock = newBlock(c, 0);
-      if (allocBlock === 0) throw new Error("no free block to clone into");
+      if (allocBlock === 0) throw new ExtentEditError(BLOCK_ALLOC_FAIL);
       shared = true;
     }
     // The block keeps its offset in the cluster (EXT2FS_CLUSTER_MASK & blockcnt).
@@ -105,7 +116,10 @@ export async function clone(c: CheckContext, ino: number, release: (cluster: num
     return nb;
   };
 
-  if ((got.raw.i_flags & EXT4_EXTENTS_FL) !== 0) return cloneExtents(c, ino, got.raw, cloneOne);
+  if ((got.raw.i_flags & EXT4_EXTENTS_FL) !== 0) {
+    await cloneExtents(c, ino, got.raw, cloneOne);
+    return;
+  }
 
   /**
    * Walk an indirect block of `depth` levels (1 = its entries are data) as
@@ -160,7 +174,6 @@ export async function clone(c: CheckContext, ino: number, release: (cluster: num
     }
   }
   if (changed) await c.out.writeInode(ino, { i_block: iblock });
-  return true;
 }
 
 /**
@@ -171,13 +184,13 @@ export async function clone(c: CheckContext, ino: number, release: (cluster: num
  * iterator goes over its copy of each extent while set_bmap reshapes the tree. Nodes a split
  * adds are allocated and counted in i_blocks as ext2fs_extent_node_split does.
  */
-async function cloneExtents(c: CheckContext, ino: number, raw: RawInode, cloneOne: (b: number, cnt: number) => Promise<number>): Promise<boolean> {
+async function cloneExtents(c: CheckContext, ino: number, raw: RawInode, cloneOne: (b: number, cnt: number) => Promise<number>): Promise<void> {
   const tree = await ExtentTree.load(c, ino, raw, async (goal) => {
     const b = newBlock(c, goal);
     if (b !== 0) await blockAllocStats(c, b, 1);
     return b;
   });
-  if (typeof tree === "string") return false;
+  if (typeof tree === "string") throw new ExtentEditError(tree);
   type Visit = { node: XNode } | { lblk: number; len: number; pblk: number; uninit: boolean };
   const visits: Visit[] = [];
   let blockcnt = 0;
@@ -211,5 +224,4 @@ async function cloneExtents(c: CheckContext, ino: number, raw: RawInode, cloneOn
     }
     await tree.flush();
   }
-  return true;
 }

@@ -18,6 +18,12 @@ import { extentHeaderOk } from "./blockmap.js";
 import { put16, put32, u16, u32 } from "./bytes.js";
 import type { CheckContext } from "./context.js";
 
+/** An edit failed as libext2fs's would, with its error's message (the repair reports it). */
+export class ExtentEditError extends Error {}
+
+/** libext2fs's EXT2_ET_BLOCK_ALLOC_FAIL. */
+export const BLOCK_ALLOC_FAIL = "Could not allocate block in ext2 filesystem";
+
 /** A slot of a node: a leaf extent (`child` null) or an index entry (its child node). */
 export interface XEntry {
   lblk: number;
@@ -145,7 +151,7 @@ export class ExtentTree {
    */
   async setBmap(logical: number, physical: number, uninit: boolean): Promise<void> {
     const ext = this.find(logical);
-    if (ext === undefined) throw new Error(`logical block ${logical} is not mapped`);
+    if (ext === undefined) throw new ExtentEditError("Extent not found");
     if (ext.uninit === uninit && ext.pblk + (logical - ext.lblk) === physical) return;
     const maxLen = uninit ? EXT_INIT_MAX_LEN - 1 : EXT_INIT_MAX_LEN;
     const seq = this.leaves();
@@ -233,9 +239,9 @@ export class ExtentTree {
       if (e.owner.parent === null) break;
     }
     const tocopy = isRoot ? node.ents.length : eof ? 1 : Math.floor(node.ents.length / 2);
-    if (tocopy === 0) throw new Error("cannot split extent node");
+    if (tocopy === 0) throw new ExtentEditError("Can't split extent");
     const blk = await this.alloc(goal);
-    if (blk === 0) throw new Error("no free block for an extent node");
+    if (blk === 0) throw new ExtentEditError(BLOCK_ALLOC_FAIL);
     const data = new Uint8Array(v.blockSize);
     data.set(node.data.subarray(0, extentHeader.size));
     const moved = node.ents.splice(node.ents.length - tocopy, tocopy);
