@@ -51,6 +51,7 @@ import {
   PR_1_ISCAN_ERROR, PR_1_PROGERR_CLAIMED_BLOCK, PR_1_BB_FS_BLOCK, PR_1_BBINODE_BAD_METABLOCK_PROMPT, PR_1_EXTATTR_READ_ABORT, type ProblemDef,
 } from "./problem.js";
 import { extentHeaderOk, iterateBlocks, mapLogical, maxBlockMapSize } from "./blockmap.js";
+import { writeExtentBlock } from "./extent_edit.js";
 import { LATCH_BBLOCK, LATCH_BLOCK, LATCH_LOW_DTIME, LATCH_TOOBIG, fastInode } from "./pass1_fast.js";
 import { inodeCsumOk, SanityRing, type SanityGeometry, type SanityHelperFactory } from "./sanity.js";
 import { checkExtAttr, checkInodeExtraSpace, readXattrs } from "./xattr_check.js";
@@ -189,8 +190,6 @@ export async function checkSymlink(c: CheckContext, _ino: number, raw: RawInode,
 interface BlockWalk {
   ino: number;
   raw: RawInode;
-  /** A repair cleared the inode during the walk: nothing more to check. */
-  cleared?: boolean;
   isDir: boolean;
   isReg: boolean;
   numBlocks: number;
@@ -931,7 +930,6 @@ export class Pass1 {
     } else if (hasValidBlocks(raw, fileAcl)) {
       if (v.f.extents && (raw.i_flags & EXT4_EXTENTS_FL)) await this.checkBlocksExtents(pb);
       else await this.checkBlockMap(pb);
-      if (pb.cleared) return;
     }
     r.endLatch(LATCH_BLOCK);
     r.endLatch(LATCH_TOOBIG);
@@ -1059,8 +1057,9 @@ export class Pass1 {
     const raw = pb.raw;
     if (!extentHeaderOk(raw.i_block, 60)) {
       if (c.r.ask(PR_1_MISSING_EXTENT_HEADER, { ino: pb.ino })) {
+        // e2fsck's check_blocks goes on with the cleared inode: its i_size and i_blocks are
+        // judged against no blocks at all.
         await clearInode(c, pb.ino, raw);
-        pb.cleared = true;
       }
       return;
     }
@@ -1090,21 +1089,6 @@ export class Pass1 {
     node[EH_ENTRIES + 1] = ((entries - 1) >>> 8) & 0xff;
   }
 
-  /** Write a changed extent block with a fresh checksum. */
-  async writeExtentBlock(ino: number, generation: number, blk: number, node: Uint8Array): Promise<void> {
-    const v = this.c.v;
-    if (v.f.metadataCsum) {
-      const tail = extentHeader.size + u16(node, EH_MAX) * extentLeaf.size;
-      if (tail + extentTail.size <= v.blockSize) {
-        const cs = extentBlockChecksum(node, tail, inodeChecksumSeed(v.csumSeed, ino, generation));
-        node[tail] = cs & 0xff;
-        node[tail + 1] = (cs >>> 8) & 0xff;
-        node[tail + 2] = (cs >>> 16) & 0xff;
-        node[tail + 3] = cs >>> 24;
-      }
-    }
-    await this.c.out.writeBlock(blk, node);
-  }
 
   /**
    * One node of the tree: its entries, in order, with e2fsck's checks; index entries
@@ -1230,7 +1214,7 @@ export class Pass1 {
             await c.out.writeInode(ino, { i_blocks_lo: pb.raw.i_blocks_lo, l_i_blocks_high: pb.raw.l_i_blocks_high });
             continue;
           }
-          await this.writeExtentBlock(ino, pb.raw.i_generation, pblk, child);
+          await writeExtentBlock(c, ino, pb.raw.i_generation, pblk, child);
           // @e2fsprogs ext2fs_extent_fix_parents: the index starts where its node now does.
           const first = u32(child, extentHeader.size);
           if (first !== lblk) {
@@ -1278,7 +1262,7 @@ export class Pass1 {
       const last = pb.lastExtent ?? { blk: nodeBlk, blk2: 0, num: 0 };
       // Only the checksum is wrong: the node is written again, resealed.
       if (r.ask(PR_1_EXTENT_ONLY_CSUM_INVALID, { ino, blk: last.blk, blk2: last.blk2, num: last.num }) && nodeBlk !== 0) {
-        await this.writeExtentBlock(ino, pb.raw.i_generation, nodeBlk, node);
+        await writeExtentBlock(c, ino, pb.raw.i_generation, nodeBlk, node);
       }
     }
     return { changed };

@@ -13,9 +13,9 @@ import type { CheckContext } from "./context.js";
 import { iterateBlocks } from "./blockmap.js";
 import { hasValidBlocks } from "./pass1.js";
 import { listDir, readInode, type PathNamer } from "./paths.js";
-import { canClone, clone } from "./clone.js";
+import { canClone, clone, dupClear, dupTest } from "./clone.js";
 import {
-  PR_1_DUP_BLOCKS_PREENSTOP, PR_1B_BLOCK_ITERATE, PR_1B_DUP_BLOCK_HEADER, PR_1D_CLONE_QUESTION, PR_1D_DELETE_QUESTION, PR_1D_DUP_BLOCKS_DEALT,
+  PR_1_DUP_BLOCKS_PREENSTOP, PR_1B_BLOCK_ITERATE, PR_1B_DUP_BLOCK_HEADER, PR_1D_CLONE_ERROR, PR_1D_CLONE_QUESTION, PR_1D_DELETE_QUESTION, PR_1D_DUP_BLOCKS_DEALT,
   PR_1D_DUP_FILE, PR_1D_DUP_FILE_LIST, PR_1D_NUM_DUP_INODES, PR_1D_SHARE_METADATA,
 } from "./problem.js";
 
@@ -106,7 +106,7 @@ export async function pass1b(c: CheckContext, names: PathNamer, header: (title: 
     const err = await walkClaims(c, raw, ino, (b, cnt) => {
       const lc = Math.floor(cnt / ratio);
       const pc = Math.floor(b / ratio);
-      if (b < v.blocksCount && dup.test(b)) {
+      if (dupTest(c, b)) {
         if (ino !== EXT4_BAD_INO) mine.push(b);
         if (cnt < 0 || lc !== curCluster || pc !== physCluster) {
           const list = claimants.get(pc);
@@ -214,14 +214,15 @@ export async function pass1b(c: CheckContext, names: PathNamer, header: (title: 
     if (r.ask(PR_1D_CLONE_QUESTION, { ino })) {
       // Each claim this inode gives up makes the block less shared for the inodes after it.
       // @e2fsprogs decrement_badcount: a block claimed once more is no longer multiply-claimed.
-      await clone(c, ino, (b) => {
+      const err = await clone(c, ino, (b) => {
         const cl = Math.floor(b / ratio);
         if (isFsCluster(c, cl)) return;
         const left = (numBad.get(cl) ?? claimants.get(cl)?.length ?? 1) - 1;
         numBad.set(cl, left);
-        if (left <= 1) dup.clear(b);
+        if (left <= 1) dupClear(c, b);
       });
-      continue;
+      if (err === undefined) continue;
+      r.fix(PR_1D_CLONE_ERROR, { ino, str: err });
     }
     r.fix(PR_1D_DELETE_QUESTION, { ino });
   }
