@@ -694,19 +694,28 @@ export class Pass1 {
       r.fix(PR_1_FAST_SYMLINK_EXTENT_FL, { ino });
     }
     if (flags & EXT4_ENCRYPT_FL) {
-      // e2fsck add_encrypted_file: the policy in the "c" attribute, kept for pass 2.
+      // @e2fsprogs add_encrypted_file: the policy in the "c" attribute, kept for pass 2.
       const x = await readXattrs(c, bytes, raw.i_extra_isize, fileAcl, true);
       const id = x.error !== undefined || x.encryptionContext === undefined ? NO_ENCRYPTION_POLICY : c.encryption.idOf(x.encryptionContext);
-      if (id === NO_ENCRYPTION_POLICY) r.fix(PR_1_MISSING_ENCRYPTION_XATTR, { ino });
-      else if (id === CORRUPT_ENCRYPTION_POLICY) r.fix(PR_1_CORRUPT_ENCRYPTION_XATTR, { ino });
-      else c.encryption.add(ino, id);
+      if (id === NO_ENCRYPTION_POLICY) {
+        // The flag alone goes; pass 2 then sees an unencrypted file.
+        if (r.ask(PR_1_MISSING_ENCRYPTION_XATTR, { ino })) await write({ i_flags: (raw.i_flags & ~EXT4_ENCRYPT_FL) >>> 0 });
+      } else if (id === CORRUPT_ENCRYPTION_POLICY) {
+        if (r.ask(PR_1_CORRUPT_ENCRYPTION_XATTR, { ino })) {
+          // Its blocks are never marked in use: pass 5 frees them.
+          await clearInode(c, ino, raw);
+          return; // e2fsck skips FINISH_INODE_LOOP
+        }
+      } else {
+        c.encryption.add(ino, id);
+      }
     }
     if (v.f.casefold && (flags & EXT4_CASEFOLD_FL)) c.inodeCasefold.set(ino);
 
     if (type === S_IFDIR) {
       let dflags = 0;
       if (flags & EXT4_INLINE_DATA_FL) dflags |= DIR_INLINE;
-      if (flags & EXT4_ENCRYPT_FL) dflags |= DIR_ENCRYPTED;
+      if (raw.i_flags & EXT4_ENCRYPT_FL) dflags |= DIR_ENCRYPTED;
       if (flags & EXT4_CASEFOLD_FL) dflags |= DIR_CASEFOLD;
       if (flags & EXT4_INDEX_FL) dflags |= DIR_HTREE;
       c.dirs.add(ino, raw.i_generation, dflags, iSize(raw));
