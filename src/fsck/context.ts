@@ -290,6 +290,11 @@ export class CheckContext {
    */
   restartLater = false;
   /**
+   * A repair cut a directory from the tree (e2fsck's E2F_FLAG_RESTART, set by
+   * e2fsck_get_lost_and_found): pass 3 finishes the directory in hand, then the check restarts.
+   */
+  restart = false;
+  /**
    * Inodes pass 1B found with multiply-claimed blocks, in this run and the runs before its
    * restarts: e2fsck keeps the count in a static that nothing resets, so "(There are N inodes
    * containing multiply-claimed blocks.)" counts them all.

@@ -11,11 +11,13 @@
  */
 
 import { dirBlockChecksum, inodeChecksumSeed } from "../format/checksum.js";
-import { EXT4_FT_DIR, EXT4_FT_DIR_CSUM, dirRecLen, recLenFromDisk, recLenToDisk } from "../format/dirent.js";
-import { EXT4_EXTENTS_FL, EXT4_GOOD_OLD_INODE_SIZE, EXT4_INDEX_FL, EXT4_INLINE_DATA_FL, EXT4_ROOT_INO, type RawInode } from "../format/inode.js";
-import { DIR_ENCRYPTED, DIR_HTREE, DIR_INLINE, fileTypeOfMode, type CheckContext } from "./context.js";
+import { EXT4_FT_DIR, EXT4_FT_DIR_CSUM, dirRecLen, hasDirTail, recLenFromDisk, recLenToDisk } from "../format/dirent.js";
+import {
+  EXT4_ENCRYPT_FL, EXT4_EXTENTS_FL, EXT4_GOOD_OLD_INODE_SIZE, EXT4_INDEX_FL, EXT4_INLINE_DATA_FL, EXT4_ROOT_INO, S_IFDIR, S_IFMT, type RawInode,
+} from "../format/inode.js";
+import { DIR_HTREE, fileTypeOfMode, type CheckContext } from "./context.js";
 import { dirBlocks, listDir, listDirDetailed, readInode } from "./paths.js";
-import { PR_3_EXPAND_LF_DIR, PR_3_LPF_ENCRYPTED, PR_3_LPF_INLINE_DATA, PR_3_LPF_NOTDIR, PR_3_NO_LF_DIR, PR_3_NO_LPF } from "./problem.js";
+import { PR_3_CREATE_LPF_ERROR, PR_3_EXPAND_LF_DIR, PR_3_LPF_ENCRYPTED, PR_3_LPF_INLINE_DATA, PR_3_LPF_NOTDIR, PR_3_NO_LF_DIR, PR_3_NO_LPF } from "./problem.js";
 import { blockAllocStats, inodeAllocStats, markBlockBitmapOnly, markInodeBitmapOnly } from "./repair.js";
 import { put16, put32, u16, u32 } from "./bytes.js";
 
@@ -213,6 +215,39 @@ async function link(c: CheckContext, dir: number, name: Uint8Array, ino: number,
 }
 
 /**
+ * Remove the entry `name` -> `ino` from the root directory: merged into the entry before
+ * it, or, first in its block, its inode zeroed. Returns false when no such entry was
+ * found. @e2fsprogs ext2fs_unlink (unlink_proc)
+ */
+export async function unlinkFromRoot(c: CheckContext, name: Uint8Array, ino: number): Promise<boolean> {
+  const v = c.v;
+  const bs = v.blockSize;
+  const root = await readInode(c, EXT4_ROOT_INO);
+  if (root === null) return false;
+  for (const blk of await dirBlocks(c, root.raw)) {
+    if (blk === 0) continue;
+    const b = (await v.readBlock(blk)).slice();
+    let prev = -1;
+    for (let off = 0; off + 8 <= bs; ) {
+      const rl = recLenFromDisk(u16(b, off + 4), bs);
+      const nl = b[off + 6]!;
+      if (rl < 8 || off + rl > bs) break;
+      if (u32(b, off) === ino && nl === name.length && name.every((x, i) => b[off + 8 + i] === x)) {
+        if (off > 0) put16(b, prev + 4, recLenToDisk(recLenFromDisk(u16(b, prev + 4), bs) + rl, bs));
+        else put32(b, off, 0);
+        // A block without a checksum tail is written as it is.
+        if (hasDirTail(b, bs)) await sealDirBlock(c, EXT4_ROOT_INO, b);
+        await c.out.writeBlock(blk, b);
+        return true;
+      }
+      prev = off;
+      off += rl;
+    }
+  }
+  return false;
+}
+
+/**
  * Change inode `ino`'s link count by `adj`, in its inode and in the checker's counts (the
  * references found and i_links_count as read). @e2fsprogs e2fsck_adjust_inode_count
  */
@@ -244,18 +279,29 @@ export async function getLostAndFound(c: CheckContext, fix: boolean): Promise<nu
   const entries = await listDir(c, EXT4_ROOT_INO);
   const hit = entries?.find((e) => e.name.length === name.length && e.name.every((x, i) => x === name[i]));
   if (hit !== undefined) {
-    // e2fsck unlinks a /lost+found with inline data, an encrypted one or one that is not a
-    // directory, makes a new one and restarts the check: not implemented, so say so.
-    const idx = c.dirs.find(hit.ino);
-    const flags = idx >= 0 ? c.dirs.flags.get(idx) : 0;
-    if (flags & DIR_INLINE) c.r.fix(PR_3_LPF_INLINE_DATA, { ino: hit.ino });
-    else if (flags & DIR_ENCRYPTED) c.r.fix(PR_3_LPF_ENCRYPTED, { ino: hit.ino });
-    else if (!c.isDir(hit.ino)) c.r.fix(PR_3_LPF_NOTDIR, { ino: hit.ino });
-    else {
+    // e2fsck reads the inode itself: only a repairing lookup minds inline data or encryption.
+    const got = await readInode(c, hit.ino);
+    if (fix && got === null) return 0;
+    const iflags = got?.raw.i_flags ?? 0;
+    let problem;
+    if (fix && (iflags & EXT4_INLINE_DATA_FL)) problem = PR_3_LPF_INLINE_DATA;
+    else if (fix && (iflags & EXT4_ENCRYPT_FL)) problem = PR_3_LPF_ENCRYPTED;
+    else if (c.isDir(hit.ino)) {
       c.lostAndFound = hit.ino;
       return hit.ino;
+    } else if (!fix) return 0;
+    else problem = PR_3_LPF_NOTDIR;
+    if (!c.r.ask(problem, { ino: hit.ino })) return 0;
+    // The old one is unlinked and left to the checks that follow: a file goes to pass 4 as
+    // unattached; a directory cut from the tree means pass 3 must start over (E2F_FLAG_RESTART).
+    if (!(await unlinkFromRoot(c, name, hit.ino))) {
+      c.r.fix(PR_3_CREATE_LPF_ERROR, { str: "ext2fs_unlink", err: "No free space in the directory" });
+      return 0;
     }
-    return 0;
+    const idx = c.dirs.find(hit.ino);
+    if (idx >= 0) c.dirs.parent.set(idx, 0);
+    await adjustInodeCount(c, hit.ino, -1);
+    if (got !== null && (got.raw.i_mode & S_IFMT) === S_IFDIR) c.restart = true;
   }
   if (!fix || !c.r.ask(PR_3_NO_LF_DIR)) return 0;
   const blk = takeReserved(c, "lnfRepairBlock");

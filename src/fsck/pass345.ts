@@ -25,6 +25,7 @@ import { adjustInodeCount, createRoot, fixDotdot, getLostAndFound, reconnectFile
 import { EXT4_FEATURE_RO_COMPAT_DIR_NLINK } from "../format/superblock.js";
 import { dirBlocks, listDir, readInode, safeName, type PathNamer } from "./paths.js";
 import { processBadInode } from "./pass2.js";
+import { FsckRestart } from "./report.js";
 import { dirhash } from "../format/dirhash.js";
 import { dirRecLen, recLenToDisk } from "../format/dirent.js";
 import {
@@ -51,12 +52,14 @@ export async function pass3(c: CheckContext, names: PathNamer): Promise<void> {
   done.set(EXT4_ROOT_INO);
   const dirs = c.dirs;
   for (let i = 0; i < dirs.count; i++) {
+    if (c.restart) throw new FsckRestart();
     const dir = dirs.ino.get(i);
     if (!c.isDir(dir)) continue;
     await checkDirectory(c, names, dir, done);
   }
   // A repairing run makes sure /lost+found exists (e2fsck creates it even when nothing needs it).
   if (c.r.repairing) await getLostAndFound(c, true);
+  if (c.restart) throw new FsckRestart();
   releaseRepairBlocks(c);
 }
 

@@ -8,8 +8,8 @@
 import { bitmapChecksum, xattrBlockChecksum } from "../format/checksum.js";
 import {
   EXT4_BG_BLOCK_BITMAP_CSUM_HI_END, EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_BITMAP_CSUM_HI_END, EXT4_BG_INODE_UNINIT,
-  freeBlocksCount as gdFreeBlocks, freeInodesCount as gdFreeInodes, setFreeBlocksCount as setGdFreeBlocks,
-  setFreeInodesCount as setGdFreeInodes, setUsedDirsCount, usedDirsCount, type GroupDesc,
+  freeBlocksCount as gdFreeBlocks, freeInodesCount as gdFreeInodes, itableUnused, setFreeBlocksCount as setGdFreeBlocks,
+  setFreeInodesCount as setGdFreeInodes, setItableUnused, setUsedDirsCount, usedDirsCount, type GroupDesc,
 } from "../format/group_desc.js";
 import { EXT4_FT_UNKNOWN } from "../format/dirent.js";
 import { freeBlocksCount as sbFreeBlocks, setFreeBlocksCount as setSbFreeBlocks } from "../format/superblock.js";
@@ -33,6 +33,13 @@ export async function inodeAllocStats(c: CheckContext, ino: number, delta: 1 | -
   await editBitmap(c, "inode", g, (ino - 1) % v.inodesPerGroup, delta > 0);
   setGdFreeInodes(gd, gdFreeInodes(gd, v.descSize) - delta, v.descSize);
   if (isDir) setUsedDirsCount(gd, usedDirsCount(gd, v.descSize) + delta, v.descSize);
+  // An inode at or past the never-used tail of the table shortens the tail, or the next
+  // check_super_block calls the count invalid. (libext2fs also drops INODE_UNINIT here,
+  // which would need the group's bitmap written out whole: not done.)
+  const base = g * v.inodesPerGroup;
+  if (v.f.groupDescCsum && ino >= base + v.inodesPerGroup - itableUnused(gd, v.descSize) + 1) {
+    setItableUnused(gd, base + v.inodesPerGroup - ino, v.descSize);
+  }
   w.markGroupDirty(g);
   v.sb.s_free_inodes_count = (v.sb.s_free_inodes_count - delta) >>> 0;
   w.markSuperDirty();

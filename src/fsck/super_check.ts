@@ -8,8 +8,7 @@
  * use: then it gives up ("Cannot proceed with file system check", exit 12).
  */
 
-import { dirBlockChecksum, inodeChecksumSeed, journalSuperblockChecksum, mmpChecksum } from "../format/checksum.js";
-import { hasDirTail, recLenFromDisk, recLenToDisk } from "../format/dirent.js";
+import { journalSuperblockChecksum, mmpChecksum } from "../format/checksum.js";
 import { EXT4_MMP_MAGIC, EXT4_MMP_SEQ_CLEAN, mmpStruct } from "../format/mmp.js";
 import {
   EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT, freeInodesCount as gdFreeInodes, itableUnused, setBlockBitmap, setInodeBitmap, setInodeTable,
@@ -26,7 +25,8 @@ import { groupHasSuperblock } from "../format/group_desc.js";
 import type { QuotaTypeIndex } from "../format/quota.js";
 import type { CheckContext } from "./context.js";
 import { iterateBlockMap, mapLogical } from "./blockmap.js";
-import { dirBlocks, listDir, readInode, readInodeBytes } from "./paths.js";
+import { unlinkFromRoot } from "./lost_found.js";
+import { listDir, readInode, readInodeBytes } from "./paths.js";
 import { inodeAllocStats } from "./repair.js";
 import {
   PR_0_BACKUP_JNL, PR_0_BAD_MIN_EXTRA_ISIZE, PR_0_ERR_MOVE_JOURNAL, PR_0_MOVE_JOURNAL, PR_0_BAD_WANT_EXTRA_ISIZE, PR_0_BB_NOT_GROUP, PR_0_BB_UNINIT_LAST, PR_0_CANT_FIND_JOURNAL,
@@ -418,49 +418,6 @@ export async function moveJournal(c: CheckContext): Promise<void> {
   c.out.markSuperDirty();
   await c.out.writeInode(ino, { i_links_count: 0, i_dtime: c.now >>> 0 });
   await inodeAllocStats(c, ino, -1, false);
-}
-
-/**
- * Remove the entry `name` -> `ino` from the root directory: merged into the entry before
- * it, or, first in its block, its inode zeroed. Returns false when no such entry was
- * found. @e2fsprogs ext2fs_unlink (unlink_proc)
- */
-async function unlinkFromRoot(c: CheckContext, name: Uint8Array, ino: number): Promise<boolean> {
-  const v = c.v;
-  const bs = v.blockSize;
-  const root = await readInode(c, EXT4_ROOT_INO);
-  if (root === null) return false;
-  for (const blk of await dirBlocks(c, root.raw)) {
-    if (blk === 0) continue;
-    const b = (await v.readBlock(blk)).slice();
-    let prev = -1;
-    for (let off = 0; off + 8 <= bs; ) {
-      const rl = recLenFromDisk(b[off + 4]! | (b[off + 5]! << 8), bs);
-      const nl = b[off + 6]!;
-      if (rl < 8 || off + rl > bs) break;
-      const here = u32le(b, off) === ino && nl === name.length && name.every((x, i) => b[off + 8 + i] === x);
-      if (here) {
-        if (off > 0) {
-          const prl = recLenFromDisk(b[prev + 4]! | (b[prev + 5]! << 8), bs);
-          const merged = recLenToDisk(prl + rl, bs);
-          b[prev + 4] = merged & 0xff;
-          b[prev + 5] = merged >>> 8;
-        } else {
-          b.fill(0, off, off + 4);
-        }
-        if (v.f.metadataCsum && hasDirTail(b, bs)) {
-          const seed = inodeChecksumSeed(v.csumSeed, EXT4_ROOT_INO, root.raw.i_generation);
-          const cs = dirBlockChecksum(b, bs, seed);
-          b.set([cs & 0xff, (cs >>> 8) & 0xff, (cs >>> 16) & 0xff, cs >>> 24], bs - 4);
-        }
-        await c.out.writeBlock(blk, b);
-        return true;
-      }
-      prev = off;
-      off += rl;
-    }
-  }
-  return false;
 }
 
 /** e2fsck check_super_block, the parts that report (all before pass 1, so none counts). */
