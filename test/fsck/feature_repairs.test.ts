@@ -9,6 +9,11 @@
  *  - PR_0_INVALID_QUOTA_INO (quota.c e2fsck_validate_quota_inodes): the number is zeroed and
  *    the type is then neither counted nor compared (no "Update quota info"); a reserved quota
  *    inode no longer named but holding data is then wiped (PR_1_QUOTA_INODE_NOT_CLEAR).
+ * Beside them, damage to what the encrypt feature and /lost+found rest on:
+ *  - PR_1_MISSING_ENCRYPTION_XATTR / PR_1_CORRUPT_ENCRYPTION_XATTR (encrypted_files.c
+ *    add_encrypted_file): the flag is cleared, or the inode.
+ *  - PR_3_LPF_NOTDIR / PR_3_LPF_ENCRYPTED (pass3.c e2fsck_get_lost_and_found): the old one is
+ *    unlinked and a new one made; an old directory restarts the check.
  * Each damaged image is repaired by e2fsck -fy and by ours: the same text and exit status,
  * and e2fsck -fn clean after ours; the -fn run gives e2fsck -fn's text.
  */
@@ -35,6 +40,9 @@ async function ours(img: string, repair: CheckOptions["repair"] | undefined): Pr
       ...(repair !== undefined ? { repair } : {}),
       onPass: (_p, title) => {
         out += `${title}\n`;
+      },
+      onWarning: (w) => {
+        out += `${w}\n`;
       },
       onProblem: (p) => {
         out += formatProblem(p);
@@ -113,6 +121,29 @@ const CASES: readonly Case[] = [
     debugfs: ["ssv usr_quota_inum 808464432", "ssv grp_quota_inum 7"],
     expect: ["PR_0_INVALID_QUOTA_INO", "PR_0_INVALID_QUOTA_INO", "PR_1_QUOTA_INODE_NOT_CLEAR", "PR_1_QUOTA_INODE_NOT_CLEAR", "PR_5_BLOCK_BITMAP_HEADER"],
   },
+  {
+    name: "encrypt flags on files of a plain directory, one without a policy, one with a policy too short",
+    mkfs: ["-t", "ext4", "-O", "encrypt"],
+    debugfs: ["sif /small flags 0x80800", "sif /big flags 0x80800", "ea_set /big c \\x01\\x01"],
+    expect: ["PR_1_CORRUPT_ENCRYPTION_XATTR", "PR_1_MISSING_ENCRYPTION_XATTR", "PR_2_UNUSED_INODE"],
+  },
+  {
+    name: "/lost+found a FIFO, and a directory cut off from the root",
+    mkfs: ["-t", "ext4"],
+    debugfs: ["rmdir /lost+found", "mknod lost+found p", "unlink /d"],
+    expect: ["PR_3_UNCONNECTED_DIR", "PR_3_LPF_NOTDIR", "PR_3_NO_LF_DIR", "PR_4_UNATTACHED_INODE"],
+  },
+  {
+    // A one-block /lost+found: e2fsck would rebuild the old 12-block one in pass 3A after the restart.
+    name: "an encrypted /lost+found, and a directory cut off from the root",
+    mkfs: ["-t", "ext4", "-O", "encrypt"],
+    debugfs: [
+      "rmdir /lost+found", "mkdir /lost+found", "sif /lost+found flags 0x80800",
+      "ea_set /lost+found c \\x01\\x01\\x04\\x00\\x73\\xec\\xaa\\xb7\\x33\\xf2\\x05\\xad\\x42\\x45\\xf2\\x11\\xe6\\x87\\x9e\\x68\\xe9\\xba\\x87\\x6f\\xb2\\xde\\xc0\\xb0",
+      "unlink /d",
+    ],
+    expect: ["PR_3_UNCONNECTED_DIR", "PR_3_LPF_ENCRYPTED", "PR_3_NO_LF_DIR", "PR_3_UNCONNECTED_DIR"],
+  },
 ];
 
 function subsequence(names: readonly string[], want: readonly string[]): boolean {
@@ -121,7 +152,7 @@ function subsequence(names: readonly string[], want: readonly string[]): boolean
   return i === want.length;
 }
 
-describe("fsck: a feature flag or quota inode number in the superblock, repaired as e2fsck does", () => {
+describe("fsck: a feature flag or quota inode number in the superblock, encryption flags, a bad /lost+found, repaired as e2fsck does", () => {
   const oracle = oracleAvailability(["mke2fs", "debugfs", "e2fsck", "dumpe2fs"]);
   oracleGate(oracle, "e2fsprogs (mke2fs, debugfs, e2fsck, dumpe2fs) is available");
   if (!oracle.ok) return;
