@@ -575,7 +575,7 @@ export class FsModel {
       case "append": {
         const n = target(a.path);
         if (special(n)) return false;
-        if (n?.kind !== "file" && this.#mayCreateUnderDefaultAcl(a.path, true)) return false;
+        if (n?.kind !== "file" && (this.#mayCreateUnderDefaultAcl(a.path, true) || !this.#inheritedAclsFit(a.path, false, true))) return false;
         const size = n?.kind === "file" ? n.data.length : 0;
         const grow = a.op === "append" ? size + a.len : a.len;
         return this.totalData() + grow - size <= DATA_BUDGET;
@@ -600,9 +600,9 @@ export class FsModel {
         return !(this.#avoids("chmod-with-access-acl") && target(a.path)?.xattrs.get(ACL_ACCESS) !== undefined);
       case "mkdir":
       case "mknod":
-        return !this.#mayCreateUnderDefaultAcl(a.path, false);
+        return !this.#mayCreateUnderDefaultAcl(a.path, false) && this.#inheritedAclsFit(a.path, a.op === "mkdir", false);
       case "mkdirp":
-        return !this.#mayCreateUnderDefaultAcl(a.path, true);
+        return !this.#mayCreateUnderDefaultAcl(a.path, true) && this.#inheritedAclsFit(a.path, true, true);
       case "getxattr": {
         const acl = a.name === ACL_ACCESS || a.name === ACL_DEFAULT;
         const rejected = !xattrNameLengthOk(a.name) || (!acl && xattrNameCheck("file", a.name, false) !== null);
@@ -632,6 +632,32 @@ export class FsModel {
    * directory with a default ACL. Exact for the parent; through a final symlink
    * (`followLast`) or along mkdir -p, any default ACL in the tree counts.
    */
+  /**
+   * Whether a new inode at `path` (through a dangling symlink, or as a missing directory of
+   * mkdirp, anywhere: `anywhere`) could store the ACLs it inherits from its directory's
+   * default ACL. One that cannot is refused with ENOSPC after the inode was made (the
+   * kernel's ext4_init_acl failure in __ext4_new_inode), which the model does not predict.
+   */
+  #inheritedAclsFit(path: string, isDir: boolean, anywhere: boolean): boolean {
+    if (path.split("/").every((c) => c === "")) return true; // the root exists already
+    const dirs: DirNode[] = [];
+    const p = this.#parent(path);
+    if (p.ok) dirs.push(p.v.dir);
+    if (anywhere) for (const [, n] of this.paths()) if (n.kind === "dir") dirs.push(n);
+    return dirs.every((d) => {
+      const dflt = d.xattrs.get(ACL_DEFAULT)?.acl;
+      if (dflt === undefined) return true;
+      // The sizes do not depend on the mode: masking changes permissions, not entries.
+      const access = aclCreateMasq(dflt, 0o777).acl;
+      const probe = new XattrStore();
+      const limits = this.#limitsFor(this.#cfg.extraIsize);
+      for (const [name, acl] of [[ACL_DEFAULT, isDir ? dflt : null], [ACL_ACCESS, access]] as const) {
+        if (acl !== null && probe.set(name, storedAcl(acl), XATTR_CREATE, limits) !== null) return false;
+      }
+      return true;
+    });
+  }
+
   #mayCreateUnderDefaultAcl(path: string, followLast: boolean): boolean {
     if (!this.#avoids("create-under-default-acl") || path.split("/").every((c) => c === "")) return false;
     const p = this.#parent(path);
@@ -811,9 +837,13 @@ export class FsModel {
 
   /** Where an inode's xattrs may go: the in-inode area (if the inode has one) and one block. */
   #limits(n: FsNode): XattrLimits {
-    const room = this.#cfg.inodeSize - 128 - n.extraIsize - 4; // after the in-inode header
+    return this.#limitsFor(n.extraIsize);
+  }
+
+  #limitsFor(extraIsize: number): XattrLimits {
+    const room = this.#cfg.inodeSize - 128 - extraIsize - 4; // after the in-inode header
     // @kernel EXT4_INODE_HAS_XATTR_SPACE (header, one rounding and a terminator must fit)
-    return { ibody: this.#cfg.inodeSize > 128 && n.extraIsize > 0 && room >= 3 + 4 ? room : null, block: this.#cfg.blockSize };
+    return { ibody: this.#cfg.inodeSize > 128 && extraIsize > 0 && room >= 3 + 4 ? room : null, block: this.#cfg.blockSize };
   }
 
   #xattrSet(n: FsNode, name: string, value: StoredXattr | null, flags: number): Res<undefined> {
