@@ -96,6 +96,8 @@ export async function dirBlocks(c: CheckContext, raw: RawInode, max = 4096): Pro
 export interface SimpleEntry {
   ino: number;
   name: Uint8Array;
+  /** The entry's file type byte, as on disk (read from directory blocks only). */
+  ftype?: number;
 }
 
 /** Entries of a directory in on-disk order, and whether a malformed entry cut a block short. */
@@ -111,7 +113,7 @@ export async function listDirDetailed(c: CheckContext, dir: number, raw: RawInod
         return;
       }
       const ino = u32(buf, off);
-      if (ino !== 0) out.push({ ino, name: buf.slice(off + 8, off + 8 + nl) });
+      if (ino !== 0) out.push({ ino, name: buf.slice(off + 8, off + 8 + nl), ftype: buf[off + 7]! });
       off += rl;
     }
   };
@@ -123,7 +125,9 @@ export async function listDirDetailed(c: CheckContext, dir: number, raw: RawInod
     parse(data, 60, data.length);
     return { entries: out, corrupt };
   }
-  for (const pblk of await dirBlocks(c, raw)) {
+  // Every block i_size spans (dirBlocks stops at 4096 by default).
+  const span = Math.ceil((raw.i_size_lo + raw.i_size_high * 2 ** 32) / c.v.blockSize);
+  for (const pblk of await dirBlocks(c, raw, Math.max(4096, Math.min(span, 2 ** 24)))) {
     if (pblk === 0) continue;
     try {
       parse((await c.v.readBlock(pblk)).slice(), 0, c.v.blockSize);
