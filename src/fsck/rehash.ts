@@ -264,6 +264,8 @@ export async function rehashDir(c: CheckContext, dir: number, entries: readonly 
   got = await readInode(c, dir);
   if (got === null) return false;
   const raw = got.raw;
+  // The checker's quota usage follows the blocks added and freed. @e2fsprogs e2fsck_expand_directory, quota_data_add/sub
+  if (blocks.length > count) c.quota.addSpace(raw, (blocks.length - count) * bs * v.clusterRatio);
   const fields: Partial<RawInode> = {};
   let num = blocks.length;
   if (lostAndFound) {
@@ -277,6 +279,7 @@ export async function rehashDir(c: CheckContext, dir: number, entries: readonly 
       while (blocks.length < have.length) blocks.push(emptyDirBlock(c));
       num = blocks.length;
     } else if (cut.freed > 0) {
+      c.quota.addSpace(raw, -cut.freed * bs);
       fields.i_block = cut.iblock;
       let sectors = raw.i_blocks_lo + (v.f.hugeFile ? raw.l_i_blocks_high * 2 ** 32 : 0);
       sectors -= cut.freed * (!v.f.hugeFile || (raw.i_flags & EXT4_HUGE_FILE_FL) === 0 ? bs / 512 : 1);
