@@ -188,7 +188,8 @@ export async function pass3a(c: CheckContext, names: PathNamer): Promise<void> {
     if (got === null) continue;
     // @e2fsprogs e2fsck_rehash_dir: an inline directory is left as it is.
     if (v.f.inlineData && (got.raw.i_flags & EXT4_INLINE_DATA_FL) !== 0) continue;
-    const all = await listDir(c, dir, Number.MAX_SAFE_INTEGER);
+    // Every block: pass 1 has made i_size agree with them.
+    const all = await listDir(c, dir, Number.MAX_SAFE_INTEGER, Math.max(4096, Math.ceil(iSizeOf(got.raw) / v.blockSize)));
     if (all === null) continue;
     let compress = !v.f.dirIndex || Math.floor(iSizeOf(got.raw) / v.blockSize) < 2;
     let parent = 0;

@@ -173,6 +173,14 @@ function sealBlock(c: CheckContext, b: Uint8Array, seed: number, kind: "leaf" | 
   put32(b, tail + 4, dxBlockChecksum(b, entries, u16(b, entries + 2), tail, seed));
 }
 
+/** Whether `punch` can cut this map: an in-inode extent leaf, or no double or triple indirect block; not bigalloc. */
+function punchable(c: CheckContext, raw: RawInode): boolean {
+  const ib = raw.i_block;
+  if (c.v.clusterRatio !== 1) return false;
+  if ((raw.i_flags & EXT4_EXTENTS_FL) !== 0) return u16(ib, 0) === 0xf30a && u16(ib, 6) === 0;
+  return u32(ib, 13 * 4) === 0 && u32(ib, 14 * 4) === 0;
+}
+
 /**
  * Free the directory's blocks from logical block `keep` on, as ext2fs_punch does, when its
  * map allows: an in-inode extent leaf, or direct blocks and one indirect block. Returns the
@@ -185,9 +193,8 @@ async function punch(c: CheckContext, raw: RawInode, keep: number): Promise<{ ib
   const toFree: number[] = [];
   let indBody: Uint8Array | null = null;
   let ind = 0;
-  if (v.clusterRatio !== 1) return null;
+  if (!punchable(c, raw)) return null;
   if ((raw.i_flags & EXT4_EXTENTS_FL) !== 0) {
-    if (u16(ib, 0) !== 0xf30a || u16(ib, 6) !== 0) return null;
     let entries = u16(ib, 2);
     // Trailing extents go (their slots keep their bytes, as ext2fs_extent_delete leaves them); one across `keep` is cut.
     for (let i = entries - 1; i >= 0; i--) {
@@ -206,7 +213,6 @@ async function punch(c: CheckContext, raw: RawInode, keep: number): Promise<{ ib
     put16(ib, 2, entries);
   } else {
     const perBlock = v.blockSize / 4;
-    if (u32(ib, 13 * 4) !== 0 || u32(ib, 14 * 4) !== 0) return null;
     for (let i = keep; i < 12; i++) {
       const b = u32(ib, i * 4);
       if (b !== 0) toFree.push(b);
@@ -256,6 +262,8 @@ export async function rehashDir(c: CheckContext, dir: number, entries: readonly 
   const lostAndFound = dir === c.lostAndFound;
   let have = (await dirBlocks(c, got.raw, Math.max(count, blocks.length))).slice(0, count);
   if (have.includes(0) || have.length !== count) return false;
+  // An index must not be left over blocks it does not name: only cut-able maps are indexed.
+  if (!compress && !lostAndFound && !punchable(c, got.raw)) return false;
   for (let cnt = count; cnt < blocks.length; cnt++) {
     const blk = await allocateDirBlock(c, dir, cnt, false, true);
     if (blk === 0) return false;
