@@ -9,12 +9,12 @@
 
 import { dirBlockChecksum, dxBlockChecksum, inodeChecksumSeed } from "../format/checksum.js";
 import { EXT4_FT_DIR, EXT4_FT_DIR_CSUM, dirRecLen, recLenToDisk } from "../format/dirent.js";
-import { EXT_INIT_MAX_LEN } from "../format/extent.js";
 import { dxNodeLimit, dxRootLimit } from "../format/htree.js";
 import { EXT4_EXTENTS_FL, EXT4_HUGE_FILE_FL, EXT4_INDEX_FL, type RawInode } from "../format/inode.js";
 import { put16, put32, u16, u32 } from "./bytes.js";
 import { DIR_HTREE, type CheckContext } from "./context.js";
-import { allocateDirBlock, emptyDirBlock } from "./lost_found.js";
+import { ExtentTree } from "./extent_edit.js";
+import { allocateDirBlock, emptyDirBlock, newBlock } from "./lost_found.js";
 import { dirBlocks, readInode } from "./paths.js";
 import { blockAllocStats } from "./repair.js";
 
@@ -173,71 +173,41 @@ function sealBlock(c: CheckContext, b: Uint8Array, seed: number, kind: "leaf" | 
   put32(b, tail + 4, dxBlockChecksum(b, entries, u16(b, entries + 2), tail, seed));
 }
 
-/** Whether `punch` can cut this map: an in-inode extent leaf, or no double or triple indirect block; not bigalloc. */
+/** Whether ext4ts can cut this map: any extent tree, or a block map without double or triple indirect blocks; not bigalloc. */
 function punchable(c: CheckContext, raw: RawInode): boolean {
-  const ib = raw.i_block;
   if (c.v.clusterRatio !== 1) return false;
-  if ((raw.i_flags & EXT4_EXTENTS_FL) !== 0) return u16(ib, 0) === 0xf30a && u16(ib, 6) === 0;
-  return u32(ib, 13 * 4) === 0 && u32(ib, 14 * 4) === 0;
+  if ((raw.i_flags & EXT4_EXTENTS_FL) !== 0) return true;
+  return u32(raw.i_block, 13 * 4) === 0 && u32(raw.i_block, 14 * 4) === 0;
 }
 
 /**
- * Free the directory's blocks from logical block `keep` on, as ext2fs_punch does, when its
- * map allows: an in-inode extent leaf, or direct blocks and one indirect block. Returns the
- * new i_block and the blocks freed, or null (nothing changed) for any other map.
- * @e2fsprogs ext2fs_punch
+ * Unmap a block-mapped directory's blocks from logical block `keep` on (direct slots, then
+ * the single indirect block's, the indirect block itself when left empty). Returns the new
+ * i_block and the blocks to free. @e2fsprogs ext2fs_punch_ind
  */
-async function punch(c: CheckContext, raw: RawInode, keep: number): Promise<{ iblock: Uint8Array; freed: number } | null> {
+async function punchBlockMap(c: CheckContext, raw: RawInode, keep: number): Promise<{ iblock: Uint8Array; freed: number[] }> {
   const v = c.v;
   const ib = raw.i_block.slice();
-  const toFree: number[] = [];
-  let indBody: Uint8Array | null = null;
-  let ind = 0;
-  if (!punchable(c, raw)) return null;
-  if ((raw.i_flags & EXT4_EXTENTS_FL) !== 0) {
-    let entries = u16(ib, 2);
-    // Trailing extents go (their slots keep their bytes, as ext2fs_extent_delete leaves them); one across `keep` is cut.
-    for (let i = entries - 1; i >= 0; i--) {
-      const at = 12 + i * 12;
-      const lblk = u32(ib, at);
-      const rl = u16(ib, at + 4);
-      const uninit = rl > EXT_INIT_MAX_LEN;
-      const len = uninit ? rl - EXT_INIT_MAX_LEN : rl;
-      const pblk = u32(ib, at + 8) + u16(ib, at + 6) * 2 ** 32;
-      if (lblk + len <= keep) break;
-      const from = Math.max(keep, lblk);
-      for (let k = from - lblk; k < len; k++) toFree.push(pblk + k);
-      if (from === lblk) entries = i;
-      else put16(ib, at + 4, from - lblk + (uninit ? EXT_INIT_MAX_LEN : 0));
-    }
-    put16(ib, 2, entries);
-  } else {
-    const perBlock = v.blockSize / 4;
-    for (let i = keep; i < 12; i++) {
-      const b = u32(ib, i * 4);
-      if (b !== 0) toFree.push(b);
-      put32(ib, i * 4, 0);
-    }
-    ind = u32(ib, 12 * 4);
-    if (ind !== 0) {
-      if (!v.blockValid(ind)) return null;
-      indBody = (await v.readBlock(ind)).slice();
-      for (let k = Math.max(0, keep - 12); k < perBlock; k++) {
-        const b = u32(indBody, k * 4);
-        if (b !== 0) toFree.push(b);
-        put32(indBody, k * 4, 0);
-      }
-      if (keep <= 12) {
-        toFree.push(ind);
-        put32(ib, 12 * 4, 0);
-        indBody = null;
-      }
-    }
+  const freed: number[] = [];
+  for (let i = keep; i < 12; i++) {
+    const b = u32(ib, i * 4);
+    if (b !== 0) freed.push(b);
+    put32(ib, i * 4, 0);
   }
-  if (toFree.some((b) => !v.blockValid(b))) return null;
-  if (indBody !== null) await c.out.writeBlock(ind, indBody);
-  for (const b of toFree) await blockAllocStats(c, b, -1);
-  return { iblock: ib, freed: toFree.length };
+  const ind = u32(ib, 12 * 4);
+  if (ind !== 0 && v.blockValid(ind)) {
+    const body = (await v.readBlock(ind)).slice();
+    for (let k = Math.max(0, keep - 12); k < v.blockSize / 4; k++) {
+      const b = u32(body, k * 4);
+      if (b !== 0) freed.push(b);
+      put32(body, k * 4, 0);
+    }
+    if (keep <= 12) {
+      freed.push(ind);
+      put32(ib, 12 * 4, 0);
+    } else await c.out.writeBlock(ind, body);
+  }
+  return { iblock: ib, freed };
 }
 
 /**
@@ -264,36 +234,62 @@ export async function rehashDir(c: CheckContext, dir: number, entries: readonly 
   if (have.includes(0) || have.length !== count) return false;
   // An index must not be left over blocks it does not name: only cut-able maps are indexed.
   if (!compress && !lostAndFound && !punchable(c, got.raw)) return false;
+  let raw = got.raw;
+  let tree: ExtentTree | null = null;
+  if ((raw.i_flags & EXT4_EXTENTS_FL) !== 0) {
+    const t = await ExtentTree.load(c, dir, raw, async (goal) => {
+      const b = newBlock(c, goal);
+      if (b !== 0) await blockAllocStats(c, b, 1);
+      return b;
+    });
+    if (typeof t === "string") return false;
+    tree = t;
+  }
+  // Grown first, each new block near the last one walked (expand_dir_proc's last_blk).
+  let grown = 0;
+  const goal = have[have.length - 1] ?? 0;
   for (let cnt = count; cnt < blocks.length; cnt++) {
-    const blk = await allocateDirBlock(c, dir, cnt, false, true);
-    if (blk === 0) return false;
+    let blk: number;
+    if (tree !== null) {
+      blk = newBlock(c, goal);
+      if (blk === 0) return false;
+      await blockAllocStats(c, blk, 1);
+      await tree.appendBlock(cnt, blk);
+      grown++;
+    } else {
+      blk = await allocateDirBlock(c, dir, cnt, false, true);
+      if (blk === 0) return false;
+    }
     have.push(blk);
   }
-  got = await readInode(c, dir);
-  if (got === null) return false;
-  const raw = got.raw;
+  if (tree === null) {
+    got = await readInode(c, dir);
+    if (got === null) return false;
+    raw = got.raw;
+  }
   // The checker's quota usage follows the blocks added and freed. @e2fsprogs e2fsck_expand_directory, quota_data_add/sub
   if (blocks.length > count) c.quota.addSpace(raw, (blocks.length - count) * bs * v.clusterRatio);
   const fields: Partial<RawInode> = {};
   let num = blocks.length;
-  if (lostAndFound) {
+  let freed: number[] = [];
+  if (lostAndFound || !punchable(c, raw)) {
+    // /lost+found keeps its blocks, as empty ones; so does a map ext4ts cannot cut (compressed only).
     while (blocks.length < have.length) blocks.push(emptyDirBlock(c));
     num = blocks.length;
-  } else {
-    const cut = await punch(c, raw, num);
-    if (cut === null) {
-      // Keep the blocks past the new end as empty ones when the map cannot be cut here.
-      if (!compress) return false;
-      while (blocks.length < have.length) blocks.push(emptyDirBlock(c));
-      num = blocks.length;
-    } else if (cut.freed > 0) {
-      c.quota.addSpace(raw, -cut.freed * bs);
-      fields.i_block = cut.iblock;
-      let sectors = raw.i_blocks_lo + (v.f.hugeFile ? raw.l_i_blocks_high * 2 ** 32 : 0);
-      sectors -= cut.freed * (!v.f.hugeFile || (raw.i_flags & EXT4_HUGE_FILE_FL) === 0 ? bs / 512 : 1);
-      fields.i_blocks_lo = sectors % 2 ** 32;
-      if (v.f.hugeFile) fields.l_i_blocks_high = Math.floor(sectors / 2 ** 32);
-    }
+  } else if (tree !== null) freed = tree.punchFrom(num);
+  else {
+    const cut = await punchBlockMap(c, raw, num);
+    freed = cut.freed;
+    if (freed.length > 0) fields.i_block = cut.iblock;
+  }
+  for (const b of freed) await blockAllocStats(c, b, -1);
+  if (tree !== null) await tree.flush();
+  if (freed.length > 0) c.quota.addSpace(raw, -freed.length * bs);
+  if (grown > 0 || freed.length > 0) {
+    let sectors = raw.i_blocks_lo + (v.f.hugeFile ? raw.l_i_blocks_high * 2 ** 32 : 0);
+    sectors += (grown - freed.length) * (!v.f.hugeFile || (raw.i_flags & EXT4_HUGE_FILE_FL) === 0 ? bs / 512 : 1);
+    fields.i_blocks_lo = sectors % 2 ** 32;
+    if (v.f.hugeFile) fields.l_i_blocks_high = Math.floor(sectors / 2 ** 32);
   }
   have = have.slice(0, num);
   const seed = inodeChecksumSeed(v.csumSeed, dir, raw.i_generation);

@@ -6,13 +6,15 @@
  * blocks used (e2fsck_rehash_dir). `mke2fs -d` writes such directories linear, so a fresh
  * image shows it: each one is repaired by e2fsck -fy and by ours, and asserted the same text
  * and exit status, e2fsck -fn clean after ours, and the same bytes (the primary superblock,
- * with its times, aside).
+ * with its times, aside). One directory is made by debugfs with its blocks between files',
+ * so that its extents need a tree block.
  */
 
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { DEBUGFS_ENV } from "../oracle/base_image.js";
 import { runDir } from "../oracle/images.js";
 import { oracleAvailability, oracleGate, run, runUnchecked, tool } from "../oracle/oracle_env.js";
 
@@ -34,11 +36,25 @@ function makeTree(dir: string): void {
   mkdirSync(path.join(dir, "lost+found"));
 }
 
-const CASES: readonly { name: string; mkfs: readonly string[] }[] = [
+/**
+ * debugfs commands making /frag: a linear directory of 1500 names whose blocks alternate
+ * with 1 KiB files, so that its extents outgrow the inode (a tree of depth 1).
+ */
+function fragmentedDir(oneK: string): string {
+  const lines = ["mkdir frag"];
+  for (let i = 1; i <= 1500; i++) {
+    lines.push(`write /dev/null frag/name_long_enough_to_fill_blocks_${i}`);
+    if (i % 10 === 0) lines.push(`write ${oneK} x${i}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+const CASES: readonly { name: string; mkfs: readonly string[]; fragmented?: boolean }[] = [
   { name: "4 KiB blocks, metadata_csum", mkfs: ["-t", "ext4", "-b", "4096"] },
   { name: "1 KiB blocks, metadata_csum", mkfs: ["-t", "ext4", "-b", "1024"] },
   { name: "1 KiB blocks without metadata_csum", mkfs: ["-t", "ext4", "-b", "1024", "-O", "^metadata_csum"] },
   { name: "block-mapped directories (ext3)", mkfs: ["-t", "ext3", "-b", "1024"] },
+  { name: "a directory whose extent tree has a leaf block, grown", mkfs: ["-t", "ext4", "-b", "1024"], fragmented: true },
 ];
 
 /** The image with its primary superblock (write time, checksum) zeroed. */
@@ -49,8 +65,8 @@ function masked(img: string): Buffer {
 }
 
 describe("fsck: pass 3A indexes big linear directories as e2fsck -fy does", () => {
-  const oracle = oracleAvailability(["mke2fs", "e2fsck"]);
-  oracleGate(oracle, "e2fsprogs (mke2fs, e2fsck) is available");
+  const oracle = oracleAvailability(["mke2fs", "debugfs", "e2fsck"]);
+  oracleGate(oracle, "e2fsprogs (mke2fs, debugfs, e2fsck) is available");
   if (!oracle.ok) return;
 
   for (const k of CASES) {
@@ -62,6 +78,11 @@ describe("fsck: pass 3A indexes big linear directories as e2fsck -fy does", () =
       run(tool("mke2fs"), ["-q", "-F", ...k.mkfs, "-E", "root_owner=0:0", "-d", path.join(dir, "tree"), base, "32M"], {
         env: { ...process.env, E2FSPROGS_FAKE_TIME: "1700000000" },
       });
+      if (k.fragmented === true) {
+        const oneK = path.join(dir, "onek");
+        writeFileSync(oneK, Buffer.alloc(1024, 0x61));
+        run(tool("debugfs"), ["-w", "-f", "-", base], { input: fragmentedDir(oneK), env: DEBUGFS_ENV });
+      }
       const theirs = path.join(dir, "e2fsck.img");
       const mine = path.join(dir, "ext4ts.img");
       copyFileSync(base, theirs);
