@@ -9,11 +9,13 @@
 
 import { dirBlockChecksum, dxBlockChecksum, inodeChecksumSeed } from "../format/checksum.js";
 import { EXT4_FT_DIR, EXT4_FT_DIR_CSUM, dirRecLen, recLenToDisk } from "../format/dirent.js";
+import { EXT4_EXT_MAGIC, EXT_INIT_MAX_LEN, extentHeader, extentLeaf } from "../format/extent.js";
 import { dxNodeLimit, dxRootLimit } from "../format/htree.js";
 import { EXT4_EXTENTS_FL, EXT4_HUGE_FILE_FL, EXT4_INDEX_FL, type RawInode } from "../format/inode.js";
 import { put16, put32, u16, u32 } from "./bytes.js";
 import { DIR_HTREE, type CheckContext } from "./context.js";
-import { ExtentTree } from "./extent_edit.js";
+import { ExtentTree, type XNode } from "./extent_edit.js";
+import { PR_1E_CAN_COLLAPSE_EXTENT_TREE, PR_1E_CAN_NARROW_EXTENT_TREE } from "./problem.js";
 import { allocateDirBlock, emptyDirBlock, newBlock } from "./lost_found.js";
 import { dirBlocks, readInode } from "./paths.js";
 import { blockAllocStats } from "./repair.js";
@@ -304,6 +306,60 @@ export async function rehashDir(c: CheckContext, dir: number, entries: readonly 
   await c.out.writeInode(dir, fields);
   const idx = c.dirs.find(dir);
   if (idx >= 0) c.dirs.flags.set(idx, compress ? c.dirs.flags.get(idx) & ~DIR_HTREE : c.dirs.flags.get(idx) | DIR_HTREE);
+  if (tree !== null && tree.root.depth > 0) await checkRebuildExtents(c, dir);
   return true;
+}
+
+/**
+ * After the rebuild, a tree left with room to spare is offered to be made shorter or
+ * narrower, as e2fsck scores every extent tree: per level, the slots in use and the slots
+ * there are (one fewer in a non-root node that is not full). ext4ts rebuilds it only when
+ * its extents then fit in the inode; a rebuild that needs tree blocks is not done.
+ * @e2fsprogs e2fsck_check_rebuild_extents, e2fsck_should_rebuild_extents, rebuild_extent_tree
+ */
+async function checkRebuildExtents(c: CheckContext, ino: number): Promise<void> {
+  const v = c.v;
+  const got = await readInode(c, ino);
+  if (got === null) return;
+  const raw = got.raw;
+  const tree = await ExtentTree.load(c, ino, raw, () => Promise.resolve(0));
+  if (typeof tree === "string") return;
+  const levels: { num: number; max: number }[] = [];
+  const walk = (n: XNode, level: number): void => {
+    const l = (levels[level] ??= { num: 0, max: 0 });
+    l.num += n.ents.length;
+    l.max += n.max - (level > 0 && n.ents.length < n.max ? 1 : 0);
+    for (const e of n.ents) if (e.child !== null) walk(e.child, level + 1);
+  };
+  walk(tree.root, 0);
+  const perBlock = Math.floor((v.blockSize - extentHeader.size) / extentLeaf.size);
+  let problem = null;
+  let at = 0;
+  for (let i = 0; i < levels.length && problem === null; i++) {
+    at = i;
+    if (levels[i]!.max - levels[i]!.num > perBlock) problem = PR_1E_CAN_NARROW_EXTENT_TREE;
+    for (let j = 0; j < i && problem === null; j++) if (levels[i]!.num < levels[j]!.max) problem = PR_1E_CAN_COLLAPSE_EXTENT_TREE;
+  }
+  const leaves = tree.leaves();
+  const rootMax = (60 - extentHeader.size) / extentLeaf.size;
+  if (problem === null || leaves.length > rootMax || !c.r.ask(problem, { ino, blk: at })) return;
+  // The extents go back into the inode, in a fresh header; the tree blocks are freed.
+  const ib = new Uint8Array(60);
+  put16(ib, extentHeader.offsetOf("eh_magic"), EXT4_EXT_MAGIC);
+  put16(ib, extentHeader.offsetOf("eh_entries"), leaves.length);
+  put16(ib, extentHeader.offsetOf("eh_max"), rootMax);
+  leaves.forEach((e, i) => {
+    const o = extentHeader.size + i * extentLeaf.size;
+    put32(ib, o + extentLeaf.offsetOf("ee_block"), e.lblk);
+    put16(ib, o + extentLeaf.offsetOf("ee_len"), e.len + (e.uninit ? EXT_INIT_MAX_LEN : 0));
+    put16(ib, o + extentLeaf.offsetOf("ee_start_hi"), Math.floor(e.pblk / 2 ** 32));
+    put32(ib, o + extentLeaf.offsetOf("ee_start_lo"), e.pblk % 2 ** 32);
+  });
+  const nodes = tree.nodes().map((n) => n.blk);
+  for (const b of nodes) await blockAllocStats(c, b, -1);
+  c.quota.addSpace(raw, -nodes.length * v.blockSize);
+  let sectors = raw.i_blocks_lo + (v.f.hugeFile ? raw.l_i_blocks_high * 2 ** 32 : 0);
+  sectors -= nodes.length * (!v.f.hugeFile || (raw.i_flags & EXT4_HUGE_FILE_FL) === 0 ? v.blockSize / 512 : 1);
+  await c.out.writeInode(ino, { i_block: ib, i_blocks_lo: sectors % 2 ** 32, ...(v.f.hugeFile ? { l_i_blocks_high: Math.floor(sectors / 2 ** 32) } : {}) });
 }
 

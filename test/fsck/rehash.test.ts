@@ -37,24 +37,32 @@ function makeTree(dir: string): void {
 }
 
 /**
- * debugfs commands making /frag: a linear directory of 1500 names whose blocks alternate
- * with 1 KiB files, so that its extents outgrow the inode (a tree of depth 1).
+ * debugfs commands making /frag: a linear directory of `names` names whose blocks alternate
+ * with 1 KiB files (one every `every` names), so that its extents outgrow the inode (a tree
+ * of depth 1), then the first `removed` names removed.
  */
-function fragmentedDir(oneK: string): string {
+function fragmentedDir(oneK: string, names: number, every: number, removed: number): string {
   const lines = ["mkdir frag"];
-  for (let i = 1; i <= 1500; i++) {
+  for (let i = 1; i <= names; i++) {
     lines.push(`write /dev/null frag/name_long_enough_to_fill_blocks_${i}`);
-    if (i % 10 === 0) lines.push(`write ${oneK} x${i}`);
+    if (i % every === 0) lines.push(`write ${oneK} x${i}`);
   }
+  for (let i = 1; i <= removed; i++) lines.push(`rm frag/name_long_enough_to_fill_blocks_${i}`);
   return `${lines.join("\n")}\n`;
 }
 
-const CASES: readonly { name: string; mkfs: readonly string[]; fragmented?: boolean }[] = [
+const CASES: readonly { name: string; mkfs: readonly string[]; fragmented?: readonly [number, number, number] }[] = [
   { name: "4 KiB blocks, metadata_csum", mkfs: ["-t", "ext4", "-b", "4096"] },
   { name: "1 KiB blocks, metadata_csum", mkfs: ["-t", "ext4", "-b", "1024"] },
   { name: "1 KiB blocks without metadata_csum", mkfs: ["-t", "ext4", "-b", "1024", "-O", "^metadata_csum"] },
   { name: "block-mapped directories (ext3)", mkfs: ["-t", "ext3", "-b", "1024"] },
-  { name: "a directory whose extent tree has a leaf block, grown", mkfs: ["-t", "ext4", "-b", "1024"], fragmented: true },
+  { name: "a directory whose extent tree has a leaf block, grown", mkfs: ["-t", "ext4", "-b", "1024"], fragmented: [1500, 10, 0] },
+  {
+    // Compressed to one block: the tree is then offered to be shorter (PR_1E_CAN_COLLAPSE_EXTENT_TREE) and goes back into the inode.
+    name: "a directory whose extent tree has a leaf block, mostly emptied",
+    mkfs: ["-t", "ext4", "-b", "1024"],
+    fragmented: [400, 60, 380],
+  },
 ];
 
 /** The image with its primary superblock (write time, checksum) zeroed. */
@@ -78,10 +86,10 @@ describe("fsck: pass 3A indexes big linear directories as e2fsck -fy does", () =
       run(tool("mke2fs"), ["-q", "-F", ...k.mkfs, "-E", "root_owner=0:0", "-d", path.join(dir, "tree"), base, "32M"], {
         env: { ...process.env, E2FSPROGS_FAKE_TIME: "1700000000" },
       });
-      if (k.fragmented === true) {
+      if (k.fragmented !== undefined) {
         const oneK = path.join(dir, "onek");
         writeFileSync(oneK, Buffer.alloc(1024, 0x61));
-        run(tool("debugfs"), ["-w", "-f", "-", base], { input: fragmentedDir(oneK), env: DEBUGFS_ENV });
+        run(tool("debugfs"), ["-w", "-f", "-", base], { input: fragmentedDir(oneK, ...k.fragmented), env: DEBUGFS_ENV });
       }
       const theirs = path.join(dir, "e2fsck.img");
       const mine = path.join(dir, "ext4ts.img");
