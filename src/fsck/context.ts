@@ -16,7 +16,7 @@
 
 import { QuotaUsage } from "./quota_check.js";
 import { EXT4_FT_BLKDEV, EXT4_FT_CHRDEV, EXT4_FT_DIR, EXT4_FT_FIFO, EXT4_FT_REG_FILE, EXT4_FT_SOCK, EXT4_FT_SYMLINK, EXT4_FT_UNKNOWN } from "../format/dirent.js";
-import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from "../format/inode.js";
+import { EXT4_INDEX_FL, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from "../format/inode.js";
 import { ChunkedBitmap, FileTypes, GrowF64, GrowU32, InodeCounts } from "./maps.js";
 import type { Reporter } from "./report.js";
 import type { FsckWriter } from "./writer.js";
@@ -304,8 +304,18 @@ export class CheckContext {
   readonly dirs = new DirInfo();
   readonly dblist = new DbList();
   readonly dxDirs = new Map<number, DxDir>();
-  /** Directories pass 3A rebuilds (e2fsck's dirs_to_hash): those with duplicate names. */
+  /**
+   * Directories pass 3A rebuilds (e2fsck's dirs_to_hash): those pass 2 found duplicate names
+   * or bad checksums in, and the big linear ones pass 1 schedules (see `rehashBigDirs`).
+   */
   readonly dirsToRehash = new Set<number>();
+  /**
+   * Pass 1 schedules every linear directory of 3 blocks or more for pass 3A: e2fsck makes
+   * dirs_to_hash when repairing a dir_index volume. @e2fsprogs e2fsck_pass1 (dirs_to_hash)
+   */
+  rehashBigDirs = false;
+  /** /lost+found as pass 1 looked it up, kept out of that scheduling (its blocks are reserved). */
+  lostAndFoundPass1 = 0;
   readonly encryption = new EncryptionPolicies();
   /** Casefolded inodes (e2fsck's inode_casefold_map). */
   readonly inodeCasefold: ChunkedBitmap;
@@ -333,6 +343,16 @@ export class CheckContext {
    * hand, as clear_v2_journal_fields does): the run exits 1 if it also changed the volume.
    */
   problemsFixedQuietly = false;
+  /**
+   * Pass 1's end of check_blocks for directory `ino`: a linear directory whose i_size (its low
+   * 32 bits, as e2fsck reads it) spans 3 blocks or more is rebuilt in pass 3A, /lost+found
+   * aside. @e2fsprogs check_blocks (e2fsck_rehash_dir_later)
+   */
+  rehashIfBig(ino: number, iFlags: number, iSizeLo: number): void {
+    if (this.rehashBigDirs && ino !== this.lostAndFoundPass1 && (iFlags & EXT4_INDEX_FL) === 0
+      && Math.floor(iSizeLo / this.v.blockSize) >= 3) this.dirsToRehash.add(ino);
+  }
+
   /** /lost+found once pass 3 found or made it (e2fsck's ctx->lost_and_found), else 0. */
   lostAndFound = 0;
   /** /lost+found could not be found or made: reconnecting is given up. */

@@ -196,6 +196,71 @@ export class ExtentTree {
   }
 
   /**
+   * Map `logical`, past the last extent, to `physical`: the last extent grows when the block
+   * continues it, else a new extent goes after it (its node split when full).
+   * @e2fsprogs ext2fs_extent_set_bmap (an unmapped block after the last extent)
+   */
+  async appendBlock(logical: number, physical: number): Promise<void> {
+    const seq = this.leaves();
+    const last = seq[seq.length - 1];
+    if (last === undefined) throw new ExtentEditError("Extent not found");
+    if (logical === last.lblk + last.len && physical === last.pblk + last.len && !last.uninit && last.len < EXT_INIT_MAX_LEN - 1) {
+      last.len++;
+      changed(last.owner);
+      return;
+    }
+    this.fixParents(await this.insert(last, { lblk: logical, len: 1, pblk: physical, uninit: false, child: null, owner: last.owner }, true));
+  }
+
+  /**
+   * Unmap every block from `keep` on, last extent first: extents past it go, one across it
+   * is cut; a node left empty goes too (its index entry and its block). Returns the blocks
+   * let go, data and tree nodes, for the caller to free and take off i_blocks.
+   * @e2fsprogs ext2fs_punch_extent, ext2fs_extent_delete
+   */
+  punchFrom(keep: number): number[] {
+    const freed: number[] = [];
+    // libext2fs deletes at one position, moving the slots after it down each time, so a node's
+    // slots past its new count end up holding copies of its old last slot.
+    const before = new Map<XNode, { count: number; last: Uint8Array }>();
+    const remember = (n: XNode): void => {
+      if (before.has(n)) return;
+      const at = extentHeader.size + (n.ents.length - 1) * extentLeaf.size;
+      before.set(n, { count: n.ents.length, last: n.data.slice(at, at + extentLeaf.size) });
+    };
+    for (const e of this.leaves().reverse()) {
+      if (e.lblk + e.len <= keep) break;
+      const from = Math.max(keep, e.lblk);
+      for (let k = from - e.lblk; k < e.len; k++) freed.push(e.pblk + k);
+      if (from > e.lblk) {
+        e.len = from - e.lblk;
+        changed(e.owner);
+        continue;
+      }
+      let node = e.owner;
+      remember(node);
+      node.ents.splice(node.ents.indexOf(e), 1);
+      changed(node);
+      while (node.ents.length === 0 && node.parent !== null) {
+        const up = this.entryOf(node);
+        freed.push(node.blk);
+        remember(node.parent);
+        node.parent.ents.splice(node.parent.ents.indexOf(up), 1);
+        node = node.parent;
+        changed(node);
+      }
+      if (node.parent === null && node.ents.length === 0) {
+        node.depth = 0;
+        changed(node);
+      }
+    }
+    for (const [n, { count, last }] of before) {
+      for (let i = n.ents.length; i < count; i++) n.data.set(last, extentHeader.size + i * extentLeaf.size);
+    }
+    return freed;
+  }
+
+  /**
    * Put `e` before or after `cur` in cur's node, splitting the node first when it is full.
    * Returns `e`. @e2fsprogs ext2fs_extent_insert
    */

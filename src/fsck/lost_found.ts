@@ -56,6 +56,19 @@ function newDirBlock(c: CheckContext, ino: number, parent: number): Uint8Array {
   return b;
 }
 
+/** A directory block holding one empty entry (and the checksum tail). @e2fsprogs ext2fs_new_dir_block (dir_ino 0) */
+export function emptyDirBlock(c: CheckContext): Uint8Array {
+  const bs = c.v.blockSize;
+  const block = new Uint8Array(bs);
+  const end = c.v.f.metadataCsum ? bs - DIR_TAIL : bs;
+  put16(block, 4, recLenToDisk(end, bs));
+  if (c.v.f.metadataCsum) {
+    put16(block, end + 4, DIR_TAIL);
+    block[end + 7] = EXT4_FT_DIR_CSUM;
+  }
+  return block;
+}
+
 /** First cluster the found map leaves free, from `goal` on, wrapping once. @e2fsprogs ext2fs_new_block2 */
 export function newBlock(c: CheckContext, goal: number): number {
   const v = c.v;
@@ -266,6 +279,18 @@ export async function adjustInodeCount(c: CheckContext, ino: number, adj: 1 | -1
     c.linkInfo.set(ino, Math.max(0, c.linkInfo.get(ino) - 1));
   }
   await c.out.writeInode(ino, { i_links_count: links + adj });
+}
+
+/**
+ * /lost+found as pass 1 looks it up before its scan: the inode the root names so, when that
+ * inode is a directory; 0 otherwise. Reads only. @e2fsprogs e2fsck_pass1 (e2fsck_get_lost_and_found(ctx, 0))
+ */
+export async function lookupLostAndFound(c: CheckContext): Promise<number> {
+  const name = new TextEncoder().encode(LPF_NAME);
+  const hit = (await listDir(c, EXT4_ROOT_INO))?.find((e) => e.name.length === name.length && e.name.every((x, i) => x === name[i]));
+  if (hit === undefined) return 0;
+  const got = await readInode(c, hit.ino);
+  return got !== null && (got.raw.i_mode & S_IFMT) === S_IFDIR ? hit.ino : 0;
 }
 
 /**
@@ -538,17 +563,7 @@ async function finishDirBlock(
     i_block: ib, i_size_lo: size % 2 ** 32, i_size_high: Math.floor(size / 2 ** 32),
     i_blocks_lo: sectors % 2 ** 32, l_i_blocks_high: Math.floor(sectors / 2 ** 32),
   });
-  let block: Uint8Array;
-  if (cnt === 0) block = newDirBlock(c, ino, EXT4_ROOT_INO);
-  else {
-    block = new Uint8Array(v.blockSize);
-    const end = v.f.metadataCsum ? v.blockSize - DIR_TAIL : v.blockSize;
-    put16(block, 4, recLenToDisk(end, v.blockSize));
-    if (v.f.metadataCsum) {
-      put16(block, end + 4, DIR_TAIL);
-      block[end + 7] = EXT4_FT_DIR_CSUM;
-    }
-  }
+  const block = cnt === 0 ? newDirBlock(c, ino, EXT4_ROOT_INO) : emptyDirBlock(c);
   await sealDirBlock(c, ino, block);
   await c.out.writeBlock(blk, block);
   return blk;

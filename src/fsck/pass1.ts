@@ -13,7 +13,7 @@
 
 import { decodeInodeFast } from "./inode_fast.js";
 import { blockAllocStats, clearInode } from "./repair.js";
-import { freeBlocks, reserveRepairBlocks } from "./lost_found.js";
+import { freeBlocks, lookupLostAndFound, reserveRepairBlocks } from "./lost_found.js";
 import { readInode } from "./paths.js";
 import { FsckRestart } from "./report.js";
 import { recLenFromDisk } from "../format/dirent.js";
@@ -258,6 +258,11 @@ export class Pass1 {
       if (m > v.firstDataBlock && m < v.blocksCount) c.blockFound.set(m);
     }
     await this.readBadBlocksList();
+    // @e2fsprogs e2fsck_pass1: dirs_to_hash when repairing dir_index, and /lost+found looked up first.
+    if (v.f.dirIndex && c.r.repairing) {
+      c.rehashBigDirs = true;
+      c.lostAndFoundPass1 = await lookupLostAndFound(c);
+    }
     await this.scanInodes(plan, this.#sanityHelper);
     await this.processQueue();
     await reserveRepairBlocks(c);
@@ -1005,6 +1010,7 @@ export class Pass1 {
         raw.l_i_blocks_high = dirty.l_i_blocks_high = Math.floor(numBlocks / 2 ** 32);
       }
     }
+    if (pb.isDir) c.rehashIfBig(ino, raw.i_flags, raw.i_size_lo);
     if (Object.keys(dirty).length > 0) await c.out.writeInode(ino, dirty);
     if (v.f.bigalloc && (type === S_IFREG || type === S_IFDIR) && (ino === EXT4_ROOT_INO || ino >= v.firstIno)
       && (raw.i_flags & (EXT4_EXTENTS_FL | EXT4_INLINE_DATA_FL)) === 0 && iBlocks - (fileAcl !== 0 ? v.blockSize / 512 : 0) > 0) {

@@ -221,6 +221,7 @@ export function fastInode(c: CheckContext, ino: number, buf: Uint8Array, d: Data
   if (isDir) {
     c.dirs.add(ino, d.getUint32(at + I_GENERATION, true), 0, size);
     c.counters.directories++;
+    c.rehashIfBig(ino, flags, d.getUint32(at + I_SIZE_LO, true));
   } else c.counters.regular++;
   for (let i = 0; i < runs; i++) {
     const pblk = runStart[i]!;

@@ -14,20 +14,21 @@ import {
   setFreeInodesCount as setGdFreeInodes, setUsedDirsCount, usedDirsCount, EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT,
 } from "../format/group_desc.js";
 import { EXT4_BG_BLOCK_BITMAP_CSUM_HI_END, EXT4_BG_INODE_BITMAP_CSUM_HI_END } from "../format/group_desc.js";
-import { bitmapChecksum, dirBlockChecksum, inodeChecksumSeed } from "../format/checksum.js";
+import { bitmapChecksum } from "../format/checksum.js";
 import { EXT4_BAD_INO, EXT4_EA_INODE_FL, EXT4_GOOD_OLD_INODE_SIZE, EXT4_INDEX_FL, EXT4_INLINE_DATA_FL, EXT4_ROOT_INO, S_IFDIR, S_IFMT, S_IFREG, type RawInode } from "../format/inode.js";
 import { EXT4_XATTR_MAGIC } from "../format/xattr.js";
 import { freeBlocksCount as sbFreeBlocks, setFreeBlocksCount as setSbFreeBlocks } from "../format/superblock.js";
-import type { CheckContext } from "./context.js";
+import { DIR_CASEFOLD, DIR_ENCRYPTED, type CheckContext } from "./context.js";
+import { rehashDir, type RehashEntry } from "./rehash.js";
 import { ChunkedBitmap, POPCOUNT } from "./maps.js";
 import { clearInode, inodeAllocStats, setBlockBitmapCsum, setInodeBitmapCsum } from "./repair.js";
 import { adjustInodeCount, createRoot, fixDotdot, getLostAndFound, reconnectFile, releaseRepairBlocks } from "./lost_found.js";
 import { EXT4_FEATURE_RO_COMPAT_DIR_NLINK } from "../format/superblock.js";
-import { dirBlocks, listDir, readInode, safeName, type PathNamer } from "./paths.js";
+import { listDir, readInode, safeName, type PathNamer } from "./paths.js";
 import { processBadInode } from "./pass2.js";
 import { FsckRestart } from "./report.js";
 import { dirhash } from "../format/dirhash.js";
-import { dirRecLen, recLenToDisk } from "../format/dirent.js";
+import { EXT4_FT_DIR, dirRecLen } from "../format/dirent.js";
 import {
   PR_2_DUPLICATE_DIRENT, PR_2_NON_UNIQUE_FILE_NO_RENAME, PR_2_NON_UNIQUE_FILE, PR_3_BAD_DOT_DOT, PR_3_FIX_PARENT_NOFIND, PR_3A_OPTIMIZE_DIR_ERR, PR_3_NO_ROOT_INODE, PR_3_NO_ROOT_INODE_ABORT, PR_3_ROOT_NOT_DIR_ABORT, PR_3_UNCONNECTED_DIR,
   PR_4_BAD_REF_COUNT, PR_4_DIR_NLINK_FEATURE, PR_4_INCONSISTENT_COUNT, PR_4_UNATTACHED_INODE, PR_4_ZERO_LEN_INODE,
@@ -35,7 +36,6 @@ import {
   PR_5_FREE_BLOCK_COUNT_GROUP, PR_5_FREE_DIR_COUNT_GROUP, PR_5_FREE_INODE_COUNT, PR_5_FREE_INODE_COUNT_GROUP,
   PR_5_INODE_BITMAP_CSUM_INVALID, PR_5_INODE_BITMAP_HEADER, PR_5_INODE_BMAP_PADDING,
 } from "./problem.js";
-import { put16, put32 } from "./bytes.js";
 
 const EXT2_LINK_MAX = 65000;
 
@@ -161,12 +161,7 @@ function compareNames(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-interface HashEntry {
-  ino: number;
-  name: Uint8Array;
-  hash: number;
-  minor: number;
-}
+type HashEntry = RehashEntry;
 
 /** e2fsck rehash.c hash_cmp: hash, minor hash, name, then the higher inode first. */
 function hashCmp(a: HashEntry, b: HashEntry): number {
@@ -177,27 +172,36 @@ const isDot = (n: Uint8Array): boolean => n.length === 1 && n[0] === 0x2e;
 const isDotDot = (n: Uint8Array): boolean => n.length === 2 && n[0] === 0x2e && n[1] === 0x2e;
 
 /**
- * e2fsck_rehash_directories with repairs declined: each directory pass 2 found a duplicate
- * name in is read as e2fsck_rehash_dir reads it (entries by hash, or by name when the
- * directory is to be compressed, its first two entries left in place), and each entry
- * named like the one before it is reported with the name e2fsck would rename it to.
+ * e2fsck_rehash_directories: each directory scheduled (by pass 1 for its size, by pass 2 for
+ * what it found) is read as e2fsck_rehash_dir reads it (entries by hash, or, compressing,
+ * the first two left in place and the rest by name), each entry named like the one before
+ * it is dropped or renamed, and, when repairing, the directory is rebuilt (see rehash.ts).
+ * In inode order, as e2fsck's u32 list keeps them.
  */
 export async function pass3a(c: CheckContext, names: PathNamer): Promise<void> {
   const v = c.v;
   const def = v.sb.s_def_hash_version;
   const version = def <= 2 && (v.sb.s_flags & 2) !== 0 ? def + 3 : def;
-  for (const dir of c.dirsToRehash) {
+  for (const dir of [...c.dirsToRehash].sort((a, b) => a - b)) {
     if (!c.isDir(dir)) continue;
     const got = await readInode(c, dir);
     if (got === null) continue;
-    const all = await listDir(c, dir);
+    // @e2fsprogs e2fsck_rehash_dir: an inline directory is left as it is.
+    if (v.f.inlineData && (got.raw.i_flags & EXT4_INLINE_DATA_FL) !== 0) continue;
+    // Every block: pass 1 has made i_size agree with them.
+    const all = await listDir(c, dir, Number.MAX_SAFE_INTEGER, Math.max(4096, Math.ceil(iSizeOf(got.raw) / v.blockSize)));
     if (all === null) continue;
     let compress = !v.f.dirIndex || Math.floor(iSizeOf(got.raw) / v.blockSize) < 2;
+    let parent = 0;
     const fill = (): HashEntry[] => {
       const out: HashEntry[] = [];
       for (const e of all) {
         if (e.ino === 0) continue;
-        if (!compress && (isDot(e.name) || isDotDot(e.name))) continue;
+        if (!compress && isDot(e.name)) continue;
+        if (!compress && isDotDot(e.name)) {
+          parent = e.ino;
+          continue;
+        }
         let hash = 0;
         let minor = 0;
         if (!compress) {
@@ -209,7 +213,7 @@ export async function pass3a(c: CheckContext, names: PathNamer): Promise<void> {
             hash = 0;
           }
         }
-        out.push({ ino: e.ino, name: e.name, hash, minor });
+        out.push({ ino: e.ino, name: e.name, ftype: e.ftype ?? 0, hash, minor });
       }
       return out;
     };
@@ -219,16 +223,16 @@ export async function pass3a(c: CheckContext, names: PathNamer): Promise<void> {
       compress = true;
       arr = fill();
     }
-    if (compress && arr.length > 1) arr = [...arr.slice(0, 2), ...arr.slice(2).sort(hashCmp)];
-    else arr.sort(hashCmp);
-    const dirPath = await names.dirPath(dir);
-    const encrypted = (c.dirs.flags.get(c.dirs.find(dir)) & 2) !== 0;
-    // @e2fsprogs duplicate_search_and_fix: a repair drops or renames an entry, then the
-    // entries are sorted and searched again.
     const resort = (): void => {
       if (compress && arr.length > 1) arr = [...arr.slice(0, 2), ...arr.slice(2).sort(hashCmp)];
       else arr.sort(hashCmp);
     };
+    resort();
+    const dirPath = await names.dirPath(dir);
+    const dflags = c.dirs.flags.get(c.dirs.find(dir));
+    const encrypted = (dflags & DIR_ENCRYPTED) !== 0;
+    // @e2fsprogs duplicate_search_and_fix: a repair drops or renames an entry, then the
+    // entries are sorted and searched again.
     for (let fixed = true; fixed; ) {
       fixed = false;
       for (let i = 1; i < arr.length; i++) {
@@ -266,78 +270,27 @@ export async function pass3a(c: CheckContext, names: PathNamer): Promise<void> {
       }
       if (fixed) resort();
     }
-    if (c.r.repairing && !(await rewriteLinear(c, dir, got.raw, arr.filter((e) => e.ino !== 0 && !isDot(e.name) && !isDotDot(e.name))))) {
+    if (!c.r.repairing) continue;
+    // Compressed: by inode number after the first two. @e2fsprogs ino_cmp
+    if (compress && arr.length > 1) arr = [...arr.slice(0, 2), ...arr.slice(2).sort((a, b) => a.ino - b.ino)];
+    // Casefolded names hash on their folded form, which ext4ts does not compute: such a
+    // directory is rebuilt compressed (linear), which the kernel and e2fsck accept.
+    let done = false;
+    if (!compress && (dflags & DIR_CASEFOLD) === 0) done = await rehashDir(c, dir, arr, false, parent);
+    if (!done) done = await rehashDir(c, dir, compressOrder(arr, compress, dir, parent), true, 0);
+    if (!done) {
       c.r.fix(PR_3A_OPTIMIZE_DIR_ERR, { path: dirPath, dir, str: "not rebuilt: ext4ts rewrites only fully mapped directories in place" });
       c.r.unmarkValid();
     }
   }
 }
 
-/**
- * Rewrite directory `dir` with `entries` (besides '.' and '..'), packed in its own blocks in
- * inode order, each sealed with its checksum tail; blocks left over hold one empty entry. The
- * result is a linear directory (an htree index is dropped; the kernel and e2fsck accept a
- * linear directory of any size). Where e2fsck's rehash would also rebuild the index and
- * free the blocks left over, this keeps them. Returns false (nothing written) for a
- * directory with holes, inline data, or too little room. @e2fsprogs e2fsck_rehash_dir (compress)
- */
-async function rewriteLinear(c: CheckContext, dir: number, raw: RawInode, entries: readonly HashEntry[]): Promise<boolean> {
-  const v = c.v;
-  const bs = v.blockSize;
-  if ((raw.i_flags & EXT4_INLINE_DATA_FL) !== 0) return false;
-  const count = iSizeOf(raw) / bs;
-  if (!Number.isInteger(count) || count === 0) return false;
-  const blocks = (await dirBlocks(c, raw, count)).slice(0, count);
-  if (blocks.length !== count || blocks.includes(0)) return false;
-  const idx = c.dirs.find(dir);
-  const dotdot = idx >= 0 ? c.dirs.dotdot.get(idx) || c.dirs.parent.get(idx) : dir;
-  const list = [
-    { ino: dir, name: new Uint8Array([0x2e]) },
-    { ino: dotdot, name: new Uint8Array([0x2e, 0x2e]) },
-    ...[...entries].sort((a, b) => a.ino - b.ino),
-  ];
-  const tail = v.f.metadataCsum ? 12 : 0;
-  const end = bs - tail;
-  const out: Uint8Array[] = [];
-  let cur = new Uint8Array(bs);
-  let off = 0;
-  let last = -1;
-  const close = (): void => {
-    if (last >= 0) put16(cur, last + 4, recLenToDisk(end - last, bs));
-    else put16(cur, 4, recLenToDisk(end, bs));
-    if (tail !== 0) {
-      put16(cur, end + 4, 12);
-      cur[end + 7] = 0xde;
-    }
-    out.push(cur);
-    cur = new Uint8Array(bs);
-    off = 0;
-    last = -1;
-  };
-  for (const e of list) {
-    const rl = dirRecLen(e.name.length);
-    if (off + rl > end) close();
-    put32(cur, off, e.ino);
-    put16(cur, off + 4, recLenToDisk(rl, bs));
-    cur[off + 6] = e.name.length;
-    cur[off + 7] = v.f.filetype ? c.ftype.get(e.ino) : 0;
-    cur.set(e.name, off + 8);
-    last = off;
-    off += rl;
-  }
-  close();
-  if (out.length > blocks.length) return false;
-  while (out.length < blocks.length) close();
-  const seed = inodeChecksumSeed(v.csumSeed, dir, raw.i_generation);
-  for (let i = 0; i < blocks.length; i++) {
-    const b = out[i]!;
-    if (tail !== 0) put32(b, bs - 4, dirBlockChecksum(b, bs, seed));
-    await c.out.writeBlock(blocks[i]!, b);
-  }
-  if (raw.i_flags & EXT4_INDEX_FL) await c.out.writeInode(dir, { i_flags: (raw.i_flags & ~EXT4_INDEX_FL) >>> 0 });
-  return true;
+/** The entries in compressed order: '.' and '..' first, then by inode (for a fallback from an indexed rebuild). */
+function compressOrder(arr: readonly HashEntry[], compress: boolean, dir: number, parent: number): HashEntry[] {
+  if (compress) return [...arr];
+  const dot = (ino: number, n: number): HashEntry => ({ ino, name: new Uint8Array(n).fill(0x2e), ftype: EXT4_FT_DIR, hash: 0, minor: 0 });
+  return [dot(dir, 1), dot(parent, 2), ...[...arr].sort((a, b) => a.ino - b.ino)];
 }
-
 
 const iSizeOf = (raw: RawInode): number => raw.i_size_lo + raw.i_size_high * 2 ** 32;
 

@@ -96,10 +96,14 @@ export async function dirBlocks(c: CheckContext, raw: RawInode, max = 4096): Pro
 export interface SimpleEntry {
   ino: number;
   name: Uint8Array;
+  /** The entry's file type byte, as on disk (read from directory blocks only). */
+  ftype?: number;
 }
 
 /** Entries of a directory in on-disk order, and whether a malformed entry cut a block short. */
-export async function listDirDetailed(c: CheckContext, dir: number, raw: RawInode, bytes: Uint8Array, max = 100_000): Promise<{ entries: SimpleEntry[]; corrupt: boolean }> {
+export async function listDirDetailed(
+  c: CheckContext, dir: number, raw: RawInode, bytes: Uint8Array, max = 100_000, maxBlocks = 4096,
+): Promise<{ entries: SimpleEntry[]; corrupt: boolean }> {
   const out: SimpleEntry[] = [];
   let corrupt = false;
   const parse = (buf: Uint8Array, start: number, end: number): void => {
@@ -111,7 +115,7 @@ export async function listDirDetailed(c: CheckContext, dir: number, raw: RawInod
         return;
       }
       const ino = u32(buf, off);
-      if (ino !== 0) out.push({ ino, name: buf.slice(off + 8, off + 8 + nl) });
+      if (ino !== 0) out.push({ ino, name: buf.slice(off + 8, off + 8 + nl), ftype: buf[off + 7]! });
       off += rl;
     }
   };
@@ -123,7 +127,7 @@ export async function listDirDetailed(c: CheckContext, dir: number, raw: RawInod
     parse(data, 60, data.length);
     return { entries: out, corrupt };
   }
-  for (const pblk of await dirBlocks(c, raw)) {
+  for (const pblk of await dirBlocks(c, raw, maxBlocks)) {
     if (pblk === 0) continue;
     try {
       parse((await c.v.readBlock(pblk)).slice(), 0, c.v.blockSize);
@@ -134,11 +138,11 @@ export async function listDirDetailed(c: CheckContext, dir: number, raw: RawInod
   return { entries: out, corrupt };
 }
 
-/** Entries of a directory (null when it cannot be read). */
-export async function listDir(c: CheckContext, dir: number, max = 100_000): Promise<SimpleEntry[] | null> {
+/** Entries of a directory (null when it cannot be read), from its first `maxBlocks` blocks. */
+export async function listDir(c: CheckContext, dir: number, max = 100_000, maxBlocks = 4096): Promise<SimpleEntry[] | null> {
   const got = await readInode(c, dir);
   if (got === null) return null;
-  return (await listDirDetailed(c, dir, got.raw, got.bytes, max)).entries;
+  return (await listDirDetailed(c, dir, got.raw, got.bytes, max, maxBlocks)).entries;
 }
 
 /** e2fsck's safe_print: control characters as ^X, high bytes as M-. */
