@@ -21,40 +21,18 @@
 import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { FileDevice } from "../../src/device/file.js";
-import { check, formatProblem, type CheckOptions } from "../../src/fsck/check.js";
+import type { CheckOptions } from "../../src/fsck/check.js";
 import { DEBUGFS_ENV } from "../oracle/base_image.js";
 import { runDir } from "../oracle/images.js";
 import { oracleAvailability, oracleGate, run, runUnchecked, tool } from "../oracle/oracle_env.js";
+import { checkWithText } from "./fsck_text.js";
 
 const E2FSCK_ENV = { ...process.env, E2FSCK_CONFIG: "/dev/null", LC_ALL: "C", TZ: "GMT0" };
 
 /** Our check with the text the CLI prints on stdout, and its exit status. */
 async function ours(img: string, repair: CheckOptions["repair"] | undefined): Promise<{ out: string; exitCode: number; names: string[] }> {
-  const dev = await FileDevice.open(img, repair === undefined ? { readOnly: true } : {});
-  let out = "";
-  try {
-    const report = await check(dev, {
-      force: true,
-      name: img,
-      ...(repair !== undefined ? { repair } : {}),
-      onPass: (_p, title) => {
-        out += `${title}\n`;
-      },
-      onWarning: (w) => {
-        out += `${w}\n`;
-      },
-      onProblem: (p) => {
-        out += formatProblem(p);
-      },
-    });
-    if (report.modified) out += `\n${report.device}: ***** FILE SYSTEM WAS MODIFIED *****\n`;
-    if (!report.clean) out += `\n${report.device}: ********** WARNING: Filesystem still has errors **********\n\n`;
-    if (report.aborted === undefined) out += `${report.summaryLine}\n`;
-    return { out, exitCode: report.exitCode, names: report.problems.map((p) => p.name) };
-  } finally {
-    await dev.close();
-  }
+  const { report, out } = await checkWithText(img, repair);
+  return { out, exitCode: report.exitCode, names: report.problems.map((p) => p.name) };
 }
 
 /** A small tree: a directory with a file, a one-line file, a file of 20 blocks (1 KiB). */

@@ -24,6 +24,7 @@ import { DEBUGFS_ENV } from "../oracle/base_image.js";
 import { KERNEL_IMAGES, MKE2FS_PRESETS, kernelImage, mke2fsPreset, runDir, type KernelImageName, type Mke2fsPresetName } from "../oracle/images.js";
 import { canLoopMount, loopMountStatus, oracleAvailability, oracleGate, requireOrSkip, run, runUnchecked, tool } from "../oracle/oracle_env.js";
 import { runCli } from "../cli.js";
+import { checkWithText } from "./fsck_text.js";
 
 const E2FSCK_ENV = { ...process.env, E2FSCK_CONFIG: "/dev/null", LC_ALL: "C", TZ: "GMT0" };
 
@@ -256,34 +257,6 @@ describe("fsck vs e2fsck -fn: debugfs-injected damage", () => {
   }
 });
 
-/** Our repair (-y), with the text the CLI prints. */
-async function oursRepair(img: string): Promise<{ report: FsckReport; out: string }> {
-  const dev = await FileDevice.open(img);
-  let out = "";
-  try {
-    const report = await check(dev, {
-      force: true,
-      name: img,
-      repair: "yes",
-      onPass: (_p, title) => {
-        out += `${title}\n`;
-      },
-      onWarning: (w) => {
-        out += `${w}\n`;
-      },
-      onProblem: (p) => {
-        out += formatProblem(p);
-      },
-    });
-    if (report.modified) out += `\n${report.device}: ***** FILE SYSTEM WAS MODIFIED *****\n`;
-    if (!report.clean) out += `\n${report.device}: ********** WARNING: Filesystem still has errors **********\n\n`;
-    if (report.aborted === undefined) out += `${report.summaryLine}\n`;
-    return { report, out };
-  } finally {
-    await dev.close();
-  }
-}
-
 /** Our preen (-p), with the text the CLI prints (stdout, then the preen halt's stderr line). */
 async function oursPreen(img: string): Promise<{ report: FsckReport; out: string }> {
   const dev = await FileDevice.open(img);
@@ -331,7 +304,7 @@ describe("fsck -fy vs e2fsck -fy: debugfs-injected damage is repaired", () => {
         copyFileSync(base, theirs);
         copyFileSync(base, mine);
         const e = runUnchecked(tool("e2fsck"), ["-fy", theirs], { env: E2FSCK_ENV });
-        const o = await oursRepair(mine);
+        const o = await checkWithText(mine, "yes");
         const after = e2fsck(mine);
         expect(after.status, `e2fsck -fn after our repair:\n${after.out}\nour repair:\n${o.out}`).toBe(0);
         expect(o.report.exitCode).toBe(e.status);
