@@ -8,11 +8,10 @@
 import { EXT4_EXT_MAGIC, EXT_INIT_MAX_LEN, extentHeader, extentIdx, extentLeaf } from "../format/extent.js";
 import { EXT4_EXTENTS_FL, EXT4_INLINE_DATA_FL, type RawInode } from "../format/inode.js";
 import type { FsckVolume } from "./volume.js";
+import { u16, u32 } from "./bytes.js";
 
 const EXT2_NDIR_BLOCKS = 12;
 
-const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
-const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 const iblock = (raw: RawInode, i: number): number => u32(raw.i_block, i * 4);
 
 const EH_MAGIC = extentHeader.offsetOf("eh_magic");

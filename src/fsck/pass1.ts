@@ -55,6 +55,7 @@ import { writeExtentBlock } from "./extent_edit.js";
 import { LATCH_BBLOCK, LATCH_BLOCK, LATCH_LOW_DTIME, LATCH_TOOBIG, fastInode } from "./pass1_fast.js";
 import { inodeCsumOk, SanityRing, type SanityGeometry, type SanityHelperFactory } from "./sanity.js";
 import { checkExtAttr, checkInodeExtraSpace, readXattrs } from "./xattr_check.js";
+import { u16, u32 } from "./bytes.js";
 
 // Field offsets for the fast path over unused inodes (from the inode table, not literals).
 const OFF_MODE = inodeStruct.offsetOf("i_mode");
@@ -86,9 +87,6 @@ const HELPER_STALL_MS = 1000;
 
 /** A block-map pointer a walk cleared: the block holding it (0: i_block), its value and slot (-1: unknown). */
 interface ClearedPointer { ref: number; blk: number; slot: number }
-
-const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
-const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 
 /** i_block word `i` of an inode. */
 const iblock = (raw: RawInode, i: number): number => u32(raw.i_block, i * 4);
@@ -1103,7 +1101,6 @@ export class Pass1 {
     node[EH_ENTRIES] = (entries - 1) & 0xff;
     node[EH_ENTRIES + 1] = ((entries - 1) >>> 8) & 0xff;
   }
-
 
   /**
    * One node of the tree: its entries, in order, with e2fsck's checks; index entries

@@ -12,9 +12,7 @@ import { EXT4_EXTENTS_FL, EXT4_INLINE_DATA_FL, EXT4_ROOT_INO, type RawInode } fr
 import type { CheckContext } from "./context.js";
 import { iterateBlockMap } from "./blockmap.js";
 import { readXattrs } from "./xattr_check.js";
-
-const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
-const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+import { u16, u32 } from "./bytes.js";
 
 /** The on-disk bytes of inode `ino` (a copy), or null when its table cannot be read. */
 export async function readInodeBytes(c: CheckContext, ino: number): Promise<Uint8Array | null> {

@@ -11,6 +11,7 @@
 import { inodeChecksumSeedBits, verifyInodeChecksum } from "../format/checksum.js";
 import { EXT4_EXTENTS_FL, EXT4_GOOD_OLD_INODE_SIZE, EXT4_INLINE_DATA_FL, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, inodeStruct } from "../format/inode.js";
 import { extentHeaderOk } from "./blockmap.js";
+import { u16, u32 } from "./bytes.js";
 
 /** What the sanity check needs to know of the volume (structured-clone safe). */
 export interface SanityGeometry {
@@ -195,9 +196,6 @@ const OFF_GENERATION = inodeStruct.offsetOf("i_generation");
 const OFF_SIZE_LO = inodeStruct.offsetOf("i_size_lo");
 const OFF_SIZE_HIGH = inodeStruct.offsetOf("i_size_high");
 const EXT2_N_BLOCKS = 15;
-
-const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
-const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 
 /** The inode's checksum verifies, or its first 128 bytes are all zero (never used). */
 export function inodeCsumOk(buf: Uint8Array, off: number, ino: number, g: SanityGeometry): boolean {

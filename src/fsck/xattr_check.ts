@@ -16,6 +16,7 @@ import {
   PR_1_EA_BAD_VALUE, PR_1_EA_BLOCK_ONLY_CSUM_INVALID, PR_1_EA_MULTI_BLOCK, PR_1_EXTRA_ISIZE, PR_1_INODE_EA_ALLOC_COLLISION,
   PR_1_READ_EA_BLOCK,
 } from "./problem.js";
+import { u16, u32 } from "./bytes.js";
 
 const HEADER_SIZE = xattrHeader.size;
 const IBODY_HEADER_SIZE = xattrIbodyHeader.size;
@@ -26,9 +27,6 @@ const OFF_VALUE_OFFS = xattrEntry.offsetOf("e_value_offs");
 const OFF_VALUE_INUM = xattrEntry.offsetOf("e_value_inum");
 const OFF_VALUE_SIZE = xattrEntry.offsetOf("e_value_size");
 const OFF_HASH = xattrEntry.offsetOf("e_hash");
-
-const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
-const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 
 /** Byte ranges of an attribute area, to find overlapping pieces (e2fsck region.c). */
 class Region {
