@@ -71,6 +71,10 @@ export function effectiveHashVersion(defHashVersion: number, unsignedFlag: boole
     : defHashVersion;
 }
 
+const hashState = new Uint32Array(4);
+const hashInput8 = new Uint32Array(8);
+const hashInput4 = new Uint32Array(4);
+
 /**
  * Hash of a directory entry name. `seed` is s_hash_seed as four u32 (little-endian
  * on disk); null or all zero selects the default MD4 seed. Throws
@@ -79,10 +83,12 @@ export function effectiveHashVersion(defHashVersion: number, unsignedFlag: boole
  * @kernel ext4fs_dirhash (fs/ext4/hash.c), e2fsprogs ext2fs_dirhash
  */
 export function dirhash(name: Uint8Array, version: DxHashVersion, seed: readonly number[] | null): DxHash {
-  const buf = new Uint32Array(DEFAULT_SEED);
-  if (seed !== null && [0, 1, 2, 3].some((i) => (seed[i] ?? 0) !== 0)) {
-    for (let i = 0; i < 4; i++) buf[i] = seed[i] ?? 0;
-  }
+  // Scratch words reused by every call (nothing here awaits): pass 3A hashes every name of a
+  // volume, and four small typed arrays per name cost more than the hashing.
+  const buf = hashState;
+  let seeded = false;
+  if (seed !== null) for (let i = 0; i < 4; i++) if ((seed[i] ?? 0) !== 0) seeded = true;
+  for (let i = 0; i < 4; i++) buf[i] = seeded ? (seed?.[i] ?? 0) : DEFAULT_SEED[i]!;
 
   let hash: number;
   let minorHash = 0;
@@ -94,7 +100,7 @@ export function dirhash(name: Uint8Array, version: DxHashVersion, seed: readonly
     case DX_HASH_HALF_MD4:
     case DX_HASH_HALF_MD4_UNSIGNED: {
       const unsigned = version === DX_HASH_HALF_MD4_UNSIGNED;
-      const input = new Uint32Array(8);
+      const input = hashInput8;
       for (let p = 0; p < name.length; p += 32) {
         str2hashbuf(name, p, name.length - p, input, unsigned);
         halfMd4Transform(buf, input);
@@ -106,7 +112,7 @@ export function dirhash(name: Uint8Array, version: DxHashVersion, seed: readonly
     case DX_HASH_TEA:
     case DX_HASH_TEA_UNSIGNED: {
       const unsigned = version === DX_HASH_TEA_UNSIGNED;
-      const input = new Uint32Array(4);
+      const input = hashInput4;
       for (let p = 0; p < name.length; p += 16) {
         str2hashbuf(name, p, name.length - p, input, unsigned);
         teaTransform(buf, input);

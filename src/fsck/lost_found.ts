@@ -73,6 +73,11 @@ export function emptyDirBlock(c: CheckContext): Uint8Array {
 export function newBlock(c: CheckContext, goal: number): number {
   const v = c.v;
   const start = goal >= v.firstDataBlock && goal < v.blocksCount ? goal : v.firstDataBlock;
+  if (v.clusterRatio === 1) {
+    const b = c.blockFound.findFirstClear(start, v.blocksCount);
+    if (b >= 0) return b;
+    return Math.max(0, c.blockFound.findFirstClear(v.firstDataBlock, start));
+  }
   for (const [from, to] of [[start, v.blocksCount], [v.firstDataBlock, start]] as const) {
     for (let b = from - ((from - v.firstDataBlock) % v.clusterRatio); b < to; b += v.clusterRatio) {
       if (b < v.firstDataBlock) continue;

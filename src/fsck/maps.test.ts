@@ -57,6 +57,21 @@ describe("ChunkedBitmap", () => {
   });
 });
 
+describe("ChunkedBitmap.findFirstClear", () => {
+  it("finds what a bit-by-bit scan finds, across full bytes, chunks and unwritten chunks", () => {
+    const bm = new ChunkedBitmap(1 << 20);
+    bm.setRange(0, 200_000); // chunks 0-2 full up to 200,000, chunk 3 partly, the rest unwritten
+    for (const i of [70_000, 150_001, 199_999]) bm.clear(i);
+    const naive = (a: number, b: number): number => {
+      for (let i = a; i < b; i++) if (!bm.test(i)) return i;
+      return -1;
+    };
+    for (const [a, b] of [[0, 1 << 20], [5, 70_000], [5, 70_001], [70_001, 150_001], [150_002, 199_999], [150_002, 200_000], [199_999, 200_000], [200_000, 300_000], [65_531, 65_541]] as const) {
+      expect(bm.findFirstClear(a, b)).toBe(naive(a, b));
+    }
+  });
+});
+
 describe("ChunkedBitmap.setRange", () => {
   it("sets every bit of the range across bytes and chunks, counting only new bits", () => {
     const b = new ChunkedBitmap(1 << 20);

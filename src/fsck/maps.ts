@@ -99,6 +99,23 @@ export class ChunkedBitmap {
     }
   }
 
+  /** The first clear bit in [start, end), or -1: whole bytes of set bits skipped at a time. */
+  findFirstClear(start: number, end: number): number {
+    for (let i = start; i < end; ) {
+      const c = chunkOf(i, BITMAP_CHUNK_SHIFT);
+      const base = c * BITMAP_CHUNK_BITS;
+      const stop = Math.min(end, base + BITMAP_CHUNK_BITS) - base;
+      const ch = this.#chunks[c];
+      if (ch === undefined) return i; // a chunk never written is all clear
+      let b = i - base;
+      for (; b < stop && (b & 7) !== 0; b++) if ((ch[b >>> 3]! & (1 << (b & 7))) === 0) return base + b;
+      while (b + 8 <= stop && ch[b >>> 3] === 0xff) b += 8;
+      for (; b < stop; b++) if ((ch[b >>> 3]! & (1 << (b & 7))) === 0) return base + b;
+      i = base + stop;
+    }
+    return -1;
+  }
+
   /** Are all bits of [start, start + len) clear? */
   rangeClear(start: number, len: number): boolean {
     for (let i = start; i < start + len; ) {
