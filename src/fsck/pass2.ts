@@ -1093,7 +1093,7 @@ function canSealDirBlock(buf: Uint8Array, bs: number): boolean {
 }
 
 /** ext2fs_dir_block_csum_set: seal a leaf's tail or an htree block's dx_tail. False when neither fits. */
-function sealDirBlock(buf: Uint8Array, bs: number, seed: number): boolean {
+export function sealDirBlock(buf: Uint8Array, bs: number, seed: number): boolean {
   if (direntTail(buf, bs) === "ok") {
     put32(buf, bs - 4, dirBlockChecksum(buf, bs, seed));
     return true;

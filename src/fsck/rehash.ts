@@ -7,16 +7,18 @@
  * index) gets the same leaf packing with no index.
  */
 
-import { dirBlockChecksum, dxBlockChecksum, inodeChecksumSeed } from "../format/checksum.js";
+import { assert } from "../debug/assert.js";
+import { inodeChecksumSeed } from "../format/checksum.js";
 import { EXT4_FT_DIR, EXT4_FT_DIR_CSUM, dirRecLen, recLenToDisk } from "../format/dirent.js";
 import { EXT4_EXT_MAGIC, EXT_INIT_MAX_LEN, extentHeader, extentLeaf } from "../format/extent.js";
 import { dxNodeLimit, dxRootLimit } from "../format/htree.js";
 import { EXT4_EXTENTS_FL, EXT4_HUGE_FILE_FL, EXT4_INDEX_FL, type RawInode } from "../format/inode.js";
-import { put16, put32, u16, u32 } from "./bytes.js";
+import { put16, put32, u32 } from "./bytes.js";
 import { DIR_HTREE, type CheckContext } from "./context.js";
 import { ExtentTree, type XNode } from "./extent_edit.js";
 import { PR_1E_CAN_COLLAPSE_EXTENT_TREE, PR_1E_CAN_NARROW_EXTENT_TREE } from "./problem.js";
 import { allocateDirBlock, emptyDirBlock, newBlock } from "./lost_found.js";
+import { sealDirBlock } from "./pass2.js";
 import { dirBlocks, readInode } from "./paths.js";
 import { blockAllocStats } from "./repair.js";
 
@@ -162,19 +164,6 @@ function calculateTree(c: CheckContext, blocks: Uint8Array[], hashes: readonly n
   return true;
 }
 
-/** Seal a rebuilt block: a leaf's dirent tail, or an index block's dx_tail. @e2fsprogs ext2fs_dir_block_csum_set */
-function sealBlock(c: CheckContext, b: Uint8Array, seed: number, kind: "leaf" | "root" | "node"): void {
-  const bs = c.v.blockSize;
-  if (kind === "leaf") {
-    put32(b, bs - 4, dirBlockChecksum(b, bs, seed));
-    return;
-  }
-  const entries = kind === "node" ? 8 : 32; // after a node's empty entry, or the root's '.', '..' and info
-  const limit = u16(b, entries);
-  const tail = entries + limit * 8;
-  put32(b, tail + 4, dxBlockChecksum(b, entries, u16(b, entries + 2), tail, seed));
-}
-
 /** Whether ext4ts can cut this map: any extent tree, or a block map without double or triple indirect blocks; not bigalloc. */
 function punchable(c: CheckContext, raw: RawInode): boolean {
   if (c.v.clusterRatio !== 1) return false;
@@ -225,9 +214,7 @@ export async function rehashDir(c: CheckContext, dir: number, entries: readonly 
   const v = c.v;
   const bs = v.blockSize;
   const { blocks, hashes } = copyDirEntries(c, entries, compress);
-  const leavesEnd = blocks.length;
   if (!compress && !calculateTree(c, blocks, hashes, dir, parent)) return false;
-  const nodesEnd = blocks.length;
   let got = await readInode(c, dir);
   if (got === null) return false;
   const count = Math.floor((got.raw.i_size_lo + got.raw.i_size_high * 2 ** 32) / bs);
@@ -297,7 +284,8 @@ export async function rehashDir(c: CheckContext, dir: number, entries: readonly 
   const seed = inodeChecksumSeed(v.csumSeed, dir, raw.i_generation);
   for (let i = 0; i < num; i++) {
     const b = blocks[i]!;
-    if (v.f.metadataCsum) sealBlock(c, b, seed, compress ? "leaf" : i === 0 ? "root" : i >= leavesEnd && i < nodesEnd ? "node" : "leaf");
+    // Every block built above has its leaf tail or dx_tail: sealing it cannot fail.
+    if (v.f.metadataCsum) assert(sealDirBlock(b, bs, seed), () => `pass 3A built directory ${dir}'s block ${i} without a checksum tail`);
     await c.out.writeBlock(have[i]!, b);
   }
   fields.i_flags = (compress ? raw.i_flags & ~EXT4_INDEX_FL : raw.i_flags | EXT4_INDEX_FL) >>> 0;
