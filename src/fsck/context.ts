@@ -262,7 +262,7 @@ export class CheckContext {
   readonly inodeBb: ChunkedBitmap;
   readonly inodeImagic: ChunkedBitmap;
   /** EXT4_FT_* of each scanned inode's mode, 0 when unknown or not scanned. */
-  readonly ftype = new FileTypes();
+  readonly ftype: FileTypes;
   readonly linkInfo: InodeCounts;
   readonly linkCount: InodeCounts;
 
@@ -381,6 +381,7 @@ export class CheckContext {
     this.now = now;
     const ni = v.inodesCount + 1;
     this.inodeUsed = new ChunkedBitmap(ni);
+    this.ftype = new FileTypes(ni);
     this.linkInfo = new InodeCounts(ni, 0xffff);
     this.linkCount = new InodeCounts(ni, 0xffffffff);
     this.inodeBad = new ChunkedBitmap(ni);

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ChunkedBitmap, FileTypes, GrowF64, GrowU32, InodeCounts, NameSet } from "./maps.js";
 
@@ -57,6 +58,86 @@ describe("ChunkedBitmap", () => {
   });
 });
 
+describe("ChunkedBitmap as shared and own chunks", () => {
+  type Op = { kind: "set" | "clear" | "test"; i: number } | { kind: "range"; i: number; n: number } | { kind: "extract" | "clearRange" | "findClear"; i: number; n: number };
+  const SIZE = 3_000; // 24 chunks of 128 bits
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ kind: fc.constantFrom("set" as const, "clear" as const, "test" as const), i: fc.nat(SIZE - 1) }),
+    // runs in order, as pass 1 fills the maps, and runs covering whole chunks
+    fc.record({ kind: fc.constant("range" as const), i: fc.nat(SIZE - 1), n: fc.nat(400) }),
+    fc.record({ kind: fc.constantFrom("extract" as const, "clearRange" as const, "findClear" as const), i: fc.nat(SIZE - 1), n: fc.nat(600) }),
+  );
+
+  it("answers every query as a plain array of bits does, whatever the order of writes", () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
+        const bm = new ChunkedBitmap(SIZE);
+        const model = new Uint8Array(SIZE);
+        for (const o of ops) {
+          const n = "n" in o ? Math.min(o.n, SIZE - o.i) : 1;
+          if (o.kind === "set") expect(bm.set(o.i)).toBe(model[o.i] === 1);
+          if (o.kind === "set" || o.kind === "range") model.fill(1, o.i, o.i + n);
+          if (o.kind === "range") bm.setRange(o.i, n);
+          if (o.kind === "clear") {
+            bm.clear(o.i);
+            model[o.i] = 0;
+          }
+          if (o.kind === "test") expect(bm.test(o.i)).toBe(model[o.i] === 1);
+          if (o.kind === "clearRange") expect(bm.rangeClear(o.i, n)).toBe(!model.subarray(o.i, o.i + n).includes(1));
+          if (o.kind === "findClear") {
+            const k = model.subarray(o.i, o.i + n).indexOf(0);
+            expect(bm.findFirstClear(o.i, o.i + n)).toBe(k === -1 ? -1 : o.i + k);
+          }
+          if (o.kind === "extract" && n > 0) {
+            const dst = new Uint8Array(Math.ceil(n / 8)).fill(0x5a);
+            bm.extract(o.i, n, dst);
+            const got = [...Array(n).keys()].map((j) => (dst[j >>> 3]! >>> (j & 7)) & 1);
+            expect(got).toEqual([...model.subarray(o.i, o.i + n)]);
+          }
+          expect(bm.count).toBe(model.reduce((a, b) => a + b, 0));
+        }
+        for (let i = 0; i < SIZE; i++) if (bm.test(i) !== (model[i] === 1)) expect({ i, set: bm.test(i) }).toEqual({ i, set: model[i] === 1 });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("holds only the chunks that mix set and clear bits", () => {
+    const inodes = 1_100_000;
+    const full = new ChunkedBitmap(inodes);
+    const dirs = new ChunkedBitmap(inodes);
+    for (let i = 1; i < 1_000_000; i++) {
+      full.set(i); // in order: each chunk handed back as its last bit is set
+      if (i % 1000 === 0) dirs.set(i);
+    }
+    full.set(0);
+    expect(full.count).toBe(1_000_000);
+    // the index (8,594 chunks of 128 bits, two bytes each) and the chunk at the end of the run
+    expect(full.bytes).toBeLessThan(18 * 1024);
+    // the index and one 16-byte chunk a directory, not a bit an inode (134 KiB)
+    expect(dirs.bytes).toBeLessThan(18 * 1024 + 1000 * 16 * 2 + 4096);
+    const unordered = new ChunkedBitmap(inodes);
+    for (let i = 999_999; i >= 0; i--) unordered.set(i); // no chunk filled in order: the sweeps hand them back
+    expect(unordered.count).toBe(1_000_000);
+    expect(unordered.test(1_000_000)).toBe(false);
+    unordered.set(1_000_000); // a write after the sweeps
+    expect(unordered.findFirstClear(0, inodes)).toBe(1_000_001);
+  });
+
+  it("keeps bits past 2^32 (block numbers of 64bit volumes)", () => {
+    const bm = new ChunkedBitmap(2 ** 34);
+    for (const i of [0, 2 ** 31 - 1, 2 ** 31, 2 ** 32 + 5, 2 ** 34 - 1]) {
+      expect(bm.set(i)).toBe(false);
+      expect(bm.test(i)).toBe(true);
+      expect(bm.test(i + 1)).toBe(false);
+    }
+    bm.setRange(2 ** 33 - 3, 10);
+    expect(bm.findFirstClear(2 ** 33 - 3, 2 ** 34)).toBe(2 ** 33 + 7);
+    expect(bm.rangeClear(2 ** 33 + 7, 1000)).toBe(true);
+    expect(() => bm.set(2 ** 34)).toThrow(RangeError);
+  });
+});
+
 describe("ChunkedBitmap.findFirstClear", () => {
   it("finds what a bit-by-bit scan finds, across full bytes, chunks and unwritten chunks", () => {
     const bm = new ChunkedBitmap(1 << 20);
@@ -90,7 +171,7 @@ describe("ChunkedBitmap.setRange", () => {
 
 describe("FileTypes", () => {
   it("keeps each inode's type 0..7 and extracts the directories", () => {
-    const t = new FileTypes();
+    const t = new FileTypes(200_000);
     expect(t.get(123_456)).toBe(0);
     expect(t.bytes).toBe(0);
     for (let i = 1; i < 200_000; i++) t.set(i, i % 8);

@@ -14,103 +14,221 @@ export const POPCOUNT = Uint8Array.from({ length: 256 }, (_, b) => {
   return n;
 });
 
-const BITMAP_CHUNK_SHIFT = 16;
-const BITMAP_CHUNK_BITS = 1 << BITMAP_CHUNK_SHIFT; // 8 KiB of bits per chunk
+/** The fewest bits a chunk holds (16 bytes), and the most chunks one bitmap is cut into. */
+const MIN_CHUNK_SHIFT = 7;
+const MAX_CHUNKS = 1 << 15;
+/** The shared slots: a chunk never written (or cleared again) and a chunk whose bits are all set. */
+const CLEAR = 0;
+const FULL = 1;
+const FIRST_OWN = 2;
+const NO_CHUNK = 0xffff;
+const EMPTY_INDEX = new Uint16Array(0);
 
 /** i >> shift for any index up to 2^53 (a shift alone only below 2^31, where it is the fast case). */
 function chunkOf(i: number, shift: number): number {
   return i < 0x80000000 ? i >>> shift : Math.floor(i / 2 ** shift);
 }
 
-/** A bitmap over [0, size). */
+/**
+ * A bitmap over [0, size), cut into at most 32,768 chunks of 128 bits or more. An index
+ * gives each chunk a slot in one pool of bytes; slot 0 (all clear) and slot 1 (all set) are
+ * shared by every chunk in that state, and a chunk gets a slot of its own only while it
+ * holds both set and clear bits. A chunk is copied out on the write that first makes it
+ * mixed and handed back when it is uniform again: at once when a fill sets its last bit,
+ * and by a sweep whenever the chunks held have doubled since the last one. So a map costs
+ * its index plus its mixed chunks, where e2fsck's rb-tree bitmaps store runs: a volume of
+ * files numbered in runs with a directory every thousand inodes costs some 30 KiB a million
+ * inodes per map, not 128. A test is still two loads, an index entry and a byte of the pool.
+ *
+ * Indexes are plain numbers up to 2^53 (block numbers of 64bit volumes).
+ */
 export class ChunkedBitmap {
-  readonly #chunks: (Uint8Array | undefined)[] = [];
+  /** log2 of the bits a chunk holds. */
+  readonly #shift: number;
+  /** log2 of the bytes a chunk holds: a slot's first byte is slot << #slotShift. */
+  readonly #slotShift: number;
+  readonly #chunkBits: number;
+  /** Bytes of a chunk - 1: the byte of bit i (below 2^31) in its chunk is (i >>> 3) & #byteMask. */
+  readonly #byteMask: number;
+  readonly #chunkCount: number;
+  /** Bits below this are in the bitmap and below 2^31, where shifts and masks work. */
+  readonly #fastEnd: number;
+  /** The slot of each chunk; empty until the first write (an entry past the end reads as undefined, which << makes 0: CLEAR). */
+  #index = EMPTY_INDEX;
+  #pool: Uint8Array;
+  /** The chunk each own slot holds, NO_CHUNK when the slot is free. */
+  #owner: Uint16Array;
+  /** Free own slots below #top, as a stack. */
+  #free: Uint16Array;
+  #freeCount = 0;
+  /** Own slots ever handed out (the pool's high-water mark). */
+  #top = FIRST_OWN;
+  /** Own slots in use, and how many there may be before the next sweep. */
+  #held = 0;
+  #sweepAt = 64;
   /** Bits set (maintained by set/clear). */
   count = 0;
 
-  constructor(readonly size: number) {}
+  constructor(readonly size: number) {
+    let shift = MIN_CHUNK_SHIFT;
+    while (shift < 53 && size / 2 ** shift > MAX_CHUNKS) shift++;
+    this.#shift = shift;
+    this.#slotShift = shift - 3;
+    this.#chunkBits = 2 ** shift;
+    this.#byteMask = (this.#chunkBits >>> 3) - 1;
+    this.#chunkCount = Math.ceil(size / this.#chunkBits);
+    this.#fastEnd = Math.min(size, 0x80000000);
+    this.#pool = new Uint8Array(4 << this.#slotShift);
+    this.#pool.fill(0xff, FULL << this.#slotShift, FIRST_OWN << this.#slotShift);
+    this.#owner = new Uint16Array(4).fill(NO_CHUNK);
+    this.#free = new Uint16Array(4);
+  }
 
   test(i: number): boolean {
-    const c = chunkOf(i, BITMAP_CHUNK_SHIFT);
-    const ch = this.#chunks[c];
-    if (ch === undefined) return false;
-    const b = i - c * BITMAP_CHUNK_BITS;
-    return (ch[b >>> 3]! & (1 << (b & 7))) !== 0;
+    if (i < this.#fastEnd) {
+      const c = i >>> this.#shift; // past the index (negative i, or no write yet): clear
+      return c < this.#index.length && (this.#pool[(this.#index[c]! << this.#slotShift) + ((i >>> 3) & this.#byteMask)]! & (1 << (i & 7))) !== 0;
+    }
+    return this.#testFar(i);
   }
 
   /** Set bit i; returns whether it was already set. */
   set(i: number): boolean {
-    const c = chunkOf(i, BITMAP_CHUNK_SHIFT);
-    let ch = this.#chunks[c];
-    if (ch === undefined) {
-      ch = new Uint8Array(BITMAP_CHUNK_BITS >>> 3);
-      this.#chunks[c] = ch;
+    // The usual case inline: a bit below 2^31 whose chunk has a slot of its own.
+    if (i < this.#fastEnd) {
+      const c = i >>> this.#shift;
+      const s = c < this.#index.length ? this.#index[c]! : CLEAR;
+      if (s >= FIRST_OWN) {
+        const at = (s << this.#slotShift) + ((i >>> 3) & this.#byteMask);
+        const m = 1 << (i & 7);
+        const old = this.#pool[at]!;
+        if ((old & m) !== 0) return true;
+        this.#pool[at] = old | m;
+        this.count++;
+        // A fill in order ends a chunk on its last bit: give the chunk back if it is full.
+        if ((i & (this.#chunkBits - 1)) === this.#chunkBits - 1) this.#releaseIfFull(c, s);
+        return false;
+      }
     }
-    const b = i - c * BITMAP_CHUNK_BITS;
-    const k = b >>> 3;
-    const m = 1 << (b & 7);
-    const was = (ch[k]! & m) !== 0;
-    if (!was) {
-      ch[k] = ch[k]! | m;
-      this.count++;
-    }
-    return was;
+    return this.#setSlow(i);
   }
 
   clear(i: number): void {
-    const c = chunkOf(i, BITMAP_CHUNK_SHIFT);
-    const ch = this.#chunks[c];
-    if (ch === undefined) return;
-    const b = i - c * BITMAP_CHUNK_BITS;
-    const k = b >>> 3;
-    const m = 1 << (b & 7);
-    if ((ch[k]! & m) !== 0) {
-      ch[k] = ch[k]! & ~m;
-      this.count--;
+    if (i < this.#fastEnd) {
+      const c = i >>> this.#shift;
+      if (!(c < this.#index.length)) return;
+      const s = this.#index[c]!;
+      if (s === CLEAR) return;
+      if (s >= FIRST_OWN) {
+        const at = (s << this.#slotShift) + ((i >>> 3) & this.#byteMask);
+        const m = 1 << (i & 7);
+        const old = this.#pool[at]!;
+        if ((old & m) !== 0) {
+          this.#pool[at] = old & ~m;
+          this.count--;
+        }
+        return;
+      }
     }
+    this.#clearSlow(i);
   }
 
-  /** Set bits [start, start + len): whole bytes at a time where the range covers them. */
+  #testFar(i: number): boolean {
+    if (!(i >= 0 && i < this.size)) return false;
+    const c = chunkOf(i, this.#shift);
+    const b = i - c * this.#chunkBits;
+    return (this.#pool[((this.#index[c] ?? CLEAR) << this.#slotShift) + (b >>> 3)]! & (1 << (b & 7))) !== 0;
+  }
+
+  #setSlow(i: number): boolean {
+    const c = this.#chunk(i);
+    const b = i - c * this.#chunkBits;
+    let s = this.#index[c]!;
+    const m = 1 << (b & 7);
+    if ((this.#pool[(s << this.#slotShift) + (b >>> 3)]! & m) !== 0) return true;
+    if (s === CLEAR) s = this.#own(c, CLEAR);
+    const at = (s << this.#slotShift) + (b >>> 3);
+    this.#pool[at] = this.#pool[at]! | m;
+    this.count++;
+    if (b === this.#chunkBits - 1) this.#releaseIfFull(c, s);
+    return false;
+  }
+
+  #clearSlow(i: number): void {
+    if (!(i >= 0 && i < this.size)) return;
+    const c = chunkOf(i, this.#shift);
+    const b = i - c * this.#chunkBits;
+    let s = this.#index[c];
+    if (s === undefined) return;
+    const m = 1 << (b & 7);
+    if ((this.#pool[(s << this.#slotShift) + (b >>> 3)]! & m) === 0) return;
+    if (s === FULL) s = this.#own(c, FULL);
+    const at = (s << this.#slotShift) + (b >>> 3);
+    this.#pool[at] = this.#pool[at]! & ~m;
+    this.count--;
+  }
+
+  #releaseIfFull(c: number, s: number): void {
+    if (this.#uniform(s) === FULL) this.#release(c, FULL);
+  }
+
+  /** Set bits [start, start + len): whole chunks by the shared full slot, whole bytes where the range covers them. */
   setRange(start: number, len: number): void {
     const end = start + len;
     for (let i = start; i < end; ) {
-      const c = chunkOf(i, BITMAP_CHUNK_SHIFT);
-      const stop = Math.min(end, (c + 1) * BITMAP_CHUNK_BITS);
-      let ch = this.#chunks[c];
-      if (ch === undefined) {
-        ch = new Uint8Array(BITMAP_CHUNK_BITS >>> 3);
-        this.#chunks[c] = ch;
+      const c = this.#chunk(i);
+      const base = c * this.#chunkBits;
+      const stop = Math.min(end, base + this.#chunkBits);
+      let s = this.#index[c]!;
+      if (s === FULL) {
+        i = stop;
+        continue;
       }
+      if (i === base && stop === base + this.#chunkBits) {
+        this.count += this.#chunkBits - this.#bitsSet(s);
+        if (s === CLEAR) this.#index[c] = FULL;
+        else this.#release(c, FULL);
+        i = stop;
+        continue;
+      }
+      if (s === CLEAR) s = this.#own(c, CLEAR);
+      const pool = this.#pool;
+      const o = s << this.#slotShift;
       for (; i < stop; ) {
-        const b = i - c * BITMAP_CHUNK_BITS;
+        const b = i - base;
         if ((b & 7) === 0 && i + 8 <= stop) {
-          this.count += 8 - POPCOUNT[ch[b >>> 3]!]!;
-          ch[b >>> 3] = 0xff;
+          this.count += 8 - POPCOUNT[pool[o + (b >>> 3)]!]!;
+          pool[o + (b >>> 3)] = 0xff;
           i += 8;
           continue;
         }
         const m = 1 << (b & 7);
-        if ((ch[b >>> 3]! & m) === 0) {
-          ch[b >>> 3] = ch[b >>> 3]! | m;
+        if ((pool[o + (b >>> 3)]! & m) === 0) {
+          pool[o + (b >>> 3)] = pool[o + (b >>> 3)]! | m;
           this.count++;
         }
         i++;
       }
+      if (this.#uniform(s) === FULL) this.#release(c, FULL);
     }
   }
 
-  /** The first clear bit in [start, end), or -1: whole bytes of set bits skipped at a time. */
+  /** The first clear bit in [start, end), or -1: full chunks and whole bytes of set bits skipped at a time. */
   findFirstClear(start: number, end: number): number {
+    const pool = this.#pool;
     for (let i = start; i < end; ) {
-      const c = chunkOf(i, BITMAP_CHUNK_SHIFT);
-      const base = c * BITMAP_CHUNK_BITS;
-      const stop = Math.min(end, base + BITMAP_CHUNK_BITS) - base;
-      const ch = this.#chunks[c];
-      if (ch === undefined) return i; // a chunk never written is all clear
-      let b = i - base;
-      for (; b < stop && (b & 7) !== 0; b++) if ((ch[b >>> 3]! & (1 << (b & 7))) === 0) return base + b;
-      while (b + 8 <= stop && ch[b >>> 3] === 0xff) b += 8;
-      for (; b < stop; b++) if ((ch[b >>> 3]! & (1 << (b & 7))) === 0) return base + b;
+      const c = chunkOf(i, this.#shift);
+      const base = c * this.#chunkBits;
+      const stop = Math.min(end, base + this.#chunkBits) - base;
+      const s = this.#index[c] ?? CLEAR;
+      if (s === CLEAR) return i;
+      if (s !== FULL) {
+        const o = s << this.#slotShift;
+        let b = i - base;
+        for (; b < stop && (b & 7) !== 0; b++) if ((pool[o + (b >>> 3)]! & (1 << (b & 7))) === 0) return base + b;
+        while (b + 8 <= stop && pool[o + (b >>> 3)] === 0xff) b += 8;
+        for (; b < stop; b++) if ((pool[o + (b >>> 3)]! & (1 << (b & 7))) === 0) return base + b;
+      }
       i = base + stop;
     }
     return -1;
@@ -118,20 +236,23 @@ export class ChunkedBitmap {
 
   /** Are all bits of [start, start + len) clear? */
   rangeClear(start: number, len: number): boolean {
-    for (let i = start; i < start + len; ) {
-      const c = chunkOf(i, BITMAP_CHUNK_SHIFT);
-      const chunkEnd = (c + 1) * BITMAP_CHUNK_BITS;
-      const stop = Math.min(start + len, chunkEnd);
-      const ch = this.#chunks[c];
-      if (ch !== undefined) {
-        for (let j = i; j < stop; j++) {
-          const b = j - c * BITMAP_CHUNK_BITS;
-          if ((b & 7) === 0 && j + 8 <= stop) {
-            if (ch[b >>> 3] !== 0) return false;
+    const pool = this.#pool;
+    const end = start + len;
+    for (let i = start; i < end; ) {
+      const c = chunkOf(i, this.#shift);
+      const base = c * this.#chunkBits;
+      const stop = Math.min(end, base + this.#chunkBits);
+      const s = this.#index[c] ?? CLEAR;
+      if (s === FULL) return false;
+      if (s !== CLEAR) {
+        const o = s << this.#slotShift;
+        for (let j = i - base; j < stop - base; j++) {
+          if ((j & 7) === 0 && j + 8 <= stop - base) {
+            if (pool[o + (j >>> 3)] !== 0) return false;
             j += 7;
             continue;
           }
-          if ((ch[b >>> 3]! & (1 << (b & 7))) !== 0) return false;
+          if ((pool[o + (j >>> 3)]! & (1 << (j & 7))) !== 0) return false;
         }
       }
       i = stop;
@@ -146,27 +267,40 @@ export class ChunkedBitmap {
    */
   extract(start: number, n: number, dst: Uint8Array): void {
     const bytes = Math.ceil(n / 8);
-    const chunkBytes = BITMAP_CHUNK_BITS >>> 3;
+    const chunkBytes = this.#chunkBits >>> 3;
+    const pool = this.#pool;
+    const index = this.#index;
     for (let j = 0; j < bytes; ) {
       // The run of dst bytes whose first bit lies in one chunk.
       const abs = start + j * 8;
-      const c = chunkOf(abs, BITMAP_CHUNK_SHIFT);
-      const b = abs - c * BITMAP_CHUNK_BITS;
+      const c = chunkOf(abs, this.#shift);
+      const b = abs - c * this.#chunkBits;
       const q = b >>> 3;
       const r = b & 7;
+      const s = index[c] ?? CLEAR;
+      if (s < FIRST_OWN) {
+        // Shared chunks in a row (the runs that make up most maps): one fill. Unaligned, the
+        // run's last byte also takes bits from the chunk after it, so it stops a byte short.
+        let e = c + 1;
+        while (e < index.length && index[e] === s) e++;
+        if (e >= index.length && s === CLEAR) e = Infinity; // chunks past the index are clear
+        const fit = Math.min(bytes - j, (e - c) * chunkBytes - q - (r === 0 ? 0 : 1));
+        if (fit > 0) {
+          dst.fill(s === FULL ? 0xff : 0, j, j + fit);
+          j += fit;
+          continue;
+        }
+      }
       const fit = Math.min(bytes - j, chunkBytes - q);
-      const ch = this.#chunks[c];
-      if (r === 0) {
-        if (ch === undefined) dst.fill(0, j, j + fit);
-        else dst.set(ch.subarray(q, q + fit), j);
-      } else {
-        // Each byte takes its high bits from the next byte, the last one perhaps from the next chunk.
-        const next = this.#chunks[c + 1];
+      const o = s << this.#slotShift;
+      if (r === 0) for (let k = 0; k < fit; k++) dst[j + k] = pool[o + q + k]!;
+      else {
+        // Each byte takes its high bits from the next byte, the last one from the next chunk.
+        const next = (index[c + 1] ?? CLEAR) << this.#slotShift;
         for (let k = 0; k < fit; k++) {
           const qq = q + k;
-          const lo = ch === undefined ? 0 : ch[qq]!;
-          const hi = qq + 1 < chunkBytes ? (ch === undefined ? 0 : ch[qq + 1]!) : next === undefined ? 0 : next[0]!;
-          dst[j + k] = ((lo >>> r) | (hi << (8 - r))) & 0xff;
+          const hi = qq + 1 < chunkBytes ? pool[o + qq + 1]! : pool[next]!;
+          dst[j + k] = ((pool[o + qq]! >>> r) | (hi << (8 - r))) & 0xff;
         }
       }
       j += fit;
@@ -174,11 +308,90 @@ export class ChunkedBitmap {
     if ((n & 7) !== 0) dst[bytes - 1] = dst[bytes - 1]! & ((1 << (n & 7)) - 1);
   }
 
-  /** Bytes allocated (for memory accounting). */
+  /** Bytes allocated (for memory accounting): the index, the pool and its slot lists. */
   get bytes(): number {
+    return this.#index.byteLength + (this.#top > FIRST_OWN ? this.#pool.byteLength + this.#owner.byteLength + this.#free.byteLength : 0);
+  }
+
+  /** The chunk of bit i, for a write: the index made on the first one; bits outside [0, size) are a caller's bug. */
+  #chunk(i: number): number {
+    if (!(i >= 0 && i < this.size)) throw new RangeError(`bit ${i} outside a bitmap of ${this.size}`);
+    if (this.#index.length === 0) this.#index = new Uint16Array(this.#chunkCount);
+    return chunkOf(i, this.#shift);
+  }
+
+  /** Give chunk c a slot of its own holding the bytes of shared slot `from`; returns the slot. */
+  #own(c: number, from: number): number {
+    if (this.#held >= this.#sweepAt) {
+      this.#sweep();
+      // Chunks held at most twice what is mixed, and a sweep's pass over the slots paid for
+      // by as many new chunks as half the slots.
+      this.#sweepAt = Math.max(64, 2 * this.#held, this.#held + (this.#top >>> 1));
+    }
+    let s: number;
+    if (this.#freeCount > 0) s = this.#free[--this.#freeCount]!;
+    else {
+      s = this.#top++;
+      if (s === this.#owner.length) this.#grow();
+    }
+    const bytes = this.#chunkBits >>> 3;
+    this.#pool.fill(from === FULL ? 0xff : 0, s << this.#slotShift, (s << this.#slotShift) + bytes);
+    this.#owner[s] = c;
+    this.#index[c] = s;
+    this.#held++;
+    return s;
+  }
+
+  /** Point chunk c at shared slot `to` and free the slot it held. */
+  #release(c: number, to: number): void {
+    const s = this.#index[c]!;
+    this.#index[c] = to;
+    this.#owner[s] = NO_CHUNK;
+    this.#free[this.#freeCount++] = s;
+    this.#held--;
+  }
+
+  /** Hand back every held chunk that is uniform again (cleared, or filled out of order). */
+  #sweep(): void {
+    for (let s = FIRST_OWN; s < this.#top; s++) {
+      const c = this.#owner[s]!;
+      if (c === NO_CHUNK) continue;
+      const u = this.#uniform(s);
+      if (u !== -1) this.#release(c, u);
+    }
+  }
+
+  /** CLEAR or FULL when slot s is uniform, else -1. */
+  #uniform(s: number): number {
+    const pool = this.#pool;
+    const o = s << this.#slotShift;
+    const first = pool[o]!;
+    if (first !== 0 && first !== 0xff) return -1;
+    const end = o + (this.#chunkBits >>> 3);
+    for (let k = o + 1; k < end; k++) if (pool[k] !== first) return -1;
+    return first === 0 ? CLEAR : FULL;
+  }
+
+  #bitsSet(s: number): number {
+    if (s === CLEAR) return 0;
+    const o = s << this.#slotShift;
     let n = 0;
-    for (const ch of this.#chunks) if (ch !== undefined) n += ch.length;
+    for (let k = o; k < o + (this.#chunkBits >>> 3); k++) n += POPCOUNT[this.#pool[k]!]!;
     return n;
+  }
+
+  /** Double the slots (the pool, owners and free stack), up to one per chunk beside the shared two. */
+  #grow(): void {
+    const slots = Math.min(this.#owner.length * 2, this.#chunkCount + FIRST_OWN);
+    const pool = new Uint8Array(slots << this.#slotShift);
+    pool.set(this.#pool);
+    this.#pool = pool;
+    const owner = new Uint16Array(slots).fill(NO_CHUNK);
+    owner.set(this.#owner);
+    this.#owner = owner;
+    const free = new Uint16Array(slots);
+    free.set(this.#free);
+    this.#free = free;
   }
 }
 
@@ -189,8 +402,13 @@ export class ChunkedBitmap {
  * inode_dir_map and inode_reg_map and reads the inode for the other types.
  */
 export class FileTypes {
-  readonly #planes = [new ChunkedBitmap(Number.MAX_SAFE_INTEGER), new ChunkedBitmap(Number.MAX_SAFE_INTEGER), new ChunkedBitmap(Number.MAX_SAFE_INTEGER)] as const;
+  readonly #planes: readonly [ChunkedBitmap, ChunkedBitmap, ChunkedBitmap];
   #scratch = new Uint8Array(0);
+
+  /** Types of inodes [0, size). */
+  constructor(size: number) {
+    this.#planes = [new ChunkedBitmap(size), new ChunkedBitmap(size), new ChunkedBitmap(size)];
+  }
 
   get(i: number): number {
     const [p0, p1, p2] = this.#planes;
