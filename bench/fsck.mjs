@@ -3,9 +3,10 @@
 // one run.
 //
 //   node bench/fsck.mjs [--runs 3] [--keep] [--work DIR] [--cli bin/ext4ts.js] [--dist dist]
-//                       [--images small,many] [--seed 42]
+//                       [--images small,mid,many] [--seed 42]
 //                       [--small-files 20000] [--small-dirs 200] [--small-large 20] [--tree DIR]
 //                       [--many-files 1000000] [--many-dirs 1000] [--many-inodes N]
+//                       [--mid-files 200000] [--mid-dirs 200]
 //                       [--skip-passes]
 //
 // 1. Per image, once per bench run, in the scratch dir (default a new dir on tmpfs, /dev/shm):
@@ -15,6 +16,9 @@
 //             slow); or --tree DIR, an existing tree (e.g. the W1 tree of gen-tree.mjs)
 //      many   --many-files files in --many-dirs directories, every 16th holding 1..100 bytes,
 //             the rest empty; mke2fs -N --many-inodes (default 1.1 x --many-files)
+//      mid    the same shape with --mid-files files in --mid-dirs directories (-N 1.1 x
+//             --mid-files): large enough for the CLI's helper thread (64k+ inodes in use) as
+//             many is, so the memory growth from mid to many is per inode, not that thread
 //    written into an image by `mke2fs -q -F -t ext4 -T default [-N N] -d TREE IMG SIZE`. Tree
 //    generation and mke2fs are timed and reported; the generated tree is then deleted.
 // 2. Per image, each tool once, untimed (warms the page cache, which tmpfs images are in
@@ -123,7 +127,7 @@ const { values: opt } = parseArgs({
   options: {
     ...IMAGE_BENCH_OPTIONS,
     cli: { type: 'string', default: path.join(REPO, 'bin/ext4ts.js') },
-    images: { type: 'string', default: 'small,many' },
+    images: { type: 'string', default: 'small,mid,many' },
     'small-files': { type: 'string', default: '20000' },
     'small-dirs': { type: 'string', default: '200' },
     'small-large': { type: 'string', default: '20' },
@@ -131,6 +135,8 @@ const { values: opt } = parseArgs({
     'many-files': { type: 'string', default: '1000000' },
     'many-dirs': { type: 'string', default: '1000' },
     'many-inodes': { type: 'string' },
+    'mid-files': { type: 'string', default: '200000' },
+    'mid-dirs': { type: 'string', default: '200' },
     'skip-passes': { type: 'boolean', default: false },
   },
 });
@@ -140,7 +146,7 @@ await childMode(opt.child, childMain);
 if (opt.help) {
   console.log('usage: node bench/fsck.mjs [--runs 3] [--keep] [--work DIR] [--cli PATH] [--dist DIR] [--images small,many] [--seed 42] ' +
     '[--small-files 20000] [--small-dirs 200] [--small-large 20] [--tree DIR] [--many-files 1000000] [--many-dirs 1000] ' +
-    '[--many-inodes N] [--skip-passes]');
+    '[--many-inodes N] [--mid-files 200000] [--mid-dirs 200] [--skip-passes]');
   process.exit(0);
 }
 
@@ -149,15 +155,17 @@ const SEED = count('seed', opt.seed, 0);
 const CLI = path.resolve(opt.cli);
 const DIST = path.resolve(opt.dist);
 const SMALL = { files: count('small-files', opt['small-files']), dirs: count('small-dirs', opt['small-dirs']), large: count('small-large', opt['small-large'], 0) };
-const MANY = { files: count('many-files', opt['many-files']), dirs: count('many-dirs', opt['many-dirs']) };
-const MANY_INODES = opt['many-inodes'] !== undefined ? count('many-inodes', opt['many-inodes']) : Math.ceil(MANY.files * 1.1);
+const MANY_INODES = opt['many-inodes'] !== undefined ? count('many-inodes', opt['many-inodes']) : Math.ceil(count('many-files', opt['many-files']) * 1.1);
+/** The many-shaped trees: files, directories, and the image's inode count. */
+const MANY = { files: count('many-files', opt['many-files']), dirs: count('many-dirs', opt['many-dirs']), inodes: MANY_INODES };
+const MID = { files: count('mid-files', opt['mid-files']), dirs: count('mid-dirs', opt['mid-dirs']), inodes: Math.ceil(count('mid-files', opt['mid-files']) * 1.1) };
 if (SMALL.large > SMALL.files) usage('--small-large must not exceed --small-files');
 if (MANY_INODES < MANY.files + MANY.dirs + 11) usage(`--many-inodes ${MANY_INODES} cannot hold --many-files + --many-dirs + 11 reserved inodes`);
-/** @typedef {'small' | 'many'} ImageId */
+/** @typedef {'small' | 'mid' | 'many'} ImageId */
 /** @type {ImageId[]} */
 const IMAGES = [];
 for (const w of opt.images.split(',').filter((x) => x !== '')) {
-  if (w !== 'small' && w !== 'many') usage(`--images: unknown image ${w} (want small, many)`);
+  if (w !== 'small' && w !== 'mid' && w !== 'many') usage(`--images: unknown image ${w} (want small, mid, many)`);
   if (!IMAGES.includes(w)) IMAGES.push(w);
 }
 if (IMAGES.length === 0) usage('--images: nothing to do');
@@ -249,23 +257,24 @@ function genSmallTree(root) {
 }
 
 /**
- * The many-inode tree: --many-files files over --many-dirs directories below the root, every
- * 16th holding 1..100 bytes, the rest empty.
+ * A many-inode tree (many, mid): `shape.files` files over `shape.dirs` directories below the
+ * root, every 16th holding 1..100 bytes, the rest empty.
  * @param {string} root
+ * @param {{ files: number, dirs: number }} shape
  * @returns {TreeStats}
  */
-function genManyTree(root) {
+function genManyTree(root, shape) {
   const t0 = performance.now();
-  const per = Math.ceil(MANY.files / MANY.dirs);
-  const dw = Math.max(4, String(MANY.dirs - 1).length);
-  const fw = Math.max(7, String(MANY.files - 1).length);
+  const per = Math.ceil(shape.files / shape.dirs);
+  const dw = Math.max(4, String(shape.dirs - 1).length);
+  const fw = Math.max(7, String(shape.files - 1).length);
   const tiny = Buffer.alloc(100, 'x');
   let bytes = 0;
   let i = 0;
-  for (let d = 0; d < MANY.dirs; d++) {
+  for (let d = 0; d < shape.dirs; d++) {
     const dir = path.join(root, `d${pad(d, dw)}`);
     fs.mkdirSync(dir);
-    for (let k = 0; k < per && i < MANY.files; k++, i++) {
+    for (let k = 0; k < per && i < shape.files; k++, i++) {
       const fd = fs.openSync(path.join(dir, `f${pad(i, fw)}`), 'w', 0o644);
       if (i % 16 === 0) {
         const n = 1 + ((i >>> 4) % 100);
@@ -274,9 +283,9 @@ function genManyTree(root) {
       }
       fs.closeSync(fd);
     }
-    if ((d + 1) % Math.max(1, Math.floor(MANY.dirs / 10)) === 0) log(`  ${i} files (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    if ((d + 1) % Math.max(1, Math.floor(shape.dirs / 10)) === 0) log(`  ${i} files (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   }
-  return { files: MANY.files, dirs: MANY.dirs, symlinks: 0, bytes, ms: performance.now() - t0 };
+  return { files: shape.files, dirs: shape.dirs, symlinks: 0, bytes, ms: performance.now() - t0 };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -386,16 +395,17 @@ async function buildImage(id, mke2fs) {
       label = `small (${tree.files.toLocaleString('en-US')} files)`;
     }
   } else {
-    treeDir = scratch.dir('tree-many');
+    const shape = id === 'mid' ? MID : MANY;
+    treeDir = scratch.dir(`tree-${id}`);
     fs.rmSync(treeDir, { recursive: true, force: true });
     fs.mkdirSync(treeDir);
-    log(`many: generating ${MANY.files} files in ${MANY.dirs} directories in ${treeDir}`);
-    tree = genManyTree(treeDir);
+    log(`${id}: generating ${shape.files} files in ${shape.dirs} directories in ${treeDir}`);
+    tree = genManyTree(treeDir, shape);
     // at most 16,384 inodes per group (half the 32,768 a 4 KiB-block group can hold), 128 MiB a group
-    const groups = Math.max(8, Math.ceil(MANY_INODES / 16384));
+    const groups = Math.max(8, Math.ceil(shape.inodes / 16384));
     sizeText = `${groups * 128}M`;
-    mk = ['-q', '-F', '-t', 'ext4', '-T', 'default', '-N', String(MANY_INODES), '-d', treeDir, img, sizeText];
-    label = `many (${tree.files.toLocaleString('en-US')} files)`;
+    mk = ['-q', '-F', '-t', 'ext4', '-T', 'default', '-N', String(shape.inodes), '-d', treeDir, img, sizeText];
+    label = `${id} (${tree.files.toLocaleString('en-US')} files)`;
   }
   if (tree !== undefined) log(`${id}: tree generated in ${(tree.ms / 1000).toFixed(1)} s (${tree.files} files, ${tree.dirs} dirs, ${tree.symlinks} symlinks, ${(tree.bytes / 1e6).toFixed(1)} MB)`);
   log(`${id}: mke2fs ${mk.join(' ')}`);
@@ -470,10 +480,11 @@ const scratchFs = fsType(work);
     needBytes += 2 * (SMALL.files * 6144 + SMALL.large * 2.5 * MiB) + 256 * MiB;
     needInodes += SMALL.files * 1.02 + SMALL.dirs * 1.2;
   }
-  if (IMAGES.includes('many')) {
+  for (const [id, shape] of /** @type {const} */ ([['mid', MID], ['many', MANY]])) {
+    if (!IMAGES.includes(id)) continue;
     // the tiny files' pages in the tree and blocks in the image, the inode tables, the journal, slack
-    needBytes += 2 * (MANY.files / 16) * 4096 + MANY_INODES * 256 + 512 * MiB;
-    needInodes = Math.max(needInodes, MANY.files + MANY.dirs);
+    needBytes += 2 * (shape.files / 16) * 4096 + shape.inodes * 256 + 512 * MiB;
+    needInodes = Math.max(needInodes, shape.files + shape.dirs);
   }
   log(`scratch: ${work} (${scratchFs}), ${(freeBytes / 2 ** 30).toFixed(1)} GiB and ${freeInodes} inodes free; ` +
     `need about ${(needBytes / 2 ** 30).toFixed(1)} GiB and ${Math.ceil(needInodes)} inodes`);
@@ -644,6 +655,17 @@ for (const im of images) {
   const rssOf = (/** @type {string} */ id) => mbText(peak(im.tools.find((x) => x.id === id)));
   lines.push(`| ${im.id} | ${n0(im.inodesUsed)} | ${im.e2fsckMemKb === undefined ? 'n/a' : n0(im.e2fsckMemKb)} | ` +
     `${sb === undefined || sb === null ? 'n/a' : n0(Math.round(sb / 1024))} | ${rssOf('e2fsck')} | ${rssOf('ext4ts')} |`);
+}
+// The growth between images, in the same columns: "grows no faster than e2fsck" read as a slope.
+const signed = (/** @type {number} */ x, /** @type {(x: number) => string} */ f) => (Number.isFinite(x) ? `${x >= 0 ? '+' : '-'}${f(Math.abs(x))}` : 'n/a');
+for (let i = 1; i < images.length; i++) {
+  const a = images[i - 1];
+  const b = images[i];
+  const kib = (/** @type {Image} */ im) => (im.passes?.structureBytes ?? NaN) / 1024;
+  const rss = (/** @type {Image} */ im, /** @type {string} */ id) => peak(im.tools.find((x) => x.id === id));
+  const mb1 = (/** @type {number} */ kb) => (kb / 1024).toFixed(1);
+  lines.push(`| ${a.id} to ${b.id} | ${signed(b.inodesUsed - a.inodesUsed, n0)} | ${signed((b.e2fsckMemKb ?? NaN) - (a.e2fsckMemKb ?? NaN), n0)} | ` +
+    `${signed(kib(b) - kib(a), (x) => n0(Math.round(x)))} | ${signed(rss(b, 'e2fsck') - rss(a, 'e2fsck'), mb1)} | ${signed(rss(b, 'ext4ts') - rss(a, 'ext4ts'), mb1)} |`);
 }
 
 lines.push('', 'Raw times (ms) [peak RSS MB]:');

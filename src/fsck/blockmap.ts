@@ -48,6 +48,9 @@ export async function iterateBlockMap(v: FsckVolume, raw: RawInode, holes: boole
     const b = iblock(raw, i);
     if (b !== 0 || holes) cb(b, bcount, 0, i);
   }
+  // One buffer per level, read past the cache: the resize inode alone has a thousand
+  // indirect blocks, read once each.
+  const levelBufs: (Uint8Array | undefined)[] = [];
   // Returns true when the subtree failed: libext2fs then stops the enclosing loop (but not
   // the walk over the inode's own pointers), and its last error is the one reported.
   const ind = async (pointer: number, level: number, ref: number, slot: number): Promise<boolean> => {
@@ -62,9 +65,9 @@ export async function iterateBlockMap(v: FsckVolume, raw: RawInode, holes: boole
       error = level === 1 ? "Illegal indirect block found" : level === 2 ? "Illegal doubly indirect block found" : "Illegal triply indirect block found";
       return true;
     }
-    let block: Uint8Array;
+    const block = (levelBufs[level] ??= new Uint8Array(v.blockSize));
     try {
-      block = (await v.readBlock(blk)).slice();
+      await v.cache.readUncachedInto(blk, block);
     } catch {
       error = "Attempt to read block from filesystem resulted in short read";
       return true;

@@ -50,6 +50,9 @@ export { formatProblem } from "./report.js";
 /** What `check` accepts: a device, a mounted engine volume, or anything holding one (an API Volume). */
 export type CheckTarget = BlockDevice | Ext4Fs | { readonly fs: Ext4Fs };
 
+const READ_ONLY_CACHE_BYTES = 1024 * 1024;
+const REPAIR_CACHE_BYTES = 32 * 1024 * 1024;
+
 export interface CheckOptions {
   /** Check even when the volume is marked clean (e2fsck -f). */
   force?: boolean;
@@ -72,7 +75,11 @@ export interface CheckOptions {
   onWarning?: (w: string) => void;
   /** Called for each line e2fsck writes to stderr (the quota comparison's "[QUOTA WARNING] ..."). */
   onStderr?: (line: string) => void;
-  /** Buffer cache bound when `check` makes its own cache (default 32 MiB). */
+  /**
+   * Buffer cache bound when `check` makes its own cache: by default 1 MiB for a read-only
+   * check, which reads each block about once (the inode tables and directory blocks bypass
+   * the cache), and 32 MiB for a repair, whose writes wait in it.
+   */
   cacheBytes?: number;
   /**
    * Repair (the device must be writable and not mounted): "yes" answers yes to every
@@ -183,7 +190,7 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
   try {
     v = await openVolume(dev, r, {
       name,
-      makeCache: (bs) => (shared !== null && shared.blockSize === bs ? shared : new BufferCache(dev, bs, { maxBytes: opts.cacheBytes ?? 32 * 1024 * 1024 })),
+      makeCache: (bs) => (shared !== null && shared.blockSize === bs ? shared : new BufferCache(dev, bs, { maxBytes: opts.cacheBytes ?? (opts.repair === undefined ? READ_ONLY_CACHE_BYTES : REPAIR_CACHE_BYTES) })),
     });
     if (opts.repair !== undefined) w = new FsckWriter(v);
     // Opened through a backup superblock: the primary is to be written. @e2fsprogs unix.c main

@@ -631,15 +631,16 @@ async function resizeInodeValid(c: CheckContext, raw: RawInode): Promise<boolean
     return false;
   }
   const perBlock = v.blockSize / 4;
+  // Up to 256 blocks each read once: one buffer, not the cache.
+  const ind = new Uint8Array(v.blockSize);
   let gdtOff = v.descBlocks;
   let pblk = v.firstDataBlock + 1 + v.descBlocks;
   if (v.blockSize === 1024 && v.firstDataBlock === 0) pblk++;
   for (let i = 0; i < Math.floor(v.sb.s_reserved_gdt_blocks / 4); i++, gdtOff++, pblk++) {
     gdtOff %= perBlock;
     if (u32le(dindBuf, gdtOff * 4) !== pblk) return false;
-    let ind: Uint8Array;
     try {
-      ind = (await v.readBlock(pblk)).slice();
+      await v.cache.readUncachedInto(pblk, ind);
     } catch {
       return false;
     }
