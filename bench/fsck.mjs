@@ -581,11 +581,15 @@ const msText = (ms) => (Number.isNaN(ms) ? 'n/a' : ms.toFixed(0));
 const mbText = (kb) => (Number.isNaN(kb) ? 'n/a' : (kb / 1024).toFixed(0));
 /** @param {ToolState | undefined} t */
 const med = (t) => (t === undefined || t.broken !== undefined ? NaN : median(t.samples.map((s) => s.ms)));
+/** The counted runs' peak RSS (KiB). @param {ToolState | undefined} t @returns {number[]} */
+const rssKbs = (t) => (t?.broken !== undefined ? [] : (t?.samples ?? [])).map((s) => s.rssKb).filter((x) => x !== undefined);
 /** @param {ToolState | undefined} t */
 const peak = (t) => {
-  const xs = (t?.broken !== undefined ? [] : (t?.samples ?? [])).map((s) => s.rssKb).filter((x) => x !== undefined);
+  const xs = rssKbs(t);
   return xs.length === 0 ? NaN : Math.max(...xs);
 };
+/** @param {ToolState | undefined} t */
+const medRss = (t) => median(rssKbs(t));
 /** @param {number} n */
 const n0 = (n) => (Number.isNaN(n) ? '?' : n.toLocaleString('en-US'));
 
@@ -647,7 +651,7 @@ for (const im of images) {
 
 lines.push('', 'Memory that grows with the volume: e2fsck\'s own account (`e2fsck -fn -tt`, the largest "Memory used", its heap in use: ' +
   'bitmaps, icounts, lists) and ext4ts\'s (`FsckReport.structureBytes` of the per-pass run: its per-inode and per-block maps and lists), ' +
-  'beside both tools\' peak RSS (as above):', '',
+  'beside both tools\' peak RSS (as above); then the growth from each image to the next (RSS: the change in the runs\' median peak RSS):', '',
   '| image | inodes used | e2fsck "Memory used" (KiB) | ext4ts structureBytes (KiB) | e2fsck peak RSS (MB) | ext4ts peak RSS (MB) |',
   '|---|---|---|---|---|---|');
 for (const im of images) {
@@ -662,7 +666,8 @@ for (let i = 1; i < images.length; i++) {
   const a = images[i - 1];
   const b = images[i];
   const kib = (/** @type {Image} */ im) => (im.passes?.structureBytes ?? NaN) / 1024;
-  const rss = (/** @type {Image} */ im, /** @type {string} */ id) => peak(im.tools.find((x) => x.id === id));
+  // medians of the runs' peak RSS: the largest of seven picks up a stray run
+  const rss = (/** @type {Image} */ im, /** @type {string} */ id) => medRss(im.tools.find((x) => x.id === id));
   const mb1 = (/** @type {number} */ kb) => (kb / 1024).toFixed(1);
   lines.push(`| ${a.id} to ${b.id} | ${signed(b.inodesUsed - a.inodesUsed, n0)} | ${signed((b.e2fsckMemKb ?? NaN) - (a.e2fsckMemKb ?? NaN), n0)} | ` +
     `${signed(kib(b) - kib(a), (x) => n0(Math.round(x)))} | ${signed(rss(b, 'e2fsck') - rss(a, 'e2fsck'), mb1)} | ${signed(rss(b, 'ext4ts') - rss(a, 'ext4ts'), mb1)} |`);

@@ -204,6 +204,26 @@ describe("InodeCounts", () => {
   });
 });
 
+describe("InodeCounts against a plain array", () => {
+  it("keeps any sequence of sets and increments, its counts above one in a typed hash", () => {
+    fc.assert(
+      fc.property(fc.array(fc.record({ i: fc.nat(300), v: fc.option(fc.nat(5), { nil: undefined }) }), { maxLength: 500 }), (ops) => {
+        const c = new InodeCounts(301, 4);
+        const model = new Array<number>(301).fill(0);
+        for (const { i, v } of ops) {
+          if (v === undefined) expect(c.inc(i)).toBe((model[i] = Math.min(model[i]! + 1, 4)));
+          else {
+            c.set(i, v);
+            model[i] = Math.min(v, 4);
+          }
+        }
+        for (let i = 0; i <= 300; i++) if (c.get(i) !== model[i]) expect({ i, count: c.get(i) }).toEqual({ i, count: model[i] });
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
 describe("NameSet", () => {
   it("finds a name again, by bytes, across hash chains and growth, until cleared", () => {
     const s = new NameSet();

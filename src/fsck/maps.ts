@@ -580,6 +580,92 @@ function grow32(a: Int32Array): Int32Array<ArrayBuffer> {
 }
 
 /**
+ * Counts up to 2^32 - 1 keyed by number (InodeCounts' counts above one): open addressing with
+ * linear probing over typed arrays, so it costs 12 bytes a slot, at most half the slots in
+ * use, and its memory can be counted. Keys are stored plus one (0 marks a free slot).
+ */
+class CountMap {
+  #keys = new Float64Array(16);
+  #vals = new Uint32Array(16);
+  size = 0;
+
+  #slot(k: number): number {
+    const mask = this.#keys.length - 1;
+    let i = this.#home(k, mask);
+    const want = k + 1;
+    for (;;) {
+      const at = this.#keys[i]!;
+      if (at === want || at === 0) return i;
+      i = (i + 1) & mask;
+    }
+  }
+
+  /** The count of k, or 0 when it has none. */
+  get(k: number): number {
+    const i = this.#slot(k);
+    return this.#keys[i] === 0 ? 0 : this.#vals[i]!;
+  }
+
+  set(k: number, v: number): void {
+    let i = this.#slot(k);
+    if (this.#keys[i] === 0) {
+      if (2 * (this.size + 1) > this.#keys.length) {
+        this.#rehash(this.#keys.length * 2);
+        i = this.#slot(k);
+      }
+      this.#keys[i] = k + 1;
+      this.size++;
+    }
+    this.#vals[i] = v;
+  }
+
+  delete(k: number): void {
+    let i = this.#slot(k);
+    if (this.#keys[i] === 0) return;
+    // Backward-shift deletion (Knuth 6.4 algorithm R): later entries of the probe run move
+    // up into the gap when their home slot allows, so no tombstones are needed.
+    const keys = this.#keys;
+    const vals = this.#vals;
+    const mask = keys.length - 1;
+    keys[i] = 0;
+    this.size--;
+    for (let j = (i + 1) & mask; keys[j] !== 0; j = (j + 1) & mask) {
+      const kk = keys[j]! - 1;
+      const home = this.#home(kk, mask);
+      // Leave j where it is when its home lies cyclically in (i, j].
+      if (i <= j ? i < home && home <= j : i < home || home <= j) continue;
+      keys[i] = keys[j]!;
+      vals[i] = vals[j]!;
+      keys[j] = 0;
+      i = j;
+    }
+  }
+
+  #home(k: number, mask: number): number {
+    const h = Math.imul((k % 0x100000000) ^ Math.floor(k / 0x100000000), 0x9e3779b1);
+    return (h ^ (h >>> 15)) & mask;
+  }
+
+  #rehash(slots: number): void {
+    const keys = this.#keys;
+    const vals = this.#vals;
+    this.#keys = new Float64Array(slots);
+    this.#vals = new Uint32Array(slots);
+    for (let i = 0; i < keys.length; i++) {
+      if (keys[i] === 0) continue;
+      const j = this.#slot(keys[i]! - 1);
+      this.#keys[j] = keys[i]!;
+      this.#vals[j] = vals[i]!;
+    }
+  }
+
+  /** Bytes allocated (for memory accounting). */
+  get bytes(): number {
+    return this.#keys.byteLength + this.#vals.byteLength;
+  }
+}
+
+/**
  * A count per inode, stored as e2fsck's icount stores it: most inodes have a count of 0 or
  * 1 (a file with one name), kept as one bit; the others (directories, hard links) in a map.
  * So memory follows the inodes with more than one link, not the inode count. Counts stop
@@ -589,7 +675,7 @@ export class InodeCounts {
   readonly #one: ChunkedBitmap;
   /** The inodes the map holds, so that the common miss costs a bit test, not a map look-up. */
   readonly #inMany: ChunkedBitmap;
-  readonly #many = new Map<number, number>();
+  readonly #many = new CountMap();
 
   constructor(size: number, readonly max: number) {
     this.#one = new ChunkedBitmap(size);
@@ -598,7 +684,7 @@ export class InodeCounts {
 
   get(i: number): number {
     if (this.#one.test(i)) return 1; // the bit and the map never both hold an inode
-    return this.#inMany.test(i) ? this.#many.get(i)! : 0;
+    return this.#inMany.test(i) ? this.#many.get(i) : 0;
   }
 
   /** get(i) === 1, without a map look-up. */
@@ -606,9 +692,9 @@ export class InodeCounts {
     return this.#one.test(i);
   }
 
-  /** Bytes allocated by the bits (for memory accounting; the map of larger counts is not counted). */
+  /** Bytes allocated (for memory accounting). */
   get bytes(): number {
-    return this.#one.bytes + this.#inMany.bytes;
+    return this.#one.bytes + this.#inMany.bytes + this.#many.bytes;
   }
 
   /** Which of [start, start + n) have a count of exactly 1, as ChunkedBitmap.extract writes bits. */
@@ -641,7 +727,7 @@ export class InodeCounts {
       return 2;
     }
     if (this.#inMany.test(i)) {
-      const v = Math.min(this.#many.get(i)! + 1, this.max);
+      const v = Math.min(this.#many.get(i) + 1, this.max);
       this.#many.set(i, v);
       return v;
     }
