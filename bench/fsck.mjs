@@ -661,7 +661,8 @@ for (const im of images) {
     `${sb === undefined || sb === null ? 'n/a' : n0(Math.round(sb / 1024))} | ${rssOf('e2fsck')} | ${rssOf('ext4ts')} |`);
 }
 // The growth between images, in the same columns: "grows no faster than e2fsck" read as a slope.
-const signed = (/** @type {number} */ x, /** @type {(x: number) => string} */ f) => (Number.isFinite(x) ? `${x >= 0 ? '+' : '-'}${f(Math.abs(x))}` : 'n/a');
+const signed = (/** @type {number} */ x, /** @type {(x: number) => string} */ f) =>
+  (Number.isFinite(x) ? `${x >= 0 || f(-x) === f(0) ? '+' : '-'}${f(Math.abs(x))}` : 'n/a');
 for (let i = 1; i < images.length; i++) {
   const a = images[i - 1];
   const b = images[i];
