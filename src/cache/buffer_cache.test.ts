@@ -355,6 +355,24 @@ describe("BufferCache", () => {
     }).toThrow(AssertionError);
   });
 
+  it("dropClean() drops clean blocks only: dirty and pinned ones stay, nothing is written", async () => {
+    const dev = new TestDevice(8);
+    await fill(dev, 1, 7);
+    const cache = new BufferCache(dev, BS);
+    for (const b of [0, 1, 2, 3]) await cache.get(b);
+    await modify(cache, 1, 9); // dirty
+    await cache.pin(2);
+    cache.dropClean();
+    expect(dev.writes).toEqual([]);
+    expect(cache.stats.bytesCached).toBe(2 * BS);
+    expect(cache.has(0) || cache.has(3)).toBe(false);
+    expect(cache.isDirty(1)).toBe(true);
+    expect(cache.has(2)).toBe(true);
+    cache.unpin(2);
+    await cache.flush();
+    expect((await dev.block(1))[0]).toBe(9);
+  });
+
   it("invalidate() detaches a read in flight so it cannot install old data", async () => {
     const dev = new TestDevice(8);
     await fill(dev, 2, 1);

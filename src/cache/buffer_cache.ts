@@ -241,6 +241,18 @@ export class BufferCache {
   }
 
   /**
+   * Drops every clean block that is not pinned or being written (dirty blocks stay): a
+   * phase that has flushed what it wrote gives the memory back before the next one starts.
+   * @kernel invalidate_bdev (clean, unmapped pages only)
+   */
+  dropClean(): void {
+    for (let e = this.#lru.newer, next = e.newer; e !== this.#lru; e = next, next = e.newer) {
+      if (e.pins > 0 || e.writeback || this.#dirty.has(e)) continue;
+      this.#remove(e);
+    }
+  }
+
+  /**
    * Writes every dirty block (ascending, coalesced), then flushes the device. If a
    * write fails, its blocks stay dirty, the others are still written, and the first
    * error is thrown. @kernel sync_blockdev

@@ -51,7 +51,7 @@ export { formatProblem } from "./report.js";
 export type CheckTarget = BlockDevice | Ext4Fs | { readonly fs: Ext4Fs };
 
 const READ_ONLY_CACHE_BYTES = 1024 * 1024;
-const REPAIR_CACHE_BYTES = 32 * 1024 * 1024;
+const REPAIR_CACHE_BYTES = 8 * 1024 * 1024;
 
 export interface CheckOptions {
   /** Check even when the volume is marked clean (e2fsck -f). */
@@ -78,7 +78,8 @@ export interface CheckOptions {
   /**
    * Buffer cache bound when `check` makes its own cache: by default 1 MiB for a read-only
    * check, which reads each block about once (the inode tables and directory blocks bypass
-   * the cache), and 32 MiB for a repair, whose writes wait in it.
+   * the cache), and 8 MiB for a repair, whose writes wait in it (written back in batches
+   * as it fills).
    */
   cacheBytes?: number;
   /**
@@ -351,6 +352,8 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
   // yet, and it must not report "corrected" for a volume a check still finds damaged.
   let valid = r.valid;
   if (w !== null && modified && valid && aborted === undefined && opts.verify !== false) {
+    // The repairs are on the device: the re-check reads it through a cache of its own.
+    v?.cache.dropClean();
     const again = await check(dev, { force: true, name, now, verify: false, ...(opts.cacheBytes !== undefined ? { cacheBytes: opts.cacheBytes } : {}) });
     if (!again.clean) {
       valid = false;

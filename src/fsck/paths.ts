@@ -113,13 +113,15 @@ export async function listDirDetailed(
         return;
       }
       const ino = u32(buf, off);
-      if (ino !== 0) out.push({ ino, name: buf.slice(off + 8, off + 8 + nl), ftype: buf[off + 7]! });
+      // A view of the block's own copy (taken below), not a copy per name.
+      if (ino !== 0) out.push({ ino, name: buf.subarray(off + 8, off + 8 + nl), ftype: buf[off + 7]! });
       off += rl;
     }
   };
   if (raw.i_flags & EXT4_INLINE_DATA_FL) {
-    const data = await inlineData(c, raw, bytes);
-    if (data === null) return { entries: out, corrupt: true };
+    const view = await inlineData(c, raw, bytes);
+    if (view === null) return { entries: out, corrupt: true };
+    const data = view.slice(); // the names are views of it
     out.push({ ino: dir, name: new Uint8Array([0x2e]) }, { ino: u32(data, 0), name: new Uint8Array([0x2e, 0x2e]) });
     parse(data, 4, 60);
     parse(data, 60, data.length);
@@ -195,7 +197,7 @@ export class PathNamer {
       for (const e of listing.entries) {
         if (e.name.length === 2 && e.name[0] === 0x2e && e.name[1] === 0x2e) parent = e.ino;
         if (ino !== 0 && e.ino === ino) {
-          name = e.name;
+          name = e.name.slice(); // kept in #scans: not a view holding its block
           break;
         }
       }
