@@ -398,9 +398,10 @@ export class CheckContext {
   }
 
   /**
-   * Bytes held by the per-inode and per-block maps and lists (typed arrays; the maps kept
-   * for exceptional inodes and blocks, such as counts above one, are not counted). What
-   * e2fsck's -t "Memory used" mostly measures: its bitmaps, icounts and lists.
+   * Bytes held by the per-inode and per-block maps and lists (typed arrays, link counts
+   * above one included; the JS Maps kept for rarer things, such as extended attribute
+   * blocks and encryption policies, are not counted). What e2fsck's -t "Memory used" mostly
+   * measures: its bitmaps, icounts and lists.
    */
   structureBytes(): number {
     let n = this.ftype.bytes + this.linkInfo.bytes + this.linkCount.bytes + (this.blockDup?.bytes ?? 0);

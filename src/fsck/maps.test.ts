@@ -5,7 +5,7 @@ import { ChunkedBitmap, FileTypes, GrowF64, GrowU32, InodeCounts, NameSet } from
 describe("ChunkedBitmap", () => {
   it("sets, tests and clears bits across chunk boundaries, allocating only touched chunks", () => {
     const bm = new ChunkedBitmap(10_000_000);
-    expect(bm.bytes).toBe(0);
+    expect(bm.bytes).toBeLessThan(512); // the two shared chunks (of 64 bytes here) and room for two more
     for (const i of [0, 1, 65_535, 65_536, 9_999_999]) {
       expect(bm.set(i)).toBe(false);
       expect(bm.set(i)).toBe(true); // set returns the previous state
@@ -179,7 +179,7 @@ describe("FileTypes", () => {
   it("keeps each inode's type 0..7 and extracts the directories", () => {
     const t = new FileTypes(200_000);
     expect(t.get(123_456)).toBe(0);
-    expect(t.bytes).toBe(0);
+    expect(t.bytes).toBeLessThan(3 * 128);
     for (let i = 1; i < 200_000; i++) t.set(i, i % 8);
     t.set(16, 1); // changed
     for (let i = 1; i < 200_000; i++) expect(t.get(i)).toBe(i === 16 ? 1 : i % 8);

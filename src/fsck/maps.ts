@@ -311,7 +311,7 @@ export class ChunkedBitmap {
 
   /** Bytes allocated (for memory accounting): the index, the pool and its slot lists. */
   get bytes(): number {
-    return this.#index.byteLength + (this.#top > FIRST_OWN ? this.#pool.byteLength + this.#owner.byteLength + this.#free.byteLength : 0);
+    return this.#index.byteLength + this.#pool.byteLength + this.#owner.byteLength + this.#free.byteLength;
   }
 
   /**
