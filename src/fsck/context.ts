@@ -344,6 +344,13 @@ export class CheckContext {
    */
   problemsFixedQuietly = false;
   /**
+   * A block or inode bitmap was changed by a repair (libext2fs's ext2fs_mark_bb_dirty and
+   * ext2fs_mark_ib_dirty): pass 5 then does not check that bitmap's checksums, which the
+   * bitmaps written at the end correct (e2fsck's check_*_bitmap_checksum).
+   */
+  blockBitmapDirty = false;
+  inodeBitmapDirty = false;
+  /**
    * Pass 1's end of check_blocks for directory `ino`: a linear directory whose i_size (its low
    * 32 bits, as e2fsck reads it) spans 3 blocks or more is rebuilt in pass 3A, /lost+found
    * aside. @e2fsprogs check_blocks (e2fsck_rehash_dir_later)

@@ -437,13 +437,22 @@ export async function pass5(c: CheckContext): Promise<void> {
   // Both are in the bitmap-differences latch groups, which the differences above closed: the
   // first bad checksum asks the latch question again (its header prefixes the message) and
   // every one is answered by it. @e2fsprogs check_*_bitmap_checksum, PR_LATCH_*BITMAP
+  // A bitmap rewritten above, or changed by an earlier repair, is not checked: it is written
+  // whole at the end, checksums and all ("If bitmap is dirty from being fixed, checksum will
+  // be corrected"), so its bad checksums are corrected without a word.
   const yes = c.r.repairing;
-  i.csumBad.forEach((g, k) => {
-    if (c.r.ask(PR_5_INODE_BITMAP_CSUM_INVALID, { group: g, ...(k === 0 ? { str: "Inode bitmap differences: " } : {}) }, {}, yes)) i.rewrite = true;
-  });
-  b.csumBad.forEach((g, k) => {
-    if (c.r.ask(PR_5_BLOCK_BITMAP_CSUM_INVALID, { group: g, ...(k === 0 ? { str: "Block bitmap differences: " } : {}) }, {}, yes)) b.rewrite = true;
-  });
+  if (i.rewrite || c.inodeBitmapDirty) i.rewrite ||= i.csumBad.length > 0;
+  else {
+    i.csumBad.forEach((g, k) => {
+      if (c.r.ask(PR_5_INODE_BITMAP_CSUM_INVALID, { group: g, ...(k === 0 ? { str: "Inode bitmap differences: " } : {}) }, {}, yes)) i.rewrite = true;
+    });
+  }
+  if (b.rewrite || c.blockBitmapDirty) b.rewrite ||= b.csumBad.length > 0;
+  else {
+    b.csumBad.forEach((g, k) => {
+      if (c.r.ask(PR_5_BLOCK_BITMAP_CSUM_INVALID, { group: g, ...(k === 0 ? { str: "Block bitmap differences: " } : {}) }, {}, yes)) b.rewrite = true;
+    });
+  }
   if (i.rewrite) await writeInodeBitmaps(c);
   if (b.rewrite) await writeBlockBitmaps(c);
 }

@@ -272,6 +272,8 @@ async function editBitmap(c: CheckContext, kind: "block" | "inode", g: number, i
   const v = c.v;
   const gd = v.group(g);
   const block = kind === "block";
+  if (block) c.blockBitmapDirty = true;
+  else c.inodeBitmapDirty = true;
   const loc = block ? v.blockBitmapLoc(g) : v.inodeBitmapLoc(g);
   const uninit = block ? EXT4_BG_BLOCK_UNINIT : EXT4_BG_INODE_UNINIT;
   if ((v.f.groupDescCsum && (gd.bg_flags & uninit) !== 0) || loc === 0 || loc >= v.blocksCount) return;

@@ -29,7 +29,7 @@ import { unlinkFromRoot } from "./lost_found.js";
 import { listDir, readInode, readInodeBytes } from "./paths.js";
 import { inodeAllocStats } from "./repair.js";
 import {
-  PR_0_BACKUP_JNL, PR_0_BAD_MIN_EXTRA_ISIZE, PR_0_ERR_MOVE_JOURNAL, PR_0_MOVE_JOURNAL, PR_0_BAD_WANT_EXTRA_ISIZE, PR_0_BB_NOT_GROUP, PR_0_BB_UNINIT_LAST, PR_0_CANT_FIND_JOURNAL,
+  PR_0_ADD_UUID, PR_0_BACKUP_JNL, PR_0_BAD_MIN_EXTRA_ISIZE, PR_0_ERR_MOVE_JOURNAL, PR_0_MOVE_JOURNAL, PR_0_BAD_WANT_EXTRA_ISIZE, PR_0_BB_NOT_GROUP, PR_0_BB_UNINIT_LAST, PR_0_CANT_FIND_JOURNAL,
   PR_0_CLEAR_RESIZE_INODE, PR_0_DISABLE_RESIZE_INODE, PR_0_FIRST_META_BG_TOO_BIG, PR_0_GDT_CSUM, PR_0_GDT_CSUM_LATCH,
   PR_0_GDT_ITABLE_UNUSED, PR_0_GDT_UNINIT, PR_0_IB_NOT_GROUP, PR_0_INODE_COUNT_WRONG, PR_0_INVALID_QUOTA_INO,
   PR_0_ITABLE_NOT_GROUP, PR_0_JOURNAL_ABORT, PR_0_JOURNAL_BAD_INODE, PR_0_JOURNAL_BAD_SUPER, PR_0_JOURNAL_HAS_JOURNAL,
@@ -521,9 +521,27 @@ export function checkSuperBlock(c: CheckContext): void {
     sb.s_state &= ~EXT4_VALID_FS & 0xffff;
     c.out.markSuperDirty();
   }
+  addUuid(c);
   if (!v.f.resizeInode && sb.s_reserved_gdt_blocks !== 0) r.fix(PR_0_NONZERO_RESERVED_GDT_BLOCKS, { num: sb.s_reserved_gdt_blocks });
   if (v.f.resizeInode && v.f.metaBg) r.fix(PR_0_DISABLE_RESIZE_INODE);
   validateQuotaInodes(c);
+}
+
+/**
+ * A repairing run gives a volume without a UUID a random one, unless metadata_csum seeds its
+ * checksums from it. Not counted as a change (e2fsck sets EXT2_FLAG_DIRTY, not CHANGED): the
+ * superblock and its backups are written at close, the descriptors with checksums over the
+ * new UUID (gdt_csum). @e2fsprogs check_super_block (PR_0_ADD_UUID)
+ */
+function addUuid(c: CheckContext): void {
+  const sb = c.v.sb;
+  if (!c.r.repairing || c.v.f.metadataCsum || sb.s_uuid.some((b) => b !== 0)) return;
+  if (!c.r.ask(PR_0_ADD_UUID)) return;
+  const u = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  u[6] = (u[6]! & 0x0f) | 0x40; // version 4 (random), as uuid_generate makes them
+  u[8] = (u[8]! & 0x3f) | 0x80; // RFC 4122 variant
+  sb.s_uuid = u;
+  c.out.writeAllCopies(false);
 }
 
 const QUOTA_INUM_FIELDS = ["s_usr_quota_inum", "s_grp_quota_inum", "s_prj_quota_inum"] as const;

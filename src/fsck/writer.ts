@@ -140,11 +140,13 @@ export class FsckWriter {
   /**
    * Write the backup superblocks and descriptor tables too from now on, as e2fsck does once a
    * repair clears EXT2_FLAG_MASTER_SB_ONLY (new_table_block); they are written as the primary
-   * is, at a restart and at close. @e2fsprogs ext2fs_flush2, write_backup_super
+   * is, at a restart and at close. `asChange` false: not a change to the volume (EXT2_FLAG_DIRTY
+   * without EXT2_FLAG_CHANGED: the superblock is written, "MODIFIED" is not said).
+   * @e2fsprogs ext2fs_flush2, write_backup_super
    */
-  writeAllCopies(): void {
+  writeAllCopies(asChange = true): void {
     this.#allCopies = true;
-    this.changed = true;
+    if (asChange) this.changed = true;
   }
 
   /** The superblock was changed in memory (it is written at close). */

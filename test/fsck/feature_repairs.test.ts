@@ -14,6 +14,11 @@
  *    add_encrypted_file): the flag is cleared, or the inode.
  *  - PR_3_LPF_NOTDIR / PR_3_LPF_ENCRYPTED (pass3.c e2fsck_get_lost_and_found): the old one is
  *    unlinked and a new one made; an old directory restarts the check.
+ * And two things check_super_block and pass 5 do on their own:
+ *  - PR_5_BLOCK_BITMAP_CSUM_INVALID is asked by -n but not by -y once the bitmap was rewritten
+ *    (check_block_bitmap_checksum skips a dirty bitmap: its checksums are written anew).
+ *  - PR_0_ADD_UUID: a repairing run gives a volume without a UUID one, without calling the
+ *    volume modified; -n leaves it.
  * Each damaged image is repaired by e2fsck -fy and by ours: the same text and exit status,
  * and e2fsck -fn clean after ours; the -fn run gives e2fsck -fn's text.
  */
@@ -49,11 +54,20 @@ interface Case {
   /** mke2fs -E options besides root_owner. */
   readonly extended?: string;
   readonly debugfs: readonly string[];
+  /** A second debugfs session (what the first changed is written, checksums and all, at its close). */
+  readonly debugfsAfter?: readonly string[];
   /** Problems our repair must report, in this order (others may come between). */
   readonly expect: readonly string[];
 }
 
 const CASES: readonly Case[] = [
+  {
+    name: "a block marked in use that is not, and a bad block bitmap checksum (asked by -n; not by -y, which rewrites the bitmap)",
+    mkfs: ["-t", "ext4"],
+    debugfs: ["setb 7000"],
+    debugfsAfter: ["set_bg 0 block_bitmap_csum 0"],
+    expect: ["PR_0_GDT_CSUM", "PR_5_BLOCK_BITMAP_HEADER"],
+  },
   {
     name: "inline files and a directory, the inline_data feature turned off",
     mkfs: ["-t", "ext4", "-O", "inline_data"],
@@ -144,6 +158,7 @@ describe("fsck: a feature flag or quota inode number in the superblock, encrypti
         env: { ...process.env, E2FSPROGS_FAKE_TIME: "1700000000" },
       });
       run(tool("debugfs"), ["-w", "-f", "-", base], { input: `${k.debugfs.join("\n")}\n`, env: DEBUGFS_ENV });
+      if (k.debugfsAfter !== undefined) run(tool("debugfs"), ["-w", "-f", "-", base], { input: `${k.debugfsAfter.join("\n")}\n`, env: DEBUGFS_ENV });
 
       // -n: the same questions, answered no.
       const en = runUnchecked(tool("e2fsck"), ["-fn", base], { env: E2FSCK_ENV });
@@ -169,4 +184,29 @@ describe("fsck: a feature flag or quota inode number in the superblock, encrypti
       expect(dump(mine)).toBe(dump(theirs));
     });
   }
+
+  it("a volume without a UUID: -y gives it one, as e2fsck does, and calls nothing modified; -n leaves it", async () => {
+    const dir = mkdtempSync(path.join(runDir(), "fsck-uuid-"));
+    makeTree(path.join(dir, "tree"));
+    const base = path.join(dir, "base.img");
+    run(tool("mke2fs"), ["-q", "-F", "-t", "ext4", "-O", "^metadata_csum", "-U", "clear", "-b", "1024", "-d", path.join(dir, "tree"), base, "8M"]);
+    const uuid = (img: string): string => /^Filesystem UUID:\s*(\S+)/m.exec(run(tool("dumpe2fs"), ["-h", img], { env: E2FSCK_ENV }).stdout)?.[1] ?? "?";
+    expect(uuid(base)).toBe("<none>");
+    const en = runUnchecked(tool("e2fsck"), ["-fn", base], { env: E2FSCK_ENV });
+    const on = await ours(base, undefined);
+    expect([on.exitCode, on.out.replaceAll(base, "IMG").trim()]).toEqual([en.status, en.stdout.replaceAll(base, "IMG").trim()]);
+    expect(uuid(base)).toBe("<none>");
+    const theirs = path.join(dir, "e2fsck.img");
+    const mine = path.join(dir, "ext4ts.img");
+    copyFileSync(base, theirs);
+    copyFileSync(base, mine);
+    const ey = runUnchecked(tool("e2fsck"), ["-fy", theirs], { env: E2FSCK_ENV });
+    const oy = await ours(mine, "yes");
+    expect(oy.names).toEqual(["PR_0_ADD_UUID"]);
+    expect(oy.out).toContain("Filesystem did not have a UUID; generating one.\n\n");
+    expect(oy.out.replaceAll(mine, "IMG").trim()).toBe(ey.stdout.replaceAll(theirs, "IMG").trim());
+    expect(oy.exitCode).toBe(ey.status);
+    expect(uuid(mine)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(runUnchecked(tool("e2fsck"), ["-fn", mine], { env: E2FSCK_ENV }).status).toBe(0);
+  });
 });

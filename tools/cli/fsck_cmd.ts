@@ -17,6 +17,7 @@ import type { Command } from "commander";
 import { FileDevice } from "../../src/device/file.js";
 import { FsError } from "../../src/errors.js";
 import { check, formatProblem, type FsckReport, type Problem } from "../../src/fsck/check.js";
+import { PR_0_USING_BACKUP } from "../../src/fsck/problem.js";
 import { SANITY_HELPER_MIN_INODES, inodesInUse, sanityHelpers } from "./fsck_offload.js";
 
 interface FsckCliOptions {
@@ -44,7 +45,8 @@ function setExit(code: number): void {
  * 0x?f0??, message "e2fsck: aborted"): e2fsck says so on stderr, once.
  */
 function isGiveUp(p: Problem): boolean {
-  return (p.code & 0xf000) === 0xf000 && p.message.startsWith("e2fsck: ");
+  // "e2fsck: ... trying backup blocks..." is not one: e2fsck says it on stdout (log_out).
+  return (p.code & 0xf000) === 0xf000 && p.code !== PR_0_USING_BACKUP.code && p.message.startsWith("e2fsck: ");
 }
 
 function out(s: string): void {
