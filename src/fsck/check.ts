@@ -32,7 +32,7 @@ import { pass3, pass3a, pass4, pass5 } from "./pass345.js";
 import { PathNamer, readInode } from "./paths.js";
 import { exitCodeOf, FsckAbort, FsckRestart, Reporter, summaryLine, type FsckReport, type FsckSummary, type Problem } from "./report.js";
 import { PR_0_JNL_TXN_CORRUPT, PR_6_RECREATE_JOURNAL, PR_6_UPDATE_QUOTAS } from "./problem.js";
-import { badBlocksInodeError, checkJournal, checkMmp, checkResizeInode, checkSuperBlock, invalidQuotaTypes, moveJournal, reasonToCheck } from "./super_check.js";
+import { badBlocksInodeError, checkJournal, checkMmp, checkResizeInode, checkSuperBlock, invalidQuotaTypes, fixDirhashHint, moveJournal, reasonToCheck } from "./super_check.js";
 import { EXT4_VALID_FS } from "../format/superblock.js";
 import { openVolume, type FsckVolume } from "./volume.js";
 import { FsckWriter } from "./writer.js";
@@ -244,6 +244,7 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
         w.markSuperDirty();
       }
       await moveJournal(c);
+      fixDirhashHint(c);
     }
     // @e2fsprogs check_if_skip: a volume something was already fixed on is checked in full.
     if (opts.force !== true && r.fixed === 0 && !c.problemsFixedQuietly && reasonToCheck(c) === null) {

@@ -32,7 +32,7 @@ import { EXT4_FT_DIR, dirRecLen } from "../format/dirent.js";
 import {
   PR_2_DUPLICATE_DIRENT, PR_2_NON_UNIQUE_FILE_NO_RENAME, PR_2_NON_UNIQUE_FILE, PR_3_BAD_DOT_DOT, PR_3_FIX_PARENT_NOFIND, PR_3A_OPTIMIZE_DIR_ERR, PR_3_NO_ROOT_INODE, PR_3_NO_ROOT_INODE_ABORT, PR_3_ROOT_NOT_DIR_ABORT, PR_3_UNCONNECTED_DIR,
   PR_4_BAD_REF_COUNT, PR_4_DIR_NLINK_FEATURE, PR_4_INCONSISTENT_COUNT, PR_4_UNATTACHED_INODE, PR_4_ZERO_LEN_INODE,
-  PR_5_BLOCK_BITMAP_CSUM_INVALID, PR_5_BLOCK_BITMAP_HEADER, PR_5_BLOCK_BMAP_PADDING, PR_5_FREE_BLOCK_COUNT,
+  PR_5_BLOCK_BITMAP_CSUM_INVALID, PR_5_BLOCK_BITMAP_HEADER, PR_5_BLOCK_UNINIT, PR_5_BLOCK_BMAP_PADDING, PR_5_FREE_BLOCK_COUNT,
   PR_5_FREE_BLOCK_COUNT_GROUP, PR_5_FREE_DIR_COUNT_GROUP, PR_5_FREE_INODE_COUNT, PR_5_FREE_INODE_COUNT_GROUP,
   PR_5_INODE_BITMAP_CSUM_INVALID, PR_5_INODE_BITMAP_HEADER, PR_5_INODE_BMAP_PADDING,
 } from "./problem.js";
@@ -617,6 +617,15 @@ async function checkBlockBitmaps(c: CheckContext): Promise<BitmapFindings> {
       if (want !== blockBitmapCsum(v.group(g), v.descSize)) csumBad.push(g);
     }
     if (marks !== undefined) for (const i of marks) bm[i >>> 3] = bm[i >>> 3]! | (1 << (i & 7));
+    // A block in use in a group still marked BLOCK_UNINIT: asked at each such block until the
+    // flag is cleared (so once when repairing, at every block with -n). @e2fsprogs check_block_bitmaps
+    const gd = v.group(g);
+    const usedInUninit = (b: number): void => {
+      if (v.f.groupDescCsum && (gd.bg_flags & EXT4_BG_BLOCK_UNINIT) !== 0 && r.ask(PR_5_BLOCK_UNINIT, { group: g, blk: b })) {
+        gd.bg_flags &= ~EXT4_BG_BLOCK_UNINIT & 0xffff;
+        c.out.markGroupDirty(g);
+      }
+    };
     let groupFree = 0;
     // Without bigalloc, whole bytes of the found map are compared first: only a byte that
     // differs is walked bit by bit (the differences are listed in block order all the same).
@@ -634,7 +643,10 @@ async function checkBlockBitmaps(c: CheckContext): Promise<BitmapFindings> {
         for (let k = 0; k < 8; k++) {
           const onDisk = (d & (1 << k)) !== 0;
           const f = (found[j]! & (1 << k)) !== 0;
-          if (f !== onDisk) diffs.add(f ? "+" : "-", first + j * 8 + k, 1);
+          if (f !== onDisk) {
+            if (f) usedInUninit(first + j * 8 + k);
+            diffs.add(f ? "+" : "-", first + j * 8 + k, 1);
+          }
           if (!onDisk) groupFree++;
         }
       }
@@ -645,7 +657,10 @@ async function checkBlockBitmaps(c: CheckContext): Promise<BitmapFindings> {
       const onDisk = bitOf(bm, i);
       let found = c.blockFound.test(b);
       for (let k = 1; !found && k < ratio; k++) found = c.blockFound.test(b + k);
-      if (found !== onDisk) diffs.add(found ? "+" : "-", b, ratio);
+      if (found !== onDisk) {
+        if (found) usedInUninit(b);
+        diffs.add(found ? "+" : "-", b, ratio);
+      }
       if (!onDisk) groupFree++;
     }
     if (g === v.groupCount - 1) {

@@ -8,6 +8,7 @@
  * use: then it gives up ("Cannot proceed with file system check", exit 12).
  */
 
+import { EXT2_FLAGS_SIGNED_HASH, EXT2_FLAGS_UNSIGNED_HASH } from "../format/dirhash.js";
 import { journalSuperblockChecksum, mmpChecksum } from "../format/checksum.js";
 import { EXT4_MMP_MAGIC, EXT4_MMP_SEQ_CLEAN, mmpStruct } from "../format/mmp.js";
 import {
@@ -29,7 +30,7 @@ import { unlinkFromRoot } from "./lost_found.js";
 import { listDir, readInode, readInodeBytes } from "./paths.js";
 import { inodeAllocStats } from "./repair.js";
 import {
-  PR_0_ADD_UUID, PR_0_BACKUP_JNL, PR_0_BAD_MIN_EXTRA_ISIZE, PR_0_ERR_MOVE_JOURNAL, PR_0_MOVE_JOURNAL, PR_0_BAD_WANT_EXTRA_ISIZE, PR_0_BB_NOT_GROUP, PR_0_BB_UNINIT_LAST, PR_0_CANT_FIND_JOURNAL,
+  PR_0_ADD_UUID, PR_0_BACKUP_JNL, PR_0_DIRHASH_HINT, PR_0_BAD_MIN_EXTRA_ISIZE, PR_0_ERR_MOVE_JOURNAL, PR_0_MOVE_JOURNAL, PR_0_BAD_WANT_EXTRA_ISIZE, PR_0_BB_NOT_GROUP, PR_0_BB_UNINIT_LAST, PR_0_CANT_FIND_JOURNAL,
   PR_0_CLEAR_RESIZE_INODE, PR_0_DISABLE_RESIZE_INODE, PR_0_FIRST_META_BG_TOO_BIG, PR_0_GDT_CSUM, PR_0_GDT_CSUM_LATCH,
   PR_0_GDT_ITABLE_UNUSED, PR_0_GDT_UNINIT, PR_0_IB_NOT_GROUP, PR_0_INODE_COUNT_WRONG, PR_0_INVALID_QUOTA_INO,
   PR_0_ITABLE_NOT_GROUP, PR_0_JOURNAL_ABORT, PR_0_JOURNAL_BAD_INODE, PR_0_JOURNAL_BAD_SUPER, PR_0_JOURNAL_HAS_JOURNAL,
@@ -219,9 +220,14 @@ async function writeFreshJournalSuper(c: CheckContext): Promise<void> {
   put32be(0x14, 1);
   put32be(0x18, Math.floor(Math.random() * 2 ** 32) >>> 0);
   await c.out.writeBlock(start, block);
-  const recover = (sb.s_feature_incompat & EXT4_FEATURE_INCOMPAT_RECOVER) !== 0;
+  clearRecover(c, (sb.s_feature_incompat & EXT4_FEATURE_INCOMPAT_RECOVER) !== 0);
+}
+
+/** No journal recovery pending; `error`: the volume is checked in full next time. @e2fsprogs e2fsck_clear_recover */
+function clearRecover(c: CheckContext, error: boolean): void {
+  const sb = c.v.sb;
   sb.s_feature_incompat = (sb.s_feature_incompat & ~EXT4_FEATURE_INCOMPAT_RECOVER) >>> 0;
-  if (recover) sb.s_state &= ~EXT4_VALID_FS & 0xffff;
+  if (error) sb.s_state &= ~EXT4_VALID_FS & 0xffff;
   c.out.markSuperDirty();
 }
 
@@ -244,10 +250,7 @@ async function checkJournalInode(c: CheckContext): Promise<void> {
         sb.s_feature_compat = (sb.s_feature_compat & ~EXT4_FEATURE_COMPAT_HAS_JOURNAL) >>> 0;
         sb.s_journal_inum = 0;
         sb.s_jnl_blocks = new Array<number>(17).fill(0);
-        // e2fsck_clear_recover(ctx, 1): no recovery flag, and a full check next time.
-        sb.s_feature_incompat = (sb.s_feature_incompat & ~EXT4_FEATURE_INCOMPAT_RECOVER) >>> 0;
-        sb.s_state &= ~EXT4_VALID_FS & 0xffff;
-        c.out.markSuperDirty();
+        clearRecover(c, true);
         c.journalDeleted = true;
         throw new JournalDeleted();
       }
@@ -292,7 +295,18 @@ async function checkJournalInode(c: CheckContext): Promise<void> {
     return giveUp("Attempt to read block from filesystem resulted in short read while checking journal");
   }
   let jsb = decodeJournalSuperblock(jsbBlock);
-  if (jsb.h_magic !== JBD2_MAGIC_NUMBER) badInode();
+  if (jsb.h_magic !== JBD2_MAGIC_NUMBER) {
+    // No jbd2 magic: "probably the wrong inode". e2fsck_journal_load returns what
+    // e2fsck_journal_fix_bad_inode returns, 0 after a repair, so the check goes on as if the
+    // journal had loaded, with has_journal now clear. @e2fsprogs e2fsck_journal_load
+    try {
+      badInode();
+    } catch (e) {
+      if (!(e instanceof JournalDeleted)) throw e;
+    }
+    hasJournalClear(c);
+    throw new JournalDeleted();
+  }
   const corrupt = (why: string): never => {
     // e2fsck's message says only "corrupt"; `why` documents each call.
     if (r.repairing && v.f.hasJournal && r.ask(PR_0_JOURNAL_BAD_SUPER, { str: why })) {
@@ -362,6 +376,22 @@ async function checkJournalInode(c: CheckContext): Promise<void> {
   if (v2Fields.cleared) await c.out.writeBlockAside(start, jsbBlock);
   if (!v.f.hasJournal) r.fix(PR_0_JOURNAL_HAS_JOURNAL);
   if (v.f.hasJournal && !recover && jsb.s_start !== 0) r.fix(PR_0_JOURNAL_RECOVERY_CLEAR);
+}
+
+/**
+ * e2fsck_check_ext3_journal's no_has_journal: a journal loaded but has_journal clear. A repair
+ * forgets the journal (its inode, device and UUID) and needs a full check next time; a
+ * read-only run answers no and is left in error.
+ */
+function hasJournalClear(c: CheckContext): void {
+  const sb = c.v.sb;
+  if ((sb.s_feature_compat & EXT4_FEATURE_COMPAT_HAS_JOURNAL) !== 0 || !c.r.ask(PR_0_JOURNAL_HAS_JOURNAL)) return;
+  // force_fsck: recovery was pending, or the journal was on a reserved inode (or none now).
+  const force = (sb.s_feature_incompat & EXT4_FEATURE_INCOMPAT_RECOVER) !== 0 || sb.s_journal_inum < c.v.firstIno;
+  sb.s_journal_inum = 0;
+  sb.s_journal_dev = 0;
+  sb.s_journal_uuid = new Uint8Array(16);
+  clearRecover(c, force);
 }
 
 /** Names e2fsck looks for a visible journal file under, in the root directory. @e2fsprogs journal_names */
@@ -525,6 +555,18 @@ export function checkSuperBlock(c: CheckContext): void {
   if (!v.f.resizeInode && sb.s_reserved_gdt_blocks !== 0) r.fix(PR_0_NONZERO_RESERVED_GDT_BLOCKS, { num: sb.s_reserved_gdt_blocks });
   if (v.f.resizeInode && v.f.metaBg) r.fix(PR_0_DISABLE_RESIZE_INODE);
   validateQuotaInodes(c);
+}
+
+/**
+ * A dir_index volume whose superblock says neither signed nor unsigned directory hashes gets
+ * "signed" (x86's char, as e2fsck built there says). @e2fsprogs e2fsck_fix_dirhash_hint
+ */
+export function fixDirhashHint(c: CheckContext): void {
+  const sb = c.v.sb;
+  if (!c.r.repairing || !c.v.f.dirIndex || (sb.s_flags & (EXT2_FLAGS_SIGNED_HASH | EXT2_FLAGS_UNSIGNED_HASH)) !== 0) return;
+  if (!c.r.ask(PR_0_DIRHASH_HINT)) return;
+  sb.s_flags |= EXT2_FLAGS_SIGNED_HASH;
+  c.out.markSuperDirty();
 }
 
 /**
