@@ -369,7 +369,9 @@ export async function check(target: CheckTarget, opts: CheckOptions = {}): Promi
     clean: valid && aborted === undefined,
     modified,
     preenHalted: r.preenHalted,
-    exitCode: exitCodeOf(valid, aborted !== undefined, r.fixed > 0 || stateFixed || (modified && c?.problemsFixedQuietly === true), r.preenHalted),
+    // e2fsck's exit 1: a problem fixed on a volume it changed (E2F_FLAG_PROBLEMS_FIXED counts
+    // only with ext2fs_test_changed), or a volume marked valid that was not. @e2fsprogs unix.c main
+    exitCode: exitCodeOf(valid, aborted !== undefined, (modified && (r.fixed > 0 || c?.problemsFixedQuietly === true)) || stateFixed, r.preenHalted),
     skipped,
     warnings,
     stderr,

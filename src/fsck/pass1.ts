@@ -1386,8 +1386,10 @@ export class Pass1 {
         }
       }
     };
+    // An indirect block written back by the walk (ext2fs_block_iterate's write of a changed
+    // block) is not what libext2fs counts as changing the volume; the inode written is.
     for (const [ref, list] of byRef) {
-      if (ref !== 0) await w.updateBlock(ref, (b) => zero(b, list));
+      if (ref !== 0) await w.updateBlock(ref, (b) => zero(b, list), false);
     }
     const own = byRef.get(0);
     if (own !== undefined) {

@@ -39,8 +39,8 @@ export class FsckWriter {
 
   constructor(readonly v: FsckVolume) {}
 
-  /** Edit block `blk` in place through the cache. */
-  async updateBlock(blk: number, edit: (data: Uint8Array) => void): Promise<void> {
+  /** Edit block `blk` in place through the cache; `asChange` false: not counted as changing the volume (as writeBlockAside). */
+  async updateBlock(blk: number, edit: (data: Uint8Array) => void, asChange = true): Promise<void> {
     const cache = this.v.cache;
     const data = await cache.pin(blk);
     try {
@@ -49,7 +49,7 @@ export class FsckWriter {
     } finally {
       cache.unpin(blk);
     }
-    this.changed = true;
+    if (asChange) this.changed = true;
   }
 
   /** Replace block `blk`'s contents. */
