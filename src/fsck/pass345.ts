@@ -31,7 +31,7 @@ import { dirhash } from "../format/dirhash.js";
 import { EXT4_FT_DIR, dirRecLen } from "../format/dirent.js";
 import {
   PR_2_DUPLICATE_DIRENT, PR_2_NON_UNIQUE_FILE_NO_RENAME, PR_2_NON_UNIQUE_FILE, PR_3_BAD_DOT_DOT, PR_3_FIX_PARENT_NOFIND, PR_3A_OPTIMIZE_DIR_ERR, PR_3_NO_ROOT_INODE, PR_3_NO_ROOT_INODE_ABORT, PR_3_ROOT_NOT_DIR_ABORT, PR_3_UNCONNECTED_DIR,
-  PR_4_BAD_REF_COUNT, PR_4_DIR_NLINK_FEATURE, PR_4_INCONSISTENT_COUNT, PR_4_UNATTACHED_INODE, PR_4_ZERO_LEN_INODE,
+  PR_4_BAD_REF_COUNT, PR_4_DIR_NLINK_FEATURE, PR_4_DIR_OVERFLOW_REF_COUNT, PR_4_INCONSISTENT_COUNT, PR_4_UNATTACHED_INODE, PR_4_ZERO_LEN_INODE,
   PR_5_BLOCK_BITMAP_CSUM_INVALID, PR_5_BLOCK_BITMAP_HEADER, PR_5_BLOCK_UNINIT, PR_5_BLOCK_BMAP_PADDING, PR_5_FREE_BLOCK_COUNT,
   PR_5_FREE_BLOCK_COUNT_GROUP, PR_5_FREE_DIR_COUNT_GROUP, PR_5_FREE_INODE_COUNT, PR_5_FREE_INODE_COUNT_GROUP,
   PR_5_INODE_BITMAP_CSUM_INVALID, PR_5_INODE_BITMAP_HEADER, PR_5_INODE_BMAP_PADDING,
@@ -51,11 +51,14 @@ export async function pass3(c: CheckContext, names: PathNamer): Promise<void> {
   const done = new ChunkedBitmap(c.v.inodesCount + 1);
   done.set(EXT4_ROOT_INO);
   const dirs = c.dirs;
+  // e2fsck_pass3 hands one problem context to every check_directory: what one leaves in
+  // pctx.dir is what the next "(was in ...)" names when it finds nothing better.
+  const pctx = { dir: 0 };
   for (let i = 0; i < dirs.count; i++) {
     if (c.restart) throw new FsckRestart();
     const dir = dirs.ino.get(i);
     if (!c.isDir(dir)) continue;
-    await checkDirectory(c, names, dir, done);
+    await checkDirectory(c, names, dir, done, pctx);
   }
   // A repairing run makes sure /lost+found exists (e2fsck creates it even when nothing needs it).
   if (c.r.repairing) await getLostAndFound(c, true);
@@ -63,7 +66,7 @@ export async function pass3(c: CheckContext, names: PathNamer): Promise<void> {
   releaseRepairBlocks(c);
 }
 
-async function checkDirectory(c: CheckContext, names: PathNamer, dir: number, done: ChunkedBitmap): Promise<void> {
+async function checkDirectory(c: CheckContext, names: PathNamer, dir: number, done: ChunkedBitmap, pctx: { dir: number }): Promise<void> {
   const dirs = c.dirs;
   let ino = dir;
   let loopPass = false;
@@ -75,7 +78,14 @@ async function checkDirectory(c: CheckContext, names: PathNamer, dir: number, do
     if (idx < 0) return;
     const parent = dirs.parent.get(idx);
     if (parent === 0 || (loopPass && loopDetect !== null && loopDetect.test(parent))) {
-      const was = parent !== 0 ? parent : dirs.dotdot.get(idx);
+      // The parent, else what the directory's own '..' names (ext2fs_lookup, which skips an
+      // entry cleared to inode 0: then pctx.dir is left as it was).
+      if (parent !== 0) pctx.dir = parent;
+      else {
+        const dotdot = (await listDir(c, ino))?.find((e) => isDotDot(e.name));
+        if (dotdot !== undefined) pctx.dir = dotdot.ino;
+      }
+      const was = pctx.dir;
       if (c.r.ask(PR_3_UNCONNECTED_DIR, { ino, dir: was, path: await names.pathname(was, 0) })) {
         if (!(await reconnectFile(c, ino))) c.r.unmarkValid();
         else if (!(await fixDotdot(c, ino, c.lostAndFound))) fixParentFailed(c, ino);
@@ -94,6 +104,7 @@ async function checkDirectory(c: CheckContext, names: PathNamer, dir: number, do
   if (idx < 0) return;
   const dotdot = dirs.dotdot.get(idx);
   const parent = dirs.parent.get(idx);
+  pctx.dir = parent;
   if (dotdot !== parent) {
     const yes = c.r.ask(PR_3_BAD_DOT_DOT, {
       ino: dir, ino2: dotdot, dir: parent,
@@ -350,9 +361,12 @@ export async function pass4(c: CheckContext, names: PathNamer): Promise<void> {
       const links = got?.raw.i_links_count ?? linkCount;
       if (linkCount !== links && !isDir && links <= EXT2_LINK_MAX) r.fix(PR_4_INCONSISTENT_COUNT, { ino, num: linkCount, links });
       // A directory whose count once overflowed (1 with dir_nlink) could be exact again: e2fsck
-      // sets it without calling it an error, and only when it may write.
+      // says so, as a problem of its own, only when it may write.
       const overflowed = isDir && counted > 1 && linkCount === 1 && ((got?.raw.i_flags ?? 0) & EXT4_INDEX_FL) !== 0;
-      if ((overflowed && r.repairing) || (!overflowed && r.ask(PR_4_BAD_REF_COUNT, { ino, links, num: counted }))) {
+      const fix = overflowed
+        ? r.repairing && r.ask(PR_4_DIR_OVERFLOW_REF_COUNT, { ino, num: counted })
+        : r.ask(PR_4_BAD_REF_COUNT, { ino, links, num: counted });
+      if (fix) {
         await c.out.writeInode(ino, { i_links_count: counted });
         c.linkInfo.set(ino, counted);
       }
