@@ -52,62 +52,12 @@ import {
   type ProblemArgs, type ProblemDef,
 } from "./problem.js";
 import { put16, put32, u16, u32 } from "./bytes.js";
+import { dirBlockCsumOk, direntTail, dxCountOffset, hasDirentTail } from "./dir_block.js";
 
 
 const EXT4_DX_BLOCK_MASK = 0x0fffffff;
 /** Blocks read at once when directory blocks are adjacent. */
 const RUN_BLOCKS = 64;
-
-/** libext2fs __get_dirent_tail: the entry chain ends exactly at a well-formed tail. */
-export function hasDirentTail(buf: Uint8Array, bs: number): boolean {
-  return direntTail(buf, bs) !== "no-space";
-}
-
-/**
- * libext2fs __get_dirent_tail: "ok" when the block ends in a checksum tail, "corrupt" when
- * the record lengths (raw, as on disk) do not chain, "no-space" when they chain elsewhere.
- */
-function direntTail(buf: Uint8Array, bs: number): "ok" | "corrupt" | "no-space" {
-  const top = bs - 12;
-  let off = 0;
-  while (off < top) {
-    const rl = u16(buf, off + 4);
-    if (rl < 8 || (rl & 3) !== 0) return "corrupt";
-    off += rl;
-  }
-  if (off > bs) return "corrupt";
-  if (off !== top) return "no-space";
-  return u32(buf, top) === 0 && u16(buf, top + 4) === 12 && u16(buf, top + 6) === 0xde00 ? "ok" : "no-space";
-}
-
-/** libext2fs __get_dx_countlimit: offset of the count/limit pair, or -1 (-2 for insane counts). */
-function dxCountOffset(buf: Uint8Array, bs: number): number {
-  const rl = recLenFromDisk(u16(buf, 4), bs);
-  let at: number;
-  if (rl === bs && u16(buf, 6) === 0) at = 8;
-  else if (rl === 12) {
-    if (recLenFromDisk(u16(buf, 12 + 4), bs) !== bs - 12) return -1;
-    if (u32(buf, 24) !== 0 || buf[29] !== 8) return -1;
-    at = 32;
-  } else return -1;
-  const maxSane = Math.floor((bs - at) / 8);
-  if (u16(buf, at) > maxSane || u16(buf, at + 2) > maxSane) return -2;
-  return at;
-}
-
-/** ext2fs_dir_block_csum_verify: leaf tail, else htree tail, else a failure. */
-function dirBlockCsumOk(buf: Uint8Array, bs: number, seed: number): boolean {
-  if (direntTail(buf, bs) === "ok") return u32(buf, bs - 12 + 8) === dirBlockChecksum(buf, bs, seed);
-  const at = dxCountOffset(buf, bs);
-  if (at >= 0) {
-    const limit = u16(buf, at);
-    const count = u16(buf, at + 2);
-    if (at + limit * 8 > bs - 8) return false;
-    const tail = at + limit * 8;
-    return u32(buf, tail + 4) === dxBlockChecksum(buf, at, count, tail, seed);
-  }
-  return false;
-}
 
 interface DirMeta {
   ino: number;

@@ -13,6 +13,8 @@ import type { CheckContext } from "./context.js";
 import { iterateBlockMap } from "./blockmap.js";
 import { readXattrs } from "./xattr_check.js";
 import { u16, u32 } from "./bytes.js";
+import { dirBlockCsumOk } from "./dir_block.js";
+import { inodeChecksumSeed } from "../format/checksum.js";
 
 /** The on-disk bytes of inode `ino` (a copy), or null when its table cannot be read. */
 export async function readInodeBytes(c: CheckContext, ino: number): Promise<Uint8Array | null> {
@@ -100,7 +102,7 @@ export interface SimpleEntry {
 
 /** Entries of a directory in on-disk order, and whether a malformed entry cut a block short. */
 export async function listDirDetailed(
-  c: CheckContext, dir: number, raw: RawInode, bytes: Uint8Array, max = 100_000, maxBlocks = 4096,
+  c: CheckContext, dir: number, raw: RawInode, bytes: Uint8Array, max = 100_000, maxBlocks = 4096, strict = false,
 ): Promise<{ entries: SimpleEntry[]; corrupt: boolean }> {
   const out: SimpleEntry[] = [];
   let corrupt = false;
@@ -127,13 +129,18 @@ export async function listDirDetailed(
     parse(data, 60, data.length);
     return { entries: out, corrupt };
   }
+  const seed = c.v.f.metadataCsum ? inodeChecksumSeed(c.v.csumSeed, dir, raw.i_generation) : 0;
   for (const pblk of await dirBlocks(c, raw, maxBlocks)) {
     if (pblk === 0) continue;
     try {
-      parse((await c.v.readBlock(pblk)).slice(), 0, c.v.blockSize);
+      const block = (await c.v.readBlock(pblk)).slice();
+      // ext2fs_dir_iterate stops at a block whose checksum fails (ext2fs_read_dir_block4).
+      if (strict && c.v.f.metadataCsum && !dirBlockCsumOk(block, c.v.blockSize, seed)) corrupt = true;
+      else parse(block, 0, c.v.blockSize);
     } catch {
       corrupt = true;
     }
+    if (strict && corrupt) break; // ... and at a block it cannot walk
   }
   return { entries: out, corrupt };
 }
@@ -191,7 +198,7 @@ export class PathNamer {
     if (got === null || dir < 1 || dir > this.c.v.inodesCount) out = { kind: "error" };
     else if ((got.raw.i_mode & 0o170000) !== 0o040000) out = { kind: "notdir" };
     else {
-      const listing = await listDirDetailed(this.c, dir, got.raw, got.bytes);
+      const listing = await listDirDetailed(this.c, dir, got.raw, got.bytes, 100_000, 4096, true);
       let parent = 0;
       let name: Uint8Array | null = null;
       for (const e of listing.entries) {
