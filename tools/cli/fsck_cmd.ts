@@ -107,10 +107,6 @@ async function runFsck(image: string, o: FsckCliOptions): Promise<number> {
       },
       onProblem: (p: Problem) => {
         if (json) return;
-        if (p.pass === 0 && p.code === 0x00f005) {
-          out(`${p.message}\n`);
-          return;
-        }
         if (isGiveUp(p)) {
           process.stderr.write(`${p.message}\n`); // e2fsck's "e2fsck: aborted" goes to stderr
           return;
