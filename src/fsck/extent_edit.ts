@@ -63,6 +63,43 @@ export async function writeExtentBlock(c: CheckContext, ino: number, generation:
 
 const pblkAt = (b: Uint8Array, at: number, lo: number, hi: number): number => u32(b, at + lo) + u16(b, at + hi) * 2 ** 32;
 
+/** Entries in use and room per level of an extent tree, as e2fsck's extent_tree_level. */
+export interface ExtentLevel {
+  num: number;
+  max: number;
+}
+
+/**
+ * Count a node at `level` into `levels` as e2fsck's scan does: a non-root node that is not
+ * full counts one slot fewer (a split leaves the old block one short; without that the
+ * tree would be offered a rebuild again and again).
+ */
+export function countExtentLevel(levels: ExtentLevel[], level: number, entries: number, max: number): void {
+  if (level >= MAX_EXTENT_DEPTH_COUNT) return;
+  const l = (levels[level] ??= { num: 0, max: 0 });
+  l.num += entries;
+  l.max += max - (level > 0 && entries < max ? 1 : 0);
+}
+
+/**
+ * Whether a tree could be narrower (a level's free slots would fill a whole block) or
+ * shorter (a level's entries fit where an upper level has room), and at which level.
+ * @e2fsprogs e2fsck_should_rebuild_extents
+ */
+export function extentTreeSlack(levels: readonly ExtentLevel[], blockSize: number): { shorter: boolean; level: number } | null {
+  const perBlock = Math.floor((blockSize - extentHeader.size) / extentLeaf.size);
+  for (let i = 0; i < levels.length; i++) {
+    const l = levels[i]!;
+    if (l.max === 0) break;
+    if (l.max - l.num > perBlock) return { shorter: false, level: i };
+    for (let j = 0; j < i; j++) if (l.num < levels[j]!.max) return { shorter: true, level: i };
+  }
+  return null;
+}
+
+/** e2fsck's MAX_EXTENT_DEPTH_COUNT: levels it keeps statistics for. */
+const MAX_EXTENT_DEPTH_COUNT = 5;
+
 export class ExtentTree {
   /** Tree blocks added by node splits and not yet counted in i_blocks. */
   private added = 0;

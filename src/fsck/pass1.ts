@@ -33,7 +33,7 @@ import type {
 import { CORRUPT_ENCRYPTION_POLICY, NO_ENCRYPTION_POLICY, DIR_CASEFOLD, DIR_ENCRYPTED, DIR_HTREE, DIR_INLINE, DxDir, fileTypeOfMode,
 } from "./context.js";
 import {
-  PR_1_BAD_I_BLOCKS, PR_1_BAD_I_SIZE, PR_1_BAD_PRIMARY_GROUP_DESCRIPTOR, PR_1_BAD_PRIMARY_SUPERBLOCK, PR_1_BAD_GROUP_DESCRIPTORS,
+  PR_1E_CAN_COLLAPSE_EXTENT_TREE, PR_1E_CAN_NARROW_EXTENT_TREE, PR_1_BAD_I_BLOCKS, PR_1_BAD_I_SIZE, PR_1_BAD_PRIMARY_GROUP_DESCRIPTOR, PR_1_BAD_PRIMARY_SUPERBLOCK, PR_1_BAD_GROUP_DESCRIPTORS,
   PR_1_BAD_SUPERBLOCK, PR_1_RELOC_BLOCK_ALLOCATE, PR_1_RELOC_FROM_TO, PR_1_RELOC_TO, PR_1_BB_BAD_BLOCK, PR_1_BB_CONFLICT, PR_1_BB_ILLEGAL_BLOCK_NUM, PR_1_BADBLOCKS_IN_BADBLOCKS, PR_1_BLOCK_ITERATE, PR_1_CASEFOLD_FEATURE,
   PR_1_CASEFOLD_NONDIR, PR_1_CLEAR_EXTENT_FOR_INLINE_DATA, PR_1_CLEAR_EXTENT_INLINE_DATA_FLAGS, PR_1_CLEAR_EXTENT_INLINE_DATA_INODE,
   PR_1_CLEAR_INLINE_DATA_FOR_EXTENT, PR_1_COLLAPSE_DBLOCK, PR_1_CRITICAL_METADATA_COLLISION, PR_1_EXTATTR_REFCOUNT,
@@ -51,7 +51,7 @@ import {
   PR_1_ISCAN_ERROR, PR_1_PROGERR_CLAIMED_BLOCK, PR_1_BB_FS_BLOCK, PR_1_BBINODE_BAD_METABLOCK_PROMPT, PR_1_EXTATTR_READ_ABORT, type ProblemDef,
 } from "./problem.js";
 import { extentHeaderOk, iterateBlocks, mapLogical, maxBlockMapSize } from "./blockmap.js";
-import { writeExtentBlock } from "./extent_edit.js";
+import { countExtentLevel, extentTreeSlack, writeExtentBlock, type ExtentLevel } from "./extent_edit.js";
 import { LATCH_BBLOCK, LATCH_BLOCK, LATCH_LOW_DTIME, LATCH_TOOBIG, fastInode } from "./pass1_fast.js";
 import { inodeCsumOk, SanityRing, type SanityGeometry, type SanityHelperFactory } from "./sanity.js";
 import { checkExtAttr, checkInodeExtraSpace, readXattrs } from "./xattr_check.js";
@@ -1079,6 +1079,7 @@ export class Pass1 {
     const eof = Math.floor((iSize(raw) + v.blockSize - 1) / v.blockSize) - 1;
     const rootEnd = Math.floor((iSize(raw) + v.blockSize - 1) / v.blockSize);
     const root = raw.i_block.slice();
+    this.#extentLevels = [];
     const out = await this.scanExtentNode(pb, root, 0, 0, 0, eof, rootEnd, true, false, 0);
     if (out.changed) {
       // An emptied root is a leaf again. @e2fsprogs ext2fs_extent_delete
@@ -1086,7 +1087,17 @@ export class Pass1 {
       raw.i_block = root;
       await c.out.writeInode(pb.ino, { i_block: root });
     }
+    // A tree with room to spare is offered shorter or narrower (not a directory pass 3A
+    // rebuilds). ext4ts does not rebuild trees in pass 1E yet, so only a read-only run asks,
+    // and answers no as e2fsck -n does. @e2fsprogs check_blocks_extents, e2fsck_should_rebuild_extents
+    if (!c.r.repairing && !(pb.isDir && c.dirsToRehash.has(pb.ino))) {
+      const slack = extentTreeSlack(this.#extentLevels, v.blockSize);
+      if (slack !== null) c.r.ask(slack.shorter ? PR_1E_CAN_COLLAPSE_EXTENT_TREE : PR_1E_CAN_NARROW_EXTENT_TREE, { ino: pb.ino, blk: slack.level });
+    }
   }
+
+  /** Entries and room per level of the extent tree being scanned (e2fsck's pb->eti). */
+  #extentLevels: ExtentLevel[] = [];
 
   /**
    * Delete entry `i` of an extent node in place (e2fsck's ext2fs_extent_delete of a bad
@@ -1120,6 +1131,7 @@ export class Pass1 {
     let entries = u16(node, EH_ENTRIES);
     const depth = u16(node, EH_DEPTH);
     const isLeaf = depth === 0;
+    countExtentLevel(this.#extentLevels, level, entries, u16(node, EH_MAX));
     const isDir = pb.isDir;
     // Entries deleted by repairs: the node is written by its parent (or as i_block).
     let changed = false;

@@ -15,7 +15,7 @@ import { dxNodeLimit, dxRootLimit } from "../format/htree.js";
 import { EXT4_EXTENTS_FL, EXT4_HUGE_FILE_FL, EXT4_INDEX_FL, type RawInode } from "../format/inode.js";
 import { put16, put32, u32 } from "./bytes.js";
 import { DIR_HTREE, type CheckContext } from "./context.js";
-import { ExtentTree, type XNode } from "./extent_edit.js";
+import { ExtentTree, countExtentLevel, extentTreeSlack, type ExtentLevel, type XNode } from "./extent_edit.js";
 import { PR_1E_CAN_COLLAPSE_EXTENT_TREE, PR_1E_CAN_NARROW_EXTENT_TREE } from "./problem.js";
 import { allocateDirBlock, emptyDirBlock, newBlock } from "./lost_found.js";
 import { sealDirBlock } from "./pass2.js";
@@ -312,22 +312,15 @@ async function checkRebuildExtents(c: CheckContext, ino: number): Promise<void> 
   const raw = got.raw;
   const tree = await ExtentTree.load(c, ino, raw, () => Promise.resolve(0));
   if (typeof tree === "string") return;
-  const levels: { num: number; max: number }[] = [];
+  const levels: ExtentLevel[] = [];
   const walk = (n: XNode, level: number): void => {
-    const l = (levels[level] ??= { num: 0, max: 0 });
-    l.num += n.ents.length;
-    l.max += n.max - (level > 0 && n.ents.length < n.max ? 1 : 0);
+    countExtentLevel(levels, level, n.ents.length, n.max);
     for (const e of n.ents) if (e.child !== null) walk(e.child, level + 1);
   };
   walk(tree.root, 0);
-  const perBlock = Math.floor((v.blockSize - extentHeader.size) / extentLeaf.size);
-  let problem = null;
-  let at = 0;
-  for (let i = 0; i < levels.length && problem === null; i++) {
-    at = i;
-    if (levels[i]!.max - levels[i]!.num > perBlock) problem = PR_1E_CAN_NARROW_EXTENT_TREE;
-    for (let j = 0; j < i && problem === null; j++) if (levels[i]!.num < levels[j]!.max) problem = PR_1E_CAN_COLLAPSE_EXTENT_TREE;
-  }
+  const slack = extentTreeSlack(levels, v.blockSize);
+  const problem = slack === null ? null : slack.shorter ? PR_1E_CAN_COLLAPSE_EXTENT_TREE : PR_1E_CAN_NARROW_EXTENT_TREE;
+  const at = slack?.level ?? 0;
   const leaves = tree.leaves();
   const rootMax = (60 - extentHeader.size) / extentLeaf.size;
   if (problem === null || leaves.length > rootMax || !c.r.ask(problem, { ino, blk: at })) return;
