@@ -138,6 +138,22 @@ const CASES: readonly Case[] = [
   },
 ];
 
+/**
+ * e2fsck -fy on one copy of `base`, ours on another: the same stdout and exit status asserted.
+ * Returns our report's problem names and the two copies.
+ */
+async function repairBoth(dir: string, base: string): Promise<{ names: string[]; out: string; theirs: string; mine: string }> {
+  const theirs = path.join(dir, "e2fsck.img");
+  const mine = path.join(dir, "ext4ts.img");
+  copyFileSync(base, theirs);
+  copyFileSync(base, mine);
+  const ey = runUnchecked(tool("e2fsck"), ["-fy", theirs], { env: E2FSCK_ENV });
+  const oy = await ours(mine, "yes");
+  expect(oy.out.replaceAll(mine, "IMG").trim()).toBe(ey.stdout.replaceAll(theirs, "IMG").trim());
+  expect(oy.exitCode).toBe(ey.status);
+  return { names: oy.names, out: oy.out, theirs, mine };
+}
+
 function subsequence(names: readonly string[], want: readonly string[]): boolean {
   let i = 0;
   for (const n of names) if (i < want.length && n === want[i]) i++;
@@ -168,15 +184,8 @@ describe("fsck: a feature flag or quota inode number in the superblock, encrypti
       expect(on.out.replaceAll(base, "IMG").trim()).toBe(en.stdout.replaceAll(base, "IMG").trim());
 
       // -y: the same repairs, leaving a volume e2fsck finds clean.
-      const theirs = path.join(dir, "e2fsck.img");
-      const mine = path.join(dir, "ext4ts.img");
-      copyFileSync(base, theirs);
-      copyFileSync(base, mine);
-      const ey = runUnchecked(tool("e2fsck"), ["-fy", theirs], { env: E2FSCK_ENV });
-      const oy = await ours(mine, "yes");
-      expect(subsequence(oy.names, k.expect), `expected ${k.expect.join(", ")} in ${oy.names.join(", ")}`).toBe(true);
-      expect(oy.out.replaceAll(mine, "IMG").trim()).toBe(ey.stdout.replaceAll(theirs, "IMG").trim());
-      expect(oy.exitCode).toBe(ey.status);
+      const { names, theirs, mine } = await repairBoth(dir, base);
+      expect(subsequence(names, k.expect), `expected ${k.expect.join(", ")} in ${names.join(", ")}`).toBe(true);
       const after = runUnchecked(tool("e2fsck"), ["-fn", mine], { env: E2FSCK_ENV });
       expect(after.status, after.stdout).toBe(0);
       const dump = (img: string): string => run(tool("dumpe2fs"), ["-h", img], { env: E2FSCK_ENV }).stdout
@@ -196,16 +205,9 @@ describe("fsck: a feature flag or quota inode number in the superblock, encrypti
     const on = await ours(base, undefined);
     expect([on.exitCode, on.out.replaceAll(base, "IMG").trim()]).toEqual([en.status, en.stdout.replaceAll(base, "IMG").trim()]);
     expect(uuid(base)).toBe("<none>");
-    const theirs = path.join(dir, "e2fsck.img");
-    const mine = path.join(dir, "ext4ts.img");
-    copyFileSync(base, theirs);
-    copyFileSync(base, mine);
-    const ey = runUnchecked(tool("e2fsck"), ["-fy", theirs], { env: E2FSCK_ENV });
-    const oy = await ours(mine, "yes");
-    expect(oy.names).toEqual(["PR_0_ADD_UUID"]);
-    expect(oy.out).toContain("Filesystem did not have a UUID; generating one.\n\n");
-    expect(oy.out.replaceAll(mine, "IMG").trim()).toBe(ey.stdout.replaceAll(theirs, "IMG").trim());
-    expect(oy.exitCode).toBe(ey.status);
+    const { names, out, mine } = await repairBoth(dir, base);
+    expect(names).toEqual(["PR_0_ADD_UUID"]);
+    expect(out).toContain("Filesystem did not have a UUID; generating one.\n\n");
     expect(uuid(mine)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(runUnchecked(tool("e2fsck"), ["-fn", mine], { env: E2FSCK_ENV }).status).toBe(0);
   });
