@@ -39,7 +39,7 @@ export class FsckWriter {
 
   constructor(readonly v: FsckVolume) {}
 
-  /** Edit block `blk` in place through the cache; `asChange` false: not counted as changing the volume (as writeBlockAside). */
+  /** Edit block `blk` in place through the cache; `asChange` false: not counted as a change to the volume (see writeBlockAside). */
   async updateBlock(blk: number, edit: (data: Uint8Array) => void, asChange = true): Promise<void> {
     const cache = this.v.cache;
     const data = await cache.pin(blk);
@@ -52,8 +52,8 @@ export class FsckWriter {
     if (asChange) this.changed = true;
   }
 
-  /** Replace block `blk`'s contents. */
-  async writeBlock(blk: number, bytes: Uint8Array): Promise<void> {
+  /** Replace block `blk`'s contents; `asChange` as for updateBlock. */
+  async writeBlock(blk: number, bytes: Uint8Array, asChange = true): Promise<void> {
     const cache = this.v.cache;
     const data = await cache.pinNew(blk);
     try {
@@ -63,7 +63,7 @@ export class FsckWriter {
     } finally {
       cache.unpin(blk);
     }
-    this.changed = true;
+    if (asChange) this.changed = true;
   }
 
   /**
@@ -72,9 +72,8 @@ export class FsckWriter {
    * e2fsck writes it outside ext2fs_mark_changed.
    */
   async writeBlockAside(blk: number, bytes: Uint8Array): Promise<void> {
-    const was = this.changed;
-    await this.writeBlock(blk, bytes);
-    this.changed = was;
+    // Not by saving and restoring `changed` around the await: a change made meanwhile would be lost.
+    await this.writeBlock(blk, bytes, false);
   }
 
   /**
